@@ -1,0 +1,407 @@
+/**
+ * One namespace's share of the cluster: its pods, Services and Namespace object, and the slices
+ * derived from them. It is the unit of consistency: the DynamoDB adapter loads and commits one
+ * group at a time under a version check, so concurrent ingest invocations never lose an update.
+ *
+ * Applying events only records what changed (dirty pods and Services, with their earliest source
+ * time); `reconcile` then turns the dirt of a whole batch into the fewest object writes.
+ */
+import { endpointsFromSlices } from "#shared/core/baselines/endpoints-v1.ts";
+import { ciliumEndpointForPod } from "#shared/core/ciliumendpointslice/cilium-endpoint.ts";
+import { coreEndpointForPod, podHasCiliumEndpoint } from "#shared/core/ciliumendpointslice/core-endpoint.ts";
+import { NamespaceCiliumEndpointSlices } from "#shared/core/ciliumendpointslice/namespace-slices.ts";
+import { ServiceSlices, type SliceChanges } from "#shared/core/endpointslice/service-slices.ts";
+import { labelSetKey, securityLabels } from "#shared/core/identity/security-labels.ts";
+import { selectorMatches } from "./labels.ts";
+import type { CoreCiliumEndpoint, NamespaceRecord, PodRecord, ServiceRecord } from "./model.ts";
+import { podKey } from "./model.ts";
+import { isNewerThan, type Versioned } from "./object-versions.ts";
+import { type BaselineWrite, jsonBytes, type ObjectWrite, type OutputObject } from "./output-changes.ts";
+import { sameRecord } from "./records.ts";
+import type { SlicingSettings } from "./settings.ts";
+
+export type ApplyOutcome = "applied" | "stale" | "unchanged";
+
+/** What reconcile needs from outside the group. */
+export interface GroupContext {
+  readonly settings: SlicingSettings;
+  readonly nowMs: number;
+  zoneOf(nodeName: string): string | undefined;
+  acquireIdentity(labels: Record<string, string>, sourceTimeMs: number): Promise<number>;
+  releaseIdentity(id: number): Promise<void>;
+  nextRevision(previous?: string): string;
+}
+
+interface HeldIdentity {
+  readonly id: number;
+  readonly labelSetKey: string;
+}
+
+export class NamespaceGroup {
+  readonly name: string;
+  /** Optimistic-concurrency token of the stored group. */
+  version = 0;
+  namespaceEntry: Versioned<NamespaceRecord> | undefined;
+  readonly pods = new Map<string, Versioned<PodRecord>>();
+  readonly services = new Map<string, Versioned<ServiceRecord>>();
+  readonly serviceSlices = new Map<string, ServiceSlices>();
+  readonly ciliumSlices: NamespaceCiliumEndpointSlices;
+  readonly podIdentities = new Map<string, HeldIdentity>();
+  /** Serialized per-endpoint baseline objects, kept only when baselines are on, to count their real writes. */
+  readonly #baselineCiliumEndpoints = new Map<string, string>();
+  /** Pod names by node, so a Node's zone change finds its endpoints without a scan. */
+  readonly podsByNode = new Map<string, Set<string>>();
+
+  #dirtyPods = new Map<string, number>();
+  #dirtyServices = new Map<string, number>();
+  #namespaceLabelsChangedAt: number | undefined;
+  /** Tombstones in deletion order, so sweeping costs only what it removes. */
+  #tombstoneQueue: TombstoneRef[] = [];
+  #tombstoneHead = 0;
+
+  constructor(name: string, settings: SlicingSettings) {
+    this.name = name;
+    this.ciliumSlices = new NamespaceCiliumEndpointSlices(name, {
+      maxEndpointsPerCES: settings.maxEndpointsPerCES,
+      batchingMode: settings.cesBatchingMode,
+    });
+  }
+
+  get dirty(): boolean {
+    return (
+      this.#dirtyPods.size > 0 || this.#dirtyServices.size > 0 || this.#namespaceLabelsChangedAt !== undefined
+    );
+  }
+
+  applyPod(
+    name: string,
+    resourceVersion: string,
+    record: PodRecord | undefined,
+    sourceTimeMs: number,
+    nowMs: number,
+  ): ApplyOutcome {
+    const previousNode = this.pods.get(name)?.record?.nodeName;
+    const outcome = applyVersioned(this.pods, name, resourceVersion, record, nowMs);
+    if (outcome === "applied") {
+      this.#indexNode(name, previousNode, record?.nodeName);
+      markDirty(this.#dirtyPods, name, sourceTimeMs);
+      if (record === undefined) this.#tombstoneQueue.push({ kind: "Pod", name, deletedAtMs: nowMs });
+    }
+    return outcome;
+  }
+
+  applyService(
+    name: string,
+    resourceVersion: string,
+    record: ServiceRecord | undefined,
+    sourceTimeMs: number,
+    nowMs: number,
+  ): ApplyOutcome {
+    const outcome = applyVersioned(this.services, name, resourceVersion, record, nowMs);
+    if (outcome === "applied") {
+      markDirty(this.#dirtyServices, name, sourceTimeMs);
+      if (record === undefined) this.#tombstoneQueue.push({ kind: "Service", name, deletedAtMs: nowMs });
+    }
+    return outcome;
+  }
+
+  applyNamespace(
+    resourceVersion: string,
+    record: NamespaceRecord | undefined,
+    sourceTimeMs: number,
+    nowMs: number,
+  ): ApplyOutcome {
+    if (!isNewerThan(resourceVersion, this.namespaceEntry)) return "stale";
+    const previous = this.namespaceEntry?.record;
+    this.namespaceEntry =
+      record === undefined ? { resourceVersion, record, deletedAtMs: nowMs } : { resourceVersion, record };
+    // Only the labels feed identities; a Namespace's other changes cost nothing downstream.
+    if (sameRecord(previous?.labels ?? {}, record?.labels ?? {})) return "unchanged";
+    this.#namespaceLabelsChangedAt = Math.min(this.#namespaceLabelsChangedAt ?? sourceTimeMs, sourceTimeMs);
+    return "applied";
+  }
+
+  #indexNode(podName: string, previous: string | undefined, next: string | undefined): void {
+    if (previous === next) return;
+    if (previous !== undefined) {
+      const onPrevious = this.podsByNode.get(previous);
+      onPrevious?.delete(podName);
+      if (onPrevious?.size === 0) this.podsByNode.delete(previous);
+    }
+    if (next !== undefined) {
+      let onNext = this.podsByNode.get(next);
+      if (onNext === undefined) {
+        onNext = new Set();
+        this.podsByNode.set(next, onNext);
+      }
+      onNext.add(podName);
+    }
+  }
+
+  /** Nodes whose zones this batch's reconcile reads: a Service change reads every pod's. */
+  nodesToResolve(): Set<string> {
+    const nodes = new Set<string>();
+    const pods = this.#dirtyServices.size > 0 ? this.pods.keys() : this.#dirtyPods.keys();
+    for (const name of pods) {
+      const node = this.pods.get(name)?.record?.nodeName;
+      if (node !== undefined) nodes.add(node);
+    }
+    return nodes;
+  }
+
+  /** A pod's inputs changed outside the group (its Node's zone). */
+  markPodDirty(name: string, sourceTimeMs: number): void {
+    if (this.pods.get(name)?.record !== undefined) markDirty(this.#dirtyPods, name, sourceTimeMs);
+  }
+
+  /** Drops tombstones past their retention, oldest first. */
+  sweepTombstones(nowMs: number, retentionMs: number): number {
+    let swept = 0;
+    for (;;) {
+      const oldest = this.#tombstoneQueue[this.#tombstoneHead];
+      if (oldest === undefined || nowMs - oldest.deletedAtMs < retentionMs) break;
+      this.#tombstoneHead++;
+      const entries: Map<string, Versioned<unknown>> = oldest.kind === "Pod" ? this.pods : this.services;
+      const entry = entries.get(oldest.name);
+      // A recreated object replaced the tombstone; only a tombstone as old as the queue entry goes.
+      if (entry?.record === undefined && entry?.deletedAtMs === oldest.deletedAtMs) {
+        entries.delete(oldest.name);
+        swept++;
+      }
+    }
+    // Drop the consumed prefix now and then, so the queue stays proportional to live tombstones.
+    if (this.#tombstoneHead > 1024 && this.#tombstoneHead * 2 > this.#tombstoneQueue.length) {
+      this.#tombstoneQueue = this.#tombstoneQueue.slice(this.#tombstoneHead);
+      this.#tombstoneHead = 0;
+    }
+    return swept;
+  }
+
+  /** Turns this batch's dirt into object writes (already applied to the group's slices). */
+  async reconcile(
+    context: GroupContext,
+  ): Promise<{ writes: ObjectWrite[]; baselineWrites: BaselineWrite[] }> {
+    const writes: ObjectWrite[] = [];
+    const baselineWrites: BaselineWrite[] = [];
+    const cesChanged = await this.#reconcileIdentities(context);
+    if (cesChanged.length > 0) this.#reconcileCiliumSlices(cesChanged, context, writes);
+    const servicesWritten = this.#reconcileEndpointSlices(context, writes);
+    if (context.settings.baselines) {
+      this.#countCiliumEndpointBaseline(cesChanged, context, baselineWrites);
+      this.#countEndpointsBaseline(servicesWritten, baselineWrites);
+    }
+    this.#dirtyPods.clear();
+    this.#dirtyServices.clear();
+    this.#namespaceLabelsChangedAt = undefined;
+    return { writes, baselineWrites };
+  }
+
+  /** One CiliumEndpoint per pod, full labels: written whenever its serialized form changes. */
+  #countCiliumEndpointBaseline(
+    changed: ReadonlyArray<{ name: string; entry: CoreCiliumEndpoint | undefined }>,
+    context: GroupContext,
+    baselineWrites: BaselineWrite[],
+  ): void {
+    for (const { name, entry } of changed) {
+      const previous = this.#baselineCiliumEndpoints.get(name);
+      const pod = this.pods.get(name)?.record;
+      if (entry === undefined || pod === undefined) {
+        if (previous !== undefined) {
+          this.#baselineCiliumEndpoints.delete(name);
+          baselineWrites.push({ kind: "CiliumEndpoint", op: "delete", bytes: Buffer.byteLength(previous) });
+        }
+        continue;
+      }
+      const labels = securityLabels(pod, this.namespaceEntry?.record, context.settings.identityLabelPolicy);
+      const serialized = JSON.stringify(ciliumEndpointForPod(pod, { id: entry.id, labels }));
+      if (serialized === previous) continue;
+      this.#baselineCiliumEndpoints.set(name, serialized);
+      baselineWrites.push({
+        kind: "CiliumEndpoint",
+        op: previous === undefined ? "create" : "update",
+        bytes: Buffer.byteLength(serialized),
+      });
+    }
+  }
+
+  /** One v1 Endpoints per Service, all backends in it: rewritten whole whenever any slice of it is. */
+  #countEndpointsBaseline(servicesWritten: ReadonlySet<string>, baselineWrites: BaselineWrite[]): void {
+    for (const serviceName of servicesWritten) {
+      const slices = this.serviceSlices.get(serviceName)?.slices() ?? [];
+      const live = this.services.get(serviceName)?.record !== undefined;
+      const bytes = jsonBytes(endpointsFromSlices(this.name, serviceName, slices));
+      baselineWrites.push({ kind: "Endpoints", op: live ? "update" : "delete", bytes });
+    }
+  }
+
+  /** Pods whose CiliumEndpointSlice entry may have changed, with the entry they should now have. */
+  async #reconcileIdentities(
+    context: GroupContext,
+  ): Promise<Array<{ name: string; entry: CoreCiliumEndpoint | undefined; sourceTimeMs: number }>> {
+    const changed: Array<{ name: string; entry: CoreCiliumEndpoint | undefined; sourceTimeMs: number }> = [];
+    const namespaceChangedAt = this.#namespaceLabelsChangedAt;
+    const candidates =
+      namespaceChangedAt === undefined
+        ? this.#dirtyPods
+        : new Map(
+            [...this.pods.keys()].map((name) => [name, this.#dirtyPods.get(name) ?? namespaceChangedAt]),
+          );
+    for (const [name, sourceTimeMs] of candidates) {
+      const pod = this.pods.get(name)?.record;
+      const held = this.podIdentities.get(name);
+      if (pod === undefined || !podHasCiliumEndpoint(pod)) {
+        if (held !== undefined) {
+          this.podIdentities.delete(name);
+          await context.releaseIdentity(held.id);
+        }
+        if (this.ciliumSlices.hasPod(name)) changed.push({ name, entry: undefined, sourceTimeMs });
+        continue;
+      }
+      const labels = securityLabels(pod, this.namespaceEntry?.record, context.settings.identityLabelPolicy);
+      const key = labelSetKey(labels);
+      let id = held?.id;
+      if (held === undefined || held.labelSetKey !== key) {
+        id = await context.acquireIdentity(labels, sourceTimeMs);
+        this.podIdentities.set(name, { id, labelSetKey: key });
+        if (held !== undefined) await context.releaseIdentity(held.id);
+      }
+      changed.push({ name, entry: coreEndpointForPod(pod, id as number), sourceTimeMs });
+    }
+    return changed;
+  }
+
+  #reconcileCiliumSlices(
+    changed: ReadonlyArray<{ name: string; entry: CoreCiliumEndpoint | undefined; sourceTimeMs: number }>,
+    context: GroupContext,
+    writes: ObjectWrite[],
+  ): void {
+    const sourceTimeMs = Math.min(...changed.map((c) => c.sourceTimeMs));
+    const changes = this.ciliumSlices.reconcile(changed.map((c) => [c.name, c.entry] as const));
+    stampAndCollect("CiliumEndpointSlice", changes, sourceTimeMs, context, writes, (name, rv) =>
+      this.ciliumSlices.setResourceVersion(name, rv),
+    );
+  }
+
+  /** Returns the Services whose slices were written. */
+  #reconcileEndpointSlices(context: GroupContext, writes: ObjectWrite[]): Set<string> {
+    const written = new Set<string>();
+    const serviceNames = new Set([...this.#dirtyServices.keys()]);
+    if (this.#dirtyPods.size > 0) for (const name of this.services.keys()) serviceNames.add(name);
+    for (const serviceName of serviceNames) {
+      const service = this.services.get(serviceName)?.record;
+      let slices = this.serviceSlices.get(serviceName);
+      if (slices === undefined) {
+        if (service === undefined) continue;
+        slices = new ServiceSlices(this.name, serviceName, {
+          maxEndpointsPerSlice: context.settings.maxEndpointsPerSlice,
+          placement: context.settings.placement,
+        });
+        this.serviceSlices.set(serviceName, slices);
+      }
+      const serviceDirtyAt = this.#dirtyServices.get(serviceName);
+      const changedPods =
+        serviceDirtyAt === undefined
+          ? this.#podsTouchingService(service, slices)
+          : this.#everyPodOf(slices, serviceDirtyAt);
+      if (changedPods.length === 0) continue;
+      const changes = slices.reconcile(
+        service,
+        changedPods.map((p) => [p.key, p.pod] as const),
+        (node) => context.zoneOf(node),
+      );
+      if (changes.creates.length + changes.updates.length + changes.deletes.length > 0)
+        written.add(serviceName);
+      const sourceTimeMs = Math.min(...changedPods.map((p) => p.sourceTimeMs));
+      const owner = slices;
+      stampAndCollect("EndpointSlice", changes, sourceTimeMs, context, writes, (name, rv) =>
+        owner.setResourceVersion(name, rv),
+      );
+      if (service === undefined && slices.slices().length === 0) this.serviceSlices.delete(serviceName);
+    }
+    return written;
+  }
+
+  /** Dirty pods this Service selects now or publishes already (a pod whose labels no longer match must leave). */
+  #podsTouchingService(service: ServiceRecord | undefined, slices: ServiceSlices): ChangedPod[] {
+    const changed: ChangedPod[] = [];
+    for (const [name, sourceTimeMs] of this.#dirtyPods) {
+      const pod = this.pods.get(name)?.record;
+      const key = podKey({ namespace: this.name, name });
+      const selected =
+        pod !== undefined && service?.selector !== undefined && selectorMatches(service.selector, pod.labels);
+      if (selected || slices.hasPod(key)) changed.push({ key, pod, sourceTimeMs });
+    }
+    return changed;
+  }
+
+  /** A Service change re-evaluates every pod of the namespace and every pod its slices hold. */
+  #everyPodOf(slices: ServiceSlices, serviceDirtyAt: number): ChangedPod[] {
+    const changed = new Map<string, ChangedPod>();
+    for (const [name, entry] of this.pods) {
+      if (entry.record === undefined) continue;
+      const key = podKey({ namespace: this.name, name });
+      changed.set(key, { key, pod: entry.record, sourceTimeMs: this.#dirtyPods.get(name) ?? serviceDirtyAt });
+    }
+    for (const key of slices.podKeys()) {
+      if (!changed.has(key)) changed.set(key, { key, pod: undefined, sourceTimeMs: serviceDirtyAt });
+    }
+    return [...changed.values()];
+  }
+}
+
+interface TombstoneRef {
+  readonly kind: "Pod" | "Service";
+  readonly name: string;
+  readonly deletedAtMs: number;
+}
+
+interface ChangedPod {
+  readonly key: string;
+  readonly pod: PodRecord | undefined;
+  readonly sourceTimeMs: number;
+}
+
+function applyVersioned<R>(
+  entries: Map<string, Versioned<R>>,
+  name: string,
+  resourceVersion: string,
+  record: R | undefined,
+  nowMs: number,
+): ApplyOutcome {
+  const current = entries.get(name);
+  if (!isNewerThan(resourceVersion, current)) return "stale";
+  entries.set(
+    name,
+    record === undefined ? { resourceVersion, record, deletedAtMs: nowMs } : { resourceVersion, record },
+  );
+  return sameRecord(current?.record, record) ? "unchanged" : "applied";
+}
+
+function markDirty(dirty: Map<string, number>, name: string, sourceTimeMs: number): void {
+  const earliest = dirty.get(name);
+  if (earliest === undefined || sourceTimeMs < earliest) dirty.set(name, sourceTimeMs);
+}
+
+function stampAndCollect(
+  kind: "EndpointSlice" | "CiliumEndpointSlice",
+  changes: SliceChanges | { creates: OutputObject[]; updates: OutputObject[]; deletes: OutputObject[] },
+  sourceTimeMs: number,
+  context: GroupContext,
+  writes: ObjectWrite[],
+  recordVersion: (name: string, resourceVersion: string) => void,
+): void {
+  const groups = [
+    ["create", changes.creates],
+    ["update", changes.updates],
+    ["delete", changes.deletes],
+  ] as const;
+  for (const [op, objects] of groups) {
+    for (const object of objects as OutputObject[]) {
+      const expectedResourceVersion = object.metadata.resourceVersion;
+      const resourceVersion = context.nextRevision(expectedResourceVersion);
+      object.metadata.resourceVersion = resourceVersion;
+      if (op !== "delete") recordVersion(object.metadata.name, resourceVersion);
+      writes.push({ kind, op, object, expectedResourceVersion, bytes: jsonBytes(object), sourceTimeMs });
+    }
+  }
+}

@@ -1,0 +1,238 @@
+/**
+ * The slicing core's entry point: a batch of validated watch events in, object writes out.
+ *
+ * A batch is applied group by group (a namespace at a time). Each group is loaded, its events
+ * applied in order (stale ones dropped by resourceVersion), reconciled once for the whole batch,
+ * and committed under a version check; a conflicting concurrent writer makes the group replay
+ * from a fresh load, which is safe because applying an event twice changes nothing.
+ */
+import type { WatchEvent } from "#shared/k8s/watch-event-schema.ts";
+import type { ClusterStore } from "./cluster-store.ts";
+import { GroupConflictError } from "./cluster-store.ts";
+import type { CiliumIdentity, NodeRecord } from "./model.ts";
+import type { ApplyOutcome, GroupContext, NamespaceGroup } from "./namespace-group.ts";
+import { isNewerThan } from "./object-versions.ts";
+import { type BaselineWrite, jsonBytes, type ObjectWrite } from "./output-changes.ts";
+import { refOf, toNodeRecord, toSlimRecord } from "./records.ts";
+import { RevisionClock } from "./revision-clock.ts";
+import type { SlicingSettings } from "./settings.ts";
+
+export interface SourcedEvent {
+  readonly event: WatchEvent;
+  /** When the change happened at the source (watch time or SQS SentTimestamp), ms since epoch. */
+  readonly sourceTimeMs: number;
+}
+
+export interface BatchReport {
+  readonly eventsIn: number;
+  /** Events that changed an output-relevant field. */
+  readonly applied: number;
+  /** Events not newer than what was already applied (duplicates, reordering). */
+  readonly stale: number;
+  /** Newer events that touched no output field (heartbeats, annotations). */
+  readonly unchanged: number;
+  readonly writes: ObjectWrite[];
+  /** What the comparison baselines would have written (only with settings.baselines). */
+  readonly baselineWrites: BaselineWrite[];
+  /** Group commits that lost a race and were replayed. */
+  readonly conflictRetries: number;
+}
+
+export interface SliceEngineOptions {
+  readonly settings: SlicingSettings;
+  readonly store: ClusterStore;
+  readonly nowMs?: () => number;
+  /** Attempts per group before a conflict is given up to the caller (who retries the batch). */
+  readonly maxGroupAttempts?: number;
+}
+
+export class SliceEngine {
+  readonly #settings: SlicingSettings;
+  readonly #store: ClusterStore;
+  readonly #nowMs: () => number;
+  readonly #revisions: RevisionClock;
+  readonly #maxGroupAttempts: number;
+
+  constructor(options: SliceEngineOptions) {
+    this.#settings = options.settings;
+    this.#store = options.store;
+    this.#nowMs = options.nowMs ?? Date.now;
+    this.#revisions = new RevisionClock(this.#nowMs);
+    this.#maxGroupAttempts = options.maxGroupAttempts ?? 5;
+  }
+
+  async applyBatch(batch: readonly SourcedEvent[]): Promise<BatchReport> {
+    const counts: Record<ApplyOutcome, number> = { applied: 0, stale: 0, unchanged: 0 };
+    const writes: ObjectWrite[] = [];
+    const baselineWrites: BaselineWrite[] = [];
+    const byGroup = new Map<string, SourcedEvent[]>();
+    const nodeDirt = new Map<string, number>();
+    for (const item of batch) {
+      const object = item.event.object;
+      if (object.kind === "Node") {
+        const outcome = await this.#applyNode(item);
+        counts[outcome]++;
+        if (outcome === "applied") markEarliest(nodeDirt, object.metadata.name, item.sourceTimeMs);
+        continue;
+      }
+      const namespace = object.kind === "Namespace" ? object.metadata.name : object.metadata.namespace;
+      let events = byGroup.get(namespace);
+      if (events === undefined) {
+        events = [];
+        byGroup.set(namespace, events);
+      }
+      events.push(item);
+    }
+    const podsOfDirtyNodes = await this.#podsOfDirtyNodes(nodeDirt);
+    for (const namespace of podsOfDirtyNodes.keys()) if (!byGroup.has(namespace)) byGroup.set(namespace, []);
+
+    let conflictRetries = 0;
+    for (const [namespace, events] of byGroup) {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const result = await this.#processGroup(namespace, events, podsOfDirtyNodes.get(namespace));
+          for (const outcome of result.outcomes) counts[outcome]++;
+          writes.push(...result.writes);
+          baselineWrites.push(...result.baselineWrites);
+          break;
+        } catch (error) {
+          if (!(error instanceof GroupConflictError) || attempt >= this.#maxGroupAttempts) throw error;
+          conflictRetries++;
+        }
+      }
+    }
+    writes.push(...(await this.#collectIdentityGarbage()));
+    return { eventsIn: batch.length, ...counts, writes, baselineWrites, conflictRetries };
+  }
+
+  async #applyNode(item: SourcedEvent): Promise<ApplyOutcome> {
+    const object = item.event.object;
+    if (object.kind !== "Node") throw new TypeError("not a Node event");
+    const current = await this.#store.loadNode(object.metadata.name);
+    const resourceVersion = object.metadata.resourceVersion;
+    if (!isNewerThan(resourceVersion, current)) return "stale";
+    const record: NodeRecord | undefined = item.event.type === "DELETED" ? undefined : toNodeRecord(object);
+    const entry =
+      record === undefined
+        ? { resourceVersion, record, deletedAtMs: this.#nowMs() }
+        : { resourceVersion, record };
+    await this.#store.commitNode(object.metadata.name, entry, current);
+    // Endpoints read only the zone; addresses and heartbeats change nothing downstream.
+    return current?.record?.zone === record?.zone && record !== undefined ? "unchanged" : "applied";
+  }
+
+  async #podsOfDirtyNodes(nodeDirt: Map<string, number>): Promise<Map<string, Map<string, number>>> {
+    const byNamespace = new Map<string, Map<string, number>>();
+    for (const [node, sourceTimeMs] of nodeDirt) {
+      for (const key of await this.#store.podsOnNode(node)) {
+        const slash = key.indexOf("/");
+        const namespace = key.slice(0, slash);
+        let pods = byNamespace.get(namespace);
+        if (pods === undefined) {
+          pods = new Map();
+          byNamespace.set(namespace, pods);
+        }
+        markEarliest(pods, key.slice(slash + 1), sourceTimeMs);
+      }
+    }
+    return byNamespace;
+  }
+
+  async #processGroup(
+    namespace: string,
+    events: readonly SourcedEvent[],
+    podsOfDirtyNodes: Map<string, number> | undefined,
+  ): Promise<{ outcomes: ApplyOutcome[]; writes: ObjectWrite[]; baselineWrites: BaselineWrite[] }> {
+    const group = await this.#store.loadGroup(namespace);
+    const nowMs = this.#nowMs();
+    const outcomes = events.map((item) => applyToGroup(group, item, nowMs));
+    for (const [pod, sourceTimeMs] of podsOfDirtyNodes ?? []) group.markPodDirty(pod, sourceTimeMs);
+    group.sweepTombstones(nowMs, this.#settings.tombstoneRetentionMs);
+    if (!group.dirty) {
+      if (outcomes.some((o) => o !== "stale")) await this.#store.commitGroup(group, []);
+      return { outcomes, writes: [], baselineWrites: [] };
+    }
+    const context = await this.#groupContext(group, nowMs);
+    const { writes, baselineWrites } = await group.reconcile(context.context);
+    writes.push(...context.identityWrites);
+    await this.#store.commitGroup(group, writes);
+    return { outcomes, writes, baselineWrites };
+  }
+
+  async #groupContext(
+    group: NamespaceGroup,
+    nowMs: number,
+  ): Promise<{ context: GroupContext; identityWrites: ObjectWrite[] }> {
+    const zones = await this.#store.zonesOf(group.nodesToResolve());
+    const identityWrites: ObjectWrite[] = [];
+    const identities = this.#store.identities;
+    const context: GroupContext = {
+      settings: this.#settings,
+      nowMs,
+      zoneOf: (node) => zones.get(node),
+      acquireIdentity: async (labels, sourceTimeMs) => {
+        const { id, created } = await identities.acquire(labels, nowMs);
+        if (created !== undefined) identityWrites.push(this.#identityWrite("create", created, sourceTimeMs));
+        return id;
+      },
+      releaseIdentity: (id) => identities.release(id, nowMs),
+      nextRevision: (previous) => this.#revisions.next(previous),
+    };
+    return { context, identityWrites };
+  }
+
+  async #collectIdentityGarbage(): Promise<ObjectWrite[]> {
+    const nowMs = this.#nowMs();
+    const deleted = await this.#store.identities.collectGarbage(nowMs);
+    const writes = deleted.map((identity) => this.#identityWrite("delete", identity, nowMs));
+    if (writes.length > 0) await this.#store.commitClusterWrites(writes);
+    return writes;
+  }
+
+  #identityWrite(op: "create" | "delete", identity: CiliumIdentity, sourceTimeMs: number): ObjectWrite {
+    const expectedResourceVersion = identity.metadata.resourceVersion;
+    identity.metadata.resourceVersion = this.#revisions.next(expectedResourceVersion);
+    return {
+      kind: "CiliumIdentity",
+      op,
+      object: identity,
+      expectedResourceVersion,
+      bytes: jsonBytes(identity),
+      sourceTimeMs,
+    };
+  }
+}
+
+function applyToGroup(group: NamespaceGroup, item: SourcedEvent, nowMs: number): ApplyOutcome {
+  const { event, sourceTimeMs } = item;
+  const deleted = event.type === "DELETED";
+  const slim = toSlimRecord(event.object);
+  const resourceVersion = event.object.metadata.resourceVersion;
+  switch (slim.kind) {
+    case "Pod":
+      return group.applyPod(
+        slim.record.name,
+        resourceVersion,
+        deleted ? undefined : slim.record,
+        sourceTimeMs,
+        nowMs,
+      );
+    case "Service":
+      return group.applyService(
+        slim.record.name,
+        resourceVersion,
+        deleted ? undefined : slim.record,
+        sourceTimeMs,
+        nowMs,
+      );
+    case "Namespace":
+      return group.applyNamespace(resourceVersion, deleted ? undefined : slim.record, sourceTimeMs, nowMs);
+    case "Node":
+      throw new TypeError(`Node ${refOf(event.object).name} routed to a namespace group`);
+  }
+}
+
+function markEarliest(times: Map<string, number>, key: string, timeMs: number): void {
+  const current = times.get(key);
+  if (current === undefined || timeMs < current) times.set(key, timeMs);
+}

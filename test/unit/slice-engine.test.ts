@@ -1,0 +1,172 @@
+import assert from "node:assert/strict";
+import { beforeEach, describe, it } from "node:test";
+import { MemoryClusterStore } from "#shared/core/memory-store.ts";
+import type { CiliumEndpointSlice, EndpointSlice } from "#shared/core/model.ts";
+import { resolveSlicingSettings } from "#shared/core/settings.ts";
+import { type BatchReport, SliceEngine } from "#shared/core/slice-engine.ts";
+import { parseMessageBody } from "#shared/k8s/parse-message.ts";
+import { ClusterSimulator, type SimEvent } from "#shared/sim/cluster-simulator.ts";
+
+const settings = resolveSlicingSettings({ baselines: true });
+let sim: ClusterSimulator;
+let store: MemoryClusterStore;
+let engine: SliceEngine;
+let now: number;
+
+async function apply(...events: SimEvent[]): Promise<BatchReport> {
+  const parsed = parseMessageBody(JSON.stringify({ events }));
+  assert.deepEqual(parsed.rejected, []);
+  return engine.applyBatch(parsed.events.map((event) => ({ event, sourceTimeMs: now })));
+}
+
+function writesOf(report: BatchReport, kind: string): number {
+  return report.writes.filter((w) => w.kind === kind).length;
+}
+
+/** A cluster with two Services selecting overlapping pods, 250 ready pods, 3 zones. */
+async function seedCluster(): Promise<void> {
+  const events: SimEvent[] = [];
+  for (let i = 0; i < 6; i++) events.push(sim.addNode(`node-${i}`, `zone-${i % 3}`));
+  events.push(sim.addNamespace("shop"));
+  events.push(
+    sim.upsertService({
+      namespace: "shop",
+      name: "web",
+      selector: { app: "web" },
+      ports: [{ name: "http", port: 80, targetPort: 8080 }],
+    }),
+    sim.upsertService({
+      namespace: "shop",
+      name: "all",
+      selector: { tier: "fe" },
+      ports: [{ name: "http", port: 80, targetPort: 8080 }],
+    }),
+  );
+  for (let i = 0; i < 250; i++) {
+    events.push(
+      sim.createPod(
+        "shop",
+        `web-${i}`,
+        { app: "web", tier: "fe", "pod-template-hash": "abc" },
+        `node-${i % 6}`,
+      ),
+    );
+    events.push(sim.startPod("shop", `web-${i}`), sim.setPodReady("shop", `web-${i}`, true));
+  }
+  await apply(...events);
+}
+
+beforeEach(() => {
+  now = 1_700_000_000_000;
+  sim = new ClusterSimulator();
+  store = new MemoryClusterStore(settings);
+  engine = new SliceEngine({ settings, store, nowMs: () => now });
+});
+
+describe("SliceEngine write discipline", () => {
+  it("rewrites at most one EndpointSlice per selecting Service and one CES for a single pod change", async () => {
+    await seedCluster();
+    for (const change of [
+      () => sim.setPodReady("shop", "web-17", false),
+      () => sim.terminatePod("shop", "web-42"),
+      () => sim.deletePod("shop", "web-42"),
+      () => sim.createPod("shop", "web-new", { app: "web", tier: "fe" }, "node-1"),
+      () => sim.startPod("shop", "web-new"),
+      () => sim.setPodReady("shop", "web-new", true),
+      () => sim.relabelPod("shop", "web-99", { app: "web", tier: "be" }),
+    ]) {
+      const report = await apply(change());
+      assert.ok(
+        writesOf(report, "EndpointSlice") <= 2,
+        `EndpointSlice writes ${writesOf(report, "EndpointSlice")}`,
+      );
+      const perService = new Map<string, number>();
+      for (const w of report.writes.filter((x) => x.kind === "EndpointSlice")) {
+        const svc = (w.object as EndpointSlice).metadata.labels["kubernetes.io/service-name"] as string;
+        perService.set(svc, (perService.get(svc) ?? 0) + 1);
+      }
+      for (const [svc, count] of perService) assert.ok(count <= 1, `${svc} had ${count} slice writes`);
+      assert.ok(writesOf(report, "CiliumEndpointSlice") <= 1);
+    }
+  });
+
+  it("writes nothing for Node heartbeats and pod annotations", async () => {
+    await seedCluster();
+    const heartbeats = Array.from({ length: 6 }, (_, i) => sim.heartbeatNode(`node-${i}`));
+    const report = await apply(...heartbeats, sim.annotatePod("shop", "web-3"));
+    assert.equal(report.writes.length, 0);
+    assert.equal(report.baselineWrites.length, 0);
+    assert.equal(report.unchanged, 7);
+  });
+
+  it("moves endpoints to their node's new zone", async () => {
+    await seedCluster();
+    const report = await apply(sim.moveNodeToZone("node-0", "zone-9"));
+    assert.ok(writesOf(report, "EndpointSlice") > 0);
+    assert.equal(writesOf(report, "CiliumEndpointSlice"), 0);
+    for (const { object } of store.objects("EndpointSlice").values()) {
+      for (const e of (object as EndpointSlice).endpoints) {
+        assert.equal(e.zone, e.nodeName === "node-0" ? "zone-9" : `zone-${Number(e.nodeName?.slice(5)) % 3}`);
+      }
+    }
+  });
+
+  it("drops duplicates and older events, and a tombstone keeps a deleted pod dead", async () => {
+    await seedCluster();
+    const added = sim.createPod("shop", "late", { app: "web", tier: "fe" }, "node-0");
+    const started = sim.startPod("shop", "late");
+    const deleted = sim.deletePod("shop", "late");
+    await apply(deleted);
+    const report = await apply(started, added, started);
+    assert.equal(report.stale, 3);
+    assert.equal(report.writes.length, 0);
+    for (const { object } of store.objects("EndpointSlice").values()) {
+      assert.ok((object as EndpointSlice).endpoints.every((e) => e.targetRef.name !== "late"));
+    }
+  });
+
+  it("re-identifies every pod of a namespace when its labels change", async () => {
+    await seedCluster();
+    const idsBefore = new Set(
+      [...store.objects("CiliumEndpointSlice").values()].flatMap(({ object }) =>
+        (object as CiliumEndpointSlice).endpoints.map((e) => e.id),
+      ),
+    );
+    const report = await apply(sim.relabelNamespace("shop", { team: "storefront" }));
+    assert.equal(writesOf(report, "EndpointSlice"), 0);
+    assert.equal(writesOf(report, "CiliumEndpointSlice"), Math.ceil(250 / settings.maxEndpointsPerCES));
+    assert.equal(writesOf(report, "CiliumIdentity"), 1);
+    const idsAfter = new Set(
+      [...store.objects("CiliumEndpointSlice").values()].flatMap(({ object }) =>
+        (object as CiliumEndpointSlice).endpoints.map((e) => e.id),
+      ),
+    );
+    assert.equal(idsAfter.size, 1);
+    assert.ok(![...idsAfter].some((id) => idsBefore.has(id)));
+  });
+
+  it("garbage-collects an identity nobody uses after the grace period", async () => {
+    await seedCluster();
+    await apply(sim.relabelNamespace("shop", { team: "storefront" }));
+    assert.equal(store.objects("CiliumIdentity").size, 2);
+    now += settings.identityGcGraceMs - 1;
+    assert.equal(writesOf(await apply(sim.heartbeatNode("node-0")), "CiliumIdentity"), 0);
+    now += 1;
+    const report = await apply(sim.heartbeatNode("node-0"));
+    assert.equal(writesOf(report, "CiliumIdentity"), 1);
+    assert.equal(store.objects("CiliumIdentity").size, 1);
+  });
+
+  it("counts the per-endpoint and per-Service baselines from the same events", async () => {
+    await seedCluster();
+    const report = await apply(sim.setPodReady("shop", "web-5", false));
+    const ciliumEndpoints = report.baselineWrites.filter((w) => w.kind === "CiliumEndpoint");
+    const endpoints = report.baselineWrites.filter((w) => w.kind === "Endpoints");
+    // Readiness is not in a CiliumEndpoint; both Services' Endpoints objects are rewritten whole.
+    assert.equal(ciliumEndpoints.length, 0);
+    assert.equal(endpoints.length, 2);
+    const slice = report.writes.find((w) => w.kind === "EndpointSlice");
+    // 250 backends in one object against one slice of at most 100.
+    assert.ok(slice !== undefined && (endpoints[0]?.bytes ?? 0) > slice.bytes);
+  });
+});
