@@ -19,8 +19,17 @@ export class ConditionalWriteError extends Error {
   override name = "ConditionalWriteError";
 }
 
+export interface MemoryClusterStoreOptions {
+  /**
+   * false: keep only each output object's resourceVersion (enough for the write conditions), as a
+   * benchmark does to measure the core's own memory rather than a second copy of every slice.
+   */
+  readonly keepObjects?: boolean;
+}
+
 export class MemoryClusterStore implements ClusterStore {
   readonly #settings: SlicingSettings;
+  readonly #keepObjects: boolean;
   readonly #groups = new Map<string, NamespaceGroup>();
   readonly #committedVersions = new Map<string, number>();
   readonly #nodes = new Map<string, Versioned<NodeRecord>>();
@@ -31,8 +40,9 @@ export class MemoryClusterStore implements ClusterStore {
   };
   readonly identities: MemoryIdentityStore;
 
-  constructor(settings: SlicingSettings) {
+  constructor(settings: SlicingSettings, options: MemoryClusterStoreOptions = {}) {
     this.#settings = settings;
+    this.#keepObjects = options.keepObjects ?? true;
     this.identities = new MemoryIdentityStore(
       settings.identityGcGraceMs,
       (id) => this.#objects.CiliumIdentity.get(String(id))?.object as CiliumIdentity | undefined,
@@ -88,7 +98,7 @@ export class MemoryClusterStore implements ClusterStore {
   async podsOnNode(nodeName: string): Promise<string[]> {
     const keys: string[] = [];
     for (const group of this.#groups.values()) {
-      for (const pod of group.podsByNode.get(nodeName) ?? []) keys.push(`${group.name}/${pod}`);
+      for (const pod of group.podsOnNode(nodeName)) keys.push(`${group.name}/${pod}`);
     }
     return keys;
   }
@@ -117,6 +127,12 @@ export class MemoryClusterStore implements ClusterStore {
     const key = storageKey(write.object);
     if (write.op === "delete") {
       objects.delete(key);
+      return;
+    }
+    if (!this.#keepObjects) {
+      const { kind, apiVersion } = write.object;
+      const metadata = { name: write.object.metadata.name, resourceVersion: write.object.metadata.resourceVersion };
+      objects.set(key, { object: { kind, apiVersion, metadata } as OutputObject, sourceTimeMs: write.sourceTimeMs });
       return;
     }
     const created =

@@ -32,9 +32,10 @@ export interface GroupContext {
   nextRevision(previous?: string): string;
 }
 
+/** An identity held by pods of this group, with its label-set key kept once rather than per pod. */
 interface HeldIdentity {
-  readonly id: number;
   readonly labelSetKey: string;
+  holders: number;
 }
 
 export class NamespaceGroup {
@@ -46,11 +47,11 @@ export class NamespaceGroup {
   readonly services = new Map<string, Versioned<ServiceRecord>>();
   readonly serviceSlices = new Map<string, ServiceSlices>();
   readonly ciliumSlices: NamespaceCiliumEndpointSlices;
-  readonly podIdentities = new Map<string, HeldIdentity>();
+  /** The identity id each pod holds. */
+  readonly podIdentities = new Map<string, number>();
+  readonly #heldIdentities = new Map<number, HeldIdentity>();
   /** Serialized per-endpoint baseline objects, kept only when baselines are on, to count their real writes. */
   readonly #baselineCiliumEndpoints = new Map<string, string>();
-  /** Pod names by node, so a Node's zone change finds its endpoints without a scan. */
-  readonly podsByNode = new Map<string, Set<string>>();
 
   #dirtyPods = new Map<string, number>();
   #dirtyServices = new Map<string, number>();
@@ -80,10 +81,8 @@ export class NamespaceGroup {
     sourceTimeMs: number,
     nowMs: number,
   ): ApplyOutcome {
-    const previousNode = this.pods.get(name)?.record?.nodeName;
     const outcome = applyVersioned(this.pods, name, resourceVersion, record, nowMs);
     if (outcome === "applied") {
-      this.#indexNode(name, previousNode, record?.nodeName);
       markDirty(this.#dirtyPods, name, sourceTimeMs);
       if (record === undefined) this.#tombstoneQueue.push({ kind: "Pod", name, deletedAtMs: nowMs });
     }
@@ -121,21 +120,14 @@ export class NamespaceGroup {
     return "applied";
   }
 
-  #indexNode(podName: string, previous: string | undefined, next: string | undefined): void {
-    if (previous === next) return;
-    if (previous !== undefined) {
-      const onPrevious = this.podsByNode.get(previous);
-      onPrevious?.delete(podName);
-      if (onPrevious?.size === 0) this.podsByNode.delete(previous);
-    }
-    if (next !== undefined) {
-      let onNext = this.podsByNode.get(next);
-      if (onNext === undefined) {
-        onNext = new Set();
-        this.podsByNode.set(next, onNext);
-      }
-      onNext.add(podName);
-    }
+  /**
+   * Pods scheduled on a node. A scan rather than an index: a Node changes zone about never, and
+   * an index would cost every pod memory for it.
+   */
+  podsOnNode(nodeName: string): string[] {
+    const names: string[] = [];
+    for (const [name, entry] of this.pods) if (entry.record?.nodeName === nodeName) names.push(name);
+    return names;
   }
 
   /** Nodes whose zones this batch's reconcile reads: a Service change reads every pod's. */
@@ -248,26 +240,37 @@ export class NamespaceGroup {
           );
     for (const [name, sourceTimeMs] of candidates) {
       const pod = this.pods.get(name)?.record;
-      const held = this.podIdentities.get(name);
+      const heldId = this.podIdentities.get(name);
       if (pod === undefined || !podHasCiliumEndpoint(pod)) {
-        if (held !== undefined) {
-          this.podIdentities.delete(name);
-          await context.releaseIdentity(held.id);
-        }
+        if (heldId !== undefined) await this.#releasePodIdentity(name, heldId, context);
         if (this.ciliumSlices.hasPod(name)) changed.push({ name, entry: undefined, sourceTimeMs });
         continue;
       }
       const labels = securityLabels(pod, this.namespaceEntry?.record, context.settings.identityLabelPolicy);
       const key = labelSetKey(labels);
-      let id = held?.id;
-      if (held === undefined || held.labelSetKey !== key) {
+      let id = heldId;
+      if (id === undefined || this.#heldIdentities.get(id)?.labelSetKey !== key) {
         id = await context.acquireIdentity(labels, sourceTimeMs);
-        this.podIdentities.set(name, { id, labelSetKey: key });
-        if (held !== undefined) await context.releaseIdentity(held.id);
+        if (heldId !== undefined) await this.#releasePodIdentity(name, heldId, context);
+        this.#holdPodIdentity(name, id, key);
       }
-      changed.push({ name, entry: coreEndpointForPod(pod, id as number), sourceTimeMs });
+      changed.push({ name, entry: coreEndpointForPod(pod, id), sourceTimeMs });
     }
     return changed;
+  }
+
+  #holdPodIdentity(podName: string, id: number, labelSetKey: string): void {
+    this.podIdentities.set(podName, id);
+    const held = this.#heldIdentities.get(id);
+    if (held === undefined) this.#heldIdentities.set(id, { labelSetKey, holders: 1 });
+    else held.holders++;
+  }
+
+  async #releasePodIdentity(podName: string, id: number, context: GroupContext): Promise<void> {
+    this.podIdentities.delete(podName);
+    const held = this.#heldIdentities.get(id);
+    if (held !== undefined && --held.holders === 0) this.#heldIdentities.delete(id);
+    await context.releaseIdentity(id);
   }
 
   #reconcileCiliumSlices(

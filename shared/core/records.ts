@@ -9,6 +9,7 @@ import type {
   ServiceObject,
   WatchedObject,
 } from "#shared/k8s/watch-event-schema.ts";
+import { InternPool, internString } from "./intern-pool.ts";
 import { sortedLabels } from "./labels.ts";
 import type {
   AddressType,
@@ -48,35 +49,44 @@ export function toSlimRecord(object: WatchedObject): SlimRecord {
   }
 }
 
+/** Pods of one workload share their label set and port list: one frozen instance each. */
+const sharedLabelSets = new InternPool<Readonly<Record<string, string>>>();
+const sharedNamedPorts = new InternPool<readonly ContainerNamedPort[]>();
+
 export function toPodRecord(pod: PodObject): PodRecord {
   const status = pod.status ?? {};
   const podIPs = status.podIPs?.map((entry) => entry.ip).filter((ip) => ip.length > 0) ?? [];
   if (podIPs.length === 0 && status.podIP) podIPs.push(status.podIP);
   return {
-    namespace: pod.metadata.namespace,
+    namespace: internString(pod.metadata.namespace),
     name: pod.metadata.name,
     uid: pod.metadata.uid ?? "",
-    labels: sortedLabels(pod.metadata.labels),
-    nodeName: pod.spec?.nodeName || undefined,
+    labels: sharedLabels(pod.metadata.labels),
+    nodeName: internString(pod.spec?.nodeName || undefined),
     hostNetwork: pod.spec?.hostNetwork ?? false,
     podIPs,
-    hostIP: status.hostIP || undefined,
-    phase: status.phase || undefined,
+    hostIP: internString(status.hostIP || undefined),
+    phase: internString(status.phase || undefined),
     ready: status.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false,
     terminating: Boolean(pod.metadata.deletionTimestamp),
     namedPorts: namedPortsOf(pod),
   };
 }
 
-function namedPortsOf(pod: PodObject): ContainerNamedPort[] {
+function sharedLabels(labels: Record<string, string> | undefined): Readonly<Record<string, string>> {
+  const sorted = sortedLabels(labels);
+  return sharedLabelSets.intern(JSON.stringify(sorted), Object.freeze(sorted));
+}
+
+function namedPortsOf(pod: PodObject): readonly ContainerNamedPort[] {
   const ports: ContainerNamedPort[] = [];
   for (const container of pod.spec?.containers ?? []) {
     for (const port of container.ports ?? []) {
-      if (port.name)
-        ports.push({ name: port.name, port: port.containerPort, protocol: port.protocol ?? "TCP" });
+      if (port.name) ports.push({ name: port.name, port: port.containerPort, protocol: port.protocol ?? "TCP" });
     }
   }
-  return ports.sort((a, b) => compareStrings(a.name, b.name) || compareStrings(a.protocol, b.protocol));
+  ports.sort((a, b) => compareStrings(a.name, b.name) || compareStrings(a.protocol, b.protocol));
+  return sharedNamedPorts.intern(JSON.stringify(ports), Object.freeze(ports.map((p) => Object.freeze(p))));
 }
 
 export function toServiceRecord(service: ServiceObject): ServiceRecord {

@@ -336,11 +336,13 @@ describe("NamespaceCiliumEndpointSlices: taking over stored slices", () => {
 });
 
 describe("NamespaceCiliumEndpointSlices: hygiene", () => {
-  it("returns copies that callers may mutate freely", () => {
+  it("takes over the entries it is given (frozen) and returns copies that callers may mutate freely", () => {
     const slices = new NamespaceCiliumEndpointSlices("shop", { maxEndpointsPerCES: 5, batchingMode: "fcfs" });
     const input = entry("a");
     const writes = slices.reconcile([["a", input]]);
-    input.id = 1;
+    assert.throws(() => {
+      input.id = 1;
+    }, TypeError);
     const created = writes.creates[0] as CiliumEndpointSlice;
     created.metadata.resourceVersion = "mutated";
     (created.endpoints[0] as CoreCiliumEndpoint).networking.addressing.push({ ipv4: "1.1.1.1" });

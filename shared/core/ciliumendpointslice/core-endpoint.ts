@@ -20,7 +20,8 @@ export function coreEndpointForPod(pod: PodRecord, identityId: number): CoreCili
     networking: { addressing: [addressPair(pod.podIPs)] },
   };
   if (pod.hostIP !== undefined && pod.hostIP !== "") endpoint.networking.node = pod.hostIP;
-  if (pod.namedPorts.length > 0) endpoint["named-ports"] = pod.namedPorts.map(copyNamedPort);
+  // The pod record's list is immutable and shared by the pods of a workload: no copy per entry.
+  if (pod.namedPorts.length > 0) endpoint["named-ports"] = pod.namedPorts as ContainerNamedPort[];
   return endpoint;
 }
 

@@ -105,6 +105,19 @@ class SlicePool {
   }
 }
 
+/**
+ * The slices keep the caller's entry itself, frozen, rather than a copy: entries are built fresh
+ * per change and share the pod record's strings and port list, so a copy per pod would be most of
+ * this module's memory. Objects handed out are still copies.
+ */
+function ownedEntry(entry: CoreCiliumEndpoint): CoreCiliumEndpoint {
+  if (Object.isFrozen(entry)) return entry;
+  Object.freeze(entry.networking.addressing);
+  for (const pair of entry.networking.addressing) Object.freeze(pair);
+  Object.freeze(entry.networking);
+  return Object.freeze(entry);
+}
+
 const EMPTY_GROUP = "empty";
 const ANY_GROUP = "any";
 
@@ -210,7 +223,7 @@ export class NamespaceCiliumEndpointSlices {
     }
     this.#countIdentity(slice, old.id, -1);
     this.#countIdentity(slice, entry.id, +1);
-    slice.entries.set(podName, copyCoreEndpoint(entry));
+    slice.entries.set(podName, ownedEntry(entry));
     this.#touch(slice);
     return true;
   }
@@ -246,7 +259,7 @@ export class NamespaceCiliumEndpointSlices {
   }
 
   #insertEntry(slice: SliceState, podName: string, entry: CoreCiliumEndpoint): void {
-    slice.entries.set(podName, copyCoreEndpoint(entry));
+    slice.entries.set(podName, ownedEntry(entry));
     this.#countIdentity(slice, entry.id, +1);
     this.#sliceOfPod.set(podName, slice);
     this.#touch(slice);
