@@ -11,9 +11,17 @@ import { ciliumEndpointForPod } from "#shared/core/ciliumendpointslice/cilium-en
 import { coreEndpointForPod, podHasCiliumEndpoint } from "#shared/core/ciliumendpointslice/core-endpoint.ts";
 import { NamespaceCiliumEndpointSlices } from "#shared/core/ciliumendpointslice/namespace-slices.ts";
 import { ServiceSlices, type SliceChanges } from "#shared/core/endpointslice/service-slices.ts";
+import type { EndpointSliceSettings } from "#shared/core/endpointslice/settings.ts";
 import { labelSetKey, securityLabels } from "#shared/core/identity/security-labels.ts";
 import { selectorMatches } from "./labels.ts";
-import type { CoreCiliumEndpoint, NamespaceRecord, PodRecord, ServiceRecord } from "./model.ts";
+import type {
+  CiliumEndpointSlice,
+  CoreCiliumEndpoint,
+  EndpointSlice,
+  NamespaceRecord,
+  PodRecord,
+  ServiceRecord,
+} from "./model.ts";
 import { podKey } from "./model.ts";
 import { isNewerThan, type Versioned } from "./object-versions.ts";
 import { type BaselineWrite, jsonBytes, type ObjectWrite, type OutputObject } from "./output-changes.ts";
@@ -53,6 +61,9 @@ export class NamespaceGroup {
   /** Serialized per-endpoint baseline objects, kept only when baselines are on, to count their real writes. */
   readonly #baselineCiliumEndpoints = new Map<string, string>();
 
+  /** Records changed since the group was loaded or last saved: what a persistent store must write. */
+  readonly #unsaved = { pods: new Set<string>(), services: new Set<string>(), namespace: false };
+
   #dirtyPods = new Map<string, number>();
   #dirtyServices = new Map<string, number>();
   #namespaceLabelsChangedAt: number | undefined;
@@ -60,12 +71,81 @@ export class NamespaceGroup {
   #tombstoneQueue: TombstoneRef[] = [];
   #tombstoneHead = 0;
 
-  constructor(name: string, settings: SlicingSettings) {
+  constructor(
+    name: string,
+    settings: SlicingSettings,
+    ciliumEndpointSlices: Iterable<CiliumEndpointSlice> = [],
+  ) {
     this.name = name;
-    this.ciliumSlices = new NamespaceCiliumEndpointSlices(name, {
-      maxEndpointsPerCES: settings.maxEndpointsPerCES,
-      batchingMode: settings.cesBatchingMode,
-    });
+    this.ciliumSlices = new NamespaceCiliumEndpointSlices(
+      name,
+      { maxEndpointsPerCES: settings.maxEndpointsPerCES, batchingMode: settings.cesBatchingMode },
+      ciliumEndpointSlices,
+    );
+  }
+
+  /**
+   * Rebuilds a group from what a persistent store holds. Identities held by pods are taken as
+   * stored; their label-set keys are derived again from the records.
+   */
+  static restore(name: string, settings: SlicingSettings, snapshot: GroupSnapshot): NamespaceGroup {
+    const group = new NamespaceGroup(name, settings, snapshot.ciliumEndpointSlices);
+    group.version = snapshot.version;
+    group.namespaceEntry = snapshot.namespaceEntry;
+    for (const [podName, entry] of snapshot.pods) {
+      group.pods.set(podName, entry);
+      if (entry.record === undefined && entry.deletedAtMs !== undefined) {
+        group.#tombstoneQueue.push({ kind: "Pod", name: podName, deletedAtMs: entry.deletedAtMs });
+      }
+    }
+    for (const [serviceName, entry] of snapshot.services) {
+      group.services.set(serviceName, entry);
+      if (entry.record === undefined && entry.deletedAtMs !== undefined) {
+        group.#tombstoneQueue.push({ kind: "Service", name: serviceName, deletedAtMs: entry.deletedAtMs });
+      }
+    }
+    group.#tombstoneQueue.sort((a, b) => a.deletedAtMs - b.deletedAtMs);
+    const slicesByService = new Map<string, EndpointSlice[]>();
+    for (const slice of snapshot.endpointSlices) {
+      const serviceName = slice.metadata.labels["kubernetes.io/service-name"];
+      if (serviceName === undefined) continue;
+      slicesByService.set(serviceName, [...(slicesByService.get(serviceName) ?? []), slice]);
+    }
+    for (const [serviceName, slices] of slicesByService) {
+      group.serviceSlices.set(
+        serviceName,
+        new ServiceSlices(name, serviceName, endpointSliceSettings(settings), slices),
+      );
+    }
+    for (const [podName, id] of snapshot.podIdentities) {
+      const pod = group.pods.get(podName)?.record;
+      if (pod === undefined) continue;
+      const labels = securityLabels(pod, group.namespaceEntry?.record, settings.identityLabelPolicy);
+      group.#holdPodIdentity(podName, id, labelSetKey(labels));
+    }
+    return group;
+  }
+
+  /** Records changed since load or the last markSaved(); undefined entries were swept away. */
+  unsavedChanges(): UnsavedChanges {
+    return {
+      pods: [...this.#unsaved.pods].map((podName) => [
+        podName,
+        this.pods.get(podName),
+        this.podIdentities.get(podName),
+      ]),
+      services: [...this.#unsaved.services].map((serviceName) => [
+        serviceName,
+        this.services.get(serviceName),
+      ]),
+      namespaceEntry: this.#unsaved.namespace ? this.namespaceEntry : undefined,
+    };
+  }
+
+  markSaved(): void {
+    this.#unsaved.pods.clear();
+    this.#unsaved.services.clear();
+    this.#unsaved.namespace = false;
   }
 
   get dirty(): boolean {
@@ -82,6 +162,7 @@ export class NamespaceGroup {
     nowMs: number,
   ): ApplyOutcome {
     const outcome = applyVersioned(this.pods, name, resourceVersion, record, nowMs);
+    if (outcome !== "stale") this.#unsaved.pods.add(name);
     if (outcome === "applied") {
       markDirty(this.#dirtyPods, name, sourceTimeMs);
       if (record === undefined) this.#tombstoneQueue.push({ kind: "Pod", name, deletedAtMs: nowMs });
@@ -97,6 +178,7 @@ export class NamespaceGroup {
     nowMs: number,
   ): ApplyOutcome {
     const outcome = applyVersioned(this.services, name, resourceVersion, record, nowMs);
+    if (outcome !== "stale") this.#unsaved.services.add(name);
     if (outcome === "applied") {
       markDirty(this.#dirtyServices, name, sourceTimeMs);
       if (record === undefined) this.#tombstoneQueue.push({ kind: "Service", name, deletedAtMs: nowMs });
@@ -112,6 +194,7 @@ export class NamespaceGroup {
   ): ApplyOutcome {
     if (!isNewerThan(resourceVersion, this.namespaceEntry)) return "stale";
     const previous = this.namespaceEntry?.record;
+    this.#unsaved.namespace = true;
     this.namespaceEntry =
       record === undefined ? { resourceVersion, record, deletedAtMs: nowMs } : { resourceVersion, record };
     // Only the labels feed identities; a Namespace's other changes cost nothing downstream.
@@ -158,6 +241,7 @@ export class NamespaceGroup {
       // A recreated object replaced the tombstone; only a tombstone as old as the queue entry goes.
       if (entry?.record === undefined && entry?.deletedAtMs === oldest.deletedAtMs) {
         entries.delete(oldest.name);
+        (oldest.kind === "Pod" ? this.#unsaved.pods : this.#unsaved.services).add(oldest.name);
         swept++;
       }
     }
@@ -295,10 +379,7 @@ export class NamespaceGroup {
       let slices = this.serviceSlices.get(serviceName);
       if (slices === undefined) {
         if (service === undefined) continue;
-        slices = new ServiceSlices(this.name, serviceName, {
-          maxEndpointsPerSlice: context.settings.maxEndpointsPerSlice,
-          placement: context.settings.placement,
-        });
+        slices = new ServiceSlices(this.name, serviceName, endpointSliceSettings(context.settings));
         this.serviceSlices.set(serviceName, slices);
       }
       const serviceDirtyAt = this.#dirtyServices.get(serviceName);
@@ -350,6 +431,29 @@ export class NamespaceGroup {
     }
     return [...changed.values()];
   }
+}
+
+/** What a persistent store holds of one group. */
+export interface GroupSnapshot {
+  readonly version: number;
+  readonly namespaceEntry: Versioned<NamespaceRecord> | undefined;
+  readonly pods: Iterable<readonly [name: string, entry: Versioned<PodRecord>]>;
+  readonly services: Iterable<readonly [name: string, entry: Versioned<ServiceRecord>]>;
+  readonly podIdentities: Iterable<readonly [podName: string, identityId: number]>;
+  readonly endpointSlices: Iterable<EndpointSlice>;
+  readonly ciliumEndpointSlices: Iterable<CiliumEndpointSlice>;
+}
+
+export interface UnsavedChanges {
+  /** [name, entry (undefined: swept, delete it), identity the pod holds]. */
+  readonly pods: Array<readonly [string, Versioned<PodRecord> | undefined, number | undefined]>;
+  readonly services: Array<readonly [string, Versioned<ServiceRecord> | undefined]>;
+  /** Set when the Namespace entry changed. */
+  readonly namespaceEntry: Versioned<NamespaceRecord> | undefined;
+}
+
+function endpointSliceSettings(settings: SlicingSettings): EndpointSliceSettings {
+  return { maxEndpointsPerSlice: settings.maxEndpointsPerSlice, placement: settings.placement };
 }
 
 interface TombstoneRef {

@@ -1,18 +1,29 @@
 /**
  * The knobs of the slicing core, with the defaults of Kubernetes and Cilium, validated once.
+ * Each part validates its own knobs; this only gathers them.
  */
-import type { IdentityLabelPolicy } from "#shared/core/identity/security-labels.ts";
-import { defaultIdentityLabelPolicy } from "#shared/core/identity/security-labels.ts";
-
-export type SlicePlacement = "kubernetes" | "sliceline";
-export type CesBatchingMode = "fcfs" | "identity";
+import {
+  type CesBatchingMode,
+  DEFAULT_MAX_ENDPOINTS_PER_CES,
+  validateCesSettings,
+} from "#shared/core/ciliumendpointslice/namespace-slices.ts";
+import {
+  DEFAULT_ENDPOINT_SLICE_SETTINGS,
+  type EndpointSlicePlacement,
+  validateEndpointSliceSettings,
+} from "#shared/core/endpointslice/settings.ts";
+import { DEFAULT_IDENTITY_GC_GRACE_MS } from "#shared/core/identity/identity-allocator.ts";
+import {
+  defaultIdentityLabelPolicy,
+  type IdentityLabelPolicy,
+} from "#shared/core/identity/security-labels.ts";
 
 export interface SlicingSettings {
   /** EndpointSlice capacity (Kubernetes' --max-endpoints-per-slice, default 100, 1..1000). */
   readonly maxEndpointsPerSlice: number;
   /** "kubernetes": the upstream controller's placement rules; "sliceline": the same, plus free compaction. */
-  readonly placement: SlicePlacement;
-  /** CiliumEndpointSlice capacity (cilium-operator's ces-max-ciliumendpoints-per-ces, default 100 upstream, 50 here as in the seed). */
+  readonly placement: EndpointSlicePlacement;
+  /** CiliumEndpointSlice capacity (default 50 here, as in the seed; cilium-operator's default is 100). */
   readonly maxEndpointsPerCES: number;
   readonly cesBatchingMode: CesBatchingMode;
   readonly identityLabelPolicy: IdentityLabelPolicy;
@@ -25,12 +36,11 @@ export interface SlicingSettings {
 }
 
 export const DEFAULT_SLICING_SETTINGS: SlicingSettings = {
-  maxEndpointsPerSlice: 100,
-  placement: "sliceline",
-  maxEndpointsPerCES: 50,
+  ...DEFAULT_ENDPOINT_SLICE_SETTINGS,
+  maxEndpointsPerCES: DEFAULT_MAX_ENDPOINTS_PER_CES,
   cesBatchingMode: "fcfs",
   identityLabelPolicy: defaultIdentityLabelPolicy,
-  identityGcGraceMs: 15 * 60 * 1000,
+  identityGcGraceMs: DEFAULT_IDENTITY_GC_GRACE_MS,
   tombstoneRetentionMs: 24 * 60 * 60 * 1000,
   baselines: false,
 };
@@ -39,27 +49,19 @@ export class InvalidSettingsError extends Error {
   override name = "InvalidSettingsError";
 }
 
+/** Defaults overridden by what is given; throws the part's own ...SettingsError for a bad knob. */
 export function resolveSlicingSettings(overrides: Partial<SlicingSettings> = {}): SlicingSettings {
   const settings = { ...DEFAULT_SLICING_SETTINGS, ...overrides };
-  requireIntegerIn("maxEndpointsPerSlice", settings.maxEndpointsPerSlice, 1, 1000);
-  requireIntegerIn("maxEndpointsPerCES", settings.maxEndpointsPerCES, 1, 1000);
-  requireIntegerIn("identityGcGraceMs", settings.identityGcGraceMs, 0, Number.MAX_SAFE_INTEGER);
-  requireIntegerIn("tombstoneRetentionMs", settings.tombstoneRetentionMs, 0, Number.MAX_SAFE_INTEGER);
-  if (settings.placement !== "kubernetes" && settings.placement !== "sliceline") {
-    throw new InvalidSettingsError(
-      `placement must be "kubernetes" or "sliceline", got ${String(settings.placement)}`,
-    );
-  }
-  if (settings.cesBatchingMode !== "fcfs" && settings.cesBatchingMode !== "identity") {
-    throw new InvalidSettingsError(
-      `cesBatchingMode must be "fcfs" or "identity", got ${String(settings.cesBatchingMode)}`,
-    );
+  validateEndpointSliceSettings(settings);
+  validateCesSettings({
+    maxEndpointsPerCES: settings.maxEndpointsPerCES,
+    batchingMode: settings.cesBatchingMode,
+  });
+  for (const name of ["identityGcGraceMs", "tombstoneRetentionMs"] as const) {
+    const value = settings[name];
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new InvalidSettingsError(`${name} must be a non-negative integer (ms), got ${value}`);
+    }
   }
   return settings;
-}
-
-function requireIntegerIn(name: string, value: number, min: number, max: number): void {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidSettingsError(`${name} must be an integer in ${min}..${max}, got ${value}`);
-  }
 }
