@@ -5,6 +5,7 @@ import { InvalidEndpointSliceSettingsError } from "#shared/core/endpointslice/se
 import { MemoryClusterStore } from "#shared/core/memory-store.ts";
 import type { CiliumEndpointSlice, EndpointSlice } from "#shared/core/model.ts";
 import { NamespaceGroup } from "#shared/core/namespace-group.ts";
+import { toPodRecord } from "#shared/core/records.ts";
 import { InvalidSettingsError, resolveSlicingSettings } from "#shared/core/settings.ts";
 import { SliceEngine } from "#shared/core/slice-engine.ts";
 import { parseMessageBody } from "#shared/k8s/parse-message.ts";
