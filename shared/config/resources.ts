@@ -1,0 +1,54 @@
+/**
+ * Names shared by the CDK app (which creates resources and sets these variables) and the handlers
+ * and adapters (which read them). One place, so the two sides cannot drift apart.
+ *
+ * Endpoints are never configured here: the AWS SDK takes them from AWS_ENDPOINT_URL and
+ * AWS_ENDPOINT_URL_<SERVICE>, so the same code runs against AWS, LocalStack or the embedded stack.
+ */
+
+/** Environment variables that name resources, set by the construct that also grants access. */
+export const ENV = {
+  /** Object state: namespace groups (pods, Services, Namespace), nodes; tombstones expire by TTL. */
+  stateTable: "SLICELINE_STATE_TABLE",
+  /** Output objects: EndpointSlices, CiliumEndpointSlices, CiliumIdentities; its stream drives fan-out. */
+  slicesTable: "SLICELINE_SLICES_TABLE",
+  /** Identity allocation: id -> label set and label set -> id, refcounts. */
+  identitiesTable: "SLICELINE_IDENTITIES_TABLE",
+  /** Registered watchers and their channels. */
+  watchersTable: "SLICELINE_WATCHERS_TABLE",
+  /** Where the ingest function sends poison events, with their reason. */
+  deadLetterQueueUrl: "SLICELINE_DEAD_LETTER_QUEUE_URL",
+  /** JSON object: fan-out topic ARN per scope ("all" and one per configured zone). */
+  changeTopicArns: "SLICELINE_CHANGE_TOPIC_ARNS",
+  /** JSON object of SlicingSettings overrides (maxEndpointsPerSlice, maxEndpointsPerCES, ...). */
+  slicingSettings: "SLICELINE_SLICING_SETTINGS",
+  /** Slice writes per second allowed, before scaling by watcher count (the seed's dynamic rate limit). */
+  writeBudget: "SLICELINE_WRITE_BUDGET",
+} as const;
+
+/** Key attributes of every sliceline table (single-table style per concern). */
+export const TABLE_KEYS = {
+  partitionKey: "pk",
+  sortKey: "sk",
+  /** Epoch seconds; DynamoDB TTL deletes tombstones after it (the local runner sweeps them itself). */
+  timeToLive: "expiresAt",
+} as const;
+
+/** Logical ids in the CDK app; the local runner finds resources in the template by these. */
+export const LOGICAL_IDS = {
+  ingestQueue: "IngestQueue",
+  priorityIngestQueue: "PriorityIngestQueue",
+  deadLetterQueue: "IngestDeadLetterQueue",
+  fanoutFailureQueue: "FanoutFailureQueue",
+  stateTable: "StateTable",
+  slicesTable: "SlicesTable",
+  identitiesTable: "IdentitiesTable",
+  watchersTable: "WatchersTable",
+  ingestFunction: "IngestFunction",
+  fanoutFunction: "FanoutFunction",
+  apiFunction: "ApiFunction",
+  httpApi: "HttpApi",
+} as const;
+
+/** Namespaces whose events skip the batching window (system-critical), besides configured ones. */
+export const DEFAULT_PRIORITY_NAMESPACES = ["kube-system"] as const;
