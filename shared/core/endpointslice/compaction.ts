@@ -1,0 +1,111 @@
+/**
+ * sliceline's placement on top of the controller's: after long churn the controller leaves many
+ * half-empty slices, because it only ever fills them with endpoints that arrive in the same sync.
+ * Merging is what brings the count back down; these merges are chosen so they cost (almost) no
+ * extra writes.
+ */
+import type { Endpoint } from "#shared/core/model.ts";
+import type { Draft } from "./draft.ts";
+import type { GroupPlan } from "./plan.ts";
+import type { StoredSlice } from "./stored-slice.ts";
+
+/**
+ * Free merges: while the slices written anyway have a whole slice of room between them, the
+ * smallest is emptied into the others (fullest first) and deleted. A rewrite becomes a delete, or
+ * a create disappears: never more writes, one slice fewer each time. What is written ends up packed
+ * into ceil(endpoints / max) slices.
+ */
+export function mergeWrittenSlices(plan: GroupPlan, max: number): void {
+  const written = [...plan.updates, ...plan.creates];
+  let room = 0;
+  for (const draft of written) room += max - draft.size;
+  while (room >= max && written.length > 1) {
+    const source = removeSmallest(written);
+    room -= max;
+    moveEndpoints(source.entries(), fullestFirst(written), max);
+    dropEmptied(plan, source);
+  }
+}
+
+/**
+ * Paid merges: an unchanged slice is emptied into the room left in the slices written anyway, at
+ * the price of one delete. Only while the group holds more slices than it needs and only up to
+ * `budget` times, so the extra writes stay a small share of what the sync writes anyway.
+ * Returns how many were made.
+ */
+export function absorbUnchangedSlices(
+  plan: GroupPlan,
+  groupSlices: Iterable<StoredSlice>,
+  leaving: ReadonlySet<StoredSlice>,
+  max: number,
+  budget: number,
+): number {
+  if (budget <= 0) return 0;
+  const written = [...plan.updates, ...plan.creates];
+  const writtenTargets = new Set<StoredSlice>();
+  for (const draft of written) if (draft.target !== undefined) writtenTargets.add(draft.target);
+  const deleted = new Set<StoredSlice>(plan.deletes);
+
+  let room = 0;
+  for (const draft of written) room += max - draft.size;
+  const unchanged: StoredSlice[] = [];
+  let sliceCount = plan.creates.length;
+  let endpointCount = 0;
+  for (const draft of written) endpointCount += draft.size;
+  for (const slice of groupSlices) {
+    if (deleted.has(slice) || leaving.has(slice)) continue;
+    if (!writtenTargets.has(slice)) {
+      unchanged.push(slice);
+      endpointCount += slice.endpoints.size;
+    }
+    sliceCount++;
+  }
+  unchanged.sort((a, b) => a.endpoints.size - b.endpoints.size);
+
+  let made = 0;
+  for (const slice of unchanged) {
+    if (made >= budget || sliceCount <= Math.ceil(endpointCount / max)) break;
+    // Smallest first: once one does not fit, no larger one will.
+    if (slice.endpoints.size > room) break;
+    moveEndpoints(slice.endpoints.entries(), fullestFirst(written), max);
+    room -= slice.endpoints.size;
+    plan.deletes.push(slice);
+    sliceCount--;
+    made++;
+  }
+  return made;
+}
+
+function removeSmallest(drafts: Draft[]): Draft {
+  let smallest = 0;
+  for (let i = 1; i < drafts.length; i++) {
+    if ((drafts[i] as Draft).size < (drafts[smallest] as Draft).size) smallest = i;
+  }
+  return drafts.splice(smallest, 1)[0] as Draft;
+}
+
+function fullestFirst(drafts: readonly Draft[]): Draft[] {
+  return [...drafts].sort((a, b) => b.size - a.size);
+}
+
+/** The caller has checked that the targets have room for all of `source`. Does not empty `source`. */
+function moveEndpoints(entries: Iterator<[string, Endpoint]>, targets: readonly Draft[], max: number): void {
+  let entry = entries.next();
+  for (const target of targets) {
+    while (!entry.done && target.size < max) {
+      target.set(entry.value[0], entry.value[1]);
+      entry = entries.next();
+    }
+    if (entry.done) return;
+  }
+}
+
+function dropEmptied(plan: GroupPlan, source: Draft): void {
+  source.clear();
+  if (source.target === undefined) {
+    plan.creates.splice(plan.creates.indexOf(source), 1);
+    return;
+  }
+  plan.updates.splice(plan.updates.indexOf(source), 1);
+  plan.deletes.push(source.target);
+}

@@ -1,0 +1,193 @@
+/**
+ * A synthetic but realistic pod-change trace: a Deployment rolled over and over, as a watch would
+ * report it, cut into the batches an SQS-fed Lambda would receive. Used to measure slice placement
+ * under churn (tests, benchmarks); deterministic for a given seed.
+ *
+ * Each replacement is six watch events: new pod ADDED without IP, gets its IP (not ready), becomes
+ * ready; an old pod gets its deletionTimestamp (still ready), turns not ready, is DELETED. The
+ * rollout follows the Deployment controller's rule: at most replicas + maxSurge pods that are not
+ * terminating, at least replicas - maxUnavailable of them ready.
+ */
+import type { PodRecord } from "#shared/core/model.ts";
+
+export interface RollingUpdateOptions {
+  readonly namespace: string;
+  readonly appLabel: string;
+  readonly replicas: number;
+  readonly rounds: number;
+  readonly maxSurge: number;
+  readonly maxUnavailable: number;
+  /** Watch events per batch (an SQS batch). */
+  readonly batchSize: number;
+  readonly nodes: number;
+  readonly seed: number;
+}
+
+export type PodChange = readonly [podKey: string, pod: PodRecord | undefined];
+
+export interface RollingUpdateTrace {
+  /** Batches that create the initial, all-ready Deployment. */
+  readonly initial: PodChange[][];
+  /** Batches of the rollouts, in order. */
+  readonly rollout: PodChange[][];
+  readonly zoneOf: (nodeName: string) => string | undefined;
+  /** Pods alive at the end, for checking the final state against a from-scratch computation. */
+  readonly finalPods: PodRecord[];
+}
+
+type Stage = "pending" | "starting" | "ready" | "draining" | "stopped";
+
+interface SimPod {
+  record: PodRecord;
+  stage: Stage;
+  readonly revision: number;
+}
+
+export function rollingUpdateTrace(options: RollingUpdateOptions): RollingUpdateTrace {
+  const random = mulberry32(options.seed);
+  const between = (low: number, high: number) => low + Math.floor(random() * (high - low + 1));
+  const pods = new Map<string, SimPod>();
+  const events: PodChange[] = [];
+  const timers = new Map<number, SimPod[]>();
+  let podCounter = 0;
+  let now = 0;
+
+  const emit = (sim: SimPod, record: PodRecord | undefined) => {
+    const key = `${options.namespace}/${sim.record.name}`;
+    events.push([key, record]);
+    if (record === undefined) pods.delete(key);
+    else sim.record = record;
+  };
+  const schedule = (sim: SimPod, delay: number) => {
+    const at = now + delay;
+    const list = timers.get(at) ?? [];
+    list.push(sim);
+    timers.set(at, list);
+  };
+  const createPod = (revision: number, ready: boolean) => {
+    podCounter++;
+    const name = `${options.appLabel}-${revision.toString(36).padStart(3, "0")}-${podCounter.toString(36)}`;
+    const record: PodRecord = {
+      namespace: options.namespace,
+      name,
+      uid: `uid-${podCounter}`,
+      labels: { app: options.appLabel, "pod-template-hash": `rev${revision}` },
+      nodeName: `node-${between(0, options.nodes - 1)}`,
+      hostNetwork: false,
+      podIPs: ready ? [ipFor(podCounter)] : [],
+      hostIP: undefined,
+      phase: ready ? "Running" : "Pending",
+      ready,
+      terminating: false,
+      namedPorts: [{ name: "http", port: 8080, protocol: "TCP" }],
+    };
+    const sim: SimPod = { record, stage: ready ? "ready" : "pending", revision };
+    pods.set(`${options.namespace}/${name}`, sim);
+    emit(sim, record);
+    if (!ready) schedule(sim, between(1, 4));
+  };
+  const advance = (sim: SimPod) => {
+    const r = sim.record;
+    switch (sim.stage) {
+      case "pending":
+        sim.stage = "starting";
+        emit(sim, { ...r, podIPs: [ipFor(Number(r.uid.slice(4)))], phase: "Running" });
+        schedule(sim, between(3, 15));
+        return;
+      case "starting":
+        sim.stage = "ready";
+        emit(sim, { ...r, ready: true });
+        return;
+      case "draining":
+        sim.stage = "stopped";
+        emit(sim, { ...r, ready: false });
+        schedule(sim, between(1, 30));
+        return;
+      case "stopped":
+        emit(sim, undefined);
+        return;
+      case "ready":
+        return;
+    }
+  };
+  const terminate = (sim: SimPod) => {
+    sim.stage = "draining";
+    emit(sim, { ...sim.record, terminating: true });
+    schedule(sim, between(1, 5));
+  };
+
+  for (let i = 0; i < options.replicas; i++) createPod(0, true);
+  const initialEvents = events.splice(0);
+  const rollout: PodChange[] = [];
+
+  for (let revision = 1; revision <= options.rounds; revision++) {
+    for (;;) {
+      const live = [...pods.values()].filter((p) => p.stage !== "draining" && p.stage !== "stopped");
+      const current = live.filter((p) => p.revision === revision);
+      const old = live.filter((p) => p.revision !== revision);
+      if (old.length === 0 && current.every((p) => p.stage === "ready") && timers.size === 0) break;
+      const scaleUp = Math.min(
+        options.replicas - current.length,
+        options.replicas + options.maxSurge - live.length,
+      );
+      for (let i = 0; i < scaleUp; i++) createPod(revision, false);
+      const available = live.filter((p) => p.stage === "ready").length;
+      const scaleDown = Math.min(old.length, available - (options.replicas - options.maxUnavailable));
+      // The ReplicaSet controller kills not-ready pods first, then any; old pods are all ready here.
+      for (const sim of pickRandom(old, Math.max(0, scaleDown), random)) terminate(sim);
+      now++;
+      for (const sim of timers.get(now) ?? []) advance(sim);
+      timers.delete(now);
+    }
+    rollout.push(...events.splice(0));
+  }
+
+  const zones = ["zone-a", "zone-b", "zone-c"];
+  return {
+    initial: cut(initialEvents, options.batchSize),
+    rollout: cut(rollout, options.batchSize),
+    zoneOf: (nodeName) => zones[Number(nodeName.slice(5)) % zones.length],
+    finalPods: [...pods.values()].map((p) => p.record),
+  };
+}
+
+/** A batch is handled as one reconcile: a pod that changed twice in it counts once, as it is now. */
+function cut(events: readonly PodChange[], size: number): PodChange[][] {
+  const batches: PodChange[][] = [];
+  for (let i = 0; i < events.length; i += size) {
+    const latest = new Map<string, PodRecord | undefined>();
+    for (const [key, pod] of events.slice(i, i + size)) {
+      latest.delete(key);
+      latest.set(key, pod);
+    }
+    batches.push([...latest]);
+  }
+  return batches;
+}
+
+function pickRandom<T>(items: readonly T[], count: number, random: () => number): T[] {
+  const pool = [...items];
+  const picked: T[] = [];
+  for (let i = 0; i < count && pool.length > 0; i++) {
+    const at = Math.floor(random() * pool.length);
+    picked.push(pool[at] as T);
+    pool[at] = pool[pool.length - 1] as T;
+    pool.pop();
+  }
+  return picked;
+}
+
+function ipFor(n: number): string {
+  return `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
+}
+
+function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
