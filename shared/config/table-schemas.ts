@@ -29,7 +29,9 @@ export interface TableSchema {
  * State table items (pk / sk):
  *   group#<ns>  / #meta         version (N), namespace entry (resourceVersion, record, deletedAtMs)
  *   group#<ns>  / pod#<name>    resourceVersion, record (M), deletedAtMs, expiresAt, identity (N),
- *                               nodeName + podKey (the podsByNode index, live pods only)
+ *                               nodeName + podKey (the podsByNode index, live pods only),
+ *                               ipv4 / ipv6 (the podsByIPv4 / podsByIPv6 indexes: ipcache lookups,
+ *                               live pods with an IP only)
  *   group#<ns>  / svc#<name>    resourceVersion, record (M), deletedAtMs, expiresAt
  *   node#<name> / #node         resourceVersion, record (M), deletedAtMs, expiresAt
  */
