@@ -346,6 +346,25 @@ describe("ServiceSlices: sliceline placement", () => {
     assert.deepEqual(writes(slices.reconcile(service, added(pods("x", 1, 999)), noZones)), [0, 1, 0]);
   });
 
+  it("moves a pod whose new IP the controller would top into another slice into its own emptied slice", () => {
+    const service = serviceRecord();
+    const lonely = podRecord({ name: "lonely", podIPs: ["10.9.9.9"] });
+    const outcome = (placement: "kubernetes" | "sliceline") => {
+      const slices = slicesOfSizes({ maxEndpointsPerSlice: 100, placement }, service, [100]);
+      slices.reconcile(service, added([lonely]), noZones);
+      slices.reconcile(service, removed([podRecord({ name: "s0-0" })]), noZones);
+      assert.deepEqual(sizes(slices.slices()), [1, 99]);
+      const changes = slices.reconcile(service, added([{ ...lonely, podIPs: ["10.9.9.10"] }]), noZones);
+      return [writes(changes), sizes(slices.slices())];
+    };
+    // The controller: the emptied slice is deleted, the new endpoint tops up the 99: two writes.
+    assert.deepEqual(outcome("kubernetes"), [[0, 1, 1], [100]]);
+    assert.deepEqual(outcome("sliceline"), [
+      [0, 1, 0],
+      [1, 99],
+    ]);
+  });
+
   it("keeps the 70 + 80 + 50 answer of the controller", () => {
     const service = serviceRecord();
     const slices = slicesOfSizes(sliceline, service, [70, 80]);

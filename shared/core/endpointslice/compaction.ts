@@ -5,9 +5,30 @@
  * extra writes.
  */
 import type { Endpoint } from "#shared/core/model.ts";
-import type { Draft } from "./draft.ts";
+import { Draft } from "./draft.ts";
 import type { GroupPlan } from "./plan.ts";
 import type { StoredSlice } from "./stored-slice.ts";
+
+/**
+ * The controller tops up an unchanged slice with a remainder even when a slice of the same address
+ * type is being deleted, so one pod changing its IP alone in its slice costs a delete and an update.
+ * Creating the remainder instead lets finalize write it into the slice being deleted: one write.
+ */
+export function hostRemaindersInDeletedSlices(plans: readonly GroupPlan[]): void {
+  let spareDeletes = 0;
+  for (const plan of plans) spareDeletes += plan.deletes.length - plan.creates.length;
+  for (const plan of plans) {
+    if (spareDeletes <= 0) return;
+    const toppedUp = plan.toppedUp;
+    if (toppedUp === undefined) continue;
+    const created = new Draft(undefined, toppedUp, plan.ownerReferences);
+    for (const [key, endpoint] of toppedUp.addedEntries()) created.set(key, endpoint);
+    plan.updates.splice(plan.updates.indexOf(toppedUp), 1);
+    plan.creates.push(created);
+    plan.toppedUp = undefined;
+    spareDeletes--;
+  }
+}
 
 /**
  * Free merges: while the slices written anyway have a whole slice of room between them, the

@@ -22,6 +22,9 @@ export interface GroupPlan {
   readonly updates: Draft[];
   readonly creates: Draft[];
   readonly deletes: StoredSlice[];
+  /** The unchanged slice step 3 topped up with the remainder (getSliceToFill), if any. */
+  toppedUp: Draft | undefined;
+  readonly ownerReferences: readonly OwnerReference[];
 }
 
 export interface GroupInput {
@@ -53,6 +56,8 @@ export function planGroup(input: GroupInput): GroupPlan {
     updates: [],
     creates: [],
     deletes: [],
+    toppedUp: undefined,
+    ownerReferences: input.ownerReferences,
   };
   const written = new Set<StoredSlice>();
   const overflow: Placement[] = [];
@@ -93,6 +98,7 @@ export function planGroup(input: GroupInput): GroupPlan {
         written.add(slice);
         draft = Draft.rewriting(slice);
         plan.updates.push(draft);
+        plan.toppedUp = draft;
       }
     }
     if (draft === undefined) {

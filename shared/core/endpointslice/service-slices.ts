@@ -17,7 +17,7 @@ import type {
   PodRecord,
   ServiceRecord,
 } from "#shared/core/model.ts";
-import { absorbUnchangedSlices, mergeWrittenSlices } from "./compaction.ts";
+import { absorbUnchangedSlices, hostRemaindersInDeletedSlices, mergeWrittenSlices } from "./compaction.ts";
 import {
   desiredEndpointsForPod,
   isManagedService,
@@ -159,8 +159,6 @@ export class ServiceSlices {
         needsRelabel: (slice) => fullPass && mirroredLabelsDiffer(slice.labels, wantedLabels),
         ownerReferences,
       });
-      if (this.settings.placement === "sliceline")
-        mergeWrittenSlices(plan, this.settings.maxEndpointsPerSlice);
       const list = plans.get(meta.addressType) ?? [];
       list.push(plan);
       plans.set(meta.addressType, list);
@@ -168,10 +166,17 @@ export class ServiceSlices {
 
     const writes: AddressTypeWrites[] = [];
     for (const groupPlans of plans.values()) {
-      if (this.settings.placement === "sliceline") this.#payForMerges(groupPlans, sorted.leaving);
+      if (this.settings.placement === "sliceline") this.#compact(groupPlans, sorted.leaving);
       writes.push(finalizeAddressType(groupPlans));
     }
     return this.#apply(writes, [...sorted.dropped, ...sorted.leaving], wantedLabels);
+  }
+
+  /** sliceline's additions, per address type, between the controller's plan and its finalize. */
+  #compact(groupPlans: readonly GroupPlan[], leaving: ReadonlySet<StoredSlice>): void {
+    hostRemaindersInDeletedSlices(groupPlans);
+    for (const plan of groupPlans) mergeWrittenSlices(plan, this.settings.maxEndpointsPerSlice);
+    this.#payForMerges(groupPlans, leaving);
   }
 
   /**
