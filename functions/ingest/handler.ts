@@ -1,0 +1,70 @@
+/**
+ * Ingest: an SQS batch of Kubernetes watch events in, slices and identities in DynamoDB out.
+ * Thin on purpose: adapt the SQS event, call the pipeline, report partial failures and metrics.
+ */
+import { Logger } from "@aws-lambda-powertools/logger";
+import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
+import { MetricUnit, Metrics } from "@aws-lambda-powertools/metrics";
+import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
+import { Tracer } from "@aws-lambda-powertools/tracer";
+import { captureLambdaHandler } from "@aws-lambda-powertools/tracer/middleware";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { SQSClient } from "@aws-sdk/client-sqs";
+import middy from "@middy/core";
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import { createDynamoClusterStore } from "#shared/adapters/dynamodb/create-store.ts";
+import { SqsDeadLetterSink } from "#shared/adapters/sqs/sqs-dead-letters.ts";
+import { requireEnvironment, slicingSettingsFromEnvironment } from "#shared/config/environment.ts";
+import { SliceEngine } from "#shared/core/slice-engine.ts";
+import { type IngestRecord, ingestBatch } from "#shared/pipeline/ingest-batch.ts";
+
+const logger = new Logger({ serviceName: "sliceline-ingest" });
+const metrics = new Metrics({ namespace: "Sliceline", serviceName: "sliceline-ingest" });
+const tracer = new Tracer({ serviceName: "sliceline-ingest" });
+
+const environment = requireEnvironment(["stateTable", "slicesTable", "identitiesTable", "deadLetterQueueUrl"]);
+const settings = slicingSettingsFromEnvironment();
+const dynamodb = tracer.captureAWSv3Client(new DynamoDBClient({ maxAttempts: 8 }));
+const sqs = tracer.captureAWSv3Client(new SQSClient({}));
+const store = createDynamoClusterStore(dynamodb, environment, settings);
+const engine = new SliceEngine({ settings, store });
+const deadLetters = new SqsDeadLetterSink(sqs, environment.deadLetterQueueUrl);
+
+/** A producer may stamp when it saw the change; otherwise the time SQS accepted the message. */
+function toIngestRecord(record: SQSRecord): IngestRecord {
+  const stamped = Number(record.messageAttributes.sourceTimeMs?.stringValue);
+  const sent = Number(record.attributes.SentTimestamp);
+  return {
+    messageId: record.messageId,
+    body: record.body,
+    sourceTimeMs: Number.isFinite(stamped) && stamped > 0 ? stamped : sent,
+  };
+}
+
+async function ingest(event: SQSEvent): Promise<SQSBatchResponse> {
+  const outcome = await ingestBatch(event.Records.map(toIngestRecord), { engine, deadLetters });
+  const report = outcome.report;
+  metrics.addMetric("MessagesIn", MetricUnit.Count, event.Records.length);
+  metrics.addMetric("EventsRejected", MetricUnit.Count, outcome.rejected);
+  if (report !== undefined) {
+    metrics.addMetric("EventsIn", MetricUnit.Count, report.eventsIn);
+    metrics.addMetric("EventsStale", MetricUnit.Count, report.stale);
+    metrics.addMetric("EventsUnchanged", MetricUnit.Count, report.unchanged);
+    metrics.addMetric("SliceWrites", MetricUnit.Count, report.writes.length);
+    metrics.addMetric("GroupConflictRetries", MetricUnit.Count, report.conflictRetries);
+    const now = Date.now();
+    for (const write of report.writes) {
+      metrics.addMetric("IngestLatency", MetricUnit.Milliseconds, Math.max(0, now - write.sourceTimeMs));
+    }
+  }
+  if (outcome.rejected > 0) logger.warn("poison events sent to the dead-letter queue", { count: outcome.rejected });
+  if (outcome.error !== undefined) {
+    logger.error("batch not applied; its messages will be retried", { error: outcome.error as Error });
+  }
+  return { batchItemFailures: outcome.failedMessageIds.map((itemIdentifier) => ({ itemIdentifier })) };
+}
+
+export const handler = middy(ingest)
+  .use(captureLambdaHandler(tracer))
+  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .use(logMetrics(metrics));

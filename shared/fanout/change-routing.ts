@@ -1,0 +1,109 @@
+/**
+ * Which watchers hear of an object change, and what they receive.
+ *
+ * Channels are topics by scope, not per-watcher filter policies: SNS allows 200 filter policies per
+ * topic by default, and 5,000 watchers each filtering would need 25x that. A watcher subscribes
+ * its queue to the scopes it wants, unfiltered:
+ *   - "EndpointSlice"             every EndpointSlice change (kube-proxy everywhere),
+ *   - "EndpointSlice@<zone>"      the same slices cut down to the endpoints in one zone
+ *                                 (topology-aware subsetting: a zone's watcher sees only its zone),
+ *   - "Cilium"                    CiliumEndpointSlices and CiliumIdentities (cilium-agent).
+ * A zone view of a slice is published only when that zone's part of it changed, so zone-only
+ * watchers receive a fraction of the traffic.
+ */
+import type { Endpoint, EndpointSlice } from "#shared/core/model.ts";
+import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
+
+export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED";
+
+/** What a watcher receives: a watch event plus what propagation latency is measured from. */
+export interface ChangeMessage {
+  readonly type: WatchEventType;
+  readonly kind: OutputKind;
+  readonly object: OutputObject;
+  readonly resourceVersion: string;
+  /** Earliest source-event time the change includes (ms since epoch). */
+  readonly sourceTimeMs: number;
+  /** The zone this view was cut for; absent for full objects. */
+  readonly zone?: string;
+}
+
+export const ENDPOINT_SLICE_SCOPE = "EndpointSlice";
+export const CILIUM_SCOPE = "Cilium";
+
+export function zoneScope(zone: string): string {
+  return `${ENDPOINT_SLICE_SCOPE}@${zone}`;
+}
+
+/** The scopes a watcher subscribes to, from what it asked for at registration. */
+export function scopesForWatcher(
+  kinds: readonly OutputKind[],
+  zone: string | undefined,
+  zoneOnly: boolean,
+): string[] {
+  const scopes: string[] = [];
+  if (kinds.includes("EndpointSlice")) {
+    scopes.push(zoneOnly && zone !== undefined ? zoneScope(zone) : ENDPOINT_SLICE_SCOPE);
+  }
+  if (kinds.includes("CiliumEndpointSlice") || kinds.includes("CiliumIdentity")) scopes.push(CILIUM_SCOPE);
+  return scopes;
+}
+
+export interface ObjectChange {
+  readonly kind: OutputKind;
+  /** undefined: the object was created. */
+  readonly before: OutputObject | undefined;
+  /** undefined: the object was deleted. */
+  readonly after: OutputObject | undefined;
+  readonly sourceTimeMs: number;
+}
+
+export interface RoutedMessage {
+  readonly scope: string;
+  readonly message: ChangeMessage;
+}
+
+/** The messages one stored change produces, by scope; `zones` are the zones that have a topic. */
+export function routeChange(change: ObjectChange, zones: readonly string[]): RoutedMessage[] {
+  const current = change.after ?? change.before;
+  if (current === undefined) return [];
+  const type: WatchEventType =
+    change.before === undefined ? "ADDED" : change.after === undefined ? "DELETED" : "MODIFIED";
+  const full: ChangeMessage = {
+    type,
+    kind: change.kind,
+    object: current,
+    resourceVersion: current.metadata.resourceVersion ?? "0",
+    sourceTimeMs: change.sourceTimeMs,
+  };
+  if (change.kind !== "EndpointSlice") return [{ scope: CILIUM_SCOPE, message: full }];
+  const routed: RoutedMessage[] = [{ scope: ENDPOINT_SLICE_SCOPE, message: full }];
+  for (const zone of zones) {
+    const view = zoneView(change, zone, full);
+    if (view !== undefined) routed.push({ scope: zoneScope(zone), message: view });
+  }
+  return routed;
+}
+
+function zoneView(change: ObjectChange, zone: string, full: ChangeMessage): ChangeMessage | undefined {
+  const before = endpointsInZone(change.before as EndpointSlice | undefined, zone);
+  const after = endpointsInZone(change.after as EndpointSlice | undefined, zone);
+  if (before.length === 0 && after.length === 0) return undefined;
+  const portsChanged =
+    JSON.stringify((change.before as EndpointSlice | undefined)?.ports) !==
+    JSON.stringify((change.after as EndpointSlice | undefined)?.ports);
+  if (before.length > 0 && after.length > 0 && !portsChanged && sameEndpoints(before, after))
+    return undefined;
+  const type: WatchEventType = before.length === 0 ? "ADDED" : after.length === 0 ? "DELETED" : "MODIFIED";
+  const base = full.object as EndpointSlice;
+  const object: EndpointSlice = { ...base, endpoints: type === "DELETED" ? before : after };
+  return { ...full, type, object, zone };
+}
+
+function endpointsInZone(slice: EndpointSlice | undefined, zone: string): Endpoint[] {
+  return slice === undefined ? [] : slice.endpoints.filter((endpoint) => endpoint.zone === zone);
+}
+
+function sameEndpoints(a: readonly Endpoint[], b: readonly Endpoint[]): boolean {
+  return a.length === b.length && JSON.stringify(a) === JSON.stringify(b);
+}
