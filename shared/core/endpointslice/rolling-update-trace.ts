@@ -28,8 +28,8 @@ export type PodChange = readonly [podKey: string, pod: PodRecord | undefined];
 export interface RollingUpdateTrace {
   /** Batches that create the initial, all-ready Deployment. */
   readonly initial: PodChange[][];
-  /** Batches of the rollouts, in order. */
-  readonly rollout: PodChange[][];
+  /** Per rollout, its batches in order. */
+  readonly rounds: PodChange[][][];
   readonly zoneOf: (nodeName: string) => string | undefined;
   /** Pods alive at the end, for checking the final state against a from-scratch computation. */
   readonly finalPods: PodRecord[];
@@ -86,7 +86,7 @@ export function rollingUpdateTrace(options: RollingUpdateOptions): RollingUpdate
     emit(sim, record);
     if (!ready) schedule(sim, between(1, 4));
   };
-  const advance = (sim: SimPod) => {
+  const advance = (sim: SimPod, onReady: () => void) => {
     const r = sim.record;
     switch (sim.stage) {
       case "pending":
@@ -97,6 +97,7 @@ export function rollingUpdateTrace(options: RollingUpdateOptions): RollingUpdate
       case "starting":
         sim.stage = "ready";
         emit(sim, { ...r, ready: true });
+        onReady();
         return;
       case "draining":
         sim.stage = "stopped";
@@ -118,34 +119,44 @@ export function rollingUpdateTrace(options: RollingUpdateOptions): RollingUpdate
 
   for (let i = 0; i < options.replicas; i++) createPod(0, true);
   const initialEvents = events.splice(0);
-  const rollout: PodChange[] = [];
+  const rounds: PodChange[][][] = [];
 
+  // Counters instead of scans: the loop runs once per simulated second over 12,500 pods.
+  let old = [...pods.values()];
   for (let revision = 1; revision <= options.rounds; revision++) {
+    let current = 0;
+    let currentReady = 0;
+    const onReady = () => currentReady++;
     for (;;) {
-      const live = [...pods.values()].filter((p) => p.stage !== "draining" && p.stage !== "stopped");
-      const current = live.filter((p) => p.revision === revision);
-      const old = live.filter((p) => p.revision !== revision);
-      if (old.length === 0 && current.every((p) => p.stage === "ready") && timers.size === 0) break;
+      if (old.length === 0 && currentReady === options.replicas && timers.size === 0) break;
       const scaleUp = Math.min(
-        options.replicas - current.length,
-        options.replicas + options.maxSurge - live.length,
+        options.replicas - current,
+        options.replicas + options.maxSurge - old.length - current,
       );
       for (let i = 0; i < scaleUp; i++) createPod(revision, false);
-      const available = live.filter((p) => p.stage === "ready").length;
+      current += Math.max(0, scaleUp);
+      // Old pods are all ready; the ReplicaSet controller would pick not-ready ones first.
+      const available = old.length + currentReady;
       const scaleDown = Math.min(old.length, available - (options.replicas - options.maxUnavailable));
-      // The ReplicaSet controller kills not-ready pods first, then any; old pods are all ready here.
-      for (const sim of pickRandom(old, Math.max(0, scaleDown), random)) terminate(sim);
+      for (let i = 0; i < scaleDown; i++) {
+        const at = Math.floor(random() * old.length);
+        const victim = old[at] as SimPod;
+        old[at] = old[old.length - 1] as SimPod;
+        old.pop();
+        terminate(victim);
+      }
       now++;
-      for (const sim of timers.get(now) ?? []) advance(sim);
+      for (const sim of timers.get(now) ?? []) advance(sim, onReady);
       timers.delete(now);
     }
-    rollout.push(...events.splice(0));
+    old = [...pods.values()];
+    rounds.push(cut(events.splice(0), options.batchSize));
   }
 
   const zones = ["zone-a", "zone-b", "zone-c"];
   return {
     initial: cut(initialEvents, options.batchSize),
-    rollout: cut(rollout, options.batchSize),
+    rounds,
     zoneOf: (nodeName) => zones[Number(nodeName.slice(5)) % zones.length],
     finalPods: [...pods.values()].map((p) => p.record),
   };
@@ -163,18 +174,6 @@ function cut(events: readonly PodChange[], size: number): PodChange[][] {
     batches.push([...latest]);
   }
   return batches;
-}
-
-function pickRandom<T>(items: readonly T[], count: number, random: () => number): T[] {
-  const pool = [...items];
-  const picked: T[] = [];
-  for (let i = 0; i < count && pool.length > 0; i++) {
-    const at = Math.floor(random() * pool.length);
-    picked.push(pool[at] as T);
-    pool[at] = pool[pool.length - 1] as T;
-    pool.pop();
-  }
-  return picked;
 }
 
 function ipFor(n: number): string {
