@@ -4,15 +4,15 @@
  */
 import { Logger } from "@aws-lambda-powertools/logger";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
-import { MetricUnit, Metrics } from "@aws-lambda-powertools/metrics";
+import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import { Tracer } from "@aws-lambda-powertools/tracer";
 import { captureLambdaHandler } from "@aws-lambda-powertools/tracer/middleware";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { SQSClient } from "@aws-sdk/client-sqs";
 import middy from "@middy/core";
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { createDynamoClusterStore } from "#shared/adapters/dynamodb/create-store.ts";
+import { createSqsClient } from "#shared/adapters/sqs/sqs-client.ts";
 import { SqsDeadLetterSink } from "#shared/adapters/sqs/sqs-dead-letters.ts";
 import { requireEnvironment, slicingSettingsFromEnvironment } from "#shared/config/environment.ts";
 import { SliceEngine } from "#shared/core/slice-engine.ts";
@@ -22,10 +22,15 @@ const logger = new Logger({ serviceName: "sliceline-ingest" });
 const metrics = new Metrics({ namespace: "Sliceline", serviceName: "sliceline-ingest" });
 const tracer = new Tracer({ serviceName: "sliceline-ingest" });
 
-const environment = requireEnvironment(["stateTable", "slicesTable", "identitiesTable", "deadLetterQueueUrl"]);
+const environment = requireEnvironment([
+  "stateTable",
+  "slicesTable",
+  "identitiesTable",
+  "deadLetterQueueUrl",
+]);
 const settings = slicingSettingsFromEnvironment();
 const dynamodb = tracer.captureAWSv3Client(new DynamoDBClient({ maxAttempts: 8 }));
-const sqs = tracer.captureAWSv3Client(new SQSClient({}));
+const sqs = tracer.captureAWSv3Client(createSqsClient());
 const store = createDynamoClusterStore(dynamodb, environment, settings);
 const engine = new SliceEngine({ settings, store });
 const deadLetters = new SqsDeadLetterSink(sqs, environment.deadLetterQueueUrl);
@@ -57,7 +62,8 @@ async function ingest(event: SQSEvent): Promise<SQSBatchResponse> {
       metrics.addMetric("IngestLatency", MetricUnit.Milliseconds, Math.max(0, now - write.sourceTimeMs));
     }
   }
-  if (outcome.rejected > 0) logger.warn("poison events sent to the dead-letter queue", { count: outcome.rejected });
+  if (outcome.rejected > 0)
+    logger.warn("poison events sent to the dead-letter queue", { count: outcome.rejected });
   if (outcome.error !== undefined) {
     logger.error("batch not applied; its messages will be retried", { error: outcome.error as Error });
   }

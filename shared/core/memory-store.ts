@@ -131,8 +131,14 @@ export class MemoryClusterStore implements ClusterStore {
     }
     if (!this.#keepObjects) {
       const { kind, apiVersion } = write.object;
-      const metadata = { name: write.object.metadata.name, resourceVersion: write.object.metadata.resourceVersion };
-      objects.set(key, { object: { kind, apiVersion, metadata } as OutputObject, sourceTimeMs: write.sourceTimeMs });
+      const metadata = {
+        name: write.object.metadata.name,
+        resourceVersion: write.object.metadata.resourceVersion,
+      };
+      objects.set(key, {
+        object: { kind, apiVersion, metadata } as OutputObject,
+        sourceTimeMs: write.sourceTimeMs,
+      });
       return;
     }
     const created =

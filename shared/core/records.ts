@@ -82,7 +82,8 @@ function namedPortsOf(pod: PodObject): readonly ContainerNamedPort[] {
   const ports: ContainerNamedPort[] = [];
   for (const container of pod.spec?.containers ?? []) {
     for (const port of container.ports ?? []) {
-      if (port.name) ports.push({ name: port.name, port: port.containerPort, protocol: port.protocol ?? "TCP" });
+      if (port.name)
+        ports.push({ name: port.name, port: port.containerPort, protocol: port.protocol ?? "TCP" });
     }
   }
   ports.sort((a, b) => compareStrings(a.name, b.name) || compareStrings(a.protocol, b.protocol));
