@@ -5,13 +5,20 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { isManagedService } from "#shared/core/endpointslice/desired-endpoints.ts";
+import {
+  desiredEndpointsForPod,
+  isManagedService,
+  portSetKey,
+  serviceAddressTypes,
+} from "#shared/core/endpointslice/desired-endpoints.ts";
+import { endpointKey, endpointsEqualBeyondKey } from "#shared/core/endpointslice/endpoint-identity.ts";
 import {
   type ChangedPod,
   ServiceSlices,
   type SliceChanges,
 } from "#shared/core/endpointslice/service-slices.ts";
 import type { EndpointSlicePlacement } from "#shared/core/endpointslice/settings.ts";
+import { mirroredLabelsDiffer, sliceLabelsFor } from "#shared/core/endpointslice/stored-slice.ts";
 import {
   endpointLines,
   expectedEndpointLines,
@@ -19,7 +26,7 @@ import {
   serviceRecord,
   sliceViolations,
 } from "#shared/core/endpointslice/testing.ts";
-import type { AddressType, EndpointSlice, PodRecord, ServiceRecord } from "#shared/core/model.ts";
+import type { AddressType, Endpoint, EndpointSlice, PodRecord, ServiceRecord } from "#shared/core/model.ts";
 
 const POD_COUNT = 24;
 const zoneOf = (node: string) => ({ "node-0": "zone-a", "node-1": "zone-b" })[node];
@@ -209,6 +216,126 @@ function writesPerAddressType(changes: SliceChanges): Map<AddressType, { updates
   return counts;
 }
 
+/**
+ * The controller's reconcile transcribed literally (k8s.io/endpointslice reconciler.go: Reconcile,
+ * reconcileByAddressType, reconcileByPortMapping, getSliceToFill, finalize) over the full state:
+ * every pod, every slice. Go map order is arbitrary, so what is compared is what does not depend
+ * on it: how many creates, updates and deletes, and the slice sizes per (addressType, port set).
+ */
+function controllerOutcome(
+  service: ServiceRecord,
+  allPods: readonly PodRecord[],
+  existing: readonly EndpointSlice[],
+  max: number,
+): { writes: number[]; sizes: string[] } {
+  if (!isManagedService(service)) return { writes: [0, 0, existing.length], sizes: [] };
+  const wantedLabels = sliceLabelsFor(service);
+  const types = serviceAddressTypes(service);
+  let creates = 0;
+  let updates = 0;
+  let deletes = existing.filter((s) => !types.includes(s.addressType)).length;
+  const sizes: string[] = [];
+  for (const type of types) {
+    const owned = new Map<string, EndpointSlice[]>();
+    let toDelete = 0;
+    for (const slice of existing.filter((s) => s.addressType === type)) {
+      if (!slice.metadata.ownerReferences?.some((o) => o.uid === service.uid)) {
+        toDelete++;
+        continue;
+      }
+      const key = portSetKey(slice.ports);
+      owned.set(key, [...(owned.get(key) ?? []), slice]);
+    }
+    const desiredByPorts = new Map<string, Map<string, Endpoint>>();
+    for (const pod of allPods) {
+      for (const d of desiredEndpointsForPod(service, pod, zoneOf)) {
+        if (d.addressType !== type) continue;
+        const set = desiredByPorts.get(d.portKey) ?? new Map<string, Endpoint>();
+        set.set(endpointKey(d.endpoint), d.endpoint);
+        desiredByPorts.set(d.portKey, set);
+      }
+    }
+    let typeCreates = 0;
+    let reusable = 0;
+    for (const [portKey, desired] of desiredByPorts) {
+      const result = reconcileByPortMapping(owned.get(portKey) ?? [], desired, max, wantedLabels);
+      typeCreates += result.creates.length;
+      updates += result.updates;
+      reusable += result.deletes;
+      for (const size of result.sizes) sizes.push(`${type} ${portKey} ${size}`);
+    }
+    for (const [portKey, slices] of owned) if (!desiredByPorts.has(portKey)) reusable += slices.length;
+    // finalize: each create takes over a slice that would be deleted.
+    const reused = Math.min(typeCreates, reusable);
+    creates += typeCreates - reused;
+    updates += reused;
+    deletes += reusable - reused + toDelete;
+  }
+  return { writes: [creates, updates, deletes], sizes: sizes.sort() };
+}
+
+function reconcileByPortMapping(
+  existing: readonly EndpointSlice[],
+  desired: Map<string, Endpoint>,
+  max: number,
+  wantedLabels: Record<string, string>,
+): { creates: number[]; updates: number; deletes: number; sizes: number[] } {
+  const unchanged: number[] = [];
+  const toUpdate: number[] = [];
+  let deletes = 0;
+  for (const slice of existing) {
+    const kept: Endpoint[] = [];
+    let updated = false;
+    for (const endpoint of slice.endpoints) {
+      const got = desired.get(endpointKey(endpoint));
+      if (got === undefined) continue;
+      kept.push(got);
+      if (!endpointsEqualBeyondKey(got, endpoint)) updated = true;
+      desired.delete(endpointKey(endpoint));
+    }
+    if (updated || kept.length !== slice.endpoints.length) {
+      if (kept.length === 0) deletes++;
+      else toUpdate.push(kept.length);
+    } else if (mirroredLabelsDiffer(slice.metadata.labels, wantedLabels)) toUpdate.push(kept.length);
+    else unchanged.push(kept.length);
+  }
+  let left = desired.size;
+  toUpdate.sort((a, b) => b - a);
+  for (let i = 0; i < toUpdate.length && left > 0; i++) {
+    const take = Math.min(left, max - (toUpdate[i] as number));
+    toUpdate[i] = (toUpdate[i] as number) + take;
+    left -= take;
+  }
+  const creates: number[] = [];
+  while (left > 0) {
+    let fillAt = -1;
+    if (left < max) {
+      let closest = max;
+      unchanged.forEach((size, at) => {
+        const diff = max - (left + size);
+        if (diff >= 0 && diff < closest) {
+          closest = diff;
+          fillAt = at;
+        }
+      });
+    }
+    if (fillAt >= 0) {
+      toUpdate.push((unchanged[fillAt] as number) + left);
+      unchanged.splice(fillAt, 1);
+      left = 0;
+    } else {
+      const take = Math.min(left, max);
+      creates.push(take);
+      left -= take;
+    }
+  }
+  return { creates, updates: toUpdate.length, deletes, sizes: [...unchanged, ...toUpdate, ...creates] };
+}
+
+function actualSizes(slices: readonly EndpointSlice[]): string[] {
+  return slices.map((s) => `${s.addressType} ${portSetKey(s.ports)} ${s.endpoints.length}`).sort();
+}
+
 function runHistory(
   setting: { maxEndpointsPerSlice: number; placement: EndpointSlicePlacement },
   initialService: ServiceCommand,
@@ -244,8 +371,20 @@ function runHistory(
       ? new Set([...pods.keys(), ...slices.podKeys(), ...changedPods])
       : changedPods;
     const input: ChangedPod[] = [...keys].map((key) => [key, pods.get(key)] as const);
+    const predicted =
+      setting.placement === "kubernetes"
+        ? controllerOutcome(service, [...pods.values()], slices.slices(), setting.maxEndpointsPerSlice)
+        : undefined;
     const changes = slices.reconcile(service, input, zoneOf);
     store.apply(changes, slices);
+    if (predicted !== undefined) {
+      // The incremental reconcile makes the very writes the controller would, to the same packing.
+      assert.deepEqual(
+        [changes.creates.length, changes.updates.length, changes.deletes.length],
+        predicted.writes,
+      );
+      assert.deepEqual(actualSizes(slices.slices()), predicted.sizes);
+    }
 
     const published = slices.slices();
     // (a) exactly the endpoints the reference computes from scratch, and storage holds just that.

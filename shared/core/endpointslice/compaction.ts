@@ -37,13 +37,16 @@ export function hostRemaindersInDeletedSlices(plans: readonly GroupPlan[]): void
  * into ceil(endpoints / max) slices.
  */
 export function mergeWrittenSlices(plan: GroupPlan, max: number): void {
-  const written = [...plan.updates, ...plan.creates];
+  const smallestFirst = [...plan.updates, ...plan.creates].sort((a, b) => a.size - b.size);
   let room = 0;
-  for (const draft of written) room += max - draft.size;
-  while (room >= max && written.length > 1) {
-    const source = removeSmallest(written);
+  for (const draft of smallestFirst) room += max - draft.size;
+  // Sources are taken from the small end, targets filled from the full end; emptying one source
+  // removes exactly one slice's worth of room (its free room and the room its endpoints now use).
+  const targets = new RoomFiller(smallestFirst.toReversed(), max);
+  for (let next = 0; room >= max && next < smallestFirst.length - 1; next++) {
+    const source = smallestFirst[next] as Draft;
     room -= max;
-    moveEndpoints(source.entries(), fullestFirst(written), max);
+    targets.pour(source.entries(), source);
     dropEmptied(plan, source);
   }
 }
@@ -83,12 +86,16 @@ export function absorbUnchangedSlices(
   }
   unchanged.sort((a, b) => a.endpoints.size - b.endpoints.size);
 
+  const targets = new RoomFiller(
+    written.sort((a, b) => b.size - a.size),
+    max,
+  );
   let made = 0;
   for (const slice of unchanged) {
     if (made >= budget || sliceCount <= Math.ceil(endpointCount / max)) break;
     // Smallest first: once one does not fit, no larger one will.
     if (slice.endpoints.size > room) break;
-    moveEndpoints(slice.endpoints.entries(), fullestFirst(written), max);
+    targets.pour(slice.endpoints.entries(), undefined);
     room -= slice.endpoints.size;
     plan.deletes.push(slice);
     sliceCount--;
@@ -97,27 +104,24 @@ export function absorbUnchangedSlices(
   return made;
 }
 
-function removeSmallest(drafts: Draft[]): Draft {
-  let smallest = 0;
-  for (let i = 1; i < drafts.length; i++) {
-    if ((drafts[i] as Draft).size < (drafts[smallest] as Draft).size) smallest = i;
+/** Pours endpoints into drafts in the given order (fullest first), each up to capacity. */
+class RoomFiller {
+  readonly #drafts: readonly Draft[];
+  readonly #max: number;
+  #cursor = 0;
+
+  constructor(fullestFirst: readonly Draft[], max: number) {
+    this.#drafts = fullestFirst;
+    this.#max = max;
   }
-  return drafts.splice(smallest, 1)[0] as Draft;
-}
 
-function fullestFirst(drafts: readonly Draft[]): Draft[] {
-  return [...drafts].sort((a, b) => b.size - a.size);
-}
-
-/** The caller has checked that the targets have room for all of `source`. Does not empty `source`. */
-function moveEndpoints(entries: Iterator<[string, Endpoint]>, targets: readonly Draft[], max: number): void {
-  let entry = entries.next();
-  for (const target of targets) {
-    while (!entry.done && target.size < max) {
-      target.set(entry.value[0], entry.value[1]);
-      entry = entries.next();
+  /** The caller has checked there is room for all of them; `source` itself is never a target. */
+  pour(entries: Iterable<[string, Endpoint]>, source: Draft | undefined): void {
+    for (const [key, endpoint] of entries) {
+      let target = this.#drafts[this.#cursor] as Draft;
+      while (target === source || target.size >= this.#max) target = this.#drafts[++this.#cursor] as Draft;
+      target.set(key, endpoint);
     }
-    if (entry.done) return;
   }
 }
 
