@@ -1,0 +1,396 @@
+/**
+ * The HTTP API as a pure function: (method, path, query, headers, body) -> (status, headers, body).
+ * No HTTP server and no AWS types here: the Lambda handler adapts API Gateway events to it, a
+ * local runner adapts node:http, and tests call it directly.
+ *
+ * Routes (contract §3 and §4):
+ *   GET  /api, /api/v1, /apis, /apis/{group}, /apis/{group}/{version}        discovery
+ *   GET  /apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices[/{name}]
+ *   GET  /apis/discovery.k8s.io/v1/endpointslices
+ *   GET  /apis/cilium.io/v2alpha1/ciliumendpointslices[/{name}]
+ *   GET  /apis/cilium.io/v2/ciliumidentities[/{id}]
+ *        ?labelSelector=&fieldSelector=&limit=&continue=   (and Table output on request)
+ *   GET  /v1/ipcache/{ip}, /v1/stats, /healthz, /
+ *   POST /v1/watchers, GET|DELETE /v1/watchers/{node}
+ * Every error is a Kubernetes Status.
+ */
+import { parseAddress } from "#shared/core/endpointslice/ip-address.ts";
+import type { OutputKind } from "#shared/core/output-changes.ts";
+import { API_RESOURCES, type ApiResource, OUTPUT_KINDS } from "./api-resources.ts";
+import {
+  apiGroup,
+  apiGroupList,
+  apiResourceList,
+  apiVersions,
+  coreResourceList,
+  rootPaths,
+} from "./discovery.ts";
+import { parseFieldSelector, parseLabelSelector } from "./label-selector.ts";
+import type { ListOptions, SliceReader } from "./slice-reader.ts";
+import {
+  badRequest,
+  type KubeStatus,
+  methodNotAllowed,
+  notAcceptable,
+  objectNotFound,
+  pathNotFound,
+  StatusError,
+  successStatus,
+  internalError as toInternalError,
+} from "./status.ts";
+import { type IncludeObject, renderTable, type Table } from "./table.ts";
+import { nodeNameSchema, type WatcherRegistry, watcherRequestSchema } from "./watcher-registry.ts";
+
+export type QueryParameters = URLSearchParams | Readonly<Record<string, string | undefined>>;
+
+export interface ApiRequest {
+  readonly method: string;
+  /** The decoded-or-not URL path without query string; segments are percent-decoded here. */
+  readonly path: string;
+  readonly query?: QueryParameters | undefined;
+  /** Header names in any case. */
+  readonly headers?: Readonly<Record<string, string | undefined>> | undefined;
+  readonly body?: string | undefined;
+}
+
+export interface ApiResponse {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+  /** The route template that answered ("GET /v1/ipcache/{ip}", "unmatched"), for metrics and logs. */
+  readonly route: string;
+}
+
+export interface ApiRouterOptions {
+  readonly reader: SliceReader;
+  /** undefined: watcher routes answer 500 "watcher registry not configured". */
+  readonly watchers?: WatcherRegistry | undefined;
+  readonly now?: () => number;
+  /** Called with anything unexpected that became a 500, so the caller can log it. */
+  readonly onError?: (error: unknown, route: string) => void;
+}
+
+export type ApiRouter = (request: ApiRequest) => Promise<ApiResponse>;
+
+const JSON_HEADERS = { "content-type": "application/json", "cache-control": "no-cache, private" } as const;
+
+interface Matched {
+  readonly route: string;
+  readonly methods: readonly string[];
+  run(): Promise<ApiResponse> | ApiResponse;
+}
+
+export function createApiRouter(options: ApiRouterOptions): ApiRouter {
+  const now = options.now ?? Date.now;
+  const { reader } = options;
+
+  return async (request) => {
+    const method = request.method.toUpperCase();
+    const headers = lowerCaseKeys(request.headers);
+    const param = queryReader(request.query);
+    let route = "unmatched";
+    try {
+      const segments = pathSegments(request.path);
+      const matched = segments === undefined ? undefined : match(segments);
+      if (matched === undefined) throw pathNotFound();
+      route = `${method} ${matched.route}`;
+      if (!matched.methods.includes(method)) throw methodNotAllowed(method);
+      return withRoute(await matched.run(), route);
+    } catch (error) {
+      if (error instanceof StatusError) return statusResponse(error.status, route);
+      options.onError?.(error, route);
+      return statusResponse(toInternalError("the server could not complete the request").status, route);
+    }
+
+    function match(segments: readonly string[]): Matched | undefined {
+      const [first, second, third] = segments;
+      const n = segments.length;
+      if (n === 0) return get("/", () => json(200, rootPaths()));
+      if (first === "healthz" && n === 1)
+        return get("/healthz", () => ({
+          status: 200,
+          headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-cache, private" },
+          body: "ok",
+          route: "",
+        }));
+      if (first === "api") {
+        if (n === 1) return get("/api", () => json(200, apiVersions(headers.host ?? "")));
+        if (n === 2 && second === "v1") return get("/api/v1", () => json(200, coreResourceList()));
+        return undefined;
+      }
+      if (first === "apis") return matchApis(segments);
+      if (first === "v1") {
+        if (second === "ipcache" && n === 3) return get("/v1/ipcache/{ip}", () => ipcache(third as string));
+        if (second === "stats" && n === 2)
+          return get("/v1/stats", async () => json(200, await reader.stats()));
+        if (second === "watchers" && n === 2)
+          return { route: "/v1/watchers", methods: ["POST"], run: () => registerWatcher(request.body) };
+        if (second === "watchers" && n === 3)
+          return {
+            route: "/v1/watchers/{node}",
+            methods: ["GET", "DELETE"],
+            run: () =>
+              method === "DELETE" ? deregisterWatcher(third as string) : getWatcher(third as string),
+          };
+      }
+      return undefined;
+    }
+
+    function matchApis(segments: readonly string[]): Matched | undefined {
+      const [, group, version, ...rest] = segments;
+      if (group === undefined) return get("/apis", () => json(200, apiGroupList()));
+      const groupDocument = apiGroup(group);
+      if (groupDocument === undefined) return undefined;
+      if (version === undefined) return get(`/apis/${group}`, () => json(200, groupDocument));
+      const resources = apiResourceList(group, version);
+      if (resources === undefined) return undefined;
+      const base = `/apis/${group}/${version}`;
+      if (rest.length === 0) return get(base, () => json(200, resources));
+      const resourceAt = (plural: string | undefined): ApiResource | undefined =>
+        OUTPUT_KINDS.map((k) => API_RESOURCES[k]).find(
+          (r) => r.plural === plural && r.group === group && r.version === version,
+        );
+      const [a, b, c, d] = rest;
+      if (a === "namespaces" && rest.length >= 3) {
+        const resource = resourceAt(c);
+        if (resource === undefined || !resource.namespaced || rest.length > 4) return undefined;
+        const namespace = b as string;
+        if (rest.length === 3)
+          return get(`${base}/namespaces/{namespace}/${resource.plural}`, () => list(resource, namespace));
+        return get(`${base}/namespaces/{namespace}/${resource.plural}/{name}`, () =>
+          getObject(resource, namespace, d as string),
+        );
+      }
+      const resource = resourceAt(a);
+      if (resource === undefined || rest.length > 2) return undefined;
+      if (rest.length === 1) return get(`${base}/${resource.plural}`, () => list(resource, undefined));
+      if (resource.namespaced) return undefined;
+      return get(`${base}/${resource.plural}/{name}`, () => getObject(resource, undefined, b as string));
+    }
+
+    async function list(resource: ApiResource, namespace: string | undefined): Promise<ApiResponse> {
+      rejectWatch();
+      const output = negotiate(headers.accept);
+      const listOptions: ListOptions = {
+        limit: parseLimit(param("limit")),
+        continueToken: emptyToUndefined(param("continue")),
+        labelSelector: parseLabelSelector(param("labelSelector")),
+        fieldSelector: parseFieldSelector(param("fieldSelector")),
+      };
+      const includeObject =
+        output.table === undefined ? "Metadata" : parseIncludeObject(param("includeObject"));
+      const result = await reader.list(resource.kind, namespace, listOptions);
+      const metadata =
+        result.continueToken === undefined
+          ? { resourceVersion: result.resourceVersion }
+          : { resourceVersion: result.resourceVersion, continue: result.continueToken };
+      if (output.table !== undefined) {
+        return json(
+          200,
+          renderTable(resource.kind, result.items, metadata, {
+            nowMs: now(),
+            includeObject,
+            apiVersion: output.table,
+          }),
+        );
+      }
+      return json(200, {
+        apiVersion: resource.groupVersion,
+        kind: resource.listKind,
+        metadata,
+        items: result.items,
+      });
+    }
+
+    async function getObject(
+      resource: ApiResource,
+      namespace: string | undefined,
+      name: string,
+    ): Promise<ApiResponse> {
+      rejectWatch();
+      const output = negotiate(headers.accept);
+      const includeObject =
+        output.table === undefined ? "Metadata" : parseIncludeObject(param("includeObject"));
+      const object = await reader.get(resource.kind, namespace, name);
+      if (object === undefined) throw objectNotFound(resource, name);
+      if (output.table !== undefined) {
+        const table: Table = renderTable(
+          resource.kind as OutputKind,
+          [object],
+          { resourceVersion: object.metadata.resourceVersion ?? "0" },
+          { nowMs: now(), includeObject, apiVersion: output.table },
+        );
+        return json(200, table);
+      }
+      return json(200, object);
+    }
+
+    async function ipcache(text: string): Promise<ApiResponse> {
+      const parsed = parseAddress(text);
+      if (parsed === undefined) throw badRequest(`${JSON.stringify(text)} is not an IP address`);
+      const entry = await reader.lookupIP(parsed.address);
+      if (entry === undefined)
+        throw new StatusError("NotFound", `no live pod has IP ${parsed.address}`, {
+          name: parsed.address,
+          kind: "ipcache",
+        });
+      return json(200, entry);
+    }
+
+    function registry(): WatcherRegistry {
+      if (options.watchers === undefined) throw toInternalError("watcher registry not configured");
+      return options.watchers;
+    }
+
+    async function registerWatcher(body: string | undefined): Promise<ApiResponse> {
+      const watchers = registry();
+      let parsedBody: unknown;
+      try {
+        parsedBody = JSON.parse(body ?? "");
+      } catch {
+        throw badRequest(
+          'the request body must be a JSON object: {"node": ..., "zone": ..., "kinds": [...]}',
+        );
+      }
+      const result = watcherRequestSchema.safeParse(parsedBody);
+      if (!result.success) {
+        const causes = result.error.issues.map((issue) => ({
+          reason: "FieldValueInvalid",
+          message: issue.message,
+          field: issue.path.join(".") || "body",
+        }));
+        throw badRequest(
+          `invalid watcher registration: ${causes.map((c) => `${c.field}: ${c.message}`).join("; ")}`,
+          causes,
+        );
+      }
+      return json(201, await watchers.register(result.data));
+    }
+
+    async function getWatcher(node: string): Promise<ApiResponse> {
+      const watchers = registry();
+      validNode(node);
+      const registration = await watchers.get(node);
+      if (registration === undefined) throw watcherNotFound(node);
+      return json(200, registration);
+    }
+
+    async function deregisterWatcher(node: string): Promise<ApiResponse> {
+      const watchers = registry();
+      validNode(node);
+      if (!(await watchers.deregister(node))) throw watcherNotFound(node);
+      return json(200, successStatus({ name: node, kind: "watchers" }));
+    }
+
+    function rejectWatch(): void {
+      const watch = param("watch");
+      if (watch === "true" || watch === "1")
+        throw new StatusError(
+          "MethodNotAllowed",
+          "watch is not served here: register a watcher (POST /v1/watchers) to receive changes",
+        );
+    }
+  };
+}
+
+function get(route: string, run: () => Promise<ApiResponse> | ApiResponse): Matched {
+  return { route, methods: ["GET"], run };
+}
+
+function json(status: number, body: unknown): ApiResponse {
+  return { status, headers: { ...JSON_HEADERS }, body: JSON.stringify(body), route: "" };
+}
+
+function withRoute(response: ApiResponse, route: string): ApiResponse {
+  return { ...response, route };
+}
+
+function statusResponse(status: KubeStatus, route: string): ApiResponse {
+  const headers: Record<string, string> = { ...JSON_HEADERS };
+  if (status.details?.retryAfterSeconds !== undefined)
+    headers["retry-after"] = String(status.details.retryAfterSeconds);
+  return { status: status.code, headers, body: JSON.stringify(status), route };
+}
+
+function watcherNotFound(node: string): StatusError {
+  return new StatusError("NotFound", `watchers "${node}" not found`, { name: node, kind: "watchers" });
+}
+
+function validNode(node: string): void {
+  if (!nodeNameSchema.safeParse(node).success) throw badRequest(`invalid node name ${JSON.stringify(node)}`);
+}
+
+/** Path segments, percent-decoded; undefined if the path cannot be decoded (answered 404). */
+function pathSegments(path: string): string[] | undefined {
+  const segments = path.split("/").filter((segment, index, all) => {
+    // Ignore the leading "" and a single trailing slash; empty segments inside the path stay (and miss).
+    return !((index === 0 || index === all.length - 1) && segment === "");
+  });
+  try {
+    return segments.map((segment) => decodeURIComponent(segment));
+  } catch {
+    return undefined;
+  }
+}
+
+function lowerCaseKeys(
+  headers: Readonly<Record<string, string | undefined>> | undefined,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(headers ?? {}))
+    if (value !== undefined) out[key.toLowerCase()] = value;
+  return out;
+}
+
+function queryReader(query: QueryParameters | undefined): (name: string) => string | undefined {
+  if (query === undefined) return () => undefined;
+  if (query instanceof URLSearchParams) return (name) => query.get(name) ?? undefined;
+  return (name) => query[name];
+}
+
+function emptyToUndefined(value: string | undefined): string | undefined {
+  return value === undefined || value === "" ? undefined : value;
+}
+
+function parseLimit(value: string | undefined): number | undefined {
+  if (value === undefined || value === "") return undefined;
+  if (!/^[0-9]{1,15}$/.test(value))
+    throw badRequest(`limit: must be a non-negative integer, not ${JSON.stringify(value)}`);
+  const limit = Number(value);
+  return limit === 0 ? undefined : limit;
+}
+
+function parseIncludeObject(value: string | undefined): IncludeObject {
+  if (value === undefined || value === "") return "Metadata";
+  if (value === "None" || value === "Object" || value === "Metadata") return value;
+  throw badRequest(`includeObject: must be None, Object or Metadata, not ${JSON.stringify(value)}`);
+}
+
+/**
+ * Content negotiation: the first media range this server can produce wins (kubectl lists its
+ * preferences in order). Table v1 / v1beta1 when asked for; plain JSON for application/json and
+ * wildcards; 406 when nothing acceptable is offered.
+ */
+export function negotiate(accept: string | undefined): { table: Table["apiVersion"] | undefined } {
+  if (accept === undefined || accept.trim() === "") return { table: undefined };
+  for (const range of accept.split(",")) {
+    const [type = "", ...parameters] = range.split(";").map((part) => part.trim());
+    const params = new Map(
+      parameters.map((p) => {
+        const eq = p.indexOf("=");
+        return [p.slice(0, eq).trim().toLowerCase(), p.slice(eq + 1).trim()] as const;
+      }),
+    );
+    const mediaType = type.toLowerCase();
+    if (mediaType === "*/*" || mediaType === "application/*") return { table: undefined };
+    if (mediaType !== "application/json") continue;
+    const as = params.get("as");
+    if (as === undefined) return { table: undefined };
+    if (as === "Table" && params.get("g") === "meta.k8s.io") {
+      const v = params.get("v");
+      if (v === "v1") return { table: "meta.k8s.io/v1" };
+      if (v === "v1beta1") return { table: "meta.k8s.io/v1beta1" };
+    }
+  }
+  throw notAcceptable(accept);
+}
