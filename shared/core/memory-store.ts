@@ -1,6 +1,10 @@
 /**
  * The in-memory ClusterStore: the whole cluster live in one process. Used by the tests, the demo
  * and the core benchmark, and the model the DynamoDB adapter must behave like.
+ *
+ * Groups are handed out live, not as copies, so loading costs nothing; the price is that nothing
+ * may fail between a group's reconcile and its commit (no write gate that can refuse, no failing
+ * storage). The DynamoDB store has no such limit: a failed commit is discarded and replayed.
  */
 import { IdentityAllocator } from "#shared/core/identity/identity-allocator.ts";
 import { type ClusterStore, GroupConflictError, type IdentityStore } from "./cluster-store.ts";

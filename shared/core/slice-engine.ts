@@ -44,6 +44,8 @@ export interface SliceEngineOptions {
   readonly nowMs?: () => number;
   /** Attempts per group before a conflict is given up to the caller (who retries the batch). */
   readonly maxGroupAttempts?: number;
+  /** Asked before each commit that writes objects: the write-rate budget. */
+  readonly writeGate?: { admit(writes: number): Promise<void> };
 }
 
 export class SliceEngine {
@@ -52,6 +54,7 @@ export class SliceEngine {
   readonly #nowMs: () => number;
   readonly #revisions: RevisionClock;
   readonly #maxGroupAttempts: number;
+  readonly #writeGate: SliceEngineOptions["writeGate"];
 
   constructor(options: SliceEngineOptions) {
     this.#settings = options.settings;
@@ -59,6 +62,7 @@ export class SliceEngine {
     this.#nowMs = options.nowMs ?? Date.now;
     this.#revisions = new RevisionClock(this.#nowMs);
     this.#maxGroupAttempts = options.maxGroupAttempts ?? 5;
+    this.#writeGate = options.writeGate;
   }
 
   async applyBatch(batch: readonly SourcedEvent[]): Promise<BatchReport> {
@@ -155,6 +159,7 @@ export class SliceEngine {
     const context = await this.#groupContext(group, nowMs);
     const { writes, baselineWrites } = await group.reconcile(context.context);
     writes.push(...context.identityWrites);
+    if (writes.length > 0) await this.#writeGate?.admit(writes.length);
     await this.#store.commitGroup(group, writes);
     return { outcomes, writes, baselineWrites };
   }
