@@ -1,0 +1,69 @@
+/**
+ * Watcher channels: one SQS queue per registered watcher, created and deleted at run time by the
+ * API (POST / DELETE /v1/watchers) and subscribed to the change topics of the scopes the watcher
+ * asked for. The stack creates none of them; it grants exactly that lifecycle on queues whose name
+ * starts with the channel prefix, and on the change topics.
+ */
+import { Aws, Validations } from "aws-cdk-lib";
+import { PolicyStatement } from "aws-cdk-lib/aws-iam";
+import type { Function as LambdaFunction } from "aws-cdk-lib/aws-lambda";
+import { Construct } from "constructs";
+import type { ChangeTopics } from "#infra/constructs/change-topics.ts";
+import { grantTopicsSubscribeTo } from "#infra/wiring.ts";
+import { ENV } from "#shared/config/resources.ts";
+
+/**
+ * Carries the queue name prefix to the API function. Shared ENV has no name for it yet: this one is
+ * used until ENV.watcherQueuePrefix exists, then that one.
+ */
+export const WATCHER_QUEUE_PREFIX_ENV: string =
+  (ENV as Readonly<Record<string, string | undefined>>).watcherQueuePrefix ??
+  "SLICELINE_WATCHER_QUEUE_PREFIX";
+
+/** What creating, inspecting and deleting a channel queue takes. */
+export const CHANNEL_QUEUE_ACTIONS = [
+  "sqs:CreateQueue",
+  "sqs:GetQueueUrl",
+  "sqs:GetQueueAttributes",
+  "sqs:SetQueueAttributes",
+  "sqs:DeleteQueue",
+] as const;
+
+export interface WatcherChannelsProps {
+  readonly queueNamePrefix: string;
+  readonly topics: ChangeTopics;
+}
+
+export class WatcherChannels extends Construct {
+  readonly queueNamePrefix: string;
+  /** arn:<partition>:sqs:<region>:<account>:<prefix>* */
+  readonly queueArnPattern: string;
+  readonly topics: ChangeTopics;
+
+  constructor(scope: Construct, id: string, props: WatcherChannelsProps) {
+    super(scope, id);
+    this.queueNamePrefix = props.queueNamePrefix;
+    this.topics = props.topics;
+    // Pseudo parameters (not the stack's literal env), so the ARN reads the same in every template.
+    this.queueArnPattern = `arn:${Aws.PARTITION}:sqs:${Aws.REGION}:${Aws.ACCOUNT_ID}:${props.queueNamePrefix}*`;
+  }
+
+  /** Lets `fn` create and delete channel queues and (un)subscribe them; sets the prefix and topic ARNs. */
+  grantManageTo(fn: LambdaFunction): void {
+    fn.addToRolePolicy(
+      new PolicyStatement({ actions: [...CHANNEL_QUEUE_ACTIONS], resources: [this.queueArnPattern] }),
+    );
+    const policy = fn.role?.node.tryFindChild("DefaultPolicy");
+    if (policy !== undefined) {
+      Validations.of(policy).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sqs:<AWS::Region>:<AWS::AccountId>:${this.queueNamePrefix}*]`,
+        reason:
+          "Watcher channel queues are created at run time (one per registered watcher), so their names " +
+          `are not known at deploy time; the grant covers only queues named '${this.queueNamePrefix}*' ` +
+          "in this account and region, and only their lifecycle actions (no Receive/Send/Purge).",
+      });
+    }
+    fn.addEnvironment(WATCHER_QUEUE_PREFIX_ENV, this.queueNamePrefix);
+    grantTopicsSubscribeTo(fn, this.topics.byScope);
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * The sliceline pipeline on AWS, composed the way it reads:
+ *
+ *   IngestQueues ─▶ Ingest ─▶ SlicelineTables ─(slices stream)─▶ Fanout ─▶ ChangeTopics ─▶ watcher queues
+ *                                    ▲                                         ▲
+ *                                    └──────────── ReadApi ── WatcherChannels ─┘
+ *
+ * plus Monitoring (alarms, dashboard). Settings come from CDK context (infra/settings.ts).
+ */
+import { CfnOutput, Stack, type StackProps, Validations } from "aws-cdk-lib";
+import type { Construct } from "constructs";
+import { ChangeTopics } from "#infra/constructs/change-topics.ts";
+import { Fanout } from "#infra/constructs/fanout.ts";
+import { Ingest } from "#infra/constructs/ingest.ts";
+import { IngestQueues } from "#infra/constructs/ingest-queues.ts";
+import { Monitoring } from "#infra/constructs/monitoring.ts";
+import type { PipelineFunction } from "#infra/constructs/pipeline-function.ts";
+import { ReadApi } from "#infra/constructs/read-api.ts";
+import { SlicelineTables } from "#infra/constructs/tables.ts";
+import { WatcherChannels } from "#infra/constructs/watcher-channels.ts";
+import type { Settings } from "#infra/settings.ts";
+
+export interface SlicelineStackProps extends StackProps {
+  readonly settings: Settings;
+}
+
+export class SlicelineStack extends Stack {
+  readonly queues: IngestQueues;
+  readonly tables: SlicelineTables;
+  readonly topics: ChangeTopics;
+  readonly ingest: Ingest;
+  readonly fanout: Fanout;
+  readonly channels: WatcherChannels;
+  readonly api: ReadApi;
+  readonly monitoring: Monitoring;
+
+  constructor(scope: Construct, id: string, props: SlicelineStackProps) {
+    super(scope, id, { analyticsReporting: false, ...props });
+    const { settings } = props;
+
+    this.queues = new IngestQueues(this, "IngestQueues", {
+      maxReceiveCount: settings.maxReceiveCount,
+      consumerTimeoutSeconds: settings.ingestTimeoutSeconds,
+    });
+    this.tables = new SlicelineTables(this, "Tables", { production: settings.production });
+    this.ingest = new Ingest(this, "Ingest", { queues: this.queues, tables: this.tables, settings });
+    this.topics = new ChangeTopics(this, "ChangeTopics", { zones: settings.zones });
+    this.fanout = new Fanout(this, "Fanout", { tables: this.tables, topics: this.topics, settings });
+    this.channels = new WatcherChannels(this, "WatcherChannels", {
+      queueNamePrefix: settings.watcherQueuePrefix,
+      topics: this.topics,
+    });
+    this.api = new ReadApi(this, "ReadApi", { tables: this.tables, channels: this.channels, settings });
+    this.monitoring = new Monitoring(this, "Monitoring", {
+      ingestQueue: this.queues.ingestQueue,
+      priorityQueue: this.queues.priorityQueue,
+      deadLetterQueue: this.queues.deadLetterQueue,
+      fanoutFailureQueue: this.fanout.failureQueue,
+      ingestFunction: this.ingest.handler.function,
+      fanoutFunction: this.fanout.handler.function,
+      apiFunction: this.api.handler.function,
+      httpApi: this.api.httpApi,
+      iteratorAgeAlarmSeconds: settings.iteratorAgeAlarmSeconds,
+      ingestQueueAgeAlarmSeconds: settings.ingestQueueAgeAlarmSeconds,
+      alarmEmail: settings.alarmEmail,
+    });
+
+    this.acknowledgeXRay([this.ingest.handler, this.fanout.handler, this.api.handler]);
+    this.outputs();
+  }
+
+  /**
+   * Active tracing adds xray:PutTraceSegments / PutTelemetryRecords on "*" to each execution role:
+   * X-Ray has no resource-level permissions for them. The fan-out's stream event source adds
+   * dynamodb:ListStreams on "*" the same way (stream ARNs are listed per account).
+   */
+  private acknowledgeXRay(handlers: readonly PipelineFunction[]): void {
+    for (const handler of handlers) {
+      const policy = handler.role.node.tryFindChild("DefaultPolicy");
+      if (policy === undefined) continue;
+      Validations.of(policy).acknowledge({
+        id: "AwsSolutions-IAM5[Resource::*]",
+        reason:
+          "Only actions without resource-level permissions are granted on '*': xray:PutTraceSegments and " +
+          "xray:PutTelemetryRecords (active tracing), and for the fan-out dynamodb:ListStreams (stream " +
+          "event source). test/infra/stack.test.ts asserts that no other action is granted on '*'.",
+      });
+    }
+  }
+
+  private outputs(): void {
+    const output = (id: string, value: string, description: string) =>
+      new CfnOutput(this, id, { value, description });
+    output("IngestQueueUrl", this.queues.ingestQueue.queueUrl, "Send watch events here");
+    output(
+      "PriorityIngestQueueUrl",
+      this.queues.priorityQueue.queueUrl,
+      "Watch events of system-critical namespaces (kube-system, ...): no batching window",
+    );
+    output("DeadLetterQueueUrl", this.queues.deadLetterQueue.queueUrl, "Poison events, with their reason");
+    output(
+      "FanoutFailureQueueUrl",
+      this.fanout.failureQueue.queueUrl,
+      "Stream batches the fan-out gave up on",
+    );
+    output("ApiUrl", this.api.httpApi.apiEndpoint, "HTTP API (SigV4-signed requests, execute-api:Invoke)");
+    output(
+      "SlicesTableName",
+      this.tables.slices.table.tableName,
+      "EndpointSlices, CiliumEndpointSlices, identities",
+    );
+    output("DashboardName", this.monitoring.dashboard.dashboardName, "CloudWatch dashboard");
+    output("AlarmTopicArn", this.monitoring.alarmTopic.topicArn, "Alarm notifications");
+  }
+}
