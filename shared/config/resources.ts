@@ -18,8 +18,10 @@ export const ENV = {
   watchersTable: "SLICELINE_WATCHERS_TABLE",
   /** Where the ingest function sends poison events, with their reason. */
   deadLetterQueueUrl: "SLICELINE_DEAD_LETTER_QUEUE_URL",
-  /** JSON object: fan-out topic ARN per scope ("all" and one per configured zone). */
+  /** JSON object: fan-out topic ARN per scope (EndpointSlice, EndpointSlice@<zone>, Cilium). */
   changeTopicArns: "SLICELINE_CHANGE_TOPIC_ARNS",
+  /** Name prefix of watcher channel queues (the API creates and deletes them at run time). */
+  watcherQueuePrefix: "SLICELINE_WATCHER_QUEUE_PREFIX",
   /** JSON object of SlicingSettings overrides (maxEndpointsPerSlice, maxEndpointsPerCES, ...). */
   slicingSettings: "SLICELINE_SLICING_SETTINGS",
   /** Slice writes per second allowed, before scaling by watcher count (the seed's dynamic rate limit). */
