@@ -7,14 +7,13 @@
  *
  * plus Monitoring (alarms, dashboard). Settings come from CDK context (infra/settings.ts).
  */
-import { CfnOutput, Stack, type StackProps, Validations } from "aws-cdk-lib";
+import { CfnOutput, Stack, type StackProps } from "aws-cdk-lib";
 import type { Construct } from "constructs";
 import { ChangeTopics } from "#infra/constructs/change-topics.ts";
 import { Fanout } from "#infra/constructs/fanout.ts";
 import { Ingest } from "#infra/constructs/ingest.ts";
 import { IngestQueues } from "#infra/constructs/ingest-queues.ts";
 import { Monitoring } from "#infra/constructs/monitoring.ts";
-import type { PipelineFunction } from "#infra/constructs/pipeline-function.ts";
 import { ReadApi } from "#infra/constructs/read-api.ts";
 import { SlicelineTables } from "#infra/constructs/tables.ts";
 import { WatcherChannels } from "#infra/constructs/watcher-channels.ts";
@@ -65,27 +64,7 @@ export class SlicelineStack extends Stack {
       alarmEmail: settings.alarmEmail,
     });
 
-    this.acknowledgeXRay([this.ingest.handler, this.fanout.handler, this.api.handler]);
     this.outputs();
-  }
-
-  /**
-   * Active tracing adds xray:PutTraceSegments / PutTelemetryRecords on "*" to each execution role:
-   * X-Ray has no resource-level permissions for them. The fan-out's stream event source adds
-   * dynamodb:ListStreams on "*" the same way (stream ARNs are listed per account).
-   */
-  private acknowledgeXRay(handlers: readonly PipelineFunction[]): void {
-    for (const handler of handlers) {
-      const policy = handler.role.node.tryFindChild("DefaultPolicy");
-      if (policy === undefined) continue;
-      Validations.of(policy).acknowledge({
-        id: "AwsSolutions-IAM5[Resource::*]",
-        reason:
-          "Only actions without resource-level permissions are granted on '*': xray:PutTraceSegments and " +
-          "xray:PutTelemetryRecords (active tracing), and for the fan-out dynamodb:ListStreams (stream " +
-          "event source). test/infra/stack.test.ts asserts that no other action is granted on '*'.",
-      });
-    }
   }
 
   private outputs(): void {

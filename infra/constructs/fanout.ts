@@ -52,6 +52,10 @@ export class Fanout extends Construct {
       timeoutSeconds: settings.fanoutTimeoutSeconds,
       logRetentionDays: settings.logRetentionDays,
       production: settings.production,
+      otherStarResourceGrants:
+        "dynamodb:ListStreams, which CDK's DynamoEventSource grants on '*' (an account-level listing " +
+        "call, granted on '*' by AWSLambdaDynamoDBExecutionRole too); stream reads are scoped to the " +
+        "slices table's stream ARN",
     });
     const fn = this.handler.function;
 

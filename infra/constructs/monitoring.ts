@@ -64,8 +64,13 @@ function pipelinePercentile(name: string, percentile: string): MathExpression {
   });
 }
 
-function queueMetric(queue: IQueue, name: string, label: string): Metric {
-  return queue.metric(name, { statistic: "Maximum", period: ONE_MINUTE, label });
+/** A queue metric, per minute; `label` only for graphs (a labelled alarm metric becomes metric math). */
+function queueMetric(queue: IQueue, name: string, label?: string): Metric {
+  return queue.metric(name, {
+    statistic: "Maximum",
+    period: ONE_MINUTE,
+    ...(label === undefined ? {} : { label }),
+  });
 }
 
 export class Monitoring extends Construct {
@@ -111,14 +116,14 @@ export class Monitoring extends Construct {
 
     alarm(
       "DeadLetterQueueDepth",
-      queueMetric(props.deadLetterQueue, "ApproximateNumberOfMessagesVisible", "dead letters"),
+      queueMetric(props.deadLetterQueue, "ApproximateNumberOfMessagesVisible"),
       1,
       "Events in the ingest dead-letter queue: malformed events (reason in the message attributes) " +
         "or messages that failed maxReceiveCount times. Inspect, fix the producer, redrive.",
     );
     alarm(
       "FanoutFailureQueueDepth",
-      queueMetric(props.fanoutFailureQueue, "ApproximateNumberOfMessagesVisible", "fan-out failures"),
+      queueMetric(props.fanoutFailureQueue, "ApproximateNumberOfMessagesVisible"),
       1,
       "The fan-out gave up on stream records (retries or maximum record age exhausted): watchers " +
         "missed changes and must re-list.",
@@ -144,7 +149,7 @@ export class Monitoring extends Construct {
     );
     alarm(
       "IngestQueueAge",
-      queueMetric(props.ingestQueue, "ApproximateAgeOfOldestMessage", "oldest event"),
+      queueMetric(props.ingestQueue, "ApproximateAgeOfOldestMessage"),
       props.ingestQueueAgeAlarmSeconds,
       `Watch events have waited more than ${props.ingestQueueAgeAlarmSeconds}s in the ingest queue.`,
       3,

@@ -1,0 +1,612 @@
+/**
+ * The synthesized template, checked where a regression would hurt: event source settings, DLQs
+ * and redrive, tables built from TABLE_SCHEMAS, API routes and their authorization, the runtime of
+ * every function, environment variables that name what is granted, and least privilege.
+ * One synth per configuration (sandbox defaults, and production with custom settings).
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { Match, Template } from "aws-cdk-lib/assertions";
+import { API_ROUTES } from "#infra/constructs/read-api.ts";
+import { readSettings, SettingsError } from "#infra/settings.ts";
+import { ENV, LOGICAL_IDS } from "#shared/config/resources.ts";
+import { TABLE_SCHEMAS } from "#shared/config/table-schemas.ts";
+import { synthApp } from "#test/infra/synth.ts";
+import {
+  environmentOf,
+  identityStatements,
+  ofType,
+  render,
+  resourcesOf,
+  statementsOfFunction,
+} from "#test/infra/template.ts";
+
+const sandbox = synthApp();
+const template = Template.fromStack(sandbox.stack);
+const resources = resourcesOf(template);
+
+const production = synthApp({
+  context: {
+    production: "true",
+    zones: "eu-west-1a,eu-west-1b",
+    ingestBatchSize: "1000",
+    ingestBatchWindowSeconds: "5",
+    ingestMaxConcurrency: "50",
+    fanoutBatchSize: "250",
+    fanoutRetryAttempts: "3",
+    fanoutMaxRecordAgeSeconds: "600",
+    ingestMemoryMb: "2048",
+    maxReceiveCount: "3",
+    watcherQueuePrefix: "prod-w-",
+    writeBudget: "400",
+    slicing: '{"maxEndpointsPerSlice":50}',
+  },
+});
+const productionTemplate = Template.fromStack(production.stack);
+const productionResources = resourcesOf(productionTemplate);
+
+const FUNCTIONS = [LOGICAL_IDS.ingestFunction, LOGICAL_IDS.fanoutFunction, LOGICAL_IDS.apiFunction];
+
+function eventSourceMapping(from: Resources, sourceLogicalId: string) {
+  const found = ofType(from, "AWS::Lambda::EventSourceMapping").filter(([, mapping]) =>
+    render(mapping.Properties?.EventSourceArn).startsWith(`\${${sourceLogicalId}.`),
+  );
+  assert.equal(found.length, 1, `one event source mapping on ${sourceLogicalId}`);
+  return (found[0] as [string, { Properties: Record<string, unknown> }])[1].Properties;
+}
+type Resources = ReturnType<typeof resourcesOf>;
+
+describe("logical ids the local runner relies on", () => {
+  it("names every main resource exactly as LOGICAL_IDS says", () => {
+    const expectedTypes: Record<string, string> = {
+      ingestQueue: "AWS::SQS::Queue",
+      priorityIngestQueue: "AWS::SQS::Queue",
+      deadLetterQueue: "AWS::SQS::Queue",
+      fanoutFailureQueue: "AWS::SQS::Queue",
+      stateTable: "AWS::DynamoDB::Table",
+      slicesTable: "AWS::DynamoDB::Table",
+      identitiesTable: "AWS::DynamoDB::Table",
+      watchersTable: "AWS::DynamoDB::Table",
+      ingestFunction: "AWS::Lambda::Function",
+      fanoutFunction: "AWS::Lambda::Function",
+      apiFunction: "AWS::Lambda::Function",
+      httpApi: "AWS::ApiGatewayV2::Api",
+    };
+    assert.deepEqual(Object.keys(expectedTypes).sort(), Object.keys(LOGICAL_IDS).sort());
+    for (const [key, logicalId] of Object.entries(LOGICAL_IDS)) {
+      assert.equal(resources[logicalId]?.Type, expectedTypes[key], `${logicalId}`);
+      assert.equal(productionResources[logicalId]?.Type, expectedTypes[key], `${logicalId} (production)`);
+    }
+  });
+});
+
+describe("ingest queues", () => {
+  it("redrive the ingest and priority queues to the dead-letter queue", () => {
+    for (const id of [LOGICAL_IDS.ingestQueue, LOGICAL_IDS.priorityIngestQueue]) {
+      assert.deepEqual(resources[id]?.Properties?.RedrivePolicy, {
+        deadLetterTargetArn: { "Fn::GetAtt": [LOGICAL_IDS.deadLetterQueue, "Arn"] },
+        maxReceiveCount: 5,
+      });
+      assert.deepEqual(productionResources[id]?.Properties?.RedrivePolicy, {
+        deadLetterTargetArn: { "Fn::GetAtt": [LOGICAL_IDS.deadLetterQueue, "Arn"] },
+        maxReceiveCount: 3,
+      });
+    }
+  });
+
+  it("encrypts every queue with SQS-managed keys and denies non-TLS access", () => {
+    const queues = ofType(resources, "AWS::SQS::Queue");
+    assert.equal(queues.length, 4);
+    for (const [id, queue] of queues) {
+      assert.equal(queue.Properties?.SqsManagedSseEnabled, true, id);
+      template.hasResourceProperties("AWS::SQS::QueuePolicy", {
+        Queues: [{ Ref: id }],
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Effect: "Deny",
+              Condition: { Bool: { "aws:SecureTransport": "false" } },
+            }),
+          ]),
+        },
+      });
+    }
+  });
+
+  it("keeps messages invisible for six times the ingest timeout", () => {
+    const timeout = resources[LOGICAL_IDS.ingestFunction]?.Properties?.Timeout as number;
+    assert.equal(resources[LOGICAL_IDS.ingestQueue]?.Properties?.VisibilityTimeout, timeout * 6);
+  });
+});
+
+describe("ingest event sources", () => {
+  it("batches the ingest queue with a window, partial failures and a maximum concurrency", () => {
+    assert.deepEqual(
+      {
+        ...eventSourceMapping(resources, LOGICAL_IDS.ingestQueue),
+        EventSourceArn: undefined,
+        FunctionName: undefined,
+      },
+      {
+        BatchSize: 500,
+        MaximumBatchingWindowInSeconds: 2,
+        FunctionResponseTypes: ["ReportBatchItemFailures"],
+        ScalingConfig: { MaximumConcurrency: 20 },
+        EventSourceArn: undefined,
+        FunctionName: undefined,
+      },
+    );
+    assert.deepEqual(eventSourceMapping(resources, LOGICAL_IDS.ingestQueue).FunctionName, {
+      Ref: LOGICAL_IDS.ingestFunction,
+    });
+  });
+
+  it("reads the priority queue with no batching window", () => {
+    const priority = eventSourceMapping(resources, LOGICAL_IDS.priorityIngestQueue);
+    assert.equal(priority.MaximumBatchingWindowInSeconds, 0);
+    assert.equal(priority.BatchSize, 10);
+    assert.deepEqual(priority.FunctionResponseTypes, ["ReportBatchItemFailures"]);
+    assert.deepEqual(priority.ScalingConfig, { MaximumConcurrency: 5 });
+    assert.deepEqual(priority.FunctionName, { Ref: LOGICAL_IDS.ingestFunction });
+  });
+
+  it("takes batch size, window and concurrency from context", () => {
+    const ingest = eventSourceMapping(productionResources, LOGICAL_IDS.ingestQueue);
+    assert.equal(ingest.BatchSize, 1000);
+    assert.equal(ingest.MaximumBatchingWindowInSeconds, 5);
+    assert.deepEqual(ingest.ScalingConfig, { MaximumConcurrency: 50 });
+    assert.equal(
+      eventSourceMapping(productionResources, LOGICAL_IDS.priorityIngestQueue).MaximumBatchingWindowInSeconds,
+      0,
+    );
+  });
+});
+
+describe("fan-out stream event source", () => {
+  it("bisects, retries a bounded number of times, ages out and sends failures to the failure queue", () => {
+    const stream = eventSourceMapping(resources, LOGICAL_IDS.slicesTable);
+    assert.equal(render(stream.EventSourceArn), `\${${LOGICAL_IDS.slicesTable}.StreamArn}`);
+    assert.deepEqual(stream.FunctionName, { Ref: LOGICAL_IDS.fanoutFunction });
+    assert.equal(stream.StartingPosition, "TRIM_HORIZON");
+    assert.equal(stream.BatchSize, 100);
+    assert.equal(stream.BisectBatchOnFunctionError, true);
+    assert.equal(stream.MaximumRetryAttempts, 10);
+    assert.equal(stream.MaximumRecordAgeInSeconds, 3600);
+    assert.deepEqual(stream.FunctionResponseTypes, ["ReportBatchItemFailures"]);
+    assert.deepEqual(stream.DestinationConfig, {
+      OnFailure: { Destination: { "Fn::GetAtt": [LOGICAL_IDS.fanoutFailureQueue, "Arn"] } },
+    });
+  });
+
+  it("takes its limits from context, never unbounded", () => {
+    const stream = eventSourceMapping(productionResources, LOGICAL_IDS.slicesTable);
+    assert.equal(stream.BatchSize, 250);
+    assert.equal(stream.MaximumRetryAttempts, 3);
+    assert.equal(stream.MaximumRecordAgeInSeconds, 600);
+    assert.throws(
+      () => readSettings((key) => (key === "fanoutRetryAttempts" ? "-1" : undefined)),
+      SettingsError,
+    );
+  });
+});
+
+describe("tables", () => {
+  it("are built from TABLE_SCHEMAS: keys, on-demand, TTL, stream, indexes", () => {
+    assert.equal(ofType(resources, "AWS::DynamoDB::Table").length, TABLE_SCHEMAS.length);
+    for (const schema of TABLE_SCHEMAS) {
+      const props = resources[schema.logicalId]?.Properties ?? {};
+      assert.equal(props.BillingMode, "PAY_PER_REQUEST", schema.logicalId);
+      assert.deepEqual(props.KeySchema, [
+        { AttributeName: schema.partitionKey, KeyType: "HASH" },
+        { AttributeName: schema.sortKey, KeyType: "RANGE" },
+      ]);
+      assert.deepEqual(
+        props.TimeToLiveSpecification,
+        schema.timeToLiveAttribute === undefined
+          ? undefined
+          : { AttributeName: schema.timeToLiveAttribute, Enabled: true },
+        `${schema.logicalId} TTL`,
+      );
+      assert.deepEqual(
+        props.StreamSpecification,
+        schema.stream === undefined ? undefined : { StreamViewType: schema.stream },
+        `${schema.logicalId} stream`,
+      );
+      const indexes = (props.GlobalSecondaryIndexes ?? []) as {
+        IndexName: string;
+        KeySchema: unknown;
+        Projection: unknown;
+      }[];
+      const definitions = new Map(
+        (props.AttributeDefinitions as { AttributeName: string; AttributeType: string }[]).map((d) => [
+          d.AttributeName,
+          d.AttributeType,
+        ]),
+      );
+      assert.deepEqual(
+        indexes.map((index) => index.IndexName).sort(),
+        schema.globalIndexes.map((index) => index.name).sort(),
+      );
+      for (const index of schema.globalIndexes) {
+        const built = indexes.find((candidate) => candidate.IndexName === index.name);
+        assert.deepEqual(built?.KeySchema, [
+          { AttributeName: index.partitionKey, KeyType: "HASH" },
+          ...(index.sortKey === undefined ? [] : [{ AttributeName: index.sortKey, KeyType: "RANGE" }]),
+        ]);
+        assert.deepEqual(built?.Projection, { ProjectionType: index.projection });
+        assert.equal(definitions.get(index.partitionKey), "S");
+        if (index.sortKey !== undefined)
+          assert.equal(definitions.get(index.sortKey), index.sortKeyType ?? "S");
+      }
+    }
+  });
+
+  it("streams new and old images of the slices table only", () => {
+    const streamed = ofType(resources, "AWS::DynamoDB::Table").filter(
+      ([, t]) => t.Properties?.StreamSpecification,
+    );
+    assert.deepEqual(
+      streamed.map(([id, t]) => [id, t.Properties?.StreamSpecification]),
+      [[LOGICAL_IDS.slicesTable, { StreamViewType: "NEW_AND_OLD_IMAGES" }]],
+    );
+  });
+
+  it("go with a sandbox stack, and are kept and recoverable in production", () => {
+    for (const [id, table] of ofType(resources, "AWS::DynamoDB::Table")) {
+      assert.equal(table.DeletionPolicy, "Delete", id);
+      assert.equal(table.Properties?.DeletionProtectionEnabled, false, id);
+    }
+    for (const [id, table] of ofType(productionResources, "AWS::DynamoDB::Table")) {
+      assert.equal(table.DeletionPolicy, "Retain", id);
+      assert.equal(table.Properties?.DeletionProtectionEnabled, true, id);
+      assert.deepEqual(
+        table.Properties?.PointInTimeRecoverySpecification,
+        { PointInTimeRecoveryEnabled: true },
+        id,
+      );
+    }
+  });
+});
+
+describe("functions", () => {
+  const functions = ofType(resources, "AWS::Lambda::Function");
+
+  it("are exactly the three pipeline functions (no helper functions sneaked in)", () => {
+    assert.deepEqual(functions.map(([id]) => id).sort(), [...FUNCTIONS].sort());
+  });
+
+  it("run nodejs24.x on arm64 with active tracing, JSON logs in their own log group, Powertools env", () => {
+    for (const [id, fn] of [...functions, ...ofType(productionResources, "AWS::Lambda::Function")]) {
+      const props = fn.Properties ?? {};
+      assert.equal(props.Runtime, "nodejs24.x", id);
+      assert.deepEqual(props.Architectures, ["arm64"], id);
+      assert.deepEqual(props.TracingConfig, { Mode: "Active" }, id);
+      assert.equal(props.Handler, "index.handler", id);
+      const logging = props.LoggingConfig as { LogGroup: unknown; LogFormat: string };
+      assert.equal(logging.LogFormat, "JSON", id);
+      const logGroupId = render(logging.LogGroup).slice(2, -1);
+      const retention = (resources[logGroupId] ?? productionResources[logGroupId])?.Properties
+        ?.RetentionInDays;
+      assert.ok(typeof retention === "number" && retention > 0, `${id} log retention`);
+      const env = (props.Environment as { Variables: Record<string, unknown> }).Variables;
+      assert.match(String(env.POWERTOOLS_SERVICE_NAME), /^sliceline-/);
+      assert.equal(env.POWERTOOLS_METRICS_NAMESPACE, "Sliceline");
+      assert.equal(env.NODE_OPTIONS, "--enable-source-maps");
+    }
+  });
+
+  it("take memory sizes from context", () => {
+    assert.equal(resources[LOGICAL_IDS.ingestFunction]?.Properties?.MemorySize, 1024);
+    assert.equal(productionResources[LOGICAL_IDS.ingestFunction]?.Properties?.MemorySize, 2048);
+  });
+
+  it("have roles without managed policies (no AWSLambdaBasicExecutionRole)", () => {
+    for (const [id, role] of ofType(resources, "AWS::IAM::Role")) {
+      assert.equal(role.Properties?.ManagedPolicyArns, undefined, id);
+    }
+  });
+});
+
+describe("environment variables name what is granted", () => {
+  it("sets the variables each handler reads", () => {
+    const ref = (id: string) => ({ Ref: id });
+    const ingest = environmentOf(resources, LOGICAL_IDS.ingestFunction);
+    assert.deepEqual(ingest[ENV.stateTable], ref(LOGICAL_IDS.stateTable));
+    assert.deepEqual(ingest[ENV.slicesTable], ref(LOGICAL_IDS.slicesTable));
+    assert.deepEqual(ingest[ENV.identitiesTable], ref(LOGICAL_IDS.identitiesTable));
+    assert.deepEqual(ingest[ENV.watchersTable], ref(LOGICAL_IDS.watchersTable));
+    assert.deepEqual(ingest[ENV.deadLetterQueueUrl], ref(LOGICAL_IDS.deadLetterQueue));
+    assert.equal(ingest[ENV.slicingSettings], "{}");
+    assert.equal(ingest[ENV.writeBudget], undefined);
+
+    const productionIngest = environmentOf(productionResources, LOGICAL_IDS.ingestFunction);
+    assert.deepEqual(JSON.parse(String(productionIngest[ENV.slicingSettings])), { maxEndpointsPerSlice: 50 });
+    assert.equal(productionIngest[ENV.writeBudget], "400");
+
+    const fanout = environmentOf(resources, LOGICAL_IDS.fanoutFunction);
+    assert.deepEqual(fanout[ENV.slicesTable], ref(LOGICAL_IDS.slicesTable));
+    const api = environmentOf(resources, LOGICAL_IDS.apiFunction);
+    for (const name of [ENV.slicesTable, ENV.identitiesTable, ENV.stateTable, ENV.watchersTable]) {
+      assert.ok(api[name] !== undefined, `api ${name}`);
+    }
+    assert.equal(api.SLICELINE_WATCHER_QUEUE_PREFIX, "sliceline-watcher-");
+    assert.equal(
+      environmentOf(productionResources, LOGICAL_IDS.apiFunction).SLICELINE_WATCHER_QUEUE_PREFIX,
+      "prod-w-",
+    );
+  });
+
+  it("maps each change scope to its topic, for the publisher and the subscriber alike", () => {
+    const topics = ofType(resources, "AWS::SNS::Topic").map(([id]) => id);
+    for (const [from, zones] of [
+      [resources, ["zone-a", "zone-b", "zone-c"]],
+      [productionResources, ["eu-west-1a", "eu-west-1b"]],
+    ] as const) {
+      const fanoutJson = render(environmentOf(from, LOGICAL_IDS.fanoutFunction)[ENV.changeTopicArns]);
+      const apiJson = render(environmentOf(from, LOGICAL_IDS.apiFunction)[ENV.changeTopicArns]);
+      assert.equal(fanoutJson, apiJson);
+      const arns = JSON.parse(fanoutJson) as Record<string, string>;
+      assert.deepEqual(
+        Object.keys(arns).sort(),
+        ["Cilium", "EndpointSlice", ...zones.map((zone) => `EndpointSlice@${zone}`)].sort(),
+      );
+      assert.equal(new Set(Object.values(arns)).size, Object.keys(arns).length, "one topic per scope");
+    }
+    for (const arn of Object.values(
+      JSON.parse(render(environmentOf(resources, LOGICAL_IDS.fanoutFunction)[ENV.changeTopicArns])) as Record<
+        string,
+        string
+      >,
+    )) {
+      assert.ok(topics.includes(arn.slice(2, -1)), `${arn} is a change topic of the stack`);
+    }
+  });
+
+  it("grants every function exactly the tables and queues its variables name", () => {
+    const tableEnv = new Map(TABLE_SCHEMAS.map((schema) => [schema.logicalId, schema.envName]));
+    for (const id of FUNCTIONS) {
+      const env = environmentOf(resources, id);
+      const statements = statementsOfFunction(resources, id);
+      const grantedTables = new Set(
+        statements
+          .filter((s) => s.actions.some((action) => /^dynamodb:(GetItem|PutItem|Query)$/.test(action)))
+          .flatMap((s) => s.resources)
+          .map((arn) => /^\$\{(\w+)\.Arn\}/.exec(arn)?.[1])
+          .filter((table) => table !== undefined),
+      );
+      const namedTables = new Set(
+        [...tableEnv].filter(([, envName]) => env[envName] !== undefined).map(([logicalId]) => logicalId),
+      );
+      assert.deepEqual(
+        [...grantedTables].sort(),
+        [...namedTables].sort(),
+        `${id}: tables granted = tables named`,
+      );
+    }
+    const ingestStatements = statementsOfFunction(resources, LOGICAL_IDS.ingestFunction);
+    assert.ok(
+      ingestStatements.some(
+        (s) =>
+          s.actions.includes("sqs:SendMessage") &&
+          s.resources.includes(`\${${LOGICAL_IDS.deadLetterQueue}.Arn}`),
+      ),
+      "ingest may send to the dead-letter queue it is told about",
+    );
+  });
+
+  it("lets only the readers read and only the ingest write slices", () => {
+    const writes = (id: string, table: string) =>
+      statementsOfFunction(resources, id).some(
+        (s) => s.actions.includes("dynamodb:PutItem") && s.resources.includes(`\${${table}.Arn}`),
+      );
+    assert.equal(writes(LOGICAL_IDS.ingestFunction, LOGICAL_IDS.slicesTable), true);
+    assert.equal(writes(LOGICAL_IDS.fanoutFunction, LOGICAL_IDS.slicesTable), false);
+    assert.equal(writes(LOGICAL_IDS.apiFunction, LOGICAL_IDS.slicesTable), false);
+    assert.equal(writes(LOGICAL_IDS.apiFunction, LOGICAL_IDS.watchersTable), true);
+  });
+});
+
+describe("HTTP API", () => {
+  const routes = ofType(resources, "AWS::ApiGatewayV2::Route");
+
+  it("has exactly the contract's routes", () => {
+    const keys: string[] = routes.map(([, route]) => String(route.Properties?.RouteKey)).sort();
+    assert.deepEqual(keys, [...API_ROUTES].sort() as string[]);
+    for (const expected of [
+      "GET /api",
+      "GET /apis",
+      "GET /apis/{group}/{version}",
+      "GET /apis/{group}/{version}/namespaces/{namespace}/{resource}",
+      "GET /apis/{group}/{version}/namespaces/{namespace}/{resource}/{name}",
+      "GET /apis/{group}/{version}/{resource}",
+      "GET /apis/{group}/{version}/{resource}/{name}",
+      "GET /v1/ipcache/{ip}",
+      "GET /v1/stats",
+      "GET /healthz",
+      "POST /v1/watchers",
+      "GET /v1/watchers/{node}",
+      "DELETE /v1/watchers/{node}",
+    ]) {
+      assert.ok(keys.includes(expected), expected);
+    }
+  });
+
+  it("requires IAM authorization on every route, each integrated with the API function", () => {
+    assert.ok(routes.length > 0);
+    for (const [id, route] of routes) {
+      assert.equal(route.Properties?.AuthorizationType, "AWS_IAM", id);
+      assert.deepEqual(route.Properties?.ApiId, { Ref: LOGICAL_IDS.httpApi }, id);
+      const target = render(route.Properties?.Target);
+      const integration = resources[target.replace(/^integrations\/\$\{(\w+)\}$/, "$1")];
+      assert.equal(integration?.Type, "AWS::ApiGatewayV2::Integration", id);
+      assert.equal(render(integration?.Properties?.IntegrationUri), `\${${LOGICAL_IDS.apiFunction}.Arn}`);
+    }
+  });
+
+  it("logs every request of its $default stage and throttles it", () => {
+    const stages = ofType(resources, "AWS::ApiGatewayV2::Stage");
+    assert.equal(stages.length, 1);
+    const stage = stages[0]?.[1].Properties ?? {};
+    assert.equal(stage.StageName, "$default");
+    assert.equal(stage.AutoDeploy, true);
+    const access = stage.AccessLogSettings as { DestinationArn: unknown; Format: string };
+    const logGroupId = render(access.DestinationArn).replace(/^\$\{(\w+)\.Arn\}$/, "$1");
+    assert.equal(resources[logGroupId]?.Type, "AWS::Logs::LogGroup");
+    const format = JSON.parse(access.Format) as Record<string, string>;
+    assert.equal(format.requestId, "$context.requestId");
+    assert.equal(format.userArn, "$context.identity.userArn");
+    assert.deepEqual(stage.DefaultRouteSettings, { ThrottlingBurstLimit: 400, ThrottlingRateLimit: 200 });
+  });
+});
+
+describe("least privilege", () => {
+  /** Actions AWS offers no resource-level permissions for, and which the stack needs. */
+  const STAR_RESOURCE_ACTIONS = ["dynamodb:ListStreams", "xray:PutTelemetryRecords", "xray:PutTraceSegments"];
+
+  for (const [name, from] of [
+    ["sandbox", resources],
+    ["production", productionResources],
+  ] as const) {
+    it(`grants no wildcard action anywhere (${name})`, () => {
+      const statements = identityStatements(from).filter((s) => s.effect === "Allow");
+      assert.ok(statements.length > 10);
+      for (const statement of statements) {
+        for (const action of statement.actions) {
+          assert.ok(
+            action !== "*" && !action.endsWith(":*") && !action.includes("*"),
+            `${statement.owner}: ${action}`,
+          );
+        }
+      }
+    });
+
+    it(`grants Resource "*" only for ${STAR_RESOURCE_ACTIONS.join(", ")} (${name})`, () => {
+      const starActions = new Set(
+        identityStatements(from)
+          .filter((s) => s.effect === "Allow" && s.resources.includes("*"))
+          .flatMap((s) => s.actions),
+      );
+      assert.deepEqual([...starActions].sort(), STAR_RESOURCE_ACTIONS);
+    });
+
+    it(`has no other wildcard in a resource than the watcher channel prefix (${name})`, () => {
+      const prefix = name === "sandbox" ? "sliceline-watcher-" : "prod-w-";
+      const channelPattern = `arn:\${AWS::Partition}:sqs:\${AWS::Region}:\${AWS::AccountId}:${prefix}*`;
+      const wildcards = identityStatements(from)
+        .filter((s) => s.effect === "Allow")
+        .flatMap((s) =>
+          s.resources.filter((r) => r !== "*" && r.includes("*")).map((r) => [s.actions, r] as const),
+        );
+      assert.ok(wildcards.length > 0);
+      for (const [actions, resource] of wildcards) {
+        assert.equal(resource, channelPattern);
+        assert.deepEqual(
+          [...actions].sort(),
+          [
+            "sqs:CreateQueue",
+            "sqs:DeleteQueue",
+            "sqs:GetQueueAttributes",
+            "sqs:GetQueueUrl",
+            "sqs:SetQueueAttributes",
+          ],
+          "channel queues: lifecycle only, never Send/Receive/Purge",
+        );
+      }
+    });
+  }
+
+  it("lets only the API subscribe to change topics, and only the fan-out publish", () => {
+    const holders = (action: string) =>
+      new Set(
+        FUNCTIONS.filter((id) => statementsOfFunction(resources, id).some((s) => s.actions.includes(action))),
+      );
+    assert.deepEqual([...holders("sns:Publish")], [LOGICAL_IDS.fanoutFunction]);
+    assert.deepEqual([...holders("sns:Subscribe")], [LOGICAL_IDS.apiFunction]);
+    assert.deepEqual([...holders("sqs:CreateQueue")], [LOGICAL_IDS.apiFunction]);
+  });
+});
+
+describe("monitoring", () => {
+  it("alarms on dead letters, fan-out failures and lag, and function errors", () => {
+    const alarms = ofType(resources, "AWS::CloudWatch::Alarm").map(([, alarm]) => alarm.Properties ?? {});
+    const on = (metricName: string, dimensionRef: string) =>
+      alarms.filter(
+        (alarm) =>
+          alarm.MetricName === metricName &&
+          JSON.stringify(alarm.Dimensions).includes(`"Ref":"${dimensionRef}"`) === true,
+      );
+    const queueNameDimension = (queueId: string) =>
+      alarms.filter(
+        (alarm) =>
+          alarm.MetricName === "ApproximateNumberOfMessagesVisible" &&
+          JSON.stringify(alarm.Dimensions).includes(`"${queueId}","QueueName"`),
+      );
+    assert.equal(queueNameDimension(LOGICAL_IDS.deadLetterQueue).length, 1, "DLQ depth");
+    assert.equal(queueNameDimension(LOGICAL_IDS.fanoutFailureQueue).length, 1, "failure queue depth");
+    for (const alarm of [
+      ...queueNameDimension(LOGICAL_IDS.deadLetterQueue),
+      ...queueNameDimension(LOGICAL_IDS.fanoutFailureQueue),
+    ]) {
+      assert.equal(alarm.Threshold, 1);
+      assert.equal(alarm.ComparisonOperator, "GreaterThanOrEqualToThreshold");
+    }
+    assert.equal(on("IteratorAge", LOGICAL_IDS.fanoutFunction).length, 1, "iterator age");
+    assert.equal(on("Errors", LOGICAL_IDS.fanoutFunction).length, 1, "fan-out errors");
+    assert.equal(on("Errors", LOGICAL_IDS.ingestFunction).length, 1, "ingest errors");
+    for (const alarm of alarms)
+      assert.ok((alarm.AlarmActions as unknown[]).length > 0, "every alarm notifies");
+  });
+
+  it("has a dashboard with the pipeline's EMF metrics", () => {
+    const dashboards = ofType(resources, "AWS::CloudWatch::Dashboard");
+    assert.equal(dashboards.length, 1);
+    const body = render(dashboards[0]?.[1].Properties?.DashboardBody);
+    for (const metric of ["EventsIn", "SliceWrites", "Deliveries", "PropagationLatency", "IteratorAge"]) {
+      assert.ok(body.includes(metric), metric);
+    }
+    assert.ok(body.includes('Namespace=\\"Sliceline\\"'));
+  });
+});
+
+describe("settings", () => {
+  const lookup = (values: Record<string, unknown>) => (key: string) => values[key];
+
+  it("has sandbox defaults", () => {
+    const settings = readSettings(lookup({}));
+    assert.equal(settings.production, false);
+    assert.deepEqual(settings.zones, ["zone-a", "zone-b", "zone-c"]);
+    assert.equal(settings.stackName, "Sliceline");
+  });
+
+  it("accepts command-line strings and cdk.json values alike", () => {
+    const fromCli = readSettings(lookup({ production: "true", zones: "a, b", ingestBatchSize: "50" }));
+    const fromJson = readSettings(lookup({ production: true, zones: ["a", "b"], ingestBatchSize: 50 }));
+    assert.deepEqual(fromCli, fromJson);
+  });
+
+  it("rejects values AWS would reject, naming the key", () => {
+    const bad: Record<string, unknown>[] = [
+      { ingestBatchSize: 20_000 },
+      { ingestBatchSize: 100, ingestBatchWindowSeconds: 0 },
+      { priorityBatchSize: 11 },
+      { ingestMaxConcurrency: 1 },
+      { fanoutMaxRecordAgeSeconds: 30 },
+      { logRetentionDays: 13 },
+      { zones: "has space" },
+      { watcherQueuePrefix: "bad/prefix" },
+      { production: "yes" },
+      { slicing: "{not json" },
+    ];
+    for (const values of bad) {
+      const key = Object.keys(values).at(-1) as string;
+      assert.throws(
+        () => readSettings(lookup(values)),
+        (error: Error) => {
+          assert.ok(error instanceof SettingsError);
+          assert.ok(error.message.includes(key), `${error.message} names ${key}`);
+          return true;
+        },
+      );
+    }
+  });
+});
