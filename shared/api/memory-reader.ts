@@ -107,6 +107,16 @@ export class MemorySliceReader implements SliceReader {
     return hostNetworkMatch === undefined ? undefined : this.#entry(ip, hostNetworkMatch);
   }
 
+  async namespaceExists(namespace: string): Promise<boolean> {
+    for (const group of this.#store.groups()) {
+      if (group.name === namespace && group.namespaceEntry?.record !== undefined) return true;
+    }
+    for (const { object } of this.#store.objects("EndpointSlice").values()) {
+      if (object.metadata.namespace === namespace) return true;
+    }
+    return false;
+  }
+
   async stats(): Promise<SliceStats> {
     const counts = Object.fromEntries(
       OUTPUT_KINDS.map((kind) => [kind, this.#store.objects(kind).size]),

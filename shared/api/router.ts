@@ -116,6 +116,8 @@ export function createApiRouter(options: ApiRouterOptions): ApiRouter {
       if (first === "api") {
         if (n === 1) return get("/api", () => json(200, apiVersions(headers.host ?? "")));
         if (n === 2 && second === "v1") return get("/api/v1", () => json(200, coreResourceList()));
+        if (n === 4 && second === "v1" && third === "namespaces")
+          return get("/api/v1/namespaces/{namespace}", () => namespace(segments[3] as string));
         return undefined;
       }
       if (first === "apis") return matchApis(segments);
@@ -223,6 +225,21 @@ export function createApiRouter(options: ApiRouterOptions): ApiRouter {
         return json(200, table);
       }
       return json(200, object);
+    }
+
+    /**
+     * Not a served resource (discovery lists none in v1): kubectl reads it after a NotFound to say
+     * whether the object or its namespace is missing, so a known namespace gets a minimal object.
+     */
+    async function namespace(name: string): Promise<ApiResponse> {
+      if (!(await reader.namespaceExists(name)))
+        throw objectNotFound({ group: "", plural: "namespaces" }, name);
+      return json(200, {
+        apiVersion: "v1",
+        kind: "Namespace",
+        metadata: { name },
+        status: { phase: "Active" },
+      });
     }
 
     async function ipcache(text: string): Promise<ApiResponse> {

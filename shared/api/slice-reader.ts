@@ -55,6 +55,11 @@ export interface SliceReader {
   get(kind: OutputKind, namespace: string | undefined, name: string): Promise<OutputObject | undefined>;
   /** The live pod behind an IP (a pod's own IP preferred over a host-network pod's node IP). */
   lookupIP(ip: string): Promise<IPCacheEntry | undefined>;
+  /**
+   * Whether sliceline knows the namespace (kubectl asks /api/v1/namespaces/{ns} after a NotFound,
+   * to tell a missing object from a missing namespace).
+   */
+  namespaceExists(namespace: string): Promise<boolean>;
   stats(): Promise<SliceStats>;
 }
 

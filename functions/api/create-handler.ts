@@ -1,0 +1,113 @@
+/**
+ * The API function's Lambda handler around a router: API Gateway HTTP API (payload 2.0) events
+ * in, the router's answer out, with Powertools around it (Logger with the request id as
+ * correlation id, Tracer, Metrics in EMF: requests and latency by route and status).
+ *
+ * handler.ts builds the real one from the environment; tests build one around an in-memory
+ * reader with exactly the same middleware.
+ */
+import type { Logger } from "@aws-lambda-powertools/logger";
+import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
+import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
+import type { Tracer } from "@aws-lambda-powertools/tracer";
+import { captureLambdaHandler } from "@aws-lambda-powertools/tracer/middleware";
+import middy from "@middy/core";
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
+import type { ApiRequest, ApiResponse, ApiRouter } from "#shared/api/router.ts";
+
+export const CORRELATION_ID_PATH = "requestContext.requestId";
+
+export interface ApiHandlerParts {
+  readonly router: ApiRouter;
+  readonly logger: Logger;
+  readonly tracer: Tracer;
+  readonly metrics: Metrics;
+}
+
+export type ApiHandler = (
+  event: APIGatewayProxyEventV2,
+  context: Context,
+) => Promise<APIGatewayProxyStructuredResultV2>;
+
+export function createApiHandler(parts: ApiHandlerParts): ApiHandler {
+  const { router, logger, tracer, metrics } = parts;
+
+  async function handle(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+    const started = performance.now();
+    const request = toApiRequest(event);
+    const response = await router(request);
+    const latencyMs = performance.now() - started;
+    metrics.addDimensions({ route: response.route, status: String(response.status) });
+    metrics.addMetric("ApiRequests", MetricUnit.Count, 1);
+    metrics.addMetric("ApiLatency", MetricUnit.Milliseconds, latencyMs);
+    tracer.putAnnotation("route", response.route);
+    tracer.putAnnotation("status", response.status);
+    const fields = {
+      method: request.method,
+      path: request.path,
+      route: response.route,
+      status: response.status,
+      latencyMs: Math.round(latencyMs * 10) / 10,
+    };
+    if (response.status >= 500) logger.error("request failed", fields);
+    else logger.info("request", fields);
+    return toResult(response);
+  }
+
+  return middy(handle)
+    .use(captureLambdaHandler(tracer))
+    .use(injectLambdaContext(logger, { correlationIdPath: CORRELATION_ID_PATH, resetKeys: true }))
+    .use(logMetrics(metrics)) as unknown as ApiHandler;
+}
+
+/** The router's view of an HTTP API v2 event: method, path (stage prefix removed), query, headers, body. */
+export function toApiRequest(event: APIGatewayProxyEventV2): ApiRequest {
+  const stage = event.requestContext?.stage;
+  let path = event.rawPath ?? "/";
+  if (
+    stage !== undefined &&
+    stage !== "$default" &&
+    (path === `/${stage}` || path.startsWith(`/${stage}/`))
+  ) {
+    path = path.slice(stage.length + 1) || "/";
+  }
+  const query =
+    event.rawQueryString !== undefined
+      ? new URLSearchParams(event.rawQueryString)
+      : new URLSearchParams(
+          Object.entries(event.queryStringParameters ?? {}).flatMap(([key, value]) =>
+            value === undefined ? [] : [[key, value] as [string, string]],
+          ),
+        );
+  const body =
+    event.body === undefined
+      ? undefined
+      : event.isBase64Encoded
+        ? Buffer.from(event.body, "base64").toString("utf8")
+        : event.body;
+  return { method: event.requestContext.http.method, path, query, headers: event.headers ?? {}, body };
+}
+
+export function toResult(response: ApiResponse): APIGatewayProxyStructuredResultV2 {
+  return {
+    statusCode: response.status,
+    headers: response.headers,
+    body: response.body,
+    isBase64Encoded: false,
+  };
+}
+
+/**
+ * Logger's correlationIdSearchFn: a dotted path into the event ("requestContext.requestId").
+ * Powertools' JMESPath search would need @aws-lambda-powertools/jmespath, which is not installed,
+ * and a plain path is all a request id needs.
+ */
+export function searchDottedPath(expression: string, data: unknown): unknown {
+  let value: unknown = data;
+  for (const part of expression.split(".")) {
+    if (value === null || typeof value !== "object") return undefined;
+    value = (value as Record<string, unknown>)[part];
+  }
+  return value;
+}

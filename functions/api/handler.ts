@@ -1,0 +1,50 @@
+/**
+ * The HTTP API function (contract §3 and §4): Kubernetes-compatible reads of EndpointSlices,
+ * CiliumEndpointSlices and CiliumIdentities from DynamoDB, ipcache, stats, watcher registration.
+ * Everything is built once per container: environment, SDK clients, Powertools, reader, router.
+ */
+import { Logger } from "@aws-lambda-powertools/logger";
+import { Metrics } from "@aws-lambda-powertools/metrics";
+import { Tracer } from "@aws-lambda-powertools/tracer";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { SNSClient } from "@aws-sdk/client-sns";
+import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { createSqsClient } from "#shared/adapters/sqs/sqs-client.ts";
+import { DynamoSliceReader } from "#shared/api/dynamodb-reader.ts";
+import { createApiRouter } from "#shared/api/router.ts";
+import { createApiHandler, searchDottedPath } from "./create-handler.ts";
+import { readApiEnvironment } from "./environment.ts";
+import { createWatcherRegistry } from "./watcher-registry-factory.ts";
+
+const SERVICE = "sliceline-api";
+
+const logger = new Logger({ serviceName: SERVICE, correlationIdSearchFn: searchDottedPath });
+const tracer = new Tracer({ serviceName: SERVICE });
+const metrics = new Metrics({ namespace: "Sliceline", serviceName: SERVICE });
+
+const environment = readApiEnvironment();
+const documents = DynamoDBDocumentClient.from(tracer.captureAWSv3Client(new DynamoDBClient({})));
+
+const reader = new DynamoSliceReader({
+  documents,
+  slicesTable: environment.slicesTable,
+  stateTable: environment.stateTable,
+  identitiesTable: environment.identitiesTable,
+});
+
+const watchers = createWatcherRegistry(process.env, {
+  documents,
+  sqs: () => tracer.captureAWSv3Client(createSqsClient()),
+  sns: () => tracer.captureAWSv3Client(new SNSClient({})),
+});
+if (watchers.problem !== undefined) {
+  logger.warn("watcher registry not configured: watcher routes answer 500", { reason: watchers.problem });
+}
+
+const router = createApiRouter({
+  reader,
+  watchers: watchers.registry,
+  onError: (error, route) => logger.error("unexpected error", { route, error }),
+});
+
+export const handler = createApiHandler({ router, logger, tracer, metrics });

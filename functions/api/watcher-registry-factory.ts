@@ -1,0 +1,88 @@
+/**
+ * Where the API function gets its WatcherRegistry: the ChannelWatcherRegistry (a queue per
+ * watcher subscribed to the change topics, recorded in the watchers table) when the function's
+ * environment names the watchers table, the change topics and the queue prefix; otherwise none,
+ * and the watcher routes answer 500 "watcher registry not configured" instead of faking success.
+ *
+ * The adapter's own errors that are the caller's fault (a scope with no topic) become 400s here,
+ * so the router stays storage-agnostic.
+ */
+import type { SNSClient } from "@aws-sdk/client-sns";
+import type { SQSClient } from "@aws-sdk/client-sqs";
+import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { ChannelWatcherRegistry } from "#shared/adapters/watchers/channel-watcher-registry.ts";
+import { UnknownScopeError, WatcherChannels } from "#shared/adapters/watchers/watcher-channels.ts";
+import { badRequest } from "#shared/api/status.ts";
+import type { WatcherRegistration, WatcherRegistry, WatcherRequest } from "#shared/api/watcher-registry.ts";
+import { changeTopicArnsFromEnvironment } from "#shared/config/environment.ts";
+import { ENV } from "#shared/config/resources.ts";
+
+/** The variable the WatcherChannels construct sets (ENV.watcherQueuePrefix once resources.ts has it). */
+export const WATCHER_QUEUE_PREFIX_ENV: string =
+  (ENV as Readonly<Record<string, string>>).watcherQueuePrefix ?? "SLICELINE_WATCHER_QUEUE_PREFIX";
+
+export interface WatcherRegistryClients {
+  readonly documents: DynamoDBDocumentClient;
+  /** Called only when the registry is configured, so an unconfigured function builds no clients. */
+  readonly sqs: () => SQSClient;
+  readonly sns: () => SNSClient;
+}
+
+export interface WatcherRegistryChoice {
+  readonly registry: WatcherRegistry | undefined;
+  /** Why there is none (for the cold-start log), when there is none. */
+  readonly problem: string | undefined;
+}
+
+export function createWatcherRegistry(
+  source: NodeJS.ProcessEnv,
+  clients: WatcherRegistryClients,
+): WatcherRegistryChoice {
+  const names = [ENV.watchersTable, ENV.changeTopicArns, WATCHER_QUEUE_PREFIX_ENV];
+  const missing = names.filter((name) => (source[name] ?? "") === "");
+  if (missing.length > 0) return { registry: undefined, problem: `missing ${missing.join(", ")}` };
+  let topicArns: Record<string, string>;
+  try {
+    topicArns = changeTopicArnsFromEnvironment(source);
+  } catch (error) {
+    return { registry: undefined, problem: (error as Error).message };
+  }
+  const channels = new WatcherChannels(
+    clients.sqs(),
+    clients.sns(),
+    topicArns,
+    source[WATCHER_QUEUE_PREFIX_ENV] as string,
+  );
+  const registry = new ChannelWatcherRegistry(
+    channels,
+    clients.documents,
+    source[ENV.watchersTable] as string,
+  );
+  return { registry: new CallerErrorsAs400(registry), problem: undefined };
+}
+
+class CallerErrorsAs400 implements WatcherRegistry {
+  readonly #inner: WatcherRegistry;
+
+  constructor(inner: WatcherRegistry) {
+    this.#inner = inner;
+  }
+
+  async register(request: WatcherRequest): Promise<WatcherRegistration> {
+    try {
+      return await this.#inner.register(request);
+    } catch (error) {
+      if (error instanceof UnknownScopeError)
+        throw badRequest(`cannot watch this selection: ${error.message}`);
+      throw error;
+    }
+  }
+
+  deregister(node: string): Promise<boolean> {
+    return this.#inner.deregister(node);
+  }
+
+  get(node: string): Promise<WatcherRegistration | undefined> {
+    return this.#inner.get(node);
+  }
+}

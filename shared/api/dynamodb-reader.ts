@@ -1,0 +1,376 @@
+/**
+ * SliceReader over DynamoDB, following shared/config/table-schemas.ts:
+ *
+ *   slices table      pk "<kind>#<namespace or ->", sk name; kind, nsName, resourceVersion,
+ *                     object (JSON string), sourceTimeMs. GSI byKind (kind, nsName), all attributes.
+ *     - a namespace's EndpointSlices and every cluster-scoped list: Query on pk (consistent read)
+ *     - EndpointSlices across namespaces: Query on byKind
+ *     - get: GetItem (consistent read)
+ *   state table       group#<ns> / pod#<name> items carry ipv4 / ipv6, the keys of the
+ *                     podsByIPv4 / podsByIPv6 indexes: ipcache. record (M) is the PodRecord.
+ *   identities table  id#<n> / #identity: labels (M) of an identity.
+ *
+ * Paging: selectors filter after reading (labels are inside the JSON), so a page keeps reading
+ * until it has `limit` matches or the query ends. The continue token is the key of the last item
+ * returned (not DynamoDB's LastEvaluatedKey, which may lie past items read but not returned),
+ * bound to the query by a fingerprint; anything else is 410 Expired.
+ */
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  type GetCommandInput,
+  type GetCommandOutput,
+  QueryCommand,
+  type QueryCommandInput,
+  type QueryCommandOutput,
+} from "@aws-sdk/lib-dynamodb";
+import type { PodRecord } from "#shared/core/model.ts";
+import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
+import { API_RESOURCES, OUTPUT_KINDS } from "./api-resources.ts";
+import {
+  decodeContinueToken,
+  encodeContinueToken,
+  queryFingerprint,
+  type TokenKey,
+} from "./continue-token.ts";
+import { matchesFields, matchesLabels } from "./label-selector.ts";
+import { isLive } from "./memory-reader.ts";
+import {
+  highestResourceVersion,
+  type IPCacheEntry,
+  type ListOptions,
+  type ListResult,
+  type SliceReader,
+  type SliceStats,
+} from "./slice-reader.ts";
+import { expiredContinue, internalError, tooManyRequests } from "./status.ts";
+
+export const SLICES_BY_KIND_INDEX = "byKind";
+export const PODS_BY_IPV4_INDEX = "podsByIPv4";
+export const PODS_BY_IPV6_INDEX = "podsByIPv6";
+
+export interface DynamoSliceReaderOptions {
+  readonly documents: DynamoDBDocumentClient;
+  readonly slicesTable: string;
+  readonly stateTable: string;
+  readonly identitiesTable: string;
+  /** Strongly consistent reads where the base table allows them (default true). */
+  readonly consistentRead?: boolean;
+  /** How long stats() reuses its counts (they cost a COUNT query per kind); default 30 s. */
+  readonly statsCacheMs?: number;
+  /** Items read per Query when a selector filters (a page may need to read past non-matches). */
+  readonly filteredReadSize?: number;
+  readonly now?: () => number;
+}
+
+interface SliceItem {
+  readonly pk: string;
+  readonly sk: string;
+  readonly kind: string;
+  readonly nsName: string;
+  readonly resourceVersion?: string;
+  readonly object: string;
+}
+
+interface QueryPlan {
+  readonly input: Omit<QueryCommandInput, "ExclusiveStartKey" | "Limit">;
+  /** Attributes of a start key for this query, with the values those fixed by the query must have. */
+  readonly keyAttributes: readonly string[];
+  readonly fixed: Readonly<Record<string, string>>;
+}
+
+const THROTTLING = new Set([
+  "ProvisionedThroughputExceededException",
+  "ThrottlingException",
+  "RequestLimitExceeded",
+  "TooManyRequestsException",
+]);
+
+export class DynamoSliceReader implements SliceReader {
+  readonly #options: DynamoSliceReaderOptions;
+  readonly #documents: DynamoDBDocumentClient;
+  readonly #consistent: boolean;
+  readonly #now: () => number;
+  #statsCache: { atMs: number; stats: Promise<SliceStats> } | undefined;
+
+  constructor(options: DynamoSliceReaderOptions) {
+    this.#options = options;
+    this.#documents = options.documents;
+    this.#consistent = options.consistentRead ?? true;
+    this.#now = options.now ?? Date.now;
+  }
+
+  async list(
+    kind: OutputKind,
+    namespace: string | undefined,
+    options: ListOptions = {},
+  ): Promise<ListResult> {
+    const resource = API_RESOURCES[kind];
+    const scoped = resource.namespaced ? namespace : undefined;
+    const plan = this.#plan(kind, resource.namespaced, scoped);
+    const fingerprint = queryFingerprint([
+      "dynamodb",
+      kind,
+      scoped,
+      plan.input.IndexName,
+      options.labelSelector?.text,
+      options.fieldSelector?.text,
+    ]);
+    let startKey =
+      options.continueToken === undefined || options.continueToken === ""
+        ? undefined
+        : checkedStartKey(decodeContinueToken(options.continueToken, fingerprint), plan);
+    const limit = options.limit !== undefined && options.limit > 0 ? options.limit : undefined;
+    const filtered =
+      (options.labelSelector?.requirements.length ?? 0) > 0 ||
+      (options.fieldSelector?.requirements.length ?? 0) > 0;
+    const items: OutputObject[] = [];
+    for (;;) {
+      const wanted = limit === undefined ? undefined : limit - items.length;
+      const readSize =
+        wanted === undefined
+          ? undefined
+          : filtered
+            ? Math.max(wanted, this.#options.filteredReadSize ?? 100)
+            : wanted;
+      const page = await this.#query({
+        ...plan.input,
+        ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
+        ...(readSize === undefined ? {} : { Limit: Math.min(readSize, 1000) }),
+      });
+      const pageItems = (page.Items ?? []) as SliceItem[];
+      for (const [index, item] of pageItems.entries()) {
+        const object = parseObject(item);
+        if (
+          options.labelSelector !== undefined &&
+          !matchesLabels(options.labelSelector, object.metadata.labels)
+        )
+          continue;
+        if (options.fieldSelector !== undefined && !matchesFields(options.fieldSelector, object)) continue;
+        items.push(object);
+        if (limit !== undefined && items.length === limit) {
+          const exhausted = index === pageItems.length - 1 && page.LastEvaluatedKey === undefined;
+          return {
+            items,
+            continueToken: exhausted ? undefined : encodeContinueToken(fingerprint, keyOf(item, plan)),
+            resourceVersion: highestResourceVersion(items),
+          };
+        }
+      }
+      if (page.LastEvaluatedKey === undefined)
+        return { items, continueToken: undefined, resourceVersion: highestResourceVersion(items) };
+      startKey = page.LastEvaluatedKey as Record<string, string>;
+    }
+  }
+
+  async get(
+    kind: OutputKind,
+    namespace: string | undefined,
+    name: string,
+  ): Promise<OutputObject | undefined> {
+    const resource = API_RESOURCES[kind];
+    if (resource.namespaced && namespace === undefined) return undefined;
+    const result = await this.#getItem({
+      TableName: this.#options.slicesTable,
+      Key: { pk: partitionKey(kind, resource.namespaced ? namespace : undefined), sk: name },
+      ConsistentRead: this.#consistent,
+    });
+    return result.Item === undefined ? undefined : parseObject(result.Item as SliceItem);
+  }
+
+  async lookupIP(ip: string): Promise<IPCacheEntry | undefined> {
+    const v6 = ip.includes(":");
+    const result = await this.#query({
+      TableName: this.#options.stateTable,
+      IndexName: v6 ? PODS_BY_IPV6_INDEX : PODS_BY_IPV4_INDEX,
+      KeyConditionExpression: "#ip = :ip",
+      ExpressionAttributeNames: { "#ip": v6 ? "ipv6" : "ipv4" },
+      ExpressionAttributeValues: { ":ip": ip },
+      Limit: 25,
+    });
+    let hostNetworkMatch: PodItem | undefined;
+    for (const indexed of (result.Items ?? []) as PodItem[]) {
+      const item = indexed.record === undefined ? await this.#podItem(indexed.pk, indexed.sk) : indexed;
+      if (item?.record === undefined || item.record === null || !isLive(item.record)) continue;
+      if (item.record.hostNetwork !== true) return this.#entry(ip, item);
+      hostNetworkMatch ??= item;
+    }
+    return hostNetworkMatch === undefined ? undefined : this.#entry(ip, hostNetworkMatch);
+  }
+
+  async namespaceExists(namespace: string): Promise<boolean> {
+    const slices = await this.#query({
+      TableName: this.#options.slicesTable,
+      KeyConditionExpression: "pk = :pk",
+      ExpressionAttributeValues: { ":pk": partitionKey("EndpointSlice", namespace) },
+      ProjectionExpression: "pk",
+      Limit: 1,
+    });
+    if ((slices.Items ?? []).length > 0) return true;
+    const group = await this.#query({
+      TableName: this.#options.stateTable,
+      KeyConditionExpression: "pk = :pk",
+      ExpressionAttributeValues: { ":pk": `group#${namespace}` },
+      ProjectionExpression: "pk",
+      Limit: 1,
+    });
+    return (group.Items ?? []).length > 0;
+  }
+
+  /** Counts per kind from COUNT queries on the byKind index, reused for statsCacheMs. */
+  stats(): Promise<SliceStats> {
+    const now = this.#now();
+    const cache = this.#statsCache;
+    if (cache !== undefined && now - cache.atMs < (this.#options.statsCacheMs ?? 30_000)) return cache.stats;
+    const stats = this.#countAll(now);
+    this.#statsCache = { atMs: now, stats };
+    stats.catch(() => {
+      if (this.#statsCache?.stats === stats) this.#statsCache = undefined;
+    });
+    return stats;
+  }
+
+  async #countAll(now: number): Promise<SliceStats> {
+    const counts = await Promise.all(OUTPUT_KINDS.map((kind) => this.#count(kind)));
+    return {
+      counts: Object.fromEntries(OUTPUT_KINDS.map((kind, i) => [kind, counts[i]])) as Record<
+        OutputKind,
+        number
+      >,
+      asOf: new Date(now).toISOString(),
+    };
+  }
+
+  async #count(kind: OutputKind): Promise<number> {
+    let total = 0;
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.#query({
+        TableName: this.#options.slicesTable,
+        IndexName: SLICES_BY_KIND_INDEX,
+        KeyConditionExpression: "kind = :kind",
+        ExpressionAttributeValues: { ":kind": kind },
+        Select: "COUNT",
+        ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
+      });
+      total += page.Count ?? 0;
+      startKey = page.LastEvaluatedKey;
+    } while (startKey !== undefined);
+    return total;
+  }
+
+  #plan(kind: OutputKind, namespaced: boolean, namespace: string | undefined): QueryPlan {
+    if (namespaced && namespace === undefined) {
+      return {
+        input: {
+          TableName: this.#options.slicesTable,
+          IndexName: SLICES_BY_KIND_INDEX,
+          KeyConditionExpression: "kind = :kind",
+          ExpressionAttributeValues: { ":kind": kind },
+        },
+        keyAttributes: ["kind", "nsName", "pk", "sk"],
+        fixed: { kind },
+      };
+    }
+    const pk = partitionKey(kind, namespace);
+    return {
+      input: {
+        TableName: this.#options.slicesTable,
+        KeyConditionExpression: "pk = :pk",
+        ExpressionAttributeValues: { ":pk": pk },
+        ConsistentRead: this.#consistent,
+      },
+      keyAttributes: ["pk", "sk"],
+      fixed: { pk },
+    };
+  }
+
+  async #podItem(pk: string, sk: string): Promise<PodItem | undefined> {
+    const result = await this.#getItem({
+      TableName: this.#options.stateTable,
+      Key: { pk, sk },
+      ConsistentRead: this.#consistent,
+    });
+    return result.Item as PodItem | undefined;
+  }
+
+  async #entry(ip: string, item: PodItem): Promise<IPCacheEntry> {
+    const pod = item.record as PodRecord;
+    const namespace = pod.namespace ?? item.pk.replace(/^group#/, "");
+    const name = pod.name ?? item.sk.replace(/^pod#/, "");
+    let identity: IPCacheEntry["identity"];
+    const id = typeof item.identity === "number" ? item.identity : Number(item.identity);
+    if (item.identity !== undefined && Number.isInteger(id)) {
+      const stored = await this.#getItem({
+        TableName: this.#options.identitiesTable,
+        Key: { pk: `id#${id}`, sk: "#identity" },
+        ProjectionExpression: "labels",
+      });
+      const labels = (stored.Item as { labels?: Record<string, string> } | undefined)?.labels;
+      identity = labels === undefined ? { id } : { id, labels: { ...labels } };
+    }
+    return {
+      ip,
+      namespace,
+      pod: name,
+      hostNetwork: pod.hostNetwork === true,
+      identity,
+      node: { nodeName: pod.nodeName ?? undefined, hostIP: pod.hostIP ?? undefined },
+    };
+  }
+
+  #query(input: QueryCommandInput): Promise<QueryCommandOutput> {
+    return throttlingAs429(this.#documents.send(new QueryCommand(input)));
+  }
+
+  #getItem(input: GetCommandInput): Promise<GetCommandOutput> {
+    return throttlingAs429(this.#documents.send(new GetCommand(input)));
+  }
+}
+
+/** DynamoDB throttling is a 429 for the client to retry, not a server error. */
+async function throttlingAs429<T>(request: Promise<T>): Promise<T> {
+  try {
+    return await request;
+  } catch (error) {
+    if (error instanceof Error && THROTTLING.has(error.name))
+      throw tooManyRequests("the store is throttling reads; retry shortly", 1);
+    throw error;
+  }
+}
+
+interface PodItem {
+  readonly pk: string;
+  readonly sk: string;
+  readonly identity?: number | string;
+  readonly record?: PodRecord | null;
+}
+
+function partitionKey(kind: OutputKind, namespace: string | undefined): string {
+  return `${kind}#${namespace ?? "-"}`;
+}
+
+function parseObject(item: SliceItem): OutputObject {
+  try {
+    return JSON.parse(item.object) as OutputObject;
+  } catch {
+    throw internalError(`stored object ${item.pk}/${item.sk} is not valid JSON`);
+  }
+}
+
+function keyOf(item: SliceItem, plan: QueryPlan): TokenKey {
+  const key: Record<string, string> = {};
+  for (const attribute of plan.keyAttributes) key[attribute] = String(item[attribute as keyof SliceItem]);
+  return key;
+}
+
+/** A decoded token's key must be exactly this query's key shape, in this query's partition. */
+function checkedStartKey(key: TokenKey, plan: QueryPlan): Record<string, string> {
+  const attributes = Object.keys(key).sort();
+  const expected = [...plan.keyAttributes].sort();
+  if (attributes.length !== expected.length || attributes.some((a, i) => a !== expected[i]))
+    throw expiredContinue();
+  for (const [attribute, value] of Object.entries(plan.fixed))
+    if (key[attribute] !== value) throw expiredContinue();
+  return { ...key };
+}
