@@ -16,6 +16,7 @@ import type {
   ServicePortRecord,
   ServiceRecord,
 } from "#shared/core/model.ts";
+import { newEndpoint, sharedConditions } from "./endpoint-identity.ts";
 import { clusterIPFamily, parseAddress } from "./ip-address.ts";
 
 export interface DesiredEndpoint {
@@ -74,13 +75,13 @@ export function desiredEndpointsForPod(
     const addresses = podAddressesOfFamily(pod, addressType);
     // A single-stack pod has no address of the other family and so no endpoint in its slices.
     if (addresses.length === 0) continue;
-    const endpoint: Endpoint = {
-      addresses,
-      conditions: { ...conditions },
-      targetRef: { kind: "Pod", namespace: pod.namespace, name: pod.name, uid: pod.uid },
+    const targetRef: Endpoint["targetRef"] = {
+      kind: "Pod",
+      namespace: pod.namespace,
+      name: pod.name,
+      uid: pod.uid,
     };
-    if (location.nodeName !== undefined) endpoint.nodeName = location.nodeName;
-    if (location.zone !== undefined) endpoint.zone = location.zone;
+    const endpoint = newEndpoint(addresses, conditions, targetRef, location.nodeName, location.zone);
     desired.push({ addressType, portKey, ports, endpoint });
   }
   return desired;
@@ -142,7 +143,7 @@ function endpointConditions(service: ServiceRecord, pod: PodRecord): Endpoint["c
   const serving = pod.ready;
   const terminating = pod.terminating;
   const ready = service.publishNotReadyAddresses || (serving && !terminating);
-  return { ready, serving, terminating };
+  return sharedConditions(ready, serving, terminating);
 }
 
 function endpointLocation(pod: PodRecord, zoneOf: ZoneOf): { nodeName?: string; zone?: string } {
@@ -156,12 +157,18 @@ function endpointLocation(pod: PodRecord, zoneOf: ZoneOf): { nodeName?: string; 
  * A valid pod has at most one IP per family, so this is its IP of that family.
  */
 function podAddressesOfFamily(pod: PodRecord, addressType: AddressType): string[] {
-  const addresses: string[] = [];
+  let only: string | undefined;
+  let more: string[] | undefined;
   for (const ip of pod.podIPs) {
     const parsed = parseAddress(ip);
-    if (parsed !== undefined && parsed.family === addressType) addresses.push(parsed.address);
+    if (parsed === undefined || parsed.family !== addressType) continue;
+    if (only === undefined) only = parsed.address;
+    else if (more === undefined) more = [only, parsed.address];
+    else more.push(parsed.address);
   }
-  return addresses.sort();
+  // Literal or copied arrays are allocated at their length; a pushed-to one keeps room for 17.
+  if (more !== undefined) return more.sort().slice();
+  return only === undefined ? [] : [only];
 }
 
 /**

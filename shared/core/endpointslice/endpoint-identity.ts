@@ -8,7 +8,9 @@ import type { Endpoint } from "#shared/core/model.ts";
 /** Identity of an endpoint inside one (addressType, port set) group: its addresses and its pod. */
 export function endpointKey(endpoint: Endpoint): string {
   const addresses = endpoint.addresses.length > 1 ? [...endpoint.addresses].sort() : endpoint.addresses;
-  return `${addresses.join(",")}\n${endpoint.targetRef.namespace}/${endpoint.targetRef.name}`;
+  // join, not a template: the key is kept for the endpoint's lifetime, and concatenation leaves a
+  // tree of cons strings (plus a flat copy once hashed) where join builds one flat string.
+  return [addresses.join(","), "\n", endpoint.targetRef.namespace, "/", endpoint.targetRef.name].join("");
 }
 
 /** The pod an endpoint stands for, as podKey() spells it. */
@@ -44,23 +46,56 @@ export function endpointsEqual(a: Endpoint, b: Endpoint): boolean {
  * every slice written, and object spread is several times slower.
  */
 export function copyEndpoint(endpoint: Endpoint): Endpoint {
-  const copy: Endpoint = {
-    addresses: endpoint.addresses.slice(),
-    conditions: {
-      ready: endpoint.conditions.ready,
-      serving: endpoint.conditions.serving,
-      terminating: endpoint.conditions.terminating,
-    },
-    targetRef: {
+  const { ready, serving, terminating } = endpoint.conditions;
+  // Read back from storage, a condition could be missing; only a full triple may be shared.
+  const complete =
+    typeof ready === "boolean" && typeof serving === "boolean" && typeof terminating === "boolean";
+  return newEndpoint(
+    endpoint.addresses.slice(),
+    complete ? sharedConditions(ready, serving, terminating) : { ready, serving, terminating },
+    {
       kind: "Pod",
       namespace: endpoint.targetRef.namespace,
       name: endpoint.targetRef.name,
       uid: endpoint.targetRef.uid,
     },
-  };
-  if (endpoint.nodeName !== undefined) copy.nodeName = endpoint.nodeName;
-  if (endpoint.zone !== undefined) copy.zone = endpoint.zone;
-  return copy;
+    endpoint.nodeName,
+    endpoint.zone,
+  );
+}
+
+/**
+ * An endpoint whose optional fields are present only when defined, each shape built as one
+ * literal: fields added after creation would go to a separate, over-allocated property store.
+ */
+export function newEndpoint(
+  addresses: string[],
+  conditions: Endpoint["conditions"],
+  targetRef: Endpoint["targetRef"],
+  nodeName: string | undefined,
+  zone: string | undefined,
+): Endpoint {
+  if (nodeName === undefined) {
+    return zone === undefined
+      ? { addresses, conditions, targetRef }
+      : { addresses, conditions, targetRef, zone };
+  }
+  return zone === undefined
+    ? { addresses, conditions, targetRef, nodeName }
+    : { addresses, conditions, targetRef, nodeName, zone };
+}
+
+/** The eight possible condition triples, frozen: every endpoint with the same triple shares one. */
+const CONDITIONS: readonly Readonly<Endpoint["conditions"]>[] = Array.from({ length: 8 }, (_, bits) =>
+  Object.freeze({ ready: (bits & 4) !== 0, serving: (bits & 2) !== 0, terminating: (bits & 1) !== 0 }),
+);
+
+export function sharedConditions(
+  ready: boolean,
+  serving: boolean,
+  terminating: boolean,
+): Endpoint["conditions"] {
+  return CONDITIONS[(ready ? 4 : 0) | (serving ? 2 : 0) | (terminating ? 1 : 0)] as Endpoint["conditions"];
 }
 
 /**

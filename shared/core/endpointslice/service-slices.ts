@@ -9,13 +9,14 @@
  */
 
 import { labelsEqual } from "#shared/core/labels.ts";
-import type {
-  AddressType,
-  Endpoint,
-  EndpointPort,
-  EndpointSlice,
-  PodRecord,
-  ServiceRecord,
+import {
+  type AddressType,
+  type Endpoint,
+  type EndpointPort,
+  type EndpointSlice,
+  type PodRecord,
+  podKey,
+  type ServiceRecord,
 } from "#shared/core/model.ts";
 import { absorbUnchangedSlices, hostRemaindersInDeletedSlices, mergeWrittenSlices } from "./compaction.ts";
 import {
@@ -77,7 +78,7 @@ export class ServiceSlices {
   readonly #slices = new Map<string, StoredSlice>();
   readonly #groups = new Map<string, Set<StoredSlice>>();
   /** The endpoint-key -> slice index, reached through the pod the endpoints stand for. */
-  readonly #podEndpoints = new Map<string, EndpointLocation[]>();
+  readonly #podEndpoints = new PodLocations();
   readonly #namer: SliceNamer;
   /** What of the Service the slices were last reconciled against; a difference means a full pass. */
   #reconciledShape: string | undefined;
@@ -219,7 +220,7 @@ export class ServiceSlices {
   ): TouchedSlices {
     const changedKeys = new Map<StoredSlice, string[]>();
     for (const podKey of changed.keys()) {
-      for (const { slice, key } of this.#podEndpoints.get(podKey) ?? []) {
+      for (const { slice, key } of this.#podEndpoints.get(podKey)) {
         const keys = changedKeys.get(slice);
         if (keys === undefined) changedKeys.set(slice, [key]);
         else keys.push(key);
@@ -381,19 +382,74 @@ export class ServiceSlices {
   }
 
   #addLocation(slice: StoredSlice, key: string, endpoint: Endpoint): void {
-    const podKey = endpointPodKey(endpoint);
-    const locations = this.#podEndpoints.get(podKey);
-    if (locations === undefined) this.#podEndpoints.set(podKey, [{ slice, key }]);
-    else locations.push({ slice, key });
+    this.#podEndpoints.add(endpoint.targetRef, { slice, key });
   }
 
   #forgetLocation(slice: StoredSlice, key: string, endpoint: Endpoint): void {
-    const podKey = endpointPodKey(endpoint);
-    const locations = this.#podEndpoints.get(podKey);
-    if (locations === undefined) return;
-    const at = locations.findIndex((l) => l.slice === slice && l.key === key);
-    if (at >= 0) locations.splice(at, 1);
-    if (locations.length === 0) this.#podEndpoints.delete(podKey);
+    this.#podEndpoints.remove(endpoint.targetRef, slice, key);
+  }
+}
+
+type PodRef = Endpoint["targetRef"];
+
+/**
+ * Pod -> where its endpoints are, by namespace and then pod name: keyed by the strings the
+ * endpoints already hold rather than a "namespace/name" string built per pod, and holding a lone
+ * location as is (a pod has one endpoint per address type, usually one in all).
+ */
+class PodLocations {
+  readonly #byNamespace = new Map<string, Map<string, EndpointLocation | EndpointLocation[]>>();
+
+  get(key: string): readonly EndpointLocation[] {
+    const found = this.#find(key);
+    return found === undefined ? [] : Array.isArray(found) ? found : [found];
+  }
+
+  has(key: string): boolean {
+    return this.#find(key) !== undefined;
+  }
+
+  /** podKey() read back: neither a namespace nor a pod name can hold a "/". */
+  #find(key: string): EndpointLocation | EndpointLocation[] | undefined {
+    const slash = key.indexOf("/");
+    if (slash < 0) return undefined;
+    return this.#byNamespace.get(key.slice(0, slash))?.get(key.slice(slash + 1));
+  }
+
+  *keys(): IterableIterator<string> {
+    for (const [namespace, pods] of this.#byNamespace) {
+      for (const name of pods.keys()) yield podKey({ namespace, name });
+    }
+  }
+
+  add(pod: PodRef, location: EndpointLocation): void {
+    let pods = this.#byNamespace.get(pod.namespace);
+    if (pods === undefined) {
+      pods = new Map();
+      this.#byNamespace.set(pod.namespace, pods);
+    }
+    const found = pods.get(pod.name);
+    if (found === undefined) pods.set(pod.name, location);
+    else if (Array.isArray(found)) found.push(location);
+    else pods.set(pod.name, [found, location]);
+  }
+
+  remove(pod: PodRef, slice: StoredSlice, key: string): void {
+    const pods = this.#byNamespace.get(pod.namespace);
+    const found = pods?.get(pod.name);
+    if (pods === undefined || found === undefined) return;
+    if (!Array.isArray(found)) {
+      if (found.slice === slice && found.key === key) pods.delete(pod.name);
+    } else {
+      const at = found.findIndex((l) => l.slice === slice && l.key === key);
+      if (at >= 0) found.splice(at, 1);
+      if (found.length === 1) pods.set(pod.name, found[0] as EndpointLocation);
+    }
+    if (pods.size === 0) this.#byNamespace.delete(pod.namespace);
+  }
+
+  clear(): void {
+    this.#byNamespace.clear();
   }
 }
 
