@@ -1,0 +1,319 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { Logger } from "@aws-lambda-powertools/logger";
+import { Metrics } from "@aws-lambda-powertools/metrics";
+import { Tracer } from "@aws-lambda-powertools/tracer";
+import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
+import { createApiHandler, searchDottedPath, toApiRequest } from "#functions/api/create-handler.ts";
+import { readApiEnvironment } from "#functions/api/environment.ts";
+import { createWatcherRegistry } from "#functions/api/watcher-registry-factory.ts";
+import { MemorySliceReader } from "#shared/api/memory-reader.ts";
+import { createApiRouter } from "#shared/api/router.ts";
+import { apiFixture } from "#shared/api/testing.ts";
+import { EnvironmentError } from "#shared/config/environment.ts";
+import { ENV } from "#shared/config/resources.ts";
+
+const KUBECTL_ACCEPT =
+  "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
+
+/** An HTTP API (payload 2.0) event as API Gateway sends it for a kubectl request. */
+function apiGatewayEvent(
+  method: string,
+  rawPath: string,
+  rawQueryString = "",
+  extra: Partial<APIGatewayProxyEventV2> = {},
+): APIGatewayProxyEventV2 {
+  const query = new URLSearchParams(rawQueryString);
+  return {
+    version: "2.0",
+    routeKey: `${method} /apis/{group}/{version}/namespaces/{namespace}/{resource}`,
+    rawPath,
+    rawQueryString,
+    headers: {
+      accept: KUBECTL_ACCEPT,
+      "accept-encoding": "gzip",
+      "content-length": "0",
+      host: "a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com",
+      "user-agent": "kubectl/v1.20.2 (linux/amd64) kubernetes/faecb19",
+      "x-amzn-trace-id": "Root=1-67443c2a-0d8a5e3b4f5a6b7c8d9e0f1a",
+      "x-forwarded-for": "203.0.113.7",
+      "x-forwarded-port": "443",
+      "x-forwarded-proto": "https",
+    },
+    ...(rawQueryString === "" ? {} : { queryStringParameters: Object.fromEntries(query) }),
+    requestContext: {
+      accountId: "123456789012",
+      apiId: "a1b2c3d4e5",
+      domainName: "a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com",
+      domainPrefix: "a1b2c3d4e5",
+      http: {
+        method,
+        path: rawPath,
+        protocol: "HTTP/1.1",
+        sourceIp: "203.0.113.7",
+        userAgent: "kubectl/v1.20.2 (linux/amd64) kubernetes/faecb19",
+      },
+      requestId: "Jk3xYhTZoAMEb9Q=",
+      routeKey: `${method} /apis/{group}/{version}/namespaces/{namespace}/{resource}`,
+      stage: "$default",
+      time: "25/Nov/2026:12:03:07 +0000",
+      timeEpoch: 1_795_608_187_000,
+    },
+    isBase64Encoded: false,
+    ...extra,
+  };
+}
+
+const context: Context = {
+  callbackWaitsForEmptyEventLoop: false,
+  functionName: "sliceline-api",
+  functionVersion: "$LATEST",
+  invokedFunctionArn: "arn:aws:lambda:eu-west-1:123456789012:function:sliceline-api",
+  memoryLimitInMB: "512",
+  awsRequestId: "6f1c8d2e-1111-4c3b-9a7e-0123456789ab",
+  logGroupName: "/aws/lambda/sliceline-api",
+  logStreamName: "2026/11/25/[$LATEST]abcdef",
+  getRemainingTimeInMillis: () => 10_000,
+  done: () => undefined,
+  fail: () => undefined,
+  succeed: () => undefined,
+};
+
+/**
+ * Runs fn with stdout and stderr captured (Powertools writes EMF and INFO logs to stdout, WARN and
+ * ERROR logs to stderr), one JSON document per line.
+ */
+async function capturingOutput<T>(
+  fn: () => Promise<T>,
+): Promise<{ result: T; lines: Array<Record<string, unknown>> }> {
+  const chunks: string[] = [];
+  const streams = [process.stdout, process.stderr] as const;
+  const writes = streams.map((stream) => stream.write);
+  for (const stream of streams) {
+    stream.write = ((chunk: string | Uint8Array) => {
+      chunks.push(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString());
+      return true;
+    }) as typeof stream.write;
+  }
+  try {
+    const result = await fn();
+    return {
+      result,
+      lines: chunks
+        .join("")
+        .split("\n")
+        .filter((line) => line.trim().startsWith("{"))
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
+    };
+  } finally {
+    streams.forEach((stream, i) => {
+      stream.write = writes[i] as typeof stream.write;
+    });
+  }
+}
+
+async function inMemoryHandler() {
+  const fixture = await apiFixture();
+  const logger = new Logger({ serviceName: "sliceline-api", correlationIdSearchFn: searchDottedPath });
+  const router = createApiRouter({ reader: new MemorySliceReader(fixture.store) });
+  return createApiHandler({
+    router,
+    logger,
+    tracer: new Tracer({ serviceName: "sliceline-api", enabled: false }),
+    metrics: new Metrics({ namespace: "Sliceline", serviceName: "sliceline-api" }),
+  });
+}
+
+describe("API function handler", () => {
+  it("answers a kubectl request arriving as an API Gateway v2 event, with metrics and correlated logs", async () => {
+    const handler = await inMemoryHandler();
+    const event = apiGatewayEvent(
+      "GET",
+      "/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices",
+      "labelSelector=kubernetes.io%2Fservice-name%3Dweb&limit=500",
+    );
+    const { result, lines } = await capturingOutput(
+      () => handler(event, context) as Promise<APIGatewayProxyStructuredResultV2>,
+    );
+    assert.equal(result.statusCode, 200);
+    assert.equal(result.isBase64Encoded, false);
+    assert.equal(result.headers?.["content-type"], "application/json");
+    const table = JSON.parse(result.body ?? "");
+    assert.equal(table.kind, "Table");
+    assert.deepEqual(
+      table.rows.map((row: { cells: string[] }) => row.cells[0]),
+      ["web-00001", "web-00002", "web-00003"],
+    );
+
+    const emf = lines.find((line) => line._aws !== undefined);
+    assert.ok(emf, "an EMF document is printed");
+    const metadata = emf._aws as { CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][] }> };
+    assert.equal(metadata.CloudWatchMetrics[0]?.Namespace, "Sliceline");
+    assert.ok(metadata.CloudWatchMetrics[0]?.Dimensions[0]?.includes("route"));
+    assert.ok(metadata.CloudWatchMetrics[0]?.Dimensions[0]?.includes("status"));
+    assert.equal(emf.route, "GET /apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices");
+    assert.equal(emf.status, "200");
+    assert.equal(emf.ApiRequests, 1);
+    assert.equal(typeof emf.ApiLatency, "number");
+
+    const log = lines.find((line) => line.message === "request");
+    assert.ok(log, "one request log line");
+    assert.equal(log.correlation_id, "Jk3xYhTZoAMEb9Q=");
+    assert.equal(log.function_request_id, context.awsRequestId);
+    assert.equal(log.status, 200);
+  });
+
+  it("maps errors to Status bodies with their code, and logs 5xx as errors", async () => {
+    const handler = await inMemoryHandler();
+    const { result: missing } = await capturingOutput(
+      () =>
+        handler(
+          apiGatewayEvent("GET", "/apis/cilium.io/v2/ciliumidentities/4242"),
+          context,
+        ) as Promise<APIGatewayProxyStructuredResultV2>,
+    );
+    assert.equal(missing.statusCode, 404);
+    assert.equal(JSON.parse(missing.body ?? "").reason, "NotFound");
+
+    const { result, lines } = await capturingOutput(
+      () =>
+        handler(
+          apiGatewayEvent("POST", "/v1/watchers", "", {
+            body: Buffer.from(JSON.stringify({ node: "node-a", kinds: ["EndpointSlice"] })).toString(
+              "base64",
+            ),
+            isBase64Encoded: true,
+          }),
+          context,
+        ) as Promise<APIGatewayProxyStructuredResultV2>,
+    );
+    assert.equal(result.statusCode, 500);
+    assert.equal(
+      JSON.parse(result.body ?? "").message,
+      "Internal error occurred: watcher registry not configured",
+    );
+    assert.equal(lines.find((line) => line.message === "request failed")?.level, "ERROR");
+  });
+
+  it("reads path, query, headers and body from the event, without a non-default stage prefix", () => {
+    const request = toApiRequest(
+      apiGatewayEvent("POST", "/prod/v1/watchers", "a=1&a=2&b=%2C", {
+        body: Buffer.from('{"node":"n"}').toString("base64"),
+        isBase64Encoded: true,
+        requestContext: { ...apiGatewayEvent("GET", "/").requestContext, stage: "prod" },
+      }),
+    );
+    assert.equal(request.path, "/v1/watchers");
+    assert.equal(request.body, '{"node":"n"}');
+    assert.ok(request.query instanceof URLSearchParams);
+    assert.equal(request.query.get("a"), "1");
+    assert.equal(request.query.get("b"), ",");
+    assert.equal(request.headers?.host, "a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com");
+    assert.equal(toApiRequest(apiGatewayEvent("GET", "/healthz")).path, "/healthz");
+    assert.equal(
+      searchDottedPath("requestContext.requestId", apiGatewayEvent("GET", "/")),
+      "Jk3xYhTZoAMEb9Q=",
+    );
+    assert.equal(searchDottedPath("requestContext.nothing.here", apiGatewayEvent("GET", "/")), undefined);
+  });
+
+  it("is the real handler module: environment read once, watcher routes 500 until configured", async () => {
+    process.env[ENV.slicesTable] = "sliceline-slices";
+    process.env[ENV.stateTable] = "sliceline-state";
+    process.env[ENV.identitiesTable] = "sliceline-identities";
+    process.env.AWS_REGION ??= "eu-west-1";
+    process.env.POWERTOOLS_TRACE_ENABLED = "false";
+    delete process.env[ENV.changeTopicArns];
+    const { result, lines } = await capturingOutput(async () => {
+      const { handler } = await import("#functions/api/handler.ts");
+      const health = (await handler(
+        apiGatewayEvent("GET", "/healthz"),
+        context,
+      )) as APIGatewayProxyStructuredResultV2;
+      const watchers = (await handler(
+        apiGatewayEvent("GET", "/v1/watchers/node-a"),
+        context,
+      )) as APIGatewayProxyStructuredResultV2;
+      return { health, watchers };
+    });
+    assert.equal(result.health.statusCode, 200);
+    assert.equal(result.health.body, "ok");
+    assert.equal(result.watchers.statusCode, 500);
+    assert.equal(
+      JSON.parse(result.watchers.body ?? "").message,
+      "Internal error occurred: watcher registry not configured",
+    );
+    const warning = lines.find((line) => String(line.message).startsWith("watcher registry not configured"));
+    assert.match(String(warning?.reason), /SLICELINE_CHANGE_TOPIC_ARNS/);
+  });
+});
+
+describe("API function environment", () => {
+  it("names every missing or malformed table variable", () => {
+    assert.throws(
+      () => readApiEnvironment({ [ENV.slicesTable]: "ok-table", [ENV.stateTable]: "bad name!" }),
+      (error: unknown) =>
+        error instanceof EnvironmentError &&
+        error.message.includes(ENV.stateTable) &&
+        error.message.includes(ENV.identitiesTable) &&
+        !error.message.includes(ENV.slicesTable),
+    );
+    assert.deepEqual(
+      readApiEnvironment({
+        [ENV.slicesTable]: "s-table",
+        [ENV.stateTable]: "st-table",
+        [ENV.identitiesTable]: "i-table",
+      }),
+      { slicesTable: "s-table", stateTable: "st-table", identitiesTable: "i-table" },
+    );
+  });
+
+  it("builds the channel watcher registry only when fully configured, turning unknown scopes into 400s", async () => {
+    const sent: string[] = [];
+    const documents = {
+      send: async (command: { constructor: { name: string } }) => {
+        sent.push(command.constructor.name);
+        return {};
+      },
+    } as unknown as DynamoDBDocumentClient;
+    const clients = {
+      documents,
+      sqs: () => {
+        throw new Error("no SQS client is needed before a scope is known");
+      },
+      sns: () => {
+        throw new Error("no SNS client is needed before a scope is known");
+      },
+    };
+    const none = createWatcherRegistry({ [ENV.watchersTable]: "w" }, clients);
+    assert.equal(none.registry, undefined);
+    assert.match(String(none.problem), /SLICELINE_CHANGE_TOPIC_ARNS/);
+
+    const environment = {
+      [ENV.watchersTable]: "watchers",
+      [ENV.changeTopicArns]: JSON.stringify({ EndpointSlice: "arn:aws:sns:eu-west-1:123456789012:changes" }),
+      SLICELINE_WATCHER_QUEUE_PREFIX: "sliceline-watcher-",
+    };
+    const badJson = createWatcherRegistry({ ...environment, [ENV.changeTopicArns]: "{" }, clients);
+    assert.equal(badJson.registry, undefined);
+    assert.match(String(badJson.problem), /not JSON/);
+
+    const lazyClients = { documents, sqs: () => ({}) as never, sns: () => ({}) as never };
+    const configured = createWatcherRegistry(environment, lazyClients);
+    assert.equal(configured.problem, undefined);
+    assert.ok(configured.registry);
+    const router = createApiRouter({
+      reader: new MemorySliceReader((await apiFixture()).store),
+      watchers: configured.registry,
+    });
+    const response = await router({
+      method: "POST",
+      path: "/v1/watchers",
+      body: JSON.stringify({ node: "node-a", zone: "zone-z", kinds: ["EndpointSlice"], zoneOnly: true }),
+    });
+    assert.equal(response.status, 400, response.body);
+    assert.match(JSON.parse(response.body).message, /no change topic for scope/);
+    assert.deepEqual(sent, ["GetCommand"]);
+  });
+});
