@@ -18,7 +18,7 @@
  * is still reused, which turns a delete plus a create into one update.
  */
 import type { CiliumEndpointSlice, CoreCiliumEndpoint, ObjectMeta } from "#shared/core/model.ts";
-import { copyCoreEndpoint, coreEndpointsEqual } from "./core-endpoint.ts";
+import { packEntry, type StoredEntry, storedEntryEquals, unpackEntry } from "./packed-entry.ts";
 
 export type CesBatchingMode = "fcfs" | "identity";
 
@@ -65,7 +65,7 @@ interface SliceState {
   /** Metadata as stored (kept for updates), resourceVersion included. */
   metadata: ObjectMeta;
   /** Pod name -> entry, in insertion order, which is the order endpoints are written in. */
-  readonly entries: Map<string, CoreCiliumEndpoint>;
+  readonly entries: Map<string, StoredEntry>;
   readonly identityCounts: Map<number, number>;
   /** The bucket the slice currently sits in, so moving it between buckets is O(1). */
   bucket: { readonly poolKey: string; readonly size: number } | undefined;
@@ -106,16 +106,17 @@ class SlicePool {
 }
 
 /**
- * The slices keep the caller's entry itself, frozen, rather than a copy: entries are built fresh
- * per change and share the pod record's strings and port list, so a copy per pod would be most of
- * this module's memory. Objects handed out are still copies.
+ * The caller's entry is taken over, frozen: the slices keep it (or a packed form sharing its
+ * strings and port list, see packEntry) rather than a copy. Objects handed out are copies.
  */
-function ownedEntry(entry: CoreCiliumEndpoint): CoreCiliumEndpoint {
-  if (Object.isFrozen(entry)) return entry;
-  Object.freeze(entry.networking.addressing);
-  for (const pair of entry.networking.addressing) Object.freeze(pair);
-  Object.freeze(entry.networking);
-  return Object.freeze(entry);
+function ownedEntry(entry: CoreCiliumEndpoint): StoredEntry {
+  if (!Object.isFrozen(entry)) {
+    Object.freeze(entry.networking.addressing);
+    for (const pair of entry.networking.addressing) Object.freeze(pair);
+    Object.freeze(entry.networking);
+    Object.freeze(entry);
+  }
+  return packEntry(entry);
 }
 
 const EMPTY_GROUP = "empty";
@@ -212,8 +213,8 @@ export class NamespaceCiliumEndpointSlices {
 
   /** false when the entry must move instead (identity mode, identity changed, slice-mates differ). */
   #changeInPlace(slice: SliceState, podName: string, entry: CoreCiliumEndpoint): boolean {
-    const old = slice.entries.get(podName) as CoreCiliumEndpoint;
-    if (coreEndpointsEqual(old, entry)) return true;
+    const old = slice.entries.get(podName) as StoredEntry;
+    if (storedEntryEquals(old, entry)) return true;
     if (
       this.settings.batchingMode === "identity" &&
       old.id !== entry.id &&
@@ -266,7 +267,7 @@ export class NamespaceCiliumEndpointSlices {
   }
 
   #removeEntry(slice: SliceState, podName: string): void {
-    const old = slice.entries.get(podName) as CoreCiliumEndpoint;
+    const old = slice.entries.get(podName) as StoredEntry;
     slice.entries.delete(podName);
     this.#countIdentity(slice, old.id, -1);
     this.#sliceOfPod.delete(podName);
@@ -386,7 +387,7 @@ export class NamespaceCiliumEndpointSlices {
       kind: "CiliumEndpointSlice",
       metadata: copyMetadata(slice.metadata),
       namespace: this.namespace,
-      endpoints: [...slice.entries.values()].map(copyCoreEndpoint),
+      endpoints: Array.from(slice.entries.values(), unpackEntry),
     };
   }
 }
