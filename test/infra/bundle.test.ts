@@ -17,7 +17,7 @@ const assembly = built.app.synth();
 const resources = resourcesOf(Template.fromStack(built.stack));
 
 function bundleOf(functionId: string): string {
-  const key = String((resources[functionId]?.Properties?.Code as { S3Key: string }).S3Key);
+  const key = String((resources[functionId]?.Properties?.Code as { S3Key?: string } | undefined)?.S3Key);
   const directory = join(assembly.directory, `asset.${key.replace(/\.zip$/, "")}`);
   assert.ok(existsSync(directory), `${functionId}: asset directory ${directory}`);
   return directory;
