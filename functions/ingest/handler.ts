@@ -9,14 +9,22 @@ import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import { Tracer } from "@aws-lambda-powertools/tracer";
 import { captureLambdaHandler } from "@aws-lambda-powertools/tracer/middleware";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import middy from "@middy/core";
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { createDynamoClusterStore } from "#shared/adapters/dynamodb/create-store.ts";
 import { createSqsClient } from "#shared/adapters/sqs/sqs-client.ts";
 import { SqsDeadLetterSink } from "#shared/adapters/sqs/sqs-dead-letters.ts";
-import { requireEnvironment, slicingSettingsFromEnvironment } from "#shared/config/environment.ts";
+import { CachedWatcherCount } from "#shared/adapters/watchers/watcher-count.ts";
+import {
+  EnvironmentError,
+  requireEnvironment,
+  slicingSettingsFromEnvironment,
+} from "#shared/config/environment.ts";
+import { ENV } from "#shared/config/resources.ts";
 import { SliceEngine } from "#shared/core/slice-engine.ts";
 import { type IngestRecord, ingestBatch } from "#shared/pipeline/ingest-batch.ts";
+import { BudgetedWriteGate, rateStepsFor } from "#shared/pipeline/write-budget.ts";
 
 const logger = new Logger({ serviceName: "sliceline-ingest" });
 const metrics = new Metrics({ namespace: "Sliceline", serviceName: "sliceline-ingest" });
@@ -32,7 +40,8 @@ const settings = slicingSettingsFromEnvironment();
 const dynamodb = tracer.captureAWSv3Client(new DynamoDBClient({ maxAttempts: 8 }));
 const sqs = tracer.captureAWSv3Client(createSqsClient());
 const store = createDynamoClusterStore(dynamodb, environment, settings);
-const engine = new SliceEngine({ settings, store });
+const budget = writeBudgetFromEnvironment(dynamodb);
+const engine = new SliceEngine({ settings, store, writeGate: budget?.gate });
 const deadLetters = new SqsDeadLetterSink(sqs, environment.deadLetterQueueUrl);
 
 /** A producer may stamp when it saw the change; otherwise the time SQS accepted the message. */
@@ -46,7 +55,27 @@ function toIngestRecord(record: SQSRecord): IngestRecord {
   };
 }
 
+/**
+ * The write budget, when SLICELINE_WRITE_BUDGET sets one: scaled down as watchers grow, waiting
+ * up to 5 s for room and otherwise handing the batch back to the queue to be coalesced later.
+ */
+function writeBudgetFromEnvironment(client: DynamoDBClient) {
+  const base = process.env[ENV.writeBudget];
+  if (base === undefined || base === "") return undefined;
+  const baseWritesPerSecond = Number(base);
+  if (!(baseWritesPerSecond > 0)) throw new EnvironmentError(`${ENV.writeBudget} must be a positive number`);
+  const { watchersTable } = requireEnvironment(["watchersTable"]);
+  const watchers = new CachedWatcherCount(DynamoDBDocumentClient.from(client), watchersTable);
+  const gate = new BudgetedWriteGate({
+    steps: rateStepsFor(baseWritesPerSecond),
+    watchers: () => watchers.current(),
+    maxWaitMs: 5_000,
+  });
+  return { gate, watchers };
+}
+
 async function ingest(event: SQSEvent): Promise<SQSBatchResponse> {
+  await budget?.watchers.refreshIfStale();
   const outcome = await ingestBatch(event.Records.map(toIngestRecord), { engine, deadLetters });
   const report = outcome.report;
   metrics.addMetric("MessagesIn", MetricUnit.Count, event.Records.length);

@@ -140,3 +140,14 @@ export class BudgetedWriteGate implements WriteGate {
     if (waitMs > 0) await this.#sleep(waitMs);
   }
 }
+
+/** Cilium's steps scaled to a configured base rate (writes per second with few watchers). */
+export function rateStepsFor(baseWritesPerSecond: number): readonly RateStep[] {
+  return validateRateSteps(
+    DEFAULT_RATE_STEPS.map((step) => ({
+      watchers: step.watchers,
+      writesPerSecond: (step.writesPerSecond / 10) * baseWritesPerSecond,
+      burst: (step.burst / 10) * baseWritesPerSecond,
+    })),
+  );
+}
