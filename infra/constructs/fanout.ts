@@ -15,7 +15,7 @@ import { namedQueue } from "#infra/constructs/ingest-queues.ts";
 import { PipelineFunction } from "#infra/constructs/pipeline-function.ts";
 import type { SlicelineTables } from "#infra/constructs/tables.ts";
 import type { Settings } from "#infra/settings.ts";
-import { grantTableTo, grantTopicsPublishTo } from "#infra/wiring.ts";
+import { grantTopicsPublishTo } from "#infra/wiring.ts";
 import { LOGICAL_IDS } from "#shared/config/resources.ts";
 
 export interface FanoutProps {
@@ -59,7 +59,7 @@ export class Fanout extends Construct {
     });
     const fn = this.handler.function;
 
-    grantTableTo(fn, tables.slices, "read");
+    // The stream images carry everything it publishes: no table access beyond the stream.
     grantTopicsPublishTo(fn, topics.byScope);
 
     fn.addEventSource(
