@@ -11,6 +11,8 @@ import {
   type CfnApi,
   HttpApi,
   HttpMethod,
+  HttpRoute,
+  HttpRouteKey,
   type HttpStage,
   LogGroupLogDestination,
   PayloadFormatVersion,
@@ -29,10 +31,14 @@ import { LOGICAL_IDS } from "#shared/config/resources.ts";
 /** Every route of the API (contract §3 and §4), as "METHOD path". */
 export const API_ROUTES = [
   // Discovery (kubectl --server=<url> reads these first).
+  "GET /",
   "GET /api",
   "GET /api/{version}",
   "GET /apis",
+  "GET /apis/{group}",
   "GET /apis/{group}/{version}",
+  // kubectl checks that a namespace exists after a NotFound.
+  "GET /api/{version}/namespaces/{namespace}",
   // Cluster-wide lists and cluster-scoped gets: endpointslices (all namespaces),
   // ciliumendpointslices, ciliumidentities.
   "GET /apis/{group}/{version}/{resource}",
@@ -132,5 +138,8 @@ export class ReadApi extends Construct {
       const [method, path] = route.split(" ") as [keyof typeof HttpMethod, string];
       this.httpApi.addRoutes({ path, methods: [HttpMethod[method]], integration });
     }
+    // Everything else reaches the function too, so an unknown path or method is answered with a
+    // Kubernetes Status (404/405) rather than API Gateway's own {"message":"Not Found"}.
+    new HttpRoute(this, "CatchAll", { httpApi: this.httpApi, routeKey: HttpRouteKey.DEFAULT, integration });
   }
 }

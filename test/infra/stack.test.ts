@@ -413,7 +413,7 @@ describe("HTTP API", () => {
 
   it("has exactly the contract's routes", () => {
     const keys: string[] = routes.map(([, route]) => String(route.Properties?.RouteKey)).sort();
-    assert.deepEqual(keys, [...API_ROUTES].sort() as string[]);
+    assert.deepEqual(keys, [...API_ROUTES, "$default"].sort() as string[]);
     for (const expected of [
       "GET /api",
       "GET /apis",
