@@ -17,9 +17,8 @@ import type { WatcherRegistration, WatcherRegistry, WatcherRequest } from "#shar
 import { changeTopicArnsFromEnvironment } from "#shared/config/environment.ts";
 import { ENV } from "#shared/config/resources.ts";
 
-/** The variable the WatcherChannels construct sets (ENV.watcherQueuePrefix once resources.ts has it). */
-export const WATCHER_QUEUE_PREFIX_ENV: string =
-  (ENV as Readonly<Record<string, string>>).watcherQueuePrefix ?? "SLICELINE_WATCHER_QUEUE_PREFIX";
+/** The variable the WatcherChannels construct sets. */
+export const WATCHER_QUEUE_PREFIX_ENV = ENV.watcherQueuePrefix;
 
 export interface WatcherRegistryClients {
   readonly documents: DynamoDBDocumentClient;

@@ -12,13 +12,8 @@ import type { ChangeTopics } from "#infra/constructs/change-topics.ts";
 import { grantTopicsSubscribeTo } from "#infra/wiring.ts";
 import { ENV } from "#shared/config/resources.ts";
 
-/**
- * Carries the queue name prefix to the API function. Shared ENV has no name for it yet: this one is
- * used until ENV.watcherQueuePrefix exists, then that one.
- */
-export const WATCHER_QUEUE_PREFIX_ENV: string =
-  (ENV as Readonly<Record<string, string | undefined>>).watcherQueuePrefix ??
-  "SLICELINE_WATCHER_QUEUE_PREFIX";
+/** Carries the queue name prefix to the API function. */
+export const WATCHER_QUEUE_PREFIX_ENV = ENV.watcherQueuePrefix;
 
 /** What creating, inspecting and deleting a channel queue takes. */
 export const CHANNEL_QUEUE_ACTIONS = [
