@@ -76,14 +76,15 @@ export function toPodRecord(pod: PodObject): PodRecord {
  * Built at its exact length: an array grown by push (or filter) keeps room for 17 elements, which
  * for one IP is 130 bytes of every tracked pod.
  */
-function podIPsOf(status: NonNullable<PodObject["status"]>): string[] {
+function podIPsOf(status: NonNullable<PodObject["status"]>): readonly string[] {
   let count = 0;
   for (const entry of status.podIPs ?? []) if (entry.ip.length > 0) count++;
-  if (count === 0) return status.podIP ? [status.podIP] : [];
+  if (count === 0) return Object.freeze(status.podIP ? [status.podIP] : []);
   const ips = new Array<string>(count);
   let i = 0;
   for (const entry of status.podIPs ?? []) if (entry.ip.length > 0) ips[i++] = entry.ip;
-  return ips;
+  // Frozen because endpoints share it (see podAddressesOfFamily).
+  return Object.freeze(ips);
 }
 
 function sharedLabels(labels: Record<string, string> | undefined): Readonly<Record<string, string>> {

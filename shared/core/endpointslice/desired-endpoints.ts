@@ -168,7 +168,10 @@ function podAddressesOfFamily(pod: PodRecord, addressType: AddressType): string[
   }
   // Literal or copied arrays are allocated at their length; a pushed-to one keeps room for 17.
   if (more !== undefined) return more.sort().slice();
-  return only === undefined ? [] : [only];
+  if (only === undefined) return [];
+  // A single-stack pod's own list is this list: shared (records are immutable), not copied.
+  if (pod.podIPs.length === 1 && pod.podIPs[0] === only) return pod.podIPs as string[];
+  return [only];
 }
 
 /**
