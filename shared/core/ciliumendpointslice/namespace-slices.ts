@@ -65,7 +65,7 @@ interface SliceState {
   /** Metadata as stored (kept for updates), resourceVersion included. */
   metadata: ObjectMeta;
   /** Pod name -> entry, in insertion order, which is the order endpoints are written in. */
-  readonly entries: Map<string, StoredEntry>;
+  readonly entries: EntryList;
   readonly identityCounts: Map<number, number>;
   /** The bucket the slice currently sits in, so moving it between buckets is O(1). */
   bucket: { readonly poolKey: string; readonly size: number } | undefined;
@@ -117,6 +117,46 @@ function ownedEntry(entry: CoreCiliumEndpoint): StoredEntry {
     Object.freeze(entry);
   }
   return packEntry(entry);
+}
+
+/**
+ * A slice's entries by pod name, in the order they are written. An array rather than a Map: a
+ * scan of at most maxEndpointsPerCES entries, on the few pods a batch changes, costs less than a
+ * hash-table entry for every pod held.
+ */
+class EntryList {
+  readonly #entries: StoredEntry[] = [];
+
+  get size(): number {
+    return this.#entries.length;
+  }
+
+  get(podName: string): StoredEntry | undefined {
+    const at = this.#indexOf(podName);
+    return at < 0 ? undefined : this.#entries[at];
+  }
+
+  /** Replaces in place (the entry keeps its position) or appends, as Map.set does. */
+  set(podName: string, entry: StoredEntry): void {
+    const at = this.#indexOf(podName);
+    if (at < 0) this.#entries.push(entry);
+    else this.#entries[at] = entry;
+  }
+
+  delete(podName: string): void {
+    const at = this.#indexOf(podName);
+    if (at >= 0) this.#entries.splice(at, 1);
+  }
+
+  values(): readonly StoredEntry[] {
+    return this.#entries;
+  }
+
+  #indexOf(podName: string): number {
+    const entries = this.#entries;
+    for (let i = 0; i < entries.length; i++) if ((entries[i] as StoredEntry).name === podName) return i;
+    return -1;
+  }
 }
 
 const EMPTY_GROUP = "empty";
@@ -250,7 +290,7 @@ export class NamespaceCiliumEndpointSlices {
     const slice: SliceState = {
       name,
       metadata: { name },
-      entries: new Map(),
+      entries: new EntryList(),
       identityCounts: new Map(),
       bucket: undefined,
     };
@@ -354,7 +394,7 @@ export class NamespaceCiliumEndpointSlices {
     const slice: SliceState = {
       name,
       metadata: copyMetadata(object.metadata),
-      entries: new Map(),
+      entries: new EntryList(),
       identityCounts: new Map(),
       bucket: undefined,
     };
@@ -387,7 +427,7 @@ export class NamespaceCiliumEndpointSlices {
       kind: "CiliumEndpointSlice",
       metadata: copyMetadata(slice.metadata),
       namespace: this.namespace,
-      endpoints: Array.from(slice.entries.values(), unpackEntry),
+      endpoints: slice.entries.values().map(unpackEntry),
     };
   }
 }
