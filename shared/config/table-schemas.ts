@@ -27,13 +27,19 @@ export interface TableSchema {
 
 /**
  * State table items (pk / sk):
- *   group#<ns>  / #meta         version (N), namespace entry (resourceVersion, record, deletedAtMs)
- *   group#<ns>  / pod#<name>    resourceVersion, record (M), deletedAtMs, expiresAt, identity (N),
- *                               nodeName + podKey (the podsByNode index, live pods only),
- *                               ipv4 / ipv6 (the podsByIPv4 / podsByIPv6 indexes: ipcache lookups,
- *                               live pods with an IP only)
- *   group#<ns>  / svc#<name>    resourceVersion, record (M), deletedAtMs, expiresAt
+ *   group#<ns>  / #meta         version (N), namespace (M: resourceVersion, record, deletedAtMs),
+ *                               pending (M: commitId, chunks, version, sinceMs) while a commit
+ *                               spanning several transactions is being applied (never expires)
+ *   group#<ns>  / pod#<name>    resourceVersion, record (M), deletedAtMs, expiresAt (tombstones),
+ *                               identity (N), groupVersion (N: the group version that wrote it);
+ *                               live pods only: nodeName + podKey (podsByNode index), ipv4 / ipv6
+ *                               (first pod IP of each family, canonical form; podsByIPv4/IPv6)
+ *   group#<ns>  / svc#<name>    resourceVersion, record (M), deletedAtMs, expiresAt, groupVersion
  *   node#<name> / #node         resourceVersion, record (M), deletedAtMs, expiresAt
+ *   #pending    / <ns>          commitId, sinceMs, version: registry of pending multi-transaction
+ *                               commits, so garbage collection can finish them
+ *   intent#<ns>#<commitId> / chunk#<n>   data (B): serialized operations of a multi-transaction
+ *                               commit (see shared/adapters/dynamodb/group-commit.ts), expiresAt
  */
 export const STATE_TABLE: TableSchema = {
   logicalId: LOGICAL_IDS.stateTable,
@@ -43,6 +49,8 @@ export const STATE_TABLE: TableSchema = {
   timeToLiveAttribute: TABLE_KEYS.timeToLive,
   globalIndexes: [
     { name: "podsByNode", partitionKey: "nodeName", sortKey: "podKey", projection: "KEYS_ONLY" },
+    { name: "podsByIPv4", partitionKey: "ipv4", projection: "KEYS_ONLY" },
+    { name: "podsByIPv6", partitionKey: "ipv6", projection: "KEYS_ONLY" },
   ],
 };
 
@@ -64,10 +72,15 @@ export const SLICES_TABLE: TableSchema = {
 
 /**
  * Identities table items (pk / sk):
- *   id#<n>        / #identity   labels (M), labelSetKey (S), refCount (N), unusedSinceMs (N),
- *                               resourceVersion (S); gcCandidate (S, "yes") while refCount is 0
- *   labels#<hash> / <labelSetKey> id (N): makes the label set -> id mapping unique
- *   #cursor       / #cursor     next (N): where allocation looks next
+ *   id#<n>          / #identity  id (N), labels (M), labelSetKey (S), createdAtMs (N),
+ *                                refs (M: namespace -> number of its pods holding the identity,
+ *                                written by group commits; empty = unused), published (BOOL, once
+ *                                its CiliumIdentity object is stored); gcCandidate (S, "yes") and
+ *                                unusedSinceMs (N) while unused (the sparse gcCandidates index)
+ *   labels#<sha256> / #labels    id (N), labelSetKey (S): makes the label set -> id mapping unique
+ *                                (hashed: a sort key holds at most 1024 bytes, a label set more)
+ *   #cursor         / #cursor    next (N): monotonic allocation counter (id = min + next mod
+ *                                range size), allocated (N): identities that exist
  */
 export const IDENTITIES_TABLE: TableSchema = {
   logicalId: LOGICAL_IDS.identitiesTable,

@@ -1,0 +1,59 @@
+/**
+ * Building the DynamoDB store in a handler: the SDK client is created once at module scope by the
+ * handler (endpoint from AWS_ENDPOINT_URL[_DYNAMODB], retries from its config); this wraps it in a
+ * document client and resolves table names from the environment variables the CDK app sets.
+ */
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { ENV } from "#shared/config/resources.ts";
+import type { SlicingSettings } from "#shared/core/settings.ts";
+import { DynamoClusterStore, type DynamoClusterStoreOptions } from "./cluster-store.ts";
+import type { DynamoTables } from "./items.ts";
+
+/** The SDK's retry settings the adapter is written for (standard mode: exponential backoff, full jitter). */
+export const DYNAMODB_CLIENT_RETRY = { maxAttempts: 8, retryMode: "standard" } as const;
+
+/** A document client with the marshalling the adapter expects (undefined fields dropped). */
+export function documentClient(client: DynamoDBClient): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(client, {
+    marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
+    unmarshallOptions: { wrapNumbers: false },
+  });
+}
+
+export interface TableEnvironment {
+  readonly stateTable: string;
+  readonly slicesTable: string;
+  readonly identitiesTable: string;
+}
+
+export function tablesOf(environment: TableEnvironment): DynamoTables {
+  return {
+    state: environment.stateTable,
+    slices: environment.slicesTable,
+    identities: environment.identitiesTable,
+  };
+}
+
+/** Table names from SLICELINE_STATE_TABLE, SLICELINE_SLICES_TABLE and SLICELINE_IDENTITIES_TABLE. */
+export function tablesFromEnvironment(source: NodeJS.ProcessEnv = process.env): DynamoTables {
+  const read = (name: string): string => {
+    const value = source[name];
+    if (value === undefined || value === "") throw new Error(`missing environment variable ${name}`);
+    return value;
+  };
+  return {
+    state: read(ENV.stateTable),
+    slices: read(ENV.slicesTable),
+    identities: read(ENV.identitiesTable),
+  };
+}
+
+export function createDynamoClusterStore(
+  client: DynamoDBClient,
+  environment: TableEnvironment,
+  settings: SlicingSettings,
+  options: DynamoClusterStoreOptions = {},
+): DynamoClusterStore {
+  return new DynamoClusterStore(documentClient(client), tablesOf(environment), settings, options);
+}

@@ -1,0 +1,206 @@
+/**
+ * Item layouts of the DynamoDB adapter (documented in shared/config/table-schemas.ts, the single
+ * source): keys, and the conversion of core records and output objects to items and back.
+ */
+import { createHash } from "node:crypto";
+import { sortedLabels } from "#shared/core/labels.ts";
+import type { NamespaceRecord, NodeRecord, PodRecord, ServiceRecord } from "#shared/core/model.ts";
+import type { Versioned } from "#shared/core/object-versions.ts";
+import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
+
+export type Item = Record<string, unknown>;
+export type Key = { readonly pk: string; readonly sk: string };
+
+/** Table names, resolved once by whoever builds the store. */
+export interface DynamoTables {
+  readonly state: string;
+  readonly slices: string;
+  readonly identities: string;
+}
+export type TableRef = keyof DynamoTables;
+
+// ----------------------------------------------------------------------------------------------
+// State table
+// ----------------------------------------------------------------------------------------------
+
+export const META_SK = "#meta";
+export const POD_PREFIX = "pod#";
+export const SERVICE_PREFIX = "svc#";
+/** Pending multi-transaction commits, one item per namespace (see group-commit.ts). */
+export const PENDING_PK = "#pending";
+
+export const groupPk = (namespace: string): string => `group#${namespace}`;
+export const metaKey = (namespace: string): Key => ({ pk: groupPk(namespace), sk: META_SK });
+export const podKeyOf = (namespace: string, name: string): Key => ({
+  pk: groupPk(namespace),
+  sk: POD_PREFIX + name,
+});
+export const serviceKeyOf = (namespace: string, name: string): Key => ({
+  pk: groupPk(namespace),
+  sk: SERVICE_PREFIX + name,
+});
+export const nodeKey = (name: string): Key => ({ pk: `node#${name}`, sk: "#node" });
+export const pendingKey = (namespace: string): Key => ({ pk: PENDING_PK, sk: namespace });
+export const intentPk = (namespace: string, commitId: string): string => `intent#${namespace}#${commitId}`;
+export const intentChunkKey = (namespace: string, commitId: string, chunk: number): Key => ({
+  pk: intentPk(namespace, commitId),
+  sk: `chunk#${String(chunk).padStart(6, "0")}`,
+});
+
+/** What meta.pending holds while a commit spanning several transactions is being applied. */
+export interface PendingCommit {
+  readonly commitId: string;
+  /** Number of intent chunk items. */
+  readonly chunks: number;
+  /** The group version this commit created. */
+  readonly version: number;
+  readonly sinceMs: number;
+}
+
+export interface MetaItem {
+  readonly version: number;
+  readonly namespace?: Versioned<NamespaceRecord>;
+  readonly pending?: PendingCommit;
+}
+
+/** Epoch seconds at which DynamoDB TTL may delete a tombstone. */
+export function expiresAtSeconds(deletedAtMs: number, retentionMs: number): number {
+  return Math.ceil((deletedAtMs + retentionMs) / 1000);
+}
+
+export function versionedFields<R>(entry: Versioned<R>, retentionMs: number): Item {
+  const fields: Item = { resourceVersion: entry.resourceVersion };
+  if (entry.record !== undefined) fields.record = entry.record;
+  if (entry.deletedAtMs !== undefined) {
+    fields.deletedAtMs = entry.deletedAtMs;
+    if (entry.record === undefined) fields.expiresAt = expiresAtSeconds(entry.deletedAtMs, retentionMs);
+  }
+  return fields;
+}
+
+export function podItem(
+  namespace: string,
+  name: string,
+  entry: Versioned<PodRecord>,
+  identity: number | undefined,
+  groupVersion: number,
+  retentionMs: number,
+): Item {
+  const item: Item = {
+    ...podKeyOf(namespace, name),
+    ...versionedFields(entry, retentionMs),
+    groupVersion,
+  };
+  if (identity !== undefined) item.identity = identity;
+  const nodeName = entry.record?.nodeName;
+  // The podsByNode index is sparse: only live pods scheduled on a node are in it.
+  if (nodeName !== undefined && nodeName !== "") {
+    item.nodeName = nodeName;
+    item.podKey = `${namespace}/${name}`;
+  }
+  return item;
+}
+
+export function serviceItem(
+  namespace: string,
+  name: string,
+  entry: Versioned<ServiceRecord>,
+  groupVersion: number,
+  retentionMs: number,
+): Item {
+  return { ...serviceKeyOf(namespace, name), ...versionedFields(entry, retentionMs), groupVersion };
+}
+
+export function nodeItem(name: string, entry: Versioned<NodeRecord>, retentionMs: number): Item {
+  return { ...nodeKey(name), ...versionedFields(entry, retentionMs) };
+}
+
+/** A Versioned entry from an item; maps come back from DynamoDB in no particular key order. */
+export function versionedFrom<R>(item: Item, normalize: (record: R) => R): Versioned<R> {
+  const record = item.record === undefined ? undefined : normalize(item.record as R);
+  const entry: { resourceVersion: string; record: R | undefined; deletedAtMs?: number } = {
+    resourceVersion: String(item.resourceVersion),
+    record,
+  };
+  if (typeof item.deletedAtMs === "number") entry.deletedAtMs = item.deletedAtMs;
+  return entry;
+}
+
+export function normalizePod(record: PodRecord): PodRecord {
+  return { ...record, labels: sortedLabels(record.labels) };
+}
+
+export function normalizeService(record: ServiceRecord): ServiceRecord {
+  return {
+    ...record,
+    labels: sortedLabels(record.labels),
+    selector: record.selector === undefined ? undefined : sortedLabels(record.selector),
+  };
+}
+
+export function normalizeNamespace(record: NamespaceRecord): NamespaceRecord {
+  return { ...record, labels: sortedLabels(record.labels) };
+}
+
+export function normalizeNode(record: NodeRecord): NodeRecord {
+  return record;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Slices table
+// ----------------------------------------------------------------------------------------------
+
+/** Partition of an output object: its kind and namespace ("-" for cluster-scoped identities). */
+export function slicePk(kind: OutputKind, namespace: string | undefined): string {
+  return `${kind}#${namespace ?? "-"}`;
+}
+
+export function namespaceOf(object: OutputObject): string | undefined {
+  if (object.kind === "EndpointSlice") return object.metadata.namespace;
+  if (object.kind === "CiliumEndpointSlice") return object.namespace;
+  return undefined;
+}
+
+export function sliceKey(object: OutputObject): Key {
+  return { pk: slicePk(object.kind, namespaceOf(object)), sk: object.metadata.name };
+}
+
+export function sliceItem(object: OutputObject, sourceTimeMs: number): Item {
+  const namespace = object.kind === "EndpointSlice" ? object.metadata.namespace : undefined;
+  return {
+    ...sliceKey(object),
+    kind: object.kind,
+    nsName: namespace === undefined ? object.metadata.name : `${namespace}/${object.metadata.name}`,
+    resourceVersion: object.metadata.resourceVersion,
+    object: JSON.stringify(object),
+    sourceTimeMs,
+  };
+}
+
+export function objectFrom<T extends OutputObject>(item: Item): T {
+  return JSON.parse(String(item.object)) as T;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Identities table
+// ----------------------------------------------------------------------------------------------
+
+export const IDENTITY_SK = "#identity";
+export const LABELS_SK = "#labels";
+export const CURSOR_KEY: Key = { pk: "#cursor", sk: "#cursor" };
+export const GC_CANDIDATE = "yes";
+export const GC_INDEX = "gcCandidates";
+export const PODS_BY_NODE_INDEX = "podsByNode";
+
+export const identityKey = (id: number): Key => ({ pk: `id#${id}`, sk: IDENTITY_SK });
+
+/**
+ * The label set's unique mapping item. Keyed by a SHA-256 of the label-set key rather than by
+ * the key itself: a sort key holds at most 1024 bytes, a label set can be longer.
+ */
+export const labelsKey = (labelSetKey: string): Key => ({
+  pk: `labels#${createHash("sha256").update(labelSetKey).digest("hex")}`,
+  sk: LABELS_SK,
+});
+
+export const itemKeyString = (table: TableRef, key: Key): string => `${table}|${key.pk}|${key.sk}`;
