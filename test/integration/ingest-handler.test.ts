@@ -1,0 +1,138 @@
+/**
+ * The real ingest handler on DynamoDB Local + fauxqs: a batch with poison events sends each of them
+ * to the dead-letter queue with its reason and applies the rest; a replay of the batch changes nothing.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { CreateQueueCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import { ENV } from "#shared/config/resources.ts";
+import type { EndpointSlice } from "#shared/core/model.ts";
+import { ClusterSimulator } from "#shared/sim/cluster-simulator.ts";
+import { type DynamoDbLocal, startDynamoDbLocal, storedObjects } from "#test/support/dynamodb-local.ts";
+import { type FauxqsHandle, startLocalMessaging } from "#test/support/fauxqs.ts";
+import { lambdaContext, quietPowertools } from "#test/support/lambda.ts";
+
+let dynamo: DynamoDbLocal;
+let messaging: FauxqsHandle;
+let deadLetterQueueUrl: string;
+let handler: (event: SQSEvent, context: unknown) => Promise<SQSBatchResponse>;
+
+before(async () => {
+  quietPowertools();
+  dynamo = await startDynamoDbLocal();
+  messaging = await startLocalMessaging();
+  const queue = await messaging.sqs.send(new CreateQueueCommand({ QueueName: "ingest-dlq" }));
+  deadLetterQueueUrl = queue.QueueUrl as string;
+  process.env[ENV.deadLetterQueueUrl] = deadLetterQueueUrl;
+  ({ handler } = (await import("#functions/ingest/handler.ts")) as never);
+});
+after(async () => {
+  await messaging?.stop();
+  await dynamo?.stop();
+});
+
+function sqsRecord(messageId: string, body: string): SQSRecord {
+  return {
+    messageId,
+    receiptHandle: `rh-${messageId}`,
+    body,
+    attributes: {
+      ApproximateReceiveCount: "1",
+      SentTimestamp: String(Date.now()),
+      SenderId: "producer",
+      ApproximateFirstReceiveTimestamp: String(Date.now()),
+    },
+    messageAttributes: {},
+    md5OfBody: "",
+    eventSource: "aws:sqs",
+    eventSourceARN: "arn:aws:sqs:us-east-1:000000000000:IngestQueue",
+    awsRegion: "us-east-1",
+  };
+}
+
+describe("ingest handler", () => {
+  it("dead-letters each poison event with its reason and applies the rest of the batch", async () => {
+    const sim = new ClusterSimulator();
+    const setup = [
+      sim.addNode("node-1", "zone-a"),
+      sim.addNamespace("shop"),
+      sim.upsertService({
+        namespace: "shop",
+        name: "web",
+        selector: { app: "web" },
+        ports: [{ name: "http", port: 80, targetPort: 8080 }],
+      }),
+    ];
+    const pods = ["a", "b", "c"].flatMap((name) => [
+      sim.createPod("shop", name, { app: "web" }, "node-1"),
+      sim.startPod("shop", name),
+      sim.setPodReady("shop", name, true),
+    ]);
+    const unknownKind = {
+      type: "ADDED",
+      object: { kind: "Deployment", metadata: { name: "x", resourceVersion: "1" } },
+    };
+    const badVersion = {
+      type: "ADDED",
+      object: { kind: "Pod", metadata: { namespace: "shop", name: "z", resourceVersion: "latest" } },
+    };
+    const event: SQSEvent = {
+      Records: [
+        sqsRecord("m1", JSON.stringify({ events: setup })),
+        sqsRecord("m2", "{ this is not json"),
+        sqsRecord("m3", JSON.stringify({ events: [...pods.slice(0, 4), badVersion, ...pods.slice(4)] })),
+        sqsRecord("m4", JSON.stringify(unknownKind)),
+      ],
+    };
+
+    const response = await handler(event, lambdaContext("ingest"));
+    assert.deepEqual(response.batchItemFailures, []);
+
+    const received = await messaging.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: deadLetterQueueUrl,
+        MaxNumberOfMessages: 10,
+        MessageAttributeNames: ["All"],
+      }),
+    );
+    const letters = (received.Messages ?? [])
+      .map((m) => ({
+        source: m.MessageAttributes?.sourceMessageId?.StringValue,
+        index: m.MessageAttributes?.index?.StringValue,
+        reason: m.MessageAttributes?.reason?.StringValue ?? "",
+        body: m.Body,
+      }))
+      .sort((x, y) => String(x.source).localeCompare(String(y.source)));
+    assert.deepEqual(
+      letters.map((l) => [l.source, l.index]),
+      [
+        ["m2", undefined],
+        ["m3", "4"],
+        ["m4", undefined],
+      ],
+    );
+    assert.match(letters[0]?.reason ?? "", /^invalid JSON/);
+    assert.equal(letters[0]?.body, "{ this is not json");
+    assert.match(
+      letters[1]?.reason ?? "",
+      /object\.metadata\.resourceVersion: must be a decimal integer string/,
+    );
+    assert.match(letters[2]?.reason ?? "", /unknown kind "Deployment"/);
+
+    const objects = await storedObjects(dynamo.client, dynamo.tableNames.SlicesTable as string);
+    const slices = [...objects.EndpointSlice.values()] as EndpointSlice[];
+    assert.equal(slices.length, 1);
+    assert.deepEqual(slices[0]?.endpoints.map((e) => e.targetRef.name).sort(), ["a", "b", "c"]);
+    assert.ok(slices[0]?.endpoints.every((e) => e.conditions.ready && e.zone === "zone-a"));
+    assert.equal(objects.CiliumEndpointSlice.size, 1);
+    assert.equal(objects.CiliumIdentity.size, 1);
+
+    // SQS delivers at least once: the same batch again changes nothing (dead letters aside).
+    const before = JSON.stringify([...objects.EndpointSlice.values()]);
+    const replay = await handler(event, lambdaContext("ingest"));
+    assert.deepEqual(replay.batchItemFailures, []);
+    const again = await storedObjects(dynamo.client, dynamo.tableNames.SlicesTable as string);
+    assert.equal(JSON.stringify([...again.EndpointSlice.values()]), before);
+  });
+});
