@@ -110,6 +110,14 @@ export class DynamoClusterStore implements ClusterStore {
   readonly #cache = new Map<string, NamespaceGroup>();
   readonly #books = new WeakMap<NamespaceGroup, GroupBook>();
   #lastPendingSweepMs = Number.NEGATIVE_INFINITY;
+  /**
+   * Zones read for the group being processed (null: node unknown or deleted). The commit checks
+   * they are unchanged: a node's zone change writes the node, then finds its pods by index; a
+   * group commit that read the old zone and lands after that write must replay, or its pods'
+   * endpoints would keep the old zone (a write skew between the two). Like the engine, a store
+   * instance processes one group at a time: loadGroup starts the record afresh.
+   */
+  readonly #zoneReads = new Map<string, string | undefined | null>();
   /** Commits that needed several transactions (for tests and metrics). */
   multiTransactionCommits = 0;
 
@@ -145,6 +153,7 @@ export class DynamoClusterStore implements ClusterStore {
 
   async loadGroup(namespace: string): Promise<NamespaceGroup> {
     this.identities.resetAttempt();
+    this.#zoneReads.clear();
     const cached = this.#cache.get(namespace);
     if (cached !== undefined) {
       this.#cache.delete(namespace); // handed out: back in only after a successful commit
@@ -169,7 +178,9 @@ export class DynamoClusterStore implements ClusterStore {
       }
       return this.#restore(namespace, meta, stateItems, endpointSlices, ciliumSlices);
     }
-    throw new GroupConflictError(namespace, -1, -1);
+    const error = new GroupConflictError(namespace, -1, -1);
+    error.message = `namespace group ${namespace} kept changing while it was read (${MAX_LOAD_ATTEMPTS} attempts)`;
+    throw error;
   }
 
   #restore(
@@ -296,6 +307,7 @@ export class DynamoClusterStore implements ClusterStore {
       metaNames: namespaceEntry === undefined ? {} : { "#namespace": "namespace" },
       metaValues: namespaceEntry === undefined ? {} : { ":namespace": namespaceFields(namespaceEntry) },
       ops: mergeSameItem(ops),
+      checks: [...this.#zoneReads].map(([node, zone]) => zoneCheckOp(node, zone)),
     });
     if (mode === "multi") this.multiTransactionCommits++;
 
@@ -427,6 +439,7 @@ export class DynamoClusterStore implements ClusterStore {
         keys = result.UnprocessedKeys?.[this.#tables.state]?.Keys ?? [];
       }
     }
+    for (const name of names) this.#zoneReads.set(name, zones.has(name) ? zones.get(name) : null);
     return zones;
   }
 
@@ -526,6 +539,26 @@ function identityRefsOp(
     values: { ":count": count ?? 0, ":yes": GC_CANDIDATE, ":now": nowMs, ":true": true },
     bytes: 300,
     label: `identity ${id} held by ${count ?? "unchanged"} pods of ${namespace}`,
+  };
+}
+
+/** The node still has the zone reconcile read (null: still unknown or deleted). */
+function zoneCheckOp(node: string, zone: string | undefined | null): PlannedOp {
+  const condition =
+    zone === null
+      ? "attribute_not_exists(#record)"
+      : zone === undefined
+        ? "attribute_exists(#record) AND attribute_not_exists(#record.#zone)"
+        : "#record.#zone = :zone";
+  return {
+    table: "state",
+    key: nodeKey(node),
+    action: { type: "check" },
+    condition,
+    names: { "#record": "record", "#zone": "zone" },
+    values: zone === null || zone === undefined ? undefined : { ":zone": zone },
+    bytes: 200,
+    label: `zone of node ${node}`,
   };
 }
 

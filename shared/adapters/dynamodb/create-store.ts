@@ -10,9 +10,6 @@ import type { SlicingSettings } from "#shared/core/settings.ts";
 import { DynamoClusterStore, type DynamoClusterStoreOptions } from "./cluster-store.ts";
 import type { DynamoTables } from "./items.ts";
 
-/** The SDK's retry settings the adapter is written for (standard mode: exponential backoff, full jitter). */
-export const DYNAMODB_CLIENT_RETRY = { maxAttempts: 8, retryMode: "standard" } as const;
-
 /** A document client with the marshalling the adapter expects (undefined fields dropped). */
 export function documentClient(client: DynamoDBClient): DynamoDBDocumentClient {
   return DynamoDBDocumentClient.from(client, {

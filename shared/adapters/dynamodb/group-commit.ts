@@ -79,6 +79,8 @@ import {
 export type CommitPoint = "intent-written" | "claimed" | `applied:${number}` | "finishing";
 export type FaultHook = (point: CommitPoint, namespace: string) => void | Promise<void>;
 
+/** DynamoDB's item size limit is 400 KB, attribute names included; keep some margin. */
+const MAX_ITEM_BYTES = 390_000;
 /** Bytes of serialized operations per intent item (the item limit is 400 KB). */
 const INTENT_CHUNK_BYTES = 350_000;
 const INTENT_TTL_SECONDS = 7 * 24 * 3600;
@@ -98,7 +100,15 @@ export interface CommitRequest {
   readonly metaNames: Readonly<Record<string, string>>;
   readonly metaValues: Readonly<Record<string, unknown>>;
   readonly ops: readonly PlannedOp[];
+  /**
+   * Condition checks on what the commit read outside the group (node zones). They belong to the
+   * commit point: in a multi-transaction commit only those that fit in the claim are checked.
+   */
+  readonly checks?: readonly PlannedOp[];
 }
+
+/** Condition checks a claim carries at most, leaving room for the commit's own operations. */
+const MAX_CLAIM_CHECKS = 48;
 
 export class GroupCommitter {
   readonly #client: DynamoDBDocumentClient;
@@ -112,7 +122,12 @@ export class GroupCommitter {
   }
 
   async commit(request: CommitRequest): Promise<"single" | "multi"> {
-    const single = [this.#metaOp(request, undefined), ...request.ops];
+    // An item DynamoDB would refuse must fail the commit before it is claimed: a claimed commit
+    // whose intent cannot be applied would block its namespace.
+    const oversized = request.ops.find((op) => op.bytes > MAX_ITEM_BYTES);
+    if (oversized !== undefined)
+      throw new Error(`${oversized.label}: item of about ${oversized.bytes} bytes exceeds DynamoDB's 400 KB`);
+    const single = [this.#metaOp(request, undefined), ...request.ops, ...(request.checks ?? [])];
     const bytes = single.reduce((sum, op) => sum + op.bytes, 0);
     if (single.length <= MAX_TRANSACTION_ITEMS && bytes <= MAX_TRANSACTION_BYTES) {
       const outcome = await this.#transact(single, "strict");
@@ -138,8 +153,8 @@ export class GroupCommitter {
       bytes: 200,
       label: `registration of pending commit ${commitId}`,
     };
-    const claim: PlannedOp[] = [registry];
-    let claimBytes = registry.bytes + 2000;
+    const claim: PlannedOp[] = [registry, ...(request.checks ?? []).slice(0, MAX_CLAIM_CHECKS)];
+    let claimBytes = claim.reduce((sum, op) => sum + op.bytes, 2000);
     let position = 0;
     for (; position < ordered.length; position++) {
       const op = ordered[position] as PlannedOp;
