@@ -24,7 +24,7 @@ import type {
   ServiceRecord,
 } from "#shared/core/model.ts";
 import { NamespaceGroup } from "#shared/core/namespace-group.ts";
-import type { Versioned } from "#shared/core/object-versions.ts";
+import { compareResourceVersions, type Versioned } from "#shared/core/object-versions.ts";
 import type { ObjectWrite, OutputObject } from "#shared/core/output-changes.ts";
 import type { SlicingSettings } from "#shared/core/settings.ts";
 import { type FaultHook, GroupCommitter } from "./group-commit.ts";
@@ -408,8 +408,13 @@ export class DynamoClusterStore implements ClusterStore {
         this.#retry,
       );
     } catch (error) {
-      if (isConditionFailure(error)) throw new ConditionalWriteError(`node ${name} changed concurrently`);
-      throw error;
+      if (!isConditionFailure(error)) throw error;
+      // Another invocation stored this version or a newer one: this write is stale, as the event
+      // would have been had it arrived after that one. Anything else is a real conflict.
+      const stored = await this.loadNode(name);
+      if (stored !== undefined && compareResourceVersions(stored.resourceVersion, entry.resourceVersion) >= 0)
+        return;
+      throw new ConditionalWriteError(`node ${name} changed concurrently`);
     }
   }
 

@@ -5,7 +5,8 @@
  * Small commits (up to 100 items and ~3.5 MB, which is nearly all of them) are ONE
  * TransactWriteItems: the group's meta item is updated on the condition `version = loaded` (and
  * no commit pending), next to the pod/Service records, the slice objects on their
- * resourceVersion conditions and the identity reference counts. Nothing else to explain.
+ * resourceVersion conditions, the identity reference counts, and condition checks that the node
+ * zones reconcile read are unchanged. Nothing else to explain.
  *
  * Larger commits (a namespace label flip over hundreds of pods, a Service over many slices) use a
  * redo log, because DynamoDB has no transaction over 100 items:
@@ -36,6 +37,9 @@
  *    exactly the records of the claimed commit, so the redelivered events are stale (their
  *    resourceVersions are stored) and change nothing; events of the batch that were not yet
  *    applied anywhere are applied now, as in any replay.
+ *  - readers outside the group protocol (the HTTP API, the stream fan-out) may see a commit's
+ *    slice writes arrive in two or more steps, as Kubernetes clients see the EndpointSlice
+ *    controller write slices one by one; every step is a valid, conditionally written object;
  *  - identity garbage collection rolls pending commits forward before it deletes identities
  *    (identity-store.ts), and an identity a commit refers to had its unused time moved to "now"
  *    when it was acquired, so it cannot be collected between acquire and claim unless a commit

@@ -88,6 +88,12 @@ export class DynamoIdentityStore implements IdentityStore {
    * every acquire of the label set sees it unpublished.
    */
   readonly #announced = new Set<number>();
+  /**
+   * Identities found or created since the group attempt began, by label-set key: a namespace
+   * relabel acquires the same few label sets for every pod. Reusing them within one attempt is
+   * safe: the commit's reference update requires the identity to still exist, else it replays.
+   */
+  readonly #attemptCache = new Map<string, StoredIdentity>();
 
   constructor(client: DynamoDBDocumentClient, tables: DynamoTables, options: DynamoIdentityStoreOptions) {
     this.#client = client;
@@ -113,6 +119,7 @@ export class DynamoIdentityStore implements IdentityStore {
   /** A new group attempt starts: identities still unpublished are reported as created again. */
   resetAttempt(): void {
     this.#announced.clear();
+    this.#attemptCache.clear();
   }
 
   async acquire(
@@ -120,18 +127,22 @@ export class DynamoIdentityStore implements IdentityStore {
     nowMs: number,
   ): Promise<{ id: number; created: CiliumIdentity | undefined }> {
     const key = labelSetKey(labels);
+    const cached = this.#attemptCache.get(key);
+    if (cached !== undefined) return { id: cached.id, created: this.#announce(cached) };
     const mappingKey = labelsKey(key);
     for (let round = 0; round < MAX_ACQUIRE_ROUNDS; round++) {
       const mapping = await this.#get(mappingKey);
+      let identity: StoredIdentity | "mapping-exists" | undefined;
       if (mapping !== undefined) {
         if (mapping.labelSetKey !== key) throw new Error(`label-set hash collision for ${key}`);
-        const identity = await this.#touch(Number(mapping.id), nowMs);
+        identity = await this.#touch(Number(mapping.id), nowMs);
         if (identity === undefined) continue; // collected meanwhile: the mapping went with it
-        return { id: identity.id, created: this.#announce(identity) };
+      } else {
+        identity = await this.#allocate(key, labels, nowMs);
+        if (identity === "mapping-exists") continue;
       }
-      const created = await this.#allocate(key, labels, nowMs);
-      if (created === "mapping-exists") continue;
-      return { id: created.id, created: this.#announce(created) };
+      this.#attemptCache.set(key, identity);
+      return { id: identity.id, created: this.#announce(identity) };
     }
     throw new Error(`could not acquire an identity for ${key} after ${MAX_ACQUIRE_ROUNDS} rounds`);
   }
@@ -142,6 +153,7 @@ export class DynamoIdentityStore implements IdentityStore {
   }
 
   async collectGarbage(nowMs: number): Promise<CiliumIdentity[]> {
+    this.resetAttempt(); // the caches may hold identities (and ids) about to be collected
     const threshold = nowMs - this.gcGraceMs;
     const candidates: number[] = [];
     let startKey: Record<string, unknown> | undefined;
