@@ -288,6 +288,56 @@ describe("concurrent ingest invocations", () => {
   });
 });
 
+describe("garbage collection during concurrent ingest", () => {
+  it("never collects an identity a pod holds, and recreates label sets that come back", async () => {
+    const settings = resolveSlicingSettings({ maxEndpointsPerCES: 3, identityGcGraceMs: 10_000 });
+    let now = NOW;
+    const clock = () => now;
+    const sim = new ClusterSimulator();
+    const setup = namespaceWithPods(sim, "gc", 10);
+    const tables = await local.freshTables();
+    const options = { clock };
+    const make = () => {
+      const store = newStore(settings, tables, options);
+      return { store, engine: new SliceEngine({ settings, store, nowMs: clock }) };
+    };
+    const [a, b] = [make(), make()];
+    const run = async (side: typeof a, events: SimEvent[]) => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await side.engine.applyBatch(sourced(events));
+        } catch (error) {
+          if (
+            !(error instanceof GroupConflictError || error instanceof ConditionalWriteError) ||
+            attempt > 30
+          )
+            throw error;
+        }
+      }
+    };
+    await run(a, setup);
+    const all: SimEvent[][] = [setup];
+    let collected = 0;
+    for (let round = 0; round < 6; round++) {
+      const tiers = [`r${round % 3}`, `s${round % 2}`];
+      const left = [0, 1, 2, 3, 4].map((i) =>
+        sim.relabelPod("gc", `p${i}`, { app: "web", tier: tiers[0] as string }),
+      );
+      const right = [5, 6, 7, 8, 9].map((i) =>
+        sim.relabelPod("gc", `p${i}`, { app: "web", tier: tiers[i % 2] as string }),
+      );
+      all.push(left, right);
+      const reports = await Promise.all([run(a, left), run(b, right)]);
+      for (const report of reports)
+        collected += report.writes.filter((w) => w.op === "delete" && w.kind === "CiliumIdentity").length;
+      now += 11_000; // past the grace: what these rounds left unheld is collected by the next
+      await checkStoreInvariants(local.client, tables);
+    }
+    assert.ok(collected > 0, "nothing was collected");
+    await assertSameAsSequential(tables, settings, all);
+  });
+});
+
 describe("identity allocation under concurrency", () => {
   const settings = resolveSlicingSettings({ identityGcGraceMs: 1000 });
   const labels = (app: string) => ({ "k8s:app": app, "k8s:io.kubernetes.pod.namespace": "ns" });
