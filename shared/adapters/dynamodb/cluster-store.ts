@@ -37,7 +37,6 @@ import {
   identityKey,
   itemKeyString,
   META_SK,
-  type MetaItem,
   nodeItem,
   nodeKey,
   normalizeNamespace,
@@ -671,5 +670,3 @@ function clean<T>(value: T): T {
   for (const [key, v] of Object.entries(value)) if (v !== undefined) out[key] = clean(v);
   return out as T;
 }
-
-export type { MetaItem };
