@@ -123,6 +123,8 @@ export class NamespaceGroup {
       const labels = securityLabels(pod, group.namespaceEntry?.record, settings.identityLabelPolicy);
       group.#holdPodIdentity(podName, id, labelSetKey(labels));
     }
+    // What was just read is what is stored.
+    group.markSaved();
     return group;
   }
 
@@ -345,6 +347,7 @@ export class NamespaceGroup {
 
   #holdPodIdentity(podName: string, id: number, labelSetKey: string): void {
     this.podIdentities.set(podName, id);
+    this.#unsaved.pods.add(podName);
     const held = this.#heldIdentities.get(id);
     if (held === undefined) this.#heldIdentities.set(id, { labelSetKey, holders: 1 });
     else held.holders++;
@@ -352,6 +355,7 @@ export class NamespaceGroup {
 
   async #releasePodIdentity(podName: string, id: number, context: GroupContext): Promise<void> {
     this.podIdentities.delete(podName);
+    this.#unsaved.pods.add(podName);
     const held = this.#heldIdentities.get(id);
     if (held !== undefined && --held.holders === 0) this.#heldIdentities.delete(id);
     await context.releaseIdentity(id);

@@ -129,3 +129,28 @@ describe("resolveSlicingSettings", () => {
     assert.equal(resolveSlicingSettings().maxEndpointsPerCES, 50);
   });
 });
+
+describe("NamespaceGroup identity persistence", () => {
+  it("reports pods whose identity changed with no change of their own (a namespace relabel)", async () => {
+    const sim = new ClusterSimulator();
+    const store = new MemoryClusterStore(settings);
+    const engine = new SliceEngine({ settings, store, nowMs: () => 5 });
+    const events: SimEvent[] = [sim.addNamespace("shop", { team: "a" })];
+    for (const name of ["a", "b"])
+      events.push(sim.createPod("shop", name, { app: "x" }, "n1"), sim.startPod("shop", name));
+    await engine.applyBatch(parse(events));
+    const group = await store.loadGroup("shop");
+    group.markSaved();
+    await engine.applyBatch(parse([sim.relabelNamespace("shop", { team: "b" })]));
+    assert.deepEqual(
+      group
+        .unsavedChanges()
+        .pods.map(([name, , identity]) => [name, typeof identity])
+        .sort(),
+      [
+        ["a", "number"],
+        ["b", "number"],
+      ],
+    );
+  });
+});
