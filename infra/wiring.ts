@@ -56,6 +56,13 @@ export function grantQueueSendTo(fn: LambdaFunction, queue: IQueue, envName: Env
 /** Grants publishing to every topic and sets ENV.changeTopicArns to the JSON map scope -> ARN. */
 export function grantTopicsPublishTo(fn: LambdaFunction, topicsByScope: ReadonlyMap<string, ITopic>): void {
   for (const topic of topicsByScope.values()) topic.grantPublish(fn);
+  // The subscription count of each topic turns publishes into the Deliveries metric.
+  fn.addToRolePolicy(
+    new PolicyStatement({
+      actions: ["sns:GetTopicAttributes"],
+      resources: [...topicsByScope.values()].map((topic) => topic.topicArn),
+    }),
+  );
   setTopicArns(fn, topicsByScope);
 }
 

@@ -15,6 +15,7 @@ import { unmarshall } from "@aws-sdk/util-dynamodb";
 import middy from "@middy/core";
 import type { DynamoDBRecord, DynamoDBStreamEvent, StreamRecord } from "aws-lambda";
 import { SnsChangePublisher } from "#shared/adapters/sns/sns-change-publisher.ts";
+import { TopicAudience } from "#shared/adapters/sns/topic-audience.ts";
 import { changeTopicArnsFromEnvironment } from "#shared/config/environment.ts";
 import { routeChange } from "#shared/fanout/change-routing.ts";
 import { objectChangeFromImages, type SliceItemImage } from "#shared/fanout/stored-change.ts";
@@ -27,7 +28,9 @@ const topicArns = changeTopicArnsFromEnvironment();
 const zones = Object.keys(topicArns)
   .filter((scope) => scope.startsWith("EndpointSlice@"))
   .map((scope) => scope.slice("EndpointSlice@".length));
-const publisher = new SnsChangePublisher(tracer.captureAWSv3Client(new SNSClient({})), topicArns);
+const sns = tracer.captureAWSv3Client(new SNSClient({}));
+const publisher = new SnsChangePublisher(sns, topicArns);
+const audience = new TopicAudience(sns);
 const processor = new BatchProcessor(EventType.DynamoDBStreams);
 
 /** aws-lambda's AttributeValue type is not the SDK's, though the wire format is the same. */
@@ -42,10 +45,24 @@ async function fanOutRecord(record: DynamoDBRecord): Promise<void> {
     imageOf(record.dynamodb?.OldImage),
     imageOf(record.dynamodb?.NewImage),
   );
-  const { published, bytes } = await publisher.publish(routeChange(change, zones));
+  const { published, bytes, byTopic } = await publisher.publish(routeChange(change, zones));
+  let deliveries = 0;
+  let bytesDelivered = 0;
+  for (const [topicArn, totals] of byTopic) {
+    const subscribers = await audience.subscribers(topicArn);
+    deliveries += totals.published * subscribers;
+    bytesDelivered += totals.bytes * subscribers;
+  }
   metrics.addMetric("MessagesPublished", MetricUnit.Count, published);
   metrics.addMetric("BytesPublished", MetricUnit.Bytes, bytes);
-  metrics.addMetric("PublishLatency", MetricUnit.Milliseconds, Math.max(0, Date.now() - change.sourceTimeMs));
+  metrics.addMetric("Deliveries", MetricUnit.Count, deliveries);
+  metrics.addMetric("BytesDelivered", MetricUnit.Bytes, bytesDelivered);
+  // Source event to publish; watchers time the last hop (queue to applied) themselves.
+  metrics.addMetric(
+    "PropagationLatency",
+    MetricUnit.Milliseconds,
+    Math.max(0, Date.now() - change.sourceTimeMs),
+  );
 }
 
 async function fanOut(event: DynamoDBStreamEvent) {

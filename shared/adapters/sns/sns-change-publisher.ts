@@ -43,7 +43,13 @@ export class SnsChangePublisher implements ChangePublisher {
     this.#topicArns = topicArns;
   }
 
-  async publish(messages: readonly RoutedMessage[]): Promise<{ published: number; bytes: number }> {
+  async publish(
+    messages: readonly RoutedMessage[],
+  ): Promise<{
+    published: number;
+    bytes: number;
+    byTopic: Map<string, { published: number; bytes: number }>;
+  }> {
     const byTopic = new Map<string, string[]>();
     for (const { scope, message } of messages) {
       const topicArn = this.#topicArns[scope];
@@ -52,7 +58,10 @@ export class SnsChangePublisher implements ChangePublisher {
     }
     let published = 0;
     let bytes = 0;
+    const perTopic = new Map<string, { published: number; bytes: number }>();
     for (const [topicArn, bodies] of byTopic) {
+      const topicTotals = { published: 0, bytes: 0 };
+      perTopic.set(topicArn, topicTotals);
       for (const chunk of publishChunks(bodies)) {
         const entries: PublishBatchRequestEntry[] = chunk.map((Message, i) => ({ Id: String(i), Message }));
         const result = await this.#sns.send(
@@ -63,10 +72,13 @@ export class SnsChangePublisher implements ChangePublisher {
             `${result.Failed?.length} messages not published to ${topicArn}: ${result.Failed?.map((f) => f.Message).join("; ")}`,
           );
         }
+        const chunkBytes = entries.reduce((sum, e) => sum + Buffer.byteLength(e.Message ?? ""), 0);
         published += entries.length;
-        bytes += entries.reduce((sum, e) => sum + Buffer.byteLength(e.Message ?? ""), 0);
+        bytes += chunkBytes;
+        topicTotals.published += entries.length;
+        topicTotals.bytes += chunkBytes;
       }
     }
-    return { published, bytes };
+    return { published, bytes, byTopic: perTopic };
   }
 }
