@@ -46,19 +46,7 @@ const slicingSettingsOverrides = z
 export function slicingSettingsFromEnvironment(source: NodeJS.ProcessEnv = process.env): SlicingSettings {
   const text = source[ENV.slicingSettings];
   if (text === undefined || text.trim() === "") return resolveSlicingSettings();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new EnvironmentError(`${ENV.slicingSettings} is not JSON: ${(error as Error).message}`);
-  }
-  const parsed = slicingSettingsOverrides.safeParse(json);
-  if (!parsed.success) {
-    throw new EnvironmentError(
-      `${ENV.slicingSettings}: ${z.prettifyError(parsed.error).replaceAll("\n", " ")}`,
-    );
-  }
-  const { identityLabels, ...knobs } = parsed.data;
+  const { identityLabels, ...knobs } = parseJsonVariable(ENV.slicingSettings, text, slicingSettingsOverrides);
   const overrides: Partial<SlicingSettings> = Object.fromEntries(
     Object.entries(knobs).filter(([, value]) => value !== undefined),
   );
@@ -79,17 +67,20 @@ export function changeTopicArnsFromEnvironment(
   source: NodeJS.ProcessEnv = process.env,
 ): Record<string, string> {
   const text = requireEnvironment(["changeTopicArns"], source).changeTopicArns;
+  return parseJsonVariable(ENV.changeTopicArns, text, topicArnsSchema);
+}
+
+/** A variable holding JSON, checked against its schema; errors name the variable. */
+function parseJsonVariable<T>(name: string, text: string, schema: z.ZodType<T>): T {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new EnvironmentError(`${ENV.changeTopicArns} is not JSON: ${(error as Error).message}`);
+    throw new EnvironmentError(`${name} is not JSON: ${(error as Error).message}`);
   }
-  const parsed = topicArnsSchema.safeParse(json);
+  const parsed = schema.safeParse(json);
   if (!parsed.success) {
-    throw new EnvironmentError(
-      `${ENV.changeTopicArns}: ${z.prettifyError(parsed.error).replaceAll("\n", " ")}`,
-    );
+    throw new EnvironmentError(`${name}: ${z.prettifyError(parsed.error).replaceAll("\n", " ")}`);
   }
   return parsed.data;
 }
