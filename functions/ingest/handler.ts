@@ -6,12 +6,15 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
+import { parser } from "@aws-lambda-powertools/parser/middleware";
+import { SqsSchema } from "@aws-lambda-powertools/parser/schemas";
+import type { SqsEvent, SqsRecord } from "@aws-lambda-powertools/parser/types";
 import { Tracer } from "@aws-lambda-powertools/tracer";
 import { captureLambdaHandler } from "@aws-lambda-powertools/tracer/middleware";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import middy from "@middy/core";
-import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import type { SQSBatchResponse } from "aws-lambda";
 import { createDynamoClusterStore } from "#shared/adapters/dynamodb/create-store.ts";
 import { createSqsClient } from "#shared/adapters/sqs/sqs-client.ts";
 import { SqsDeadLetterSink } from "#shared/adapters/sqs/sqs-dead-letters.ts";
@@ -45,7 +48,7 @@ const engine = new SliceEngine({ settings, store, writeGate: budget?.gate });
 const deadLetters = new SqsDeadLetterSink(sqs, environment.deadLetterQueueUrl);
 
 /** A producer may stamp when it saw the change; otherwise the time SQS accepted the message. */
-function toIngestRecord(record: SQSRecord): IngestRecord {
+function toIngestRecord(record: SqsRecord): IngestRecord {
   const stamped = Number(record.messageAttributes.sourceTimeMs?.stringValue);
   const sent = Number(record.attributes.SentTimestamp);
   return {
@@ -74,7 +77,7 @@ function writeBudgetFromEnvironment(client: DynamoDBClient) {
   return { gate, watchers };
 }
 
-async function ingest(event: SQSEvent): Promise<SQSBatchResponse> {
+async function ingest(event: SqsEvent): Promise<SQSBatchResponse> {
   await budget?.watchers.refreshIfStale();
   const outcome = await ingestBatch(event.Records.map(toIngestRecord), { engine, deadLetters });
   const report = outcome.report;
@@ -99,7 +102,10 @@ async function ingest(event: SQSEvent): Promise<SQSBatchResponse> {
   return { batchItemFailures: outcome.failedMessageIds.map((itemIdentifier) => ({ itemIdentifier })) };
 }
 
+// The envelope is checked by Powertools' parser (a wrong trigger fails loudly); message bodies are
+// checked per event by the watch-event schemas, so a bad event costs only itself.
 export const handler = middy(ingest)
   .use(captureLambdaHandler(tracer))
   .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(logMetrics(metrics));
+  .use(logMetrics(metrics))
+  .use(parser({ schema: SqsSchema }));
