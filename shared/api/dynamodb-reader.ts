@@ -170,9 +170,20 @@ export class DynamoSliceReader implements SliceReader {
   ): Promise<OutputObject | undefined> {
     const resource = API_RESOURCES[kind];
     if (resource.namespaced && namespace === undefined) return undefined;
+    if (!resource.namespaced) {
+      // The partition of a cluster-scoped object is not known from its name alone (see #plan).
+      const found = await this.#query({
+        TableName: this.#options.slicesTable,
+        IndexName: SLICES_BY_KIND_INDEX,
+        KeyConditionExpression: "kind = :kind AND nsName = :name",
+        ExpressionAttributeValues: { ":kind": kind, ":name": name },
+      });
+      const item = found.Items?.[0];
+      return item === undefined ? undefined : parseObject(item as SliceItem);
+    }
     const result = await this.#getItem({
       TableName: this.#options.slicesTable,
-      Key: { pk: partitionKey(kind, resource.namespaced ? namespace : undefined), sk: name },
+      Key: { pk: partitionKey(kind, namespace), sk: name },
       ConsistentRead: this.#consistent,
     });
     return result.Item === undefined ? undefined : parseObject(result.Item as SliceItem);
@@ -260,7 +271,9 @@ export class DynamoSliceReader implements SliceReader {
   }
 
   #plan(kind: OutputKind, namespaced: boolean, namespace: string | undefined): QueryPlan {
-    if (namespaced && namespace === undefined) {
+    // Cluster-wide lists read the byKind index: CiliumEndpointSlices are cluster-scoped objects,
+    // but the writer partitions them by the namespace they serve (its unit of consistency).
+    if (!namespaced || namespace === undefined) {
       return {
         input: {
           TableName: this.#options.slicesTable,
