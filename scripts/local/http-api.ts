@@ -1,0 +1,218 @@
+/**
+ * The HTTP API on 127.0.0.1: each real HTTP request becomes an API Gateway HTTP API event
+ * (payload format 2.0) for the API function, with the routeKey and pathParameters of the
+ * template's AWS::ApiGatewayV2::Route that API Gateway would pick (most specific first, then
+ * $default); the handler does its own routing. IAM authorization is not emulated locally.
+ */
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from "aws-lambda";
+
+export type ApiHandler = (
+  event: APIGatewayProxyEventV2,
+  context: Context,
+) => Promise<APIGatewayProxyResultV2>;
+
+export interface Route {
+  readonly method: string;
+  readonly segments: readonly string[];
+  readonly routeKey: string;
+}
+
+/** "GET /apis/{group}" -> a route; "$default" is kept apart. */
+export function parseRouteKeys(routeKeys: readonly string[]): { routes: Route[]; hasDefault: boolean } {
+  const routes: Route[] = [];
+  let hasDefault = false;
+  for (const routeKey of routeKeys) {
+    if (routeKey === "$default") {
+      hasDefault = true;
+      continue;
+    }
+    const [method, path] = routeKey.split(" ");
+    if (method === undefined || path === undefined) continue;
+    routes.push({ method, segments: path.split("/").filter((s) => s !== ""), routeKey });
+  }
+  return { routes, hasDefault };
+}
+
+/** API Gateway's choice: exact segments beat variables, longer matches beat shorter, ANY last. */
+export function matchRoute(
+  routes: readonly Route[],
+  method: string,
+  path: string,
+): { routeKey: string; pathParameters: Record<string, string> } | undefined {
+  const segments = path.split("/").filter((s) => s !== "");
+  let best: { score: number[]; routeKey: string; pathParameters: Record<string, string> } | undefined;
+  for (const route of routes) {
+    if (route.method !== method && route.method !== "ANY") continue;
+    const parameters: Record<string, string> = {};
+    const score: number[] = [];
+    let ok = true;
+    for (let i = 0; i < route.segments.length; i++) {
+      const pattern = route.segments[i] as string;
+      const greedy = /^\{(.+)\+\}$/.exec(pattern);
+      if (greedy !== null && i === route.segments.length - 1) {
+        if (segments.length <= i) ok = false;
+        else parameters[greedy[1] as string] = segments.slice(i).map(decodeURIComponent).join("/");
+        score.push(0);
+        break;
+      }
+      const segment = segments[i];
+      if (segment === undefined) {
+        ok = false;
+        break;
+      }
+      const variable = /^\{(.+)\}$/.exec(pattern);
+      if (variable !== null) {
+        parameters[variable[1] as string] = decodeURIComponent(segment);
+        score.push(1);
+      } else if (pattern === segment) score.push(2);
+      else {
+        ok = false;
+        break;
+      }
+    }
+    const greedyRoute = /\+\}$/.test(route.segments.at(-1) ?? "");
+    if (!ok || (!greedyRoute && route.segments.length !== segments.length)) continue;
+    score.push(route.method === "ANY" ? 0 : 1);
+    if (best === undefined || compareScores(score, best.score) > 0)
+      best = { score, routeKey: route.routeKey, pathParameters: parameters };
+  }
+  return best === undefined ? undefined : { routeKey: best.routeKey, pathParameters: best.pathParameters };
+}
+
+function compareScores(a: number[], b: number[]): number {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const d = (a[i] ?? -1) - (b[i] ?? -1);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+const TEXT_TYPES = /^(text\/|application\/(json|.*\+json|xml|x-www-form-urlencoded|yaml))/;
+
+export async function toHttpApiEvent(
+  request: IncomingMessage,
+  body: Buffer,
+  match: { routeKey: string; pathParameters: Record<string, string> },
+  apiId: string,
+  port: number,
+): Promise<APIGatewayProxyEventV2> {
+  const url = new URL(request.url ?? "/", "http://localhost");
+  const headers: Record<string, string> = {};
+  const cookies: string[] = [];
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value === undefined) continue;
+    if (name === "cookie") cookies.push(...String(value).split(/;\s*/));
+    else headers[name] = Array.isArray(value) ? value.join(",") : value;
+  }
+  const query: Record<string, string> = {};
+  for (const [key, value] of url.searchParams) query[key] = key in query ? `${query[key]},${value}` : value;
+  const contentType = headers["content-type"] ?? "";
+  const isText = body.length === 0 || TEXT_TYPES.test(contentType);
+  const now = new Date();
+  const requestId = randomUUID();
+  return {
+    version: "2.0",
+    routeKey: match.routeKey,
+    rawPath: url.pathname,
+    rawQueryString: url.search.startsWith("?") ? url.search.slice(1) : url.search,
+    ...(cookies.length > 0 ? { cookies } : {}),
+    headers,
+    ...(Object.keys(query).length > 0 ? { queryStringParameters: query } : {}),
+    ...(Object.keys(match.pathParameters).length > 0 ? { pathParameters: match.pathParameters } : {}),
+    requestContext: {
+      accountId: "000000000000",
+      apiId,
+      domainName: `127.0.0.1:${port}`,
+      domainPrefix: "127",
+      http: {
+        method: request.method ?? "GET",
+        path: url.pathname,
+        protocol: `HTTP/${request.httpVersion}`,
+        sourceIp: request.socket.remoteAddress ?? "127.0.0.1",
+        userAgent: headers["user-agent"] ?? "",
+      },
+      requestId,
+      routeKey: match.routeKey,
+      stage: "$default",
+      time: now.toUTCString(),
+      timeEpoch: now.getTime(),
+    },
+    ...(body.length > 0
+      ? { body: isText ? body.toString("utf8") : body.toString("base64"), isBase64Encoded: !isText }
+      : { isBase64Encoded: false }),
+  };
+}
+
+export interface HttpApiServer {
+  readonly url: string;
+  readonly port: number;
+  readonly server: Server;
+  stop(): Promise<void>;
+}
+
+export async function startHttpApi(options: {
+  readonly port: number;
+  readonly routeKeys: readonly string[];
+  readonly handler: ApiHandler;
+  readonly context: () => Context;
+  readonly apiId: string;
+}): Promise<HttpApiServer> {
+  const { routes, hasDefault } = parseRouteKeys(options.routeKeys);
+  let port = options.port;
+  const server = createServer(async (request, response) => {
+    try {
+      const chunks: Buffer[] = [];
+      for await (const chunk of request) chunks.push(chunk as Buffer);
+      const body = Buffer.concat(chunks);
+      const path = new URL(request.url ?? "/", "http://localhost").pathname;
+      const match =
+        matchRoute(routes, request.method ?? "GET", path) ??
+        (hasDefault ? { routeKey: "$default", pathParameters: {} } : undefined);
+      if (match === undefined) {
+        response.writeHead(404, { "content-type": "application/json" });
+        response.end(JSON.stringify({ message: "Not Found" }));
+        return;
+      }
+      const event = await toHttpApiEvent(request, body, match, options.apiId, port);
+      const result = await options.handler(event, options.context());
+      if (typeof result === "string" || result === undefined || !("statusCode" in result)) {
+        // Payload 2.0: anything but a structured result is a 200 JSON body.
+        response.writeHead(200, { "content-type": "application/json" });
+        response.end(typeof result === "string" ? result : JSON.stringify(result ?? null));
+        return;
+      }
+      const headers: Record<string, string | string[]> = {};
+      for (const [name, value] of Object.entries(result.headers ?? {})) headers[name] = String(value);
+      if (result.cookies !== undefined && result.cookies.length > 0) headers["set-cookie"] = result.cookies;
+      const payload =
+        result.body === undefined
+          ? Buffer.alloc(0)
+          : Buffer.from(result.body, result.isBase64Encoded === true ? "base64" : "utf8");
+      response.writeHead(result.statusCode ?? 200, headers);
+      response.end(payload);
+    } catch (error) {
+      // API Gateway answers a failed integration with 500 {"message":"Internal Server Error"}.
+      console.error("local API: handler failed", error);
+      if (!response.headersSent) response.writeHead(500, { "content-type": "application/json" });
+      response.end(JSON.stringify({ message: "Internal Server Error" }));
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, "127.0.0.1", () => resolve());
+  });
+  const address = server.address();
+  port = typeof address === "object" && address !== null ? address.port : options.port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    server,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

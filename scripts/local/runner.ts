@@ -1,0 +1,497 @@
+/**
+ * The local runner: the whole pipeline on one machine, built from the synthesized CDK template.
+ *
+ *   backends     DynamoDB Local + fauxqs on 127.0.0.1 (or given endpoints: another runner's, LocalStack)
+ *   resources    the template's AWS::SQS::Queue, AWS::DynamoDB::Table, AWS::SNS::Topic
+ *   functions    the real handlers, imported in-process with the environment of their
+ *                AWS::Lambda::Function (Ref / GetAtt / Join / Sub resolved to local values)
+ *   event sources one emulated mapping per AWS::Lambda::EventSourceMapping (SQS or DynamoDB Streams)
+ *   HTTP API     127.0.0.1, routes of the AWS::ApiGatewayV2::Route resources, payload 2.0 events
+ *   TTL          a sweeper for the tables whose TimeToLiveSpecification is enabled
+ *
+ * Handlers reach the backends only through AWS_ENDPOINT_URL_DYNAMODB / _DYNAMODB_STREAMS / _SQS /
+ * _SNS, set here before they are imported (they read their environment at module load, so one
+ * process holds one set of handlers: a second runner in the same process must use the same
+ * template and endpoints, as a restart on the same backends does).
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBStreamsClient } from "@aws-sdk/client-dynamodb-streams";
+import { SNSClient } from "@aws-sdk/client-sns";
+import { SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import type { Context } from "aws-lambda";
+import { createSqsClient } from "#shared/adapters/sqs/sqs-client.ts";
+import { LOGICAL_IDS } from "#shared/config/resources.ts";
+import { type Backend, startDynamoDbLocal, startFauxqs } from "./backends.ts";
+import { type ApiHandler, type HttpApiServer, startHttpApi } from "./http-api.ts";
+import { LOCAL_ACCOUNT, LOCAL_REGION, type Provisioned, provision } from "./provision.ts";
+import { SqsEventSource, type SqsHandler, sleep } from "./sqs-event-source.ts";
+import { StreamEventSource, type StreamHandler } from "./stream-event-source.ts";
+import { type LoadedTemplate, loadTemplate, resourcesOfType, type TemplateResource } from "./template.ts";
+import { TtlSweeper } from "./ttl-sweeper.ts";
+
+/** The in-process module of each function of the template, by logical id. */
+export const FUNCTION_MODULES: Readonly<Record<string, string>> = {
+  [LOGICAL_IDS.ingestFunction]: "#functions/ingest/handler.ts",
+  [LOGICAL_IDS.fanoutFunction]: "#functions/fanout/handler.ts",
+  [LOGICAL_IDS.apiFunction]: "#functions/api/handler.ts",
+};
+
+/** Variables a function's template environment sets that mean nothing in-process. */
+const IGNORED_VARIABLES = new Set(["NODE_OPTIONS", "POWERTOOLS_SERVICE_NAME"]);
+
+export interface LocalRunnerOptions {
+  /** 0 (default): a free port. */
+  readonly apiPort?: number;
+  readonly dynamodbPort?: number;
+  readonly sqsPort?: number;
+  /** Use these backends instead of starting DynamoDB Local / fauxqs (SQS and SNS share one endpoint). */
+  readonly dynamodbEndpoint?: string;
+  readonly sqsEndpoint?: string;
+  readonly snsEndpoint?: string;
+  /** Read the template from this cdk.out instead of synthesizing the app. */
+  readonly cdkOut?: string;
+  /** CDK context for the in-process synth (e.g. { ingestTimeoutSeconds: 1 }). */
+  readonly context?: Record<string, unknown>;
+  /** Where an in-process synth writes its cloud assembly (default: a temporary directory). */
+  readonly outdir?: string;
+  /** Upper bound on pollers per SQS mapping (the template's MaximumConcurrency is used below it). */
+  readonly maxPollersPerQueue?: number;
+  /** Powertools log level of the handlers (default WARN; tests: SILENT). */
+  readonly logLevel?: string;
+  readonly ttlSweepIntervalMs?: number;
+  readonly log?: (line: string) => void;
+  /** Test hook: wraps a function's handler (fault injection, pausing mid-batch). */
+  readonly wrapHandler?: (logicalId: string, handler: (...args: never[]) => Promise<unknown>) => unknown;
+}
+
+export interface LocalConfig {
+  readonly api: string;
+  readonly region: string;
+  readonly sqs: {
+    readonly endpoint: string;
+    readonly ingestQueueUrl: string;
+    readonly priorityIngestQueueUrl?: string;
+    readonly deadLetterQueueUrl?: string;
+    readonly fanoutFailureQueueUrl?: string;
+    readonly queues: Record<string, string>;
+  };
+  readonly sns: { readonly endpoint: string; readonly topics: Record<string, string> };
+  readonly dynamodb: {
+    readonly endpoint: string;
+    readonly tables: Record<string, string>;
+    readonly streams: Record<string, string>;
+  };
+  readonly template: string;
+  readonly pid: number;
+  readonly startedAt: string;
+}
+
+export interface Counters {
+  ingestInvocations: number;
+  ingestFailedMessages: number;
+  fanoutInvocations: number;
+  fanoutFailedBatches: number;
+  fanoutFailuresSent: number;
+  apiRequests: number;
+}
+
+export interface LocalRunner {
+  readonly config: LocalConfig;
+  readonly template: LoadedTemplate;
+  readonly resources: Provisioned;
+  readonly sqs: SQSClient;
+  readonly dynamodb: DynamoDBClient;
+  readonly sqsSources: readonly SqsEventSource[];
+  readonly streamSources: readonly StreamEventSource[];
+  readonly sweeper: TtlSweeper;
+  readonly counters: Counters;
+  /** Resolves once nothing is in flight, the polled queues are empty and the streams drained. */
+  whenIdle(options?: { timeoutMs?: number }): Promise<void>;
+  /** Producer-style: SendMessageBatch of {"events": [...]} bodies, `perMessage` events each. */
+  sendEvents(queueUrl: string, events: readonly unknown[], perMessage?: number): Promise<number>;
+  writeConfig(path: string): void;
+  /**
+   * Stops pollers, the HTTP server, the sweeper, then the backends this runner started (unless
+   * keepBackends). In-flight invocations are abandoned: their messages come back after the
+   * visibility timeout.
+   */
+  stop(options?: { keepBackends?: boolean }): Promise<void>;
+  /** The backends this runner started (to hand to the next runner after stop({ keepBackends })). */
+  readonly backends: { dynamodb?: Backend; sqs?: Backend };
+}
+
+export async function startLocalRunner(options: LocalRunnerOptions = {}): Promise<LocalRunner> {
+  const log = options.log ?? (() => {});
+  const started: Backend[] = [];
+  const stopStarted = async () => {
+    for (const backend of started.reverse()) await backend.stop().catch(() => {});
+  };
+  let dynamodbBackend: Backend | undefined;
+  let sqsBackend: Backend | undefined;
+  try {
+    const templatePromise = loadTemplate({
+      ...(options.cdkOut === undefined ? {} : { cdkOut: options.cdkOut }),
+      ...(options.context === undefined ? {} : { context: options.context }),
+      ...(options.outdir === undefined ? {} : { outdir: options.outdir }),
+    });
+    if (options.dynamodbEndpoint === undefined) {
+      dynamodbBackend = await startDynamoDbLocal(options.dynamodbPort ?? 0);
+      started.push(dynamodbBackend);
+      log(`DynamoDB Local on ${dynamodbBackend.endpoint}`);
+    }
+    if (options.sqsEndpoint === undefined) {
+      sqsBackend = await startFauxqs(options.sqsPort ?? 0);
+      started.push(sqsBackend);
+      log(`fauxqs (SQS + SNS) on ${sqsBackend.endpoint}`);
+    }
+    const dynamodbEndpoint = options.dynamodbEndpoint ?? (dynamodbBackend as Backend).endpoint;
+    const sqsEndpoint = options.sqsEndpoint ?? (sqsBackend as Backend).endpoint;
+    const snsEndpoint = options.snsEndpoint ?? sqsEndpoint;
+    setSdkEnvironment({ dynamodbEndpoint, sqsEndpoint, snsEndpoint }, started.length > 0);
+
+    const template = await templatePromise;
+    log(`template: ${template.source} (stack ${template.stackName})`);
+    const sqs = createSqsClient();
+    const sns = new SNSClient({});
+    const dynamodb = new DynamoDBClient({});
+    const streams = new DynamoDBStreamsClient({});
+    const resources = await provision(template, { sqs, sns, dynamodb });
+    log(
+      `created from the template: ${resources.queues.size} queues, ${resources.tables.size} tables, ${resources.topics.size} topics`,
+    );
+
+    // Each function's environment, resolved; the handlers share one process.env.
+    const functions = resourcesOfType(template.template, "AWS::Lambda::Function");
+    const merged = new Map<string, { value: string; from: string }>();
+    for (const [id, resource] of functions) {
+      const variables = (resource.Properties?.Environment as { Variables?: Record<string, unknown> })
+        ?.Variables;
+      for (const [name, raw] of Object.entries(variables ?? {})) {
+        if (IGNORED_VARIABLES.has(name)) continue;
+        const value = resources.resolver.resolveString(raw, `${id}.Environment.${name}`);
+        const previous = merged.get(name);
+        if (previous !== undefined && previous.value !== value)
+          throw new Error(
+            `${name} differs between ${previous.from} and ${id}: cannot run both in one process`,
+          );
+        merged.set(name, { value, from: id });
+      }
+    }
+    for (const [name, { value }] of merged) process.env[name] = value;
+    process.env.POWERTOOLS_TRACE_ENABLED = "false";
+    process.env.POWERTOOLS_METRICS_DISABLED = "true";
+    process.env.POWERTOOLS_LOG_LEVEL = options.logLevel ?? "WARN";
+    process.env.AWS_LAMBDA_LOG_LEVEL = options.logLevel === "SILENT" ? "FATAL" : "WARN";
+
+    const handlers = new Map<string, unknown>();
+    const timeouts = new Map<string, number>();
+    for (const [id, resource] of functions) {
+      const module = FUNCTION_MODULES[id];
+      if (module === undefined) {
+        log(`function ${id}: no local module, not run`);
+        continue;
+      }
+      const imported = (await import(module)) as { handler: (...args: never[]) => Promise<unknown> };
+      handlers.set(id, options.wrapHandler?.(id, imported.handler) ?? imported.handler);
+      timeouts.set(id, Number(resource.Properties?.Timeout ?? 3));
+    }
+    const functionName = (id: string) => `${template.stackName}-${id}`;
+    const contextFor = (id: string) => () => lambdaContext(functionName(id), timeouts.get(id) ?? 3);
+
+    const counters: Counters = {
+      ingestInvocations: 0,
+      ingestFailedMessages: 0,
+      fanoutInvocations: 0,
+      fanoutFailedBatches: 0,
+      fanoutFailuresSent: 0,
+      apiRequests: 0,
+    };
+
+    const sqsSources: SqsEventSource[] = [];
+    const streamSources: StreamEventSource[] = [];
+    for (const [id, resource] of resourcesOfType(template.template, "AWS::Lambda::EventSourceMapping")) {
+      const mapping = resource.Properties ?? {};
+      if (mapping.Enabled === false) continue;
+      const target = functionOf(mapping, functions);
+      const handler = handlers.get(target);
+      if (handler === undefined) throw new Error(`${id}: function ${target} is not run locally`);
+      if (mapping.FilterCriteria !== undefined) throw new Error(`${id}: FilterCriteria is not emulated`);
+      const sourceArn = resources.resolver.resolveString(mapping.EventSourceArn, `${id}.EventSourceArn`);
+      const responseTypes = (mapping.FunctionResponseTypes as string[] | undefined) ?? [];
+      const queue = resources.queueByArn(sourceArn);
+      if (queue !== undefined) {
+        const maximumConcurrency =
+          (mapping.ScalingConfig as { MaximumConcurrency?: number } | undefined)?.MaximumConcurrency ?? 1000;
+        const source = new SqsEventSource({
+          name: `${target} <- ${queue.logicalId}`,
+          sqs,
+          region: LOCAL_REGION,
+          handler: handler as SqsHandler,
+          context: contextFor(target),
+          settings: {
+            queueUrl: queue.url,
+            queueArn: queue.arn,
+            batchSize: Number(mapping.BatchSize ?? 10),
+            maximumBatchingWindowInSeconds: Number(mapping.MaximumBatchingWindowInSeconds ?? 0),
+            reportBatchItemFailures: responseTypes.includes("ReportBatchItemFailures"),
+            maximumConcurrency: Math.min(
+              maximumConcurrency,
+              options.maxPollersPerQueue ?? maximumConcurrency,
+            ),
+          },
+          onInvocation: (report) => {
+            counters.ingestInvocations++;
+            counters.ingestFailedMessages += report.failed;
+            if (report.error !== undefined) log(`${target} <- ${queue.logicalId}: ${String(report.error)}`);
+          },
+        });
+        sqsSources.push(source);
+        continue;
+      }
+      const table = [...resources.tables.values()].find((t) => t.streamArn === sourceArn);
+      if (table === undefined)
+        throw new Error(`${id}: event source ${sourceArn} is no local queue or stream`);
+      const position = String(mapping.StartingPosition ?? "TRIM_HORIZON");
+      if (position !== "TRIM_HORIZON") log(`${id}: StartingPosition ${position} read as TRIM_HORIZON`);
+      if (Number(mapping.ParallelizationFactor ?? 1) > 1)
+        log(`${id}: ParallelizationFactor ${String(mapping.ParallelizationFactor)} runs as 1`);
+      const destination = (mapping.DestinationConfig as { OnFailure?: { Destination?: unknown } } | undefined)
+        ?.OnFailure?.Destination;
+      const destinationArn =
+        destination === undefined
+          ? undefined
+          : resources.resolver.resolveString(destination, `${id}.DestinationConfig`);
+      const failureQueue = destinationArn === undefined ? undefined : resources.queueByArn(destinationArn);
+      if (destinationArn !== undefined && failureQueue === undefined)
+        throw new Error(`${id}: on-failure destination ${destinationArn} is not a local queue`);
+      streamSources.push(
+        new StreamEventSource({
+          name: `${target} <- ${table.logicalId} stream`,
+          streams,
+          sqs,
+          region: LOCAL_REGION,
+          handler: handler as StreamHandler,
+          context: contextFor(target),
+          settings: {
+            streamArn: sourceArn,
+            batchSize: Number(mapping.BatchSize ?? 100),
+            bisectBatchOnFunctionError: mapping.BisectBatchOnFunctionError === true,
+            maximumRetryAttempts: Number(mapping.MaximumRetryAttempts ?? -1),
+            maximumRecordAgeInSeconds: Number(mapping.MaximumRecordAgeInSeconds ?? -1),
+            reportBatchItemFailures: responseTypes.includes("ReportBatchItemFailures"),
+            onFailureQueueUrl: failureQueue?.url,
+            functionArn: resources.resolver.resolveString({ "Fn::GetAtt": [target, "Arn"] }),
+          },
+          onInvocation: (report) => {
+            if (report.records > 0) counters.fanoutInvocations++;
+            if (report.failed) counters.fanoutFailedBatches++;
+            if (report.error !== undefined) log(`${target} stream: ${String(report.error)}`);
+          },
+          onFailure: () => {
+            counters.fanoutFailuresSent++;
+          },
+          onPollError: (error) => log(`${table.logicalId} stream: ${String(error)}`),
+        }),
+      );
+    }
+
+    // The HTTP API: the function its integration targets is the API function; routes from the template.
+    const routeKeys = resourcesOfType(template.template, "AWS::ApiGatewayV2::Route").map(([, route]) =>
+      String(route.Properties?.RouteKey),
+    );
+    const apiHandler = handlers.get(LOGICAL_IDS.apiFunction) as ApiHandler | undefined;
+    if (apiHandler === undefined) throw new Error(`${LOGICAL_IDS.apiFunction}: not in the template`);
+    const api: HttpApiServer = await startHttpApi({
+      port: options.apiPort ?? 0,
+      routeKeys,
+      handler: async (event, context) => {
+        counters.apiRequests++;
+        return apiHandler(event, context);
+      },
+      context: contextFor(LOGICAL_IDS.apiFunction),
+      apiId: "local",
+    });
+    log(`HTTP API on ${api.url} (${routeKeys.length} routes)`);
+
+    const sweeper = new TtlSweeper(
+      dynamodb,
+      [...resources.tables.values()].flatMap((table) => {
+        if (table.timeToLiveAttribute === undefined) return [];
+        const keySchema = (template.template.Resources[table.logicalId]?.Properties?.KeySchema ??
+          []) as Array<{
+          AttributeName: string;
+        }>;
+        return [
+          {
+            name: table.name,
+            timeToLiveAttribute: table.timeToLiveAttribute,
+            keyAttributes: keySchema.map((key) => key.AttributeName),
+          },
+        ];
+      }),
+    );
+    sweeper.start(options.ttlSweepIntervalMs ?? 60_000);
+
+    for (const source of sqsSources) source.start();
+    for (const source of streamSources) source.start();
+
+    const queueUrl = (id: string) => resources.queues.get(id)?.url;
+    const ingestQueueUrl = queueUrl(LOGICAL_IDS.ingestQueue);
+    if (ingestQueueUrl === undefined) throw new Error(`${LOGICAL_IDS.ingestQueue}: not in the template`);
+    const config: LocalConfig = {
+      api: api.url,
+      region: LOCAL_REGION,
+      sqs: {
+        endpoint: sqsEndpoint,
+        ingestQueueUrl,
+        priorityIngestQueueUrl: queueUrl(LOGICAL_IDS.priorityIngestQueue),
+        deadLetterQueueUrl: queueUrl(LOGICAL_IDS.deadLetterQueue),
+        fanoutFailureQueueUrl: queueUrl(LOGICAL_IDS.fanoutFailureQueue),
+        queues: Object.fromEntries([...resources.queues].map(([id, queue]) => [id, queue.url])),
+      },
+      sns: {
+        endpoint: snsEndpoint,
+        topics: Object.fromEntries([...resources.topics].map(([id, topic]) => [id, topic.arn])),
+      },
+      dynamodb: {
+        endpoint: dynamodbEndpoint,
+        tables: Object.fromEntries([...resources.tables].map(([id, table]) => [id, table.name])),
+        streams: Object.fromEntries(
+          [...resources.tables].flatMap(([id, table]) =>
+            table.streamArn === undefined ? [] : [[id, table.streamArn]],
+          ),
+        ),
+      },
+      template: template.source,
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+    };
+
+    let stopped = false;
+    const runner: LocalRunner = {
+      config,
+      template,
+      resources,
+      sqs,
+      dynamodb,
+      sqsSources,
+      streamSources,
+      sweeper,
+      counters,
+      backends: {
+        ...(dynamodbBackend === undefined ? {} : { dynamodb: dynamodbBackend }),
+        ...(sqsBackend === undefined ? {} : { sqs: sqsBackend }),
+      },
+      async whenIdle({ timeoutMs = 120_000 } = {}) {
+        const deadline = Date.now() + timeoutMs;
+        let streak = 0;
+        while (streak < 2) {
+          const since = Date.now();
+          await sleep(600); // longer than a shard's poll interval and the shard discovery
+          const queuesIdle = (await Promise.all(sqsSources.map((source) => source.isIdle()))).every(Boolean);
+          const streamsIdle = streamSources.every((source) => source.isIdle(since));
+          streak = queuesIdle && streamsIdle ? streak + 1 : 0;
+          if (streak < 2 && Date.now() > deadline) {
+            const busy = [
+              ...(
+                await Promise.all(sqsSources.map(async (s) => ((await s.isIdle()) ? [] : [s.name])))
+              ).flat(),
+              ...streamSources.filter((s) => !s.isIdle(since)).map((s) => s.name),
+            ];
+            throw new Error(`pipeline not idle after ${timeoutMs} ms: ${busy.join(", ")}`);
+          }
+        }
+      },
+      async sendEvents(url, events, perMessage = 25) {
+        const bodies: string[] = [];
+        for (let i = 0; i < events.length; i += perMessage)
+          bodies.push(JSON.stringify({ events: events.slice(i, i + perMessage) }));
+        await sendBodies(sqs, url, bodies);
+        return bodies.length;
+      },
+      writeConfig(path) {
+        mkdirSync(dirname(path), { recursive: true });
+        writeFileSync(path, `${JSON.stringify(config, null, 2)}\n`);
+      },
+      async stop({ keepBackends = false } = {}) {
+        if (stopped) return;
+        stopped = true;
+        await Promise.all([
+          ...sqsSources.map((source) => source.stop()),
+          ...streamSources.map((source) => source.stop()),
+        ]);
+        await api.stop();
+        await sweeper.stop();
+        sqs.destroy();
+        sns.destroy();
+        dynamodb.destroy();
+        streams.destroy();
+        if (!keepBackends) await stopStarted();
+      },
+    };
+    return runner;
+  } catch (error) {
+    await stopStarted();
+    throw error;
+  }
+}
+
+/** SendMessageBatch, ten bodies a request, failing loudly on any refused entry. */
+export async function sendBodies(sqs: SQSClient, queueUrl: string, bodies: readonly string[]): Promise<void> {
+  for (let i = 0; i < bodies.length; i += 10) {
+    const chunk = bodies.slice(i, i + 10);
+    const result = await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: chunk.map((body, j) => ({ Id: String(j), MessageBody: body })),
+      }),
+    );
+    if ((result.Failed ?? []).length > 0)
+      throw new Error(`SendMessageBatch: ${JSON.stringify(result.Failed)}`);
+  }
+}
+
+function functionOf(mapping: Record<string, unknown>, functions: Array<[string, TemplateResource]>): string {
+  const name = mapping.FunctionName as { Ref?: string; "Fn::GetAtt"?: [string, string] } | string;
+  const id = typeof name === "string" ? name : (name.Ref ?? name["Fn::GetAtt"]?.[0]);
+  if (id === undefined || !functions.some(([fid]) => fid === id))
+    throw new Error(`event source mapping for ${JSON.stringify(name)}: no such function in the template`);
+  return id;
+}
+
+function setSdkEnvironment(
+  endpoints: { dynamodbEndpoint: string; sqsEndpoint: string; snsEndpoint: string },
+  dummyCredentials: boolean,
+): void {
+  process.env.AWS_ENDPOINT_URL_DYNAMODB = endpoints.dynamodbEndpoint;
+  process.env.AWS_ENDPOINT_URL_DYNAMODB_STREAMS = endpoints.dynamodbEndpoint;
+  process.env.AWS_ENDPOINT_URL_SQS = endpoints.sqsEndpoint;
+  process.env.AWS_ENDPOINT_URL_SNS = endpoints.snsEndpoint;
+  process.env.AWS_REGION = LOCAL_REGION;
+  if (dummyCredentials || process.env.AWS_ACCESS_KEY_ID === undefined) {
+    process.env.AWS_ACCESS_KEY_ID = "local";
+    process.env.AWS_SECRET_ACCESS_KEY = "local";
+    delete process.env.AWS_SESSION_TOKEN;
+    delete process.env.AWS_PROFILE;
+  }
+}
+
+export function lambdaContext(functionName: string, timeoutSeconds: number): Context {
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: "$LATEST",
+    invokedFunctionArn: `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:${functionName}`,
+    memoryLimitInMB: "1024",
+    awsRequestId: crypto.randomUUID(),
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: "local",
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => {},
+    fail: () => {},
+    succeed: () => {},
+  };
+}
