@@ -15,9 +15,23 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { DeleteMessageBatchCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  PutItemCommand,
+  QueryCommand,
+} from "@aws-sdk/client-dynamodb";
+import { DynamoDBStreamsClient } from "@aws-sdk/client-dynamodb-streams";
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+} from "@aws-sdk/client-sqs";
 import fc from "fast-check";
-import { type LocalRunner, sendBodies, startLocalRunner } from "#scripts/local/runner.ts";
+import { type LocalRunner, lambdaContext, sendBodies, startLocalRunner } from "#scripts/local/runner.ts";
+import { SqsEventSource } from "#scripts/local/sqs-event-source.ts";
+import { StreamEventSource } from "#scripts/local/stream-event-source.ts";
 import type { EndpointSlice } from "#shared/core/model.ts";
 import type { ChangeMessage } from "#shared/fanout/change-routing.ts";
 import type { ClusterSimulator, SimEvent } from "#shared/sim/cluster-simulator.ts";
@@ -207,6 +221,153 @@ describe("local runner", { concurrency: false }, () => {
       slices.map((s) => `${s.metadata.namespace}/${s.metadata.name}@${s.metadata.resourceVersion}`).sort();
     assert.deepEqual(summary(watched), summary(final));
     assert.deepEqual(new Set(endpointKeys(watched)), expectedEndpoints(sim));
+  });
+
+  it("moves a message that keeps failing to the dead-letter queue by the queue's own RedrivePolicy (fauxqs)", async () => {
+    const dlq = await runner.sqs.send(new CreateQueueCommand({ QueueName: "redrive-test-dlq" }));
+    const dlqUrl = dlq.QueueUrl as string;
+    const { Attributes } = await runner.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ["QueueArn"] }),
+    );
+    const source = await runner.sqs.send(
+      new CreateQueueCommand({
+        QueueName: "redrive-test",
+        Attributes: {
+          VisibilityTimeout: "1",
+          RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes?.QueueArn, maxReceiveCount: 2 }),
+        },
+      }),
+    );
+    let calls = 0;
+    const events = new SqsEventSource({
+      name: "redrive-test",
+      sqs: runner.sqs,
+      region: "us-east-1",
+      context: () => lambdaContext("redrive-test", 3),
+      handler: async () => {
+        calls++;
+        throw new Error("always fails");
+      },
+      settings: {
+        queueUrl: source.QueueUrl as string,
+        queueArn: "",
+        batchSize: 10,
+        maximumBatchingWindowInSeconds: 0,
+        reportBatchItemFailures: true,
+        maximumConcurrency: 1,
+      },
+    });
+    events.start();
+    try {
+      await sendBodies(runner.sqs, source.QueueUrl as string, ["poison"]);
+      const deadline = Date.now() + 20_000;
+      let moved: string[] = [];
+      while (moved.length === 0 && Date.now() < deadline) moved = (await drain(dlqUrl)).map((m) => m.body);
+      assert.deepEqual(moved, ["poison"]);
+      assert.equal(calls, 2, "handled maxReceiveCount times, then moved on the next receive");
+    } finally {
+      await events.stop();
+    }
+  });
+
+  it("stream emulation: per-shard order, bisects a failing batch, describes the poison record on the failure queue", async () => {
+    const table = "stream-emulation-test";
+    await runner.dynamodb.send(
+      new CreateTableCommand({
+        TableName: table,
+        BillingMode: "PAY_PER_REQUEST",
+        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
+        KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
+        StreamSpecification: { StreamEnabled: true, StreamViewType: "NEW_AND_OLD_IMAGES" },
+      }),
+    );
+    const described = await runner.dynamodb.send(new DescribeTableCommand({ TableName: table }));
+    const failures = await runner.sqs.send(new CreateQueueCommand({ QueueName: "stream-failures-test" }));
+    for (let i = 0; i < 8; i++)
+      await runner.dynamodb.send(
+        new PutItemCommand({ TableName: table, Item: { pk: { S: i === 5 ? "bad" : `item-${i}` } } }),
+      );
+    const delivered: string[] = [];
+    const batchSizes: number[] = [];
+    const streams = new DynamoDBStreamsClient({});
+    const source = new StreamEventSource({
+      name: "stream-test",
+      streams,
+      sqs: runner.sqs,
+      region: "us-east-1",
+      context: () => lambdaContext("stream-test", 3),
+      retryDelayMs: 10,
+      handler: async (event) => {
+        batchSizes.push(event.Records.length);
+        const keys = event.Records.map((record) => String(record.dynamodb?.Keys?.pk?.S));
+        if (keys.includes("bad")) throw new Error("poison record");
+        delivered.push(...keys);
+        return undefined;
+      },
+      settings: {
+        streamArn: described.Table?.LatestStreamArn as string,
+        batchSize: 8,
+        bisectBatchOnFunctionError: true,
+        maximumRetryAttempts: 5, // each bisection counts as a retry: 8 -> 4 -> 2 -> 1 takes 3
+        maximumRecordAgeInSeconds: 3600,
+        reportBatchItemFailures: true,
+        onFailureQueueUrl: failures.QueueUrl,
+        functionArn: "arn:aws:lambda:us-east-1:000000000000:function:stream-test",
+      },
+    });
+    source.start();
+    try {
+      const deadline = Date.now() + 20_000;
+      let letters: string[] = [];
+      while (letters.length === 0 && Date.now() < deadline) {
+        letters = (await drain(failures.QueueUrl as string)).map((m) => m.body);
+        if (letters.length === 0) await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      while (delivered.length < 7 && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.deepEqual(delivered, ["item-0", "item-1", "item-2", "item-3", "item-4", "item-6", "item-7"]);
+      assert.equal(batchSizes[0], 8);
+      assert.equal(letters.length, 1);
+      const letter = JSON.parse(letters[0] as string) as {
+        requestContext: { condition: string };
+        DDBStreamBatchInfo: { batchSize: number; startSequenceNumber: string; endSequenceNumber: string };
+      };
+      assert.equal(letter.requestContext.condition, "RetryAttemptsExhausted");
+      assert.equal(letter.DDBStreamBatchInfo.batchSize, 1);
+      assert.equal(
+        letter.DDBStreamBatchInfo.startSequenceNumber,
+        letter.DDBStreamBatchInfo.endSequenceNumber,
+      );
+    } finally {
+      await source.stop();
+      streams.destroy();
+    }
+  });
+
+  it("sweeps expired TTL items and keeps the others", async () => {
+    const table = runner.config.dynamodb.tables.StateTable as string;
+    const now = Math.floor(Date.now() / 1000);
+    const put = (sk: string, expiresAt: number) =>
+      runner.dynamodb.send(
+        new PutItemCommand({
+          TableName: table,
+          Item: { pk: { S: "ttl-test" }, sk: { S: sk }, expiresAt: { N: String(expiresAt) } },
+        }),
+      );
+    await put("expired", now - 10);
+    await put("alive", now + 3600);
+    assert.ok((await runner.sweeper.sweep(now)) >= 1);
+    const left = await runner.dynamodb.send(
+      new QueryCommand({
+        TableName: table,
+        KeyConditionExpression: "pk = :pk",
+        ExpressionAttributeValues: { ":pk": { S: "ttl-test" } },
+      }),
+    );
+    assert.deepEqual(
+      (left.Items ?? []).map((item) => item.sk?.S),
+      ["alive"],
+    );
   });
 
   it("loses nothing when stopped in the middle of a batch and restarted on the same backends", async () => {
