@@ -4,7 +4,7 @@
  * this sets; with LocalStack as the backend the same variables point there instead.
  */
 import { SNSClient } from "@aws-sdk/client-sns";
-import { startFauxqs } from "fauxqs";
+import { startFauxqs } from "#scripts/local/backends.ts";
 import { createSqsClient } from "#shared/adapters/sqs/sqs-client.ts";
 
 export interface FauxqsHandle {
@@ -15,8 +15,8 @@ export interface FauxqsHandle {
 }
 
 export async function startLocalMessaging(): Promise<FauxqsHandle> {
-  const server = await startFauxqs({ port: 0, logger: false });
-  const endpoint = server.address;
+  const server = await startFauxqs();
+  const endpoint = server.endpoint;
   process.env.AWS_ENDPOINT_URL_SQS = endpoint;
   process.env.AWS_ENDPOINT_URL_SNS = endpoint;
   process.env.AWS_REGION ??= "us-east-1";
