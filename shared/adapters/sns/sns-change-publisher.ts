@@ -43,9 +43,7 @@ export class SnsChangePublisher implements ChangePublisher {
     this.#topicArns = topicArns;
   }
 
-  async publish(
-    messages: readonly RoutedMessage[],
-  ): Promise<{
+  async publish(messages: readonly RoutedMessage[]): Promise<{
     published: number;
     bytes: number;
     byTopic: Map<string, { published: number; bytes: number }>;
