@@ -20,6 +20,11 @@ const { values } = parseArgs({
     "dynamodb-port": { type: "string" },
     "sqs-port": { type: "string" },
     "cdk-out": { type: "string" },
+    backend: { type: "string", default: process.env.SLICELINE_BACKEND ?? "embedded" },
+    "localstack-endpoint": {
+      type: "string",
+      default: process.env.LOCALSTACK_ENDPOINT ?? "http://127.0.0.1:4566",
+    },
     context: { type: "string", short: "c", multiple: true },
     "no-demo": { type: "boolean", default: false },
     verbose: { type: "boolean", default: false },
@@ -34,6 +39,9 @@ if (values.help) {
   --dynamodb-port N   DynamoDB Local port (default: a free port)
   --sqs-port N        fauxqs (SQS + SNS) port (default: a free port)
   --cdk-out DIR       read the template from an existing cloud assembly instead of synthesizing
+  --backend NAME      embedded (DynamoDB Local + fauxqs, default) or localstack (its SQS, SNS,
+                      DynamoDB and Streams; free tier is enough); also SLICELINE_BACKEND
+  --localstack-endpoint URL  default http://127.0.0.1:4566 (also LOCALSTACK_ENDPOINT)
   -c key=value        CDK context for the synth (as with cdk synth -c), repeatable
   --no-demo           start the pipeline only
   --verbose           the handlers' INFO logs`);
@@ -85,7 +93,15 @@ process.on("SIGINT", () => shutdown("SIGINT"));
 process.on("SIGTERM", () => shutdown("SIGTERM"));
 
 try {
+  if (values.backend !== "embedded" && values.backend !== "localstack") {
+    throw new Error(`--backend: embedded or localstack, not ${values.backend}`);
+  }
+  // LocalStack serves every service on one endpoint; the runner then starts no backend of its own.
+  const localstack = values.backend === "localstack" ? values["localstack-endpoint"] : undefined;
   runner = await startLocalRunner({
+    ...(localstack === undefined
+      ? {}
+      : { dynamodbEndpoint: localstack, sqsEndpoint: localstack, snsEndpoint: localstack }),
     apiPort: port("api-port", values["api-port"]),
     dynamodbPort: port("dynamodb-port", values["dynamodb-port"]),
     sqsPort: port("sqs-port", values["sqs-port"]),
