@@ -10,21 +10,16 @@
  * Endpoints are not passed to the code under test: like in AWS, the SDK reads them from the
  * environment (AWS_ENDPOINT_URL_DYNAMODB), which start() sets, with dummy credentials and region.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import { createServer } from "node:net";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import {
   type AttributeDefinition,
   type AttributeValue,
   CreateTableCommand,
   DynamoDBClient,
-  ListTablesCommand,
   ScanCommand,
   UpdateTimeToLiveCommand,
 } from "@aws-sdk/client-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
+import { startDynamoDbLocal as startDynamoDbBackend } from "#scripts/local/backends.ts";
 import {
   IDENTITIES_TABLE,
   SLICES_TABLE,
@@ -34,11 +29,6 @@ import {
 } from "#shared/config/table-schemas.ts";
 import { storageKey } from "#shared/core/memory-store.ts";
 import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
-
-const EMULATOR_DIR = join(
-  dirname(fileURLToPath(import.meta.url)),
-  "../../node_modules/amplify-dynamodb-simulator/emulator",
-);
 
 export interface DynamoDbLocal {
   /** http://127.0.0.1:<port> */
@@ -59,49 +49,16 @@ export interface StartOptions {
 }
 
 export async function startDynamoDbLocal(options: StartOptions = {}): Promise<DynamoDbLocal> {
-  const jar = join(EMULATOR_DIR, "DynamoDBLocal.jar");
-  if (!existsSync(jar)) throw new Error(`DynamoDB Local not found at ${jar}`);
-  const port = await freePort();
-  const endpoint = `http://127.0.0.1:${port}`;
-  const java = [
-    "java",
-    "-Xms128m",
-    "-Xmx512m",
-    `-Djava.library.path=${join(EMULATOR_DIR, "DynamoDBLocal_lib")}`,
-    "-jar",
-    jar,
-    "-inMemory",
-    "-port",
-    String(port),
-    "-disableTelemetry",
-  ]
-    .map(shellQuote)
-    .join(" ");
-  // The guard: Java in the background; `read` returns when our end of the pipe closes.
-  const guard = `${java} & pid=$!; trap 'kill $pid 2>/dev/null' EXIT INT TERM; read -r _ || true; kill $pid 2>/dev/null; wait $pid`;
-  const child = spawn("sh", ["-c", guard], { stdio: ["pipe", "ignore", "pipe"], cwd: EMULATOR_DIR });
-  let stderr = "";
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString()).slice(-4000);
-  });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  // Closing stdin on exit is what the guard waits for; keep the child from holding the event loop.
-  child.unref();
-  (child.stdin as unknown as { unref?: () => void }).unref?.();
-  (child.stderr as unknown as { unref?: () => void }).unref?.();
-
+  // The same guarded Java process the local runner starts: it dies with this process, whatever happens.
+  const backend = await startDynamoDbBackend(0, options.startTimeoutMs ?? 30_000);
+  const endpoint = backend.endpoint;
   setSdkEnvironment(endpoint);
   const client = new DynamoDBClient({ maxAttempts: 2 });
   const stop = async (): Promise<void> => {
     client.destroy();
-    if (child.exitCode === null && child.signalCode === null) {
-      child.ref(); // keep the event loop alive until the guard has taken Java down
-      child.stdin?.end();
-      await exited;
-    }
+    await backend.stop();
   };
   try {
-    await waitUntilAnswering(client, child, () => stderr, options.startTimeoutMs ?? 30_000);
     const tableNames: Record<string, string> = {};
     for (const schema of TABLE_SCHEMAS) {
       const name = `${options.tablePrefix ?? "sliceline-test-"}${schema.logicalId}`;
@@ -191,43 +148,6 @@ function setSdkEnvironment(endpoint: string): void {
   process.env.AWS_REGION = "us-east-1";
   delete process.env.AWS_SESSION_TOKEN;
   delete process.env.AWS_PROFILE;
-}
-
-async function waitUntilAnswering(
-  client: DynamoDBClient,
-  child: ChildProcess,
-  stderr: () => string,
-  timeoutMs: number,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`DynamoDB Local exited early: ${stderr()}`);
-    try {
-      await client.send(new ListTablesCommand({}));
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) {
-        throw new Error(`DynamoDB Local did not answer within ${timeoutMs} ms: ${(error as Error).message}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function shellQuote(value: string): string {
-  return `'${value.replaceAll("'", "'\\''")}'`;
 }
 
 /** Every item of a table (tests only: a Scan). */
