@@ -57,6 +57,7 @@ import {
   slicePk,
   versionedFrom,
 } from "./items.ts";
+import { queryPartition } from "./query-partition.ts";
 import {
   backoffDelayMs,
   DEFAULT_RETRY_POLICY,
@@ -160,15 +161,15 @@ export class DynamoClusterStore implements ClusterStore {
       if (meta?.pending === undefined && (meta?.version ?? 0) === cached.version) return cached;
     }
     for (let attempt = 0; attempt < MAX_LOAD_ATTEMPTS; attempt++) {
-      const stateItems = await this.#queryAll(this.#tables.state, groupPk(namespace));
+      const stateItems = await queryPartition(this.#client, this.#tables.state, groupPk(namespace));
       const meta = stateItems.find((item) => item.sk === META_SK);
       if (meta?.pending !== undefined) {
         await this.#committer.rollForward(namespace, meta.pending as PendingCommit);
         continue;
       }
       const [endpointSlices, ciliumSlices] = await Promise.all([
-        this.#queryAll(this.#tables.slices, slicePk("EndpointSlice", namespace)),
-        this.#queryAll(this.#tables.slices, slicePk("CiliumEndpointSlice", namespace)),
+        queryPartition(this.#client, this.#tables.slices, slicePk("EndpointSlice", namespace)),
+        queryPartition(this.#client, this.#tables.slices, slicePk("CiliumEndpointSlice", namespace)),
       ]);
       const check = await this.#committer.readMeta(namespace);
       if (check?.pending !== undefined || (check?.version ?? 0) !== Number(meta?.version ?? 0)) {
@@ -465,25 +466,6 @@ export class DynamoClusterStore implements ClusterStore {
       startKey = page.LastEvaluatedKey;
     } while (startKey !== undefined);
     return keys;
-  }
-
-  async #queryAll(table: string, pk: string): Promise<Item[]> {
-    const items: Item[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.#client.send(
-        new QueryCommand({
-          TableName: table,
-          KeyConditionExpression: "pk = :pk",
-          ExpressionAttributeValues: { ":pk": pk },
-          ConsistentRead: true,
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      items.push(...(page.Items ?? []));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey !== undefined);
-    return items;
   }
 }
 

@@ -51,7 +51,6 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
-  QueryCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { GroupConflictError } from "#shared/core/cluster-store.ts";
 import {
@@ -64,6 +63,7 @@ import {
   type PendingCommit,
   pendingKey,
 } from "./items.ts";
+import { queryPartition } from "./query-partition.ts";
 import {
   backoffDelayMs,
   type CancellationReason,
@@ -201,7 +201,7 @@ export class GroupCommitter {
 
   /** Rolls forward every registered pending commit at least `minAgeMs` old; returns how many. */
   async rollForwardRegistered(minAgeMs: number): Promise<number> {
-    const registered = await this.#queryAll(PENDING_PK);
+    const registered = await queryPartition(this.#client, this.#tables.state, PENDING_PK);
     let rolled = 0;
     for (const entry of registered) {
       if (this.#options.clock() - Number(entry.sinceMs) < minAgeMs) continue;
@@ -332,7 +332,11 @@ export class GroupCommitter {
   }
 
   async #readIntent(namespace: string, pending: PendingCommit): Promise<PlannedOp[] | undefined> {
-    const items = await this.#queryAll(intentPk(namespace, pending.commitId));
+    const items = await queryPartition(
+      this.#client,
+      this.#tables.state,
+      intentPk(namespace, pending.commitId),
+    );
     if (items.length !== pending.chunks) return undefined;
     items.sort((a, b) => (String(a.sk) < String(b.sk) ? -1 : 1));
     const encoded = Buffer.concat(items.map((item) => item.data as Uint8Array));
@@ -358,25 +362,6 @@ export class GroupCommitter {
     } catch {
       // The commit is complete either way; leftovers expire.
     }
-  }
-
-  async #queryAll(pk: string): Promise<Array<Record<string, unknown>>> {
-    const items: Array<Record<string, unknown>> = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.#client.send(
-        new QueryCommand({
-          TableName: this.#tables.state,
-          KeyConditionExpression: "pk = :pk",
-          ExpressionAttributeValues: { ":pk": pk },
-          ConsistentRead: true,
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      items.push(...(page.Items ?? []));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey !== undefined);
-    return items;
   }
 
   #transact(ops: readonly PlannedOp[], mode: "strict" | "replay"): Promise<TransactOutcome> {
