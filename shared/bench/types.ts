@@ -43,7 +43,10 @@ export type ScenarioPhase =
 /** One watch event of the trace, with when (ms from trace start) it is sent. */
 export interface TraceEvent {
   readonly atMs: number;
-  readonly event: { readonly type: "ADDED" | "MODIFIED" | "DELETED"; readonly object: Record<string, unknown> };
+  readonly event: {
+    readonly type: "ADDED" | "MODIFIED" | "DELETED";
+    readonly object: Record<string, unknown>;
+  };
   /** true for changes to a Pod (what "per pod change" divides by). */
   readonly podChange: boolean;
   /** Phase index (-1: initial load), for per-phase figures. */
