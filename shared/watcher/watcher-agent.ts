@@ -1,0 +1,385 @@
+/**
+ * One node agent (kube-proxy / cilium-agent) on sliceline (contract §4): registers its channel,
+ * lists a snapshot, then applies what its queue delivers to its WatcherCache.
+ *
+ * Register before list: the channel exists (subscribed) before the snapshot is read, so a change
+ * made during the list arrives on the queue too and the older copy is dropped by resourceVersion.
+ * The agent runs no loop of its own: a fleet simulator calls pollOnce for many agents with its own
+ * concurrency; `run` is the loop for a single agent.
+ */
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import { API_RESOURCES } from "#shared/api/api-resources.ts";
+import type { KubeStatus } from "#shared/api/status.ts";
+import type { WatchedKind, WatcherRegistration } from "#shared/api/watcher-registry.ts";
+import type { EndpointSlice } from "#shared/core/model.ts";
+import { compareResourceVersions } from "#shared/core/object-versions.ts";
+import type { OutputObject } from "#shared/core/output-changes.ts";
+import type { BundledChange } from "#shared/fanout/change-bundle.ts";
+import { changesOfBody, MalformedChangeError } from "./change-body.ts";
+import { DEFAULT_GAP_GRACE_MS, GapTracker } from "./gap-tracker.ts";
+import { LatencyRecorder } from "./latency-recorder.ts";
+import { type CacheObjectRef, cacheKey, WatcherCache } from "./watcher-cache.ts";
+
+export interface WatcherAgentOptions {
+  /** The HTTP API's base URL (http://127.0.0.1:PORT locally). */
+  readonly api: string;
+  readonly node: string;
+  readonly zone?: string | undefined;
+  readonly kinds: readonly WatchedKind[];
+  /** Only the endpoints of the agent's zone (topology-aware subsetting). */
+  readonly zoneOnly?: boolean | undefined;
+  readonly sqs: SQSClient;
+  readonly fetch?: typeof fetch;
+  readonly now?: () => number;
+  /** How long a patch waits for its base before the object is re-read (default 1 s). */
+  readonly gapGraceMs?: number;
+  /** List page size (limit); default 500. */
+  readonly listPageSize?: number;
+}
+
+export interface WatcherAgentStats {
+  /** Queue messages received (deliveries), and their body bytes. */
+  messages: number;
+  bytes: number;
+  applied: number;
+  duplicates: number;
+  /** Patches held for their base. */
+  gapsHeld: number;
+  /** Objects re-read because a held patch's base never came. */
+  gapsRefetched: number;
+  /** Objects read because the change was too big to travel (reference form). */
+  referencesFetched: number;
+  relists: number;
+  /** Bodies that were not a change, and changes of kinds the agent did not ask for. */
+  malformed: number;
+  ignored: number;
+}
+
+/** An HTTP API answer other than the expected one; `status` is the Kubernetes Status when it sent one. */
+export class WatcherApiError extends Error {
+  override name = "WatcherApiError";
+  readonly code: number;
+  readonly status: KubeStatus | undefined;
+
+  constructor(message: string, code: number, status: KubeStatus | undefined) {
+    super(message);
+    this.code = code;
+    this.status = status;
+  }
+}
+
+export class WatcherNotRegisteredError extends Error {
+  override name = "WatcherNotRegisteredError";
+}
+
+export interface PollResult {
+  readonly received: number;
+  readonly applied: number;
+}
+
+export class WatcherAgent {
+  readonly cache = new WatcherCache();
+  readonly latency = new LatencyRecorder();
+  readonly stats: WatcherAgentStats = {
+    messages: 0,
+    bytes: 0,
+    applied: 0,
+    duplicates: 0,
+    gapsHeld: 0,
+    gapsRefetched: 0,
+    referencesFetched: 0,
+    relists: 0,
+    malformed: 0,
+    ignored: 0,
+  };
+  readonly #options: WatcherAgentOptions;
+  readonly #fetch: typeof fetch;
+  readonly #now: () => number;
+  readonly #gaps: GapTracker;
+  readonly #kinds: ReadonlySet<string>;
+  #registration: WatcherRegistration | undefined;
+
+  constructor(options: WatcherAgentOptions) {
+    this.#options = options;
+    this.#fetch = options.fetch ?? fetch;
+    this.#now = options.now ?? Date.now;
+    this.#gaps = new GapTracker(options.gapGraceMs ?? DEFAULT_GAP_GRACE_MS);
+    this.#kinds = new Set(options.kinds);
+  }
+
+  get node(): string {
+    return this.#options.node;
+  }
+
+  get registration(): WatcherRegistration | undefined {
+    return this.#registration;
+  }
+
+  /** Patches waiting for their base. */
+  get heldGaps(): number {
+    return this.#gaps.size;
+  }
+
+  async register(): Promise<WatcherRegistration> {
+    const { node, zone, kinds, zoneOnly } = this.#options;
+    const body = JSON.stringify({
+      node,
+      kinds,
+      ...(zone === undefined ? {} : { zone }),
+      ...(zoneOnly ? { zoneOnly } : {}),
+    });
+    const response = await this.#request("POST", "/v1/watchers", body);
+    this.#registration = (await response.json()) as WatcherRegistration;
+    return this.#registration;
+  }
+
+  /** false when the API did not know the node. */
+  async deregister(): Promise<boolean> {
+    const response = await this.#request(
+      "DELETE",
+      `/v1/watchers/${encodeURIComponent(this.#options.node)}`,
+      undefined,
+      [404],
+    );
+    await response.text();
+    this.#registration = undefined;
+    return response.status !== 404;
+  }
+
+  /** The snapshot of every watched kind, page by page; call after register. */
+  async list(): Promise<void> {
+    for (const kind of this.#options.kinds) {
+      const resource = API_RESOURCES[kind];
+      const path = `/apis/${resource.groupVersion}/${resource.plural}`;
+      const items: OutputObject[] = [];
+      let listVersion = "0";
+      let token: string | undefined;
+      do {
+        const query = new URLSearchParams({ limit: String(this.#options.listPageSize ?? 500) });
+        if (token !== undefined) query.set("continue", token);
+        const response = await this.#request("GET", `${path}?${query}`);
+        const page = (await response.json()) as {
+          items: OutputObject[];
+          metadata: { resourceVersion?: string; continue?: string };
+        };
+        for (const item of page.items) {
+          const view = this.#view(item);
+          if (view !== undefined) items.push(view);
+        }
+        const version = page.metadata.resourceVersion ?? "0";
+        if (compareResourceVersions(version, listVersion) > 0) listVersion = version;
+        token = page.metadata.continue === "" ? undefined : page.metadata.continue;
+      } while (token !== undefined);
+      this.cache.replaceFromList(kind, items, listVersion);
+    }
+  }
+
+  /** After a restart: forget everything and list again (the queue's backlog then applies on top). */
+  async relist(): Promise<void> {
+    this.cache.clear();
+    this.#gaps.clear();
+    this.stats.relists++;
+    await this.list();
+  }
+
+  /**
+   * One ReceiveMessage on the agent's queue: apply, delete, record. Held gaps whose grace ran out
+   * are resolved before and after.
+   */
+  async pollOnce(waitSeconds: number, maxMessages = 10, signal?: AbortSignal): Promise<PollResult> {
+    const queueUrl = this.#registration?.queueUrl;
+    if (queueUrl === undefined)
+      throw new WatcherNotRegisteredError(`watcher ${this.#options.node} is not registered`);
+    const appliedBefore = this.stats.applied;
+    await this.resolveExpiredGaps();
+    const received = await this.#options.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: maxMessages,
+        WaitTimeSeconds: waitSeconds,
+      }),
+      signal === undefined ? {} : { abortSignal: signal },
+    );
+    const messages = received.Messages ?? [];
+    for (const message of messages) {
+      const body = message.Body ?? "";
+      this.stats.messages++;
+      this.stats.bytes += Buffer.byteLength(body);
+      let changes: BundledChange[];
+      try {
+        changes = changesOfBody(body);
+      } catch (error) {
+        if (!(error instanceof MalformedChangeError)) throw error;
+        this.stats.malformed++;
+        continue;
+      }
+      for (const change of changes) await this.#receive(change);
+    }
+    for (let start = 0; start < messages.length; start += 10) {
+      const batch = messages.slice(start, start + 10);
+      await this.#options.sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: batch.map((message, i) => ({ Id: String(i), ReceiptHandle: message.ReceiptHandle })),
+        }),
+      );
+    }
+    await this.resolveExpiredGaps();
+    return { received: messages.length, applied: this.stats.applied - appliedBefore };
+  }
+
+  /** Re-reads the objects whose held patches waited out their grace. */
+  async resolveExpiredGaps(): Promise<void> {
+    for (const key of this.#gaps.expired(this.#now())) {
+      const gap = this.#gaps.take(key);
+      if (gap === undefined) continue;
+      this.stats.gapsRefetched++;
+      await this.#reread(gap.ref, gap.changes);
+    }
+  }
+
+  /** Polls until `signal` aborts; errors are handed to `onError` and retried after a second. */
+  async run(signal: AbortSignal, options: { waitSeconds?: number; onError?: (error: unknown) => void } = {}) {
+    while (!signal.aborted) {
+      try {
+        await this.pollOnce(options.waitSeconds ?? 20, 10, signal);
+      } catch (error) {
+        if (signal.aborted) break;
+        options.onError?.(error);
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
+  }
+
+  async #receive(change: BundledChange): Promise<void> {
+    if (!this.#kinds.has(change.kind)) {
+      this.stats.ignored++;
+      return;
+    }
+    const result = this.cache.apply(change);
+    if (result.outcome === "applied") {
+      this.#applied(change);
+      this.#retryHeld(result.key);
+    } else if (result.outcome === "duplicate") this.stats.duplicates++;
+    else if (result.reason === "reference") {
+      this.stats.referencesFetched++;
+      await this.#reread(result.ref, [change]);
+    } else {
+      this.stats.gapsHeld++;
+      this.#gaps.hold(result.key, result.ref, change, this.#now());
+    }
+  }
+
+  #applied(change: BundledChange): void {
+    this.stats.applied++;
+    this.latency.record(this.#now() - change.sourceTimeMs);
+  }
+
+  /** Held patches of the object, retried now that it moved on, until none applies any more. */
+  #retryHeld(key: string): void {
+    for (;;) {
+      const gap = this.#gaps.take(key);
+      if (gap === undefined) return;
+      const waiting: BundledChange[] = [];
+      let progressed = false;
+      for (const change of gap.changes) {
+        const result = this.cache.apply(change);
+        if (result.outcome === "applied") {
+          this.#applied(change);
+          progressed = true;
+        } else if (result.outcome === "duplicate") this.stats.duplicates++;
+        else waiting.push(change);
+      }
+      this.#gaps.restore(key, { ...gap, changes: waiting });
+      if (!progressed || waiting.length === 0) return;
+    }
+  }
+
+  /**
+   * Reads one object from the API in place of `changes` (404: it is gone). Changes the read already
+   * covers count as applied now; newer ones are applied on top of it.
+   */
+  async #reread(ref: CacheObjectRef, changes: readonly BundledChange[]): Promise<void> {
+    const fetched = await this.#getObject(ref);
+    const object = fetched === undefined ? undefined : this.#view(fetched);
+    const newest = changes.reduce(
+      (max, change) =>
+        compareResourceVersions(change.resourceVersion, max) > 0 ? change.resourceVersion : max,
+      "0",
+    );
+    const version = fetched?.metadata.resourceVersion ?? newest;
+    if (object === undefined)
+      this.cache.removeObject(ref, compareResourceVersions(version, newest) > 0 ? version : newest);
+    else
+      this.cache.apply({
+        type: "MODIFIED",
+        kind: ref.kind,
+        ...(ref.namespace === undefined ? {} : { namespace: ref.namespace }),
+        name: ref.name,
+        resourceVersion: version,
+        sourceTimeMs: Math.min(...changes.map((change) => change.sourceTimeMs)),
+        object,
+      });
+    const later: BundledChange[] = [];
+    for (const change of changes) {
+      if (fetched === undefined || compareResourceVersions(change.resourceVersion, version) <= 0)
+        this.#applied(change);
+      else later.push(change);
+    }
+    for (const change of later) await this.#receive(change);
+    this.#retryHeld(cacheKey(ref));
+  }
+
+  async #getObject(ref: CacheObjectRef): Promise<OutputObject | undefined> {
+    const resource = API_RESOURCES[ref.kind];
+    const name = encodeURIComponent(ref.name);
+    const path =
+      ref.namespace === undefined
+        ? `/apis/${resource.groupVersion}/${resource.plural}/${name}`
+        : `/apis/${resource.groupVersion}/namespaces/${encodeURIComponent(ref.namespace)}/${resource.plural}/${name}`;
+    const response = await this.#request("GET", path, undefined, [404]);
+    if (response.status === 404) {
+      await response.text();
+      return undefined;
+    }
+    return (await response.json()) as OutputObject;
+  }
+
+  /** What the agent holds of an object: a zone-only agent keeps its zone's endpoints, or nothing. */
+  #view(object: OutputObject): OutputObject | undefined {
+    const { zone, zoneOnly } = this.#options;
+    if (!zoneOnly || zone === undefined || object.kind !== "EndpointSlice") return object;
+    const endpoints = object.endpoints.filter((endpoint) => endpoint.zone === zone);
+    return endpoints.length === 0 ? undefined : ({ ...object, endpoints } satisfies EndpointSlice);
+  }
+
+  async #request(
+    method: string,
+    path: string,
+    body?: string,
+    tolerated: readonly number[] = [],
+  ): Promise<Response> {
+    const response = await this.#fetch(`${this.#options.api.replace(/\/$/, "")}${path}`, {
+      method,
+      headers: {
+        accept: "application/json",
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      ...(body === undefined ? {} : { body }),
+    });
+    if (response.ok || tolerated.includes(response.status)) return response;
+    const text = await response.text();
+    let status: KubeStatus | undefined;
+    try {
+      const parsed = JSON.parse(text) as Partial<KubeStatus>;
+      if (parsed.kind === "Status") status = parsed as KubeStatus;
+    } catch {
+      status = undefined;
+    }
+    throw new WatcherApiError(
+      `${method} ${path}: ${response.status} ${status?.reason ?? ""} ${status?.message ?? text.slice(0, 200)}`.trim(),
+      response.status,
+      status,
+    );
+  }
+}
