@@ -9,13 +9,14 @@
  * the time the write was sent, joined in-process by mod revision so values stay Cilium's JSON.
  */
 import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import { Etcd3, type IKeyValue, type Lease, type Watcher } from "etcd3";
 import { CiliumKvstoreModel, IP_IDENTITY_PREFIX, type KvOp } from "#shared/bench/etcd/cilium-kvstore.ts";
 import { type EtcdServer, startEtcd } from "#shared/bench/etcd/etcd-server.ts";
 import { KeyOrderedWriter } from "#shared/bench/etcd/key-ordered-writer.ts";
 import { GrowableSamples, summarizeLatencies } from "#shared/bench/etcd/latency-samples.ts";
+import { sampleMachineCpu } from "#shared/bench/etcd/machine-cpu.ts";
 import type { StrategyResult, Trace } from "#shared/bench/types.ts";
 
 /** Cilium's kvstore.LeaseTTL: agents' keys live under a 15-minute session lease. */
@@ -57,6 +58,10 @@ export interface EtcdPeerFigures {
   readonly sustainedDeliveriesPerSecond: number;
   readonly etcdCpuSeconds: number;
   readonly nodeCpuSeconds: number;
+  /** CPU seconds every other process on the machine used meanwhile (it shares the cores). */
+  readonly otherProcessesCpuSeconds: number;
+  readonly iowaitSeconds: number;
+  readonly cpus: number;
   /** Initial list + watch of all watchers (ms). */
   readonly listAndWatchMs: number;
   /** etcd's own gauges (etcd_debugging_mvcc_*), the maximum seen while sampling once a second. */
@@ -136,6 +141,7 @@ async function measure(trace: Trace, options: EtcdPeerOptions, peer: Peer): Prom
   const gauges = sampleGauges(peer.server.clientUrl);
   const etcdCpuBefore = peer.server.cpuSeconds();
   const nodeCpuBefore = process.cpuUsage();
+  const machineBefore = sampleMachineCpu();
   const sendTimes = new Map<number, number>();
   const writes = { ip: 0, identity: 0, maxIpRevision: 0, lagMaxMs: 0 };
   const writer = new KeyOrderedWriter(maxInFlight, async (op, dueAt) => {
@@ -174,6 +180,8 @@ async function measure(trace: Trace, options: EtcdPeerOptions, peer: Peer): Prom
   const replayEnd = performance.now();
   const etcdCpuSeconds = peer.server.cpuSeconds() - etcdCpuBefore;
   const nodeCpu = process.cpuUsage(nodeCpuBefore);
+  const machineAfter = sampleMachineCpu();
+  const nodeCpuSeconds = (nodeCpu.user + nodeCpu.system) / 1e6;
   const gaugeMax = await gauges.stop();
 
   const truth = new Map(
@@ -193,7 +201,13 @@ async function measure(trace: Trace, options: EtcdPeerOptions, peer: Peer): Prom
     replaySeconds: (replayEnd - replayStart) / 1000,
     sustainedDeliveriesPerSecond: tally.deliveries / activeSeconds,
     etcdCpuSeconds,
-    nodeCpuSeconds: (nodeCpu.user + nodeCpu.system) / 1e6,
+    nodeCpuSeconds,
+    otherProcessesCpuSeconds: Math.max(
+      0,
+      machineAfter.busySeconds - machineBefore.busySeconds - etcdCpuSeconds - nodeCpuSeconds,
+    ),
+    iowaitSeconds: machineAfter.iowaitSeconds - machineBefore.iowaitSeconds,
+    cpus: availableParallelism(),
     listAndWatchMs,
     maxSlowWatchers: gaugeMax.slowWatchers,
     maxPendingEvents: gaugeMax.pendingEvents,
@@ -231,7 +245,7 @@ function notesOf(figures: EtcdPeerFigures, watchers: number, converged: number):
   return [
     `etcd ${figures.etcdVersion} (Debian etcd-server, one member, default flags), ${watchers} watches over ${figures.channels} gRPC client connections (etcd3 npm client)`,
     `${figures.ipKeyWrites} IP-key writes and ${figures.identityKeyWrites} identity-key writes; ${behind}; ${converged}/${watchers} converged`,
-    `CPU over the replay: etcd ${figures.etcdCpuSeconds.toFixed(1)} s, watcher process ${figures.nodeCpuSeconds.toFixed(1)} s in ${figures.replaySeconds.toFixed(1)} s`,
+    `CPU over the replay (${figures.replaySeconds.toFixed(1)} s on ${figures.cpus} cores): etcd ${figures.etcdCpuSeconds.toFixed(1)} s, watcher process ${figures.nodeCpuSeconds.toFixed(1)} s, other processes on the machine ${figures.otherProcessesCpuSeconds.toFixed(1)} s`,
   ];
 }
 
