@@ -7,6 +7,8 @@ export type ScaleKind = "linear" | "log";
 
 export interface Series {
   readonly name: string;
+  /** Default: the palette color at the series' index. */
+  readonly color?: string;
   readonly points: readonly (readonly [number, number])[];
 }
 
@@ -29,6 +31,7 @@ export interface LineChartSpec {
 export interface Bar {
   readonly label: string;
   readonly value: number;
+  readonly color?: string;
 }
 
 export interface ReferenceLine {
@@ -226,14 +229,14 @@ function xAxis(
   return `<g class="x-axis">${parts.join("")}</g>`;
 }
 
-function legend(names: readonly string[], box: Frame, columns: number): string {
+function legend(entries_: readonly { name: string; color: string }[], box: Frame, columns: number): string {
   const columnWidth = (box.right - box.left) / columns;
-  const entries = names.map((name, index) => {
+  const entries = entries_.map(({ name, color }, index) => {
     const x = box.left + (index % columns) * columnWidth;
     const y = box.bottom + 40 + Math.floor(index / columns) * LEGEND_ROW;
     return (
       `<g class="legend-entry">` +
-      `<rect x="${fmt(x)}" y="${fmt(y)}" width="10" height="10" fill="${colorAt(index)}"/>` +
+      `<rect x="${fmt(x)}" y="${fmt(y)}" width="10" height="10" fill="${color}"/>` +
       `<text x="${fmt(x + 14)}" y="${fmt(y + 9)}">${escapeXml(name)}</text></g>`
     );
   });
@@ -253,8 +256,9 @@ export function lineChart(spec: LineChartSpec): string {
   const box = frame(width, (spec.height ?? 320) + legendRows * LEGEND_ROW, legendRows);
   const usable = (kind: ScaleKind) => (value: number) =>
     Number.isFinite(value) && (kind === "linear" || value > 0);
-  const keep = spec.series.map((series) => ({
+  const keep = spec.series.map((series, index) => ({
     name: series.name,
+    color: series.color ?? colorAt(index),
     points: series.points.filter(([px, py]) => usable(spec.x)(px) && usable(spec.y)(py)),
   }));
   const xs = keep.flatMap((series) => series.points.map(([px]) => px));
@@ -263,7 +267,7 @@ export function lineChart(spec: LineChartSpec): string {
   const yDomain = spec.yDomain ? { min: spec.yDomain[0], max: spec.yDomain[1] } : niceDomain(spec.y, ys);
   const x = scale(spec.x, xDomain, box.left, box.right);
   const y = scale(spec.y, yDomain, box.bottom, box.top);
-  const paths = keep.map((series, index) => {
+  const paths = keep.map((series) => {
     const coords = series.points.map(([px, py]) => [fmt(x(px)), fmt(y(py))] as const);
     const d = coords
       .map(([cx, cy], at) => {
@@ -273,13 +277,11 @@ export function lineChart(spec: LineChartSpec): string {
       .join("");
     const marks =
       series.points.length <= 12
-        ? coords
-            .map(([cx, cy]) => `<circle cx="${cx}" cy="${cy}" r="2.5" fill="${colorAt(index)}"/>`)
-            .join("")
+        ? coords.map(([cx, cy]) => `<circle cx="${cx}" cy="${cy}" r="2.5" fill="${series.color}"/>`).join("")
         : "";
     return (
       `<g class="series" data-name="${escapeXml(series.name)}" data-points="${series.points.length}">` +
-      `<path d="${d}" fill="none" stroke="${colorAt(index)}" stroke-width="1.8"/>${marks}</g>`
+      `<path d="${d}" fill="none" stroke="${series.color}" stroke-width="1.8"/>${marks}</g>`
     );
   });
   return [
@@ -288,11 +290,7 @@ export function lineChart(spec: LineChartSpec): string {
     xAxis(spec.x, xDomain, x, box, spec.xLabel),
     axisLines(box),
     `<g class="plot">${paths.join("")}</g>`,
-    legend(
-      keep.map((series) => series.name),
-      box,
-      LEGEND_COLUMNS,
-    ),
+    legend(keep, box, LEGEND_COLUMNS),
     noteText(spec.note, box),
     "</svg>",
   ].join("");
@@ -317,7 +315,7 @@ export function barChart(spec: BarChartSpec): string {
     const drawable = Number.isFinite(bar.value) && (spec.y === "linear" || bar.value > 0);
     const top = drawable ? y(Math.min(bar.value, domain.max)) : box.bottom;
     const rect = drawable
-      ? `<rect x="${fmt(center - barWidth / 2)}" y="${fmt(top)}" width="${fmt(barWidth)}" height="${fmt(box.bottom - top)}" fill="${colorAt(index)}"/>`
+      ? `<rect x="${fmt(center - barWidth / 2)}" y="${fmt(top)}" width="${fmt(barWidth)}" height="${fmt(box.bottom - top)}" fill="${bar.color ?? colorAt(index)}"/>`
       : "";
     return (
       `<g class="bar" data-label="${escapeXml(bar.label)}" data-value="${bar.value}">${rect}` +
