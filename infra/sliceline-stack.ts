@@ -7,7 +7,7 @@
  *
  * plus Monitoring (alarms, dashboard). Settings come from CDK context (infra/settings.ts).
  */
-import { CfnOutput, Stack, type StackProps } from "aws-cdk-lib";
+import { type CfnElement, CfnOutput, Stack, type StackProps } from "aws-cdk-lib";
 import type { Construct } from "constructs";
 import { ChangeTopics } from "#infra/constructs/change-topics.ts";
 import { Fanout } from "#infra/constructs/fanout.ts";
@@ -90,5 +90,25 @@ export class SlicelineStack extends Stack {
     );
     output("DashboardName", this.monitoring.dashboard.dashboardName, "CloudWatch dashboard");
     output("AlarmTopicArn", this.monitoring.alarmTopic.topicArn, "Alarm notifications");
+    // What a tool needs to find a deployed pipeline (scripts/localstack-deploy.ts writes them to
+    // .sliceline/local.json, keyed by logical id as the local runner keys them).
+    output("ApiId", this.api.httpApi.apiId, "HTTP API id (LocalStack serves it on <id>.execute-api.<host>)");
+    output("StateTableName", this.tables.state.table.tableName, "Object state: namespace groups, nodes");
+    output("IdentitiesTableName", this.tables.identities.table.tableName, "Identity allocation");
+    output("WatchersTableName", this.tables.watchers.table.tableName, "Registered watchers");
+    output(
+      "SlicesTableStreamArn",
+      this.tables.slices.table.tableStreamArn ?? "",
+      "The stream the fan-out reads",
+    );
+    const topics = [...this.topics.byScope.values()].map((topic) => [
+      this.getLogicalId(topic.node.defaultChild as CfnElement),
+      topic.topicArn,
+    ]);
+    output(
+      "ChangeTopicArns",
+      this.toJsonString(Object.fromEntries(topics)),
+      "Change topic ARN by logical id (JSON)",
+    );
   }
 }

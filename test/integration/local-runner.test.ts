@@ -2,13 +2,14 @@
  * The local runner end to end, started in-process (--no-demo) with its own DynamoDB Local and
  * fauxqs, from a template synthesized with short SQS settings (ingestTimeoutSeconds 3, so the
  * queues' visibility timeout is 18 s; a 1 s batching window over batches of up to 50):
- *   - a generated trace with duplicates, reordering and malformed messages, sent to the ingest
- *     queue as a producer would: once idle, the HTTP API serves exactly the reference model's
- *     EndpointSlice membership, and the dead-letter queue holds the malformed events with reasons;
- *   - a watcher registered through POST /v1/watchers then receives every later change of its
- *     scope: its list plus its queue's messages, applied by resourceVersion, equal the final list;
- *   - stopping the runner in the middle of a batch and starting another on the same backends
- *     loses nothing: the abandoned messages come back after the visibility timeout.
+ *   - the target-agnostic checks of test/support/pipeline-checks.ts (also run against a described
+ *     pipeline by `npm run test:localstack`): a generated trace with duplicates, reordering and
+ *     malformed messages; the reference model served by the API; poison in the dead-letter queue
+ *     with reasons; a watcher registered through POST /v1/watchers that misses no later change;
+ *   - runner-specific: fauxqs redrive, stream emulation (order, bisect, failure description), the
+ *     TTL sweeper, and stopping the runner in the middle of a batch then starting another on the
+ *     same backends, which loses nothing (the abandoned messages come back after the visibility
+ *     timeout).
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -22,32 +23,38 @@ import {
   QueryCommand,
 } from "@aws-sdk/client-dynamodb";
 import { DynamoDBStreamsClient } from "@aws-sdk/client-dynamodb-streams";
-import {
-  CreateQueueCommand,
-  DeleteMessageBatchCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-} from "@aws-sdk/client-sqs";
-import fc from "fast-check";
+import { CreateQueueCommand, GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { type LocalRunner, lambdaContext, sendBodies, startLocalRunner } from "#scripts/local/runner.ts";
 import { SqsEventSource } from "#scripts/local/sqs-event-source.ts";
 import { StreamEventSource } from "#scripts/local/stream-event-source.ts";
-import type { EndpointSlice } from "#shared/core/model.ts";
-import type { ChangeMessage } from "#shared/fanout/change-routing.ts";
-import type { ClusterSimulator, SimEvent } from "#shared/sim/cluster-simulator.ts";
 import {
-  deliver,
-  deliveryArbitrary,
-  eventsFor,
-  opArbitrary,
-  seededCluster,
-} from "#test/support/random-trace.ts";
-import { canonicalPorts, endpointKeyOf, expectedEndpoints } from "#test/support/reference-model.ts";
+  assertServesReference,
+  checkTraceWithPoison,
+  checkWatcher,
+  drain as drainQueue,
+  TraceRun,
+} from "#test/support/pipeline-checks.ts";
+import type { PipelineTarget } from "#test/support/pipeline-target.ts";
 
 const CONTEXT = { ingestTimeoutSeconds: 3, ingestBatchWindowSeconds: 1, ingestBatchSize: 50 };
 let outdir: string;
 let runner: LocalRunner;
-let sim: ClusterSimulator;
+const run = new TraceRun();
+
+/** The runner as the shared checks see it: settled when whenIdle says so, no lag after that. */
+function embedded(r: LocalRunner): PipelineTarget {
+  return {
+    config: {
+      api: r.config.api,
+      region: r.config.region,
+      sqs: { ...r.config.sqs, deadLetterQueueUrl: r.config.sqs.deadLetterQueueUrl as string },
+    },
+    sqs: r.sqs,
+    lagMs: 0,
+    settle: (timeoutMs) => r.whenIdle({ timeoutMs }),
+    close: () => {},
+  };
+}
 
 before(async () => {
   outdir = mkdtempSync(join(tmpdir(), "sliceline-local-"));
@@ -58,169 +65,15 @@ after(async () => {
   if (outdir !== undefined) rmSync(outdir, { recursive: true, force: true });
 });
 
-/** Random operations on the simulator, delivered with duplicates and reordering, one message per batch. */
-function traceBodies(seed: number, operations: number): string[] {
-  const events: SimEvent[] = [];
-  if (sim === undefined) {
-    const seeded = seededCluster();
-    sim = seeded.sim;
-    events.push(...seeded.events);
-  }
-  const [ops] = fc.sample(fc.array(opArbitrary, { minLength: operations / 2, maxLength: operations }), {
-    seed,
-    numRuns: 1,
-  });
-  events.push(...eventsFor(sim, ops ?? []));
-  const [delivery] = fc.sample(deliveryArbitrary(events.length), { seed: seed + 1, numRuns: 1 });
-  return deliver(events, delivery as never).map((batch) => JSON.stringify({ events: batch }));
-}
-
-async function listSlices(pageSize = 3): Promise<EndpointSlice[]> {
-  const slices: EndpointSlice[] = [];
-  let token = "";
-  do {
-    const url = `${runner.config.api}/apis/discovery.k8s.io/v1/endpointslices?limit=${pageSize}${token === "" ? "" : `&continue=${encodeURIComponent(token)}`}`;
-    const response = await fetch(url);
-    assert.equal(response.status, 200, url);
-    const list = (await response.json()) as { items: EndpointSlice[]; metadata: { continue?: string } };
-    slices.push(...list.items);
-    token = list.metadata.continue ?? "";
-  } while (token !== "");
-  return slices;
-}
-
-function endpointKeys(slices: readonly EndpointSlice[]): string[] {
-  return slices.flatMap((slice) =>
-    slice.endpoints.flatMap((endpoint) =>
-      endpoint.addresses.map((address) =>
-        endpointKeyOf({
-          service: `${slice.metadata.namespace}/${slice.metadata.labels["kubernetes.io/service-name"]}`,
-          addressType: slice.addressType,
-          ports: canonicalPorts(slice.ports),
-          pod: endpoint.targetRef.name,
-          address,
-          ...endpoint.conditions,
-          zone: endpoint.zone,
-        }),
-      ),
-    ),
-  );
-}
-
-async function assertServesReference(): Promise<EndpointSlice[]> {
-  const slices = await listSlices();
-  const published = endpointKeys(slices);
-  assert.equal(new Set(published).size, published.length, "an endpoint appears in two slices");
-  assert.deepEqual(new Set(published), expectedEndpoints(sim));
-  return slices;
-}
-
-async function drain(queueUrl: string): Promise<Array<{ body: string; attributes: Record<string, string> }>> {
-  const messages: Array<{ body: string; attributes: Record<string, string> }> = [];
-  for (let empty = 0; empty < 2; ) {
-    const result = await runner.sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: queueUrl,
-        MaxNumberOfMessages: 10,
-        MessageAttributeNames: ["All"],
-        WaitTimeSeconds: 0,
-      }),
-    );
-    const batch = result.Messages ?? [];
-    if (batch.length === 0) {
-      empty++;
-      continue;
-    }
-    for (const message of batch) {
-      const attributes: Record<string, string> = {};
-      for (const [name, value] of Object.entries(message.MessageAttributes ?? {}))
-        attributes[name] = value.StringValue ?? "";
-      messages.push({ body: message.Body ?? "", attributes });
-    }
-    await runner.sqs.send(
-      new DeleteMessageBatchCommand({
-        QueueUrl: queueUrl,
-        Entries: batch.map((message, i) => ({ Id: String(i), ReceiptHandle: message.ReceiptHandle })),
-      }),
-    );
-  }
-  return messages;
-}
+const drain = (queueUrl: string) => drainQueue(runner.sqs, queueUrl);
 
 describe("local runner", { concurrency: false }, () => {
   it("serves the reference model's EndpointSlices after a trace with duplicates, reordering and malformed messages", async () => {
-    const bodies = traceBodies(4242, 250);
-    const malformed = [
-      "{ this is not json",
-      JSON.stringify({
-        type: "ADDED",
-        object: { kind: "Pod", metadata: { namespace: "alpha", name: "z", resourceVersion: "latest" } },
-      }),
-      JSON.stringify({
-        type: "ADDED",
-        object: { kind: "Deployment", metadata: { name: "d", resourceVersion: "1" } },
-      }),
-    ];
-    const mixed = [...bodies];
-    malformed.forEach((body, i) => {
-      mixed.splice(Math.floor(((i + 1) * mixed.length) / 4), 0, body);
-    });
-    await sendBodies(runner.sqs, runner.config.sqs.ingestQueueUrl, mixed);
-    await runner.whenIdle({ timeoutMs: 120_000 });
-
-    await assertServesReference();
-
-    // At least once: a redelivered batch dead-letters its poison again, under the same source id.
-    const letters = await drain(runner.config.sqs.deadLetterQueueUrl as string);
-    const distinct = new Map(letters.map((letter) => [letter.attributes.sourceMessageId, letter]));
-    const reasons = [...distinct.values()].map((letter) => letter.attributes.reason ?? "");
-    assert.equal(distinct.size, 3, JSON.stringify(letters));
-    assert.match(reasons.find((r) => r.startsWith("invalid JSON")) ?? "", /^invalid JSON/);
-    assert.ok(
-      reasons.some((r) => /object\.metadata\.resourceVersion: must be a decimal integer string/.test(r)),
-    );
-    assert.ok(reasons.some((r) => /unknown kind "Deployment"/.test(r)));
-    assert.ok(letters.some((letter) => letter.body === "{ this is not json"));
+    await checkTraceWithPoison(embedded(runner), run);
   });
 
   it("delivers every later change of its scope to a watcher registered through POST /v1/watchers", async () => {
-    const response = await fetch(`${runner.config.api}/v1/watchers`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ node: "watcher-1", kinds: ["EndpointSlice"] }),
-    });
-    assert.equal(response.status, 201);
-    const { queueUrl } = (await response.json()) as { queueUrl: string };
-    // List after registering (list-then-watch): the watcher's starting state.
-    const view = new Map<string, { rv: bigint; slice: EndpointSlice | undefined }>();
-    for (const slice of await listSlices(50))
-      view.set(`${slice.metadata.namespace}/${slice.metadata.name}`, {
-        rv: BigInt(slice.metadata.resourceVersion ?? "0"),
-        slice,
-      });
-
-    await sendBodies(runner.sqs, runner.config.sqs.ingestQueueUrl, traceBodies(777, 200));
-    await runner.whenIdle({ timeoutMs: 120_000 });
-    const final = await assertServesReference();
-
-    // Standard SNS and SQS are unordered: apply by resourceVersion, deletions leave a tombstone.
-    const messages = (await drain(queueUrl)).map((m) => JSON.parse(m.body) as ChangeMessage);
-    assert.ok(messages.length > 0, "the watcher received nothing");
-    for (const message of messages) {
-      assert.equal(message.kind, "EndpointSlice");
-      const slice = message.object as EndpointSlice;
-      const key = `${slice.metadata.namespace}/${slice.metadata.name}`;
-      const rv = BigInt(message.resourceVersion);
-      const known = view.get(key);
-      if (message.type === "DELETED") {
-        if (known === undefined || rv >= known.rv) view.set(key, { rv, slice: undefined });
-      } else if (known === undefined || rv > known.rv) view.set(key, { rv, slice });
-    }
-    const watched = [...view.values()].flatMap((entry) => (entry.slice === undefined ? [] : [entry.slice]));
-    const summary = (slices: EndpointSlice[]) =>
-      slices.map((s) => `${s.metadata.namespace}/${s.metadata.name}@${s.metadata.resourceVersion}`).sort();
-    assert.deepEqual(summary(watched), summary(final));
-    assert.deepEqual(new Set(endpointKeys(watched)), expectedEndpoints(sim));
+    await checkWatcher(embedded(runner), run);
   });
 
   it("moves a message that keeps failing to the dead-letter queue by the queue's own RedrivePolicy (fauxqs)", async () => {
@@ -397,7 +250,7 @@ describe("local runner", { concurrency: false }, () => {
       wrapHandler,
     });
     armed = true;
-    await sendBodies(interrupted.sqs, interrupted.config.sqs.ingestQueueUrl, traceBodies(9001, 250));
+    await sendBodies(interrupted.sqs, interrupted.config.sqs.ingestQueueUrl, run.bodies(9001, 250));
     await started;
     const ingest = interrupted.sqsSources.find(
       (source) => source.settings.queueUrl === interrupted.config.sqs.ingestQueueUrl,
@@ -414,7 +267,7 @@ describe("local runner", { concurrency: false }, () => {
     });
     try {
       await runner.whenIdle({ timeoutMs: 120_000 });
-      await assertServesReference();
+      await assertServesReference(embedded(runner), run);
     } finally {
       // The new runner did not start the backends: stop the first runner's now.
       await runner.stop();
