@@ -5,6 +5,7 @@
  * message naming the key instead of failing the deployment half-way.
  */
 import { z } from "zod";
+import { FANOUT_FORMATS } from "#shared/config/resources.ts";
 
 /** Lambda Powertools' EMF namespace; the handlers publish EventsIn, SliceWrites, Deliveries, ... there. */
 export const METRICS_NAMESPACE = "Sliceline";
@@ -94,6 +95,8 @@ const settingsSchema = z
     /** Concurrent batches per stream shard; order per partition key (one slice) is kept at any value. */
     fanoutParallelization: integer(1, 10, 1),
     fanoutTimeoutSeconds: integer(1, 900, 60),
+    /** "bundles": one delta bundle per scope per stream batch; "objects": one whole object per change. */
+    fanoutFormat: z.enum(FANOUT_FORMATS).default("bundles"),
 
     apiTimeoutSeconds: integer(1, 29, 10),
     /** HTTP API stage throttling (requests per second, burst). */

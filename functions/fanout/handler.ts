@@ -1,7 +1,13 @@
 /**
- * Fan-out: the slices table's stream in, one message per change and scope out to the watchers'
- * topics. Records are processed one by one with partial batch failures, so a bad record is
- * retried (then bisected, then sent to the failure queue) without holding up the shard.
+ * Fan-out: the slices table's stream in, change messages out to the watchers' topics, in one of
+ * two formats (SLICELINE_FANOUT_FORMAT):
+ *   - "bundles" (default): the whole stream batch at once, one ChangeBundle of deltas per scope
+ *     (shared/fanout/change-bundle.ts). Stream batches are ordered, so failures are reported from
+ *     the first record that could not go out (a malformed one, or the first carried by a message
+ *     that failed to publish) to the end: Lambda retries from there, bisecting on repeat.
+ *   - "objects": one message per change and scope; records are processed one by one with partial
+ *     batch failures, so a bad record is retried (then bisected, then sent to the failure queue)
+ *     without holding up the shard.
  */
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
 import { Logger } from "@aws-lambda-powertools/logger";
@@ -13,10 +19,11 @@ import { captureLambdaHandler } from "@aws-lambda-powertools/tracer/middleware";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import middy from "@middy/core";
-import type { DynamoDBRecord, DynamoDBStreamEvent, StreamRecord } from "aws-lambda";
+import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent, StreamRecord } from "aws-lambda";
 import { SnsChangePublisher } from "#shared/adapters/sns/sns-change-publisher.ts";
 import { TopicAudience } from "#shared/adapters/sns/topic-audience.ts";
-import { changeTopicArnsFromEnvironment } from "#shared/config/environment.ts";
+import { changeTopicArnsFromEnvironment, fanoutFormatFromEnvironment } from "#shared/config/environment.ts";
+import { bundleMessages, coalesceChanges, type RecordChange } from "#shared/fanout/bundle-publisher.ts";
 import { routeChange } from "#shared/fanout/change-routing.ts";
 import { objectChangeFromImages, type SliceItemImage } from "#shared/fanout/stored-change.ts";
 
@@ -25,9 +32,11 @@ const metrics = new Metrics({ namespace: "Sliceline", serviceName: "sliceline-fa
 const tracer = new Tracer({ serviceName: "sliceline-fanout" });
 
 const topicArns = changeTopicArnsFromEnvironment();
+const format = fanoutFormatFromEnvironment();
 const zones = Object.keys(topicArns)
   .filter((scope) => scope.startsWith("EndpointSlice@"))
   .map((scope) => scope.slice("EndpointSlice@".length));
+const scopes = new Set(Object.keys(topicArns));
 const sns = tracer.captureAWSv3Client(new SNSClient({}));
 const publisher = new SnsChangePublisher(sns, topicArns);
 const audience = new TopicAudience(sns);
@@ -40,33 +49,85 @@ function imageOf(image: StreamRecord["NewImage"]): SliceItemImage | undefined {
     : (unmarshall(image as Parameters<typeof unmarshall>[0]) as SliceItemImage);
 }
 
-async function fanOutRecord(record: DynamoDBRecord): Promise<void> {
-  const change = objectChangeFromImages(
-    imageOf(record.dynamodb?.OldImage),
-    imageOf(record.dynamodb?.NewImage),
-  );
-  const { published, bytes, byTopic } = await publisher.publish(routeChange(change, zones));
+function changeOf(record: DynamoDBRecord) {
+  return objectChangeFromImages(imageOf(record.dynamodb?.OldImage), imageOf(record.dynamodb?.NewImage));
+}
+
+/** Publish totals to metrics; deliveries are publishes times each topic's subscribers. */
+async function recordPublished(totals: {
+  published: number;
+  bytes: number;
+  byTopic: Map<string, { published: number; bytes: number }>;
+}): Promise<void> {
   let deliveries = 0;
   let bytesDelivered = 0;
-  for (const [topicArn, totals] of byTopic) {
+  for (const [topicArn, topic] of totals.byTopic) {
     const subscribers = await audience.subscribers(topicArn);
-    deliveries += totals.published * subscribers;
-    bytesDelivered += totals.bytes * subscribers;
+    deliveries += topic.published * subscribers;
+    bytesDelivered += topic.bytes * subscribers;
   }
-  metrics.addMetric("MessagesPublished", MetricUnit.Count, published);
-  metrics.addMetric("BytesPublished", MetricUnit.Bytes, bytes);
+  metrics.addMetric("MessagesPublished", MetricUnit.Count, totals.published);
+  metrics.addMetric("BytesPublished", MetricUnit.Bytes, totals.bytes);
   metrics.addMetric("Deliveries", MetricUnit.Count, deliveries);
   metrics.addMetric("BytesDelivered", MetricUnit.Bytes, bytesDelivered);
-  // Source event to publish; watchers time the last hop (queue to applied) themselves.
+}
+
+/** Source event to publish; watchers time the last hop (queue to applied) themselves. */
+function recordLatency(sourceTimeMs: number): void {
+  metrics.addMetric("PropagationLatency", MetricUnit.Milliseconds, Math.max(0, Date.now() - sourceTimeMs));
+}
+
+async function fanOutRecord(record: DynamoDBRecord): Promise<void> {
+  const change = changeOf(record);
+  await recordPublished(await publisher.publish(routeChange(change, zones)));
+  recordLatency(change.sourceTimeMs);
+}
+
+async function fanOutObjects(event: DynamoDBStreamEvent) {
+  return processPartialResponse(event, fanOutRecord, processor);
+}
+
+async function fanOutBundles(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {
+  const records = event.Records;
+  const changes: RecordChange[] = [];
+  let failFrom = records.length;
+  for (const [index, record] of records.entries()) {
+    try {
+      changes.push({ change: changeOf(record), record: index });
+    } catch (error) {
+      // Later records wait for this one: Lambda retries from it, then bisects it away.
+      logger.error("malformed stream record", { sequenceNumber: sequenceOf(record), error });
+      failFrom = index;
+      break;
+    }
+  }
+  const messages = bundleMessages(coalesceChanges(changes), zones, scopes);
+  const result = await publisher.publishBodies(messages);
+  for (const index of result.failed) failFrom = Math.min(failFrom, messages[index]?.firstRecord ?? 0);
+  if (result.failed.length > 0) logger.error("bundles not published", { errors: result.errors });
+  try {
+    await recordPublished(result);
+  } catch (error) {
+    // The messages are out: failing the batch for a metric would only deliver them again.
+    logger.warn("delivery metrics not recorded", { error });
+  }
+  for (const { change, record } of changes) if (record < failFrom) recordLatency(change.sourceTimeMs);
   metrics.addMetric(
-    "PropagationLatency",
-    MetricUnit.Milliseconds,
-    Math.max(0, Date.now() - change.sourceTimeMs),
+    "ChangesBundled",
+    MetricUnit.Count,
+    messages.reduce((sum, m) => sum + m.changes, 0),
   );
+  return {
+    batchItemFailures: records.slice(failFrom).map((record) => ({ itemIdentifier: sequenceOf(record) })),
+  };
+}
+
+function sequenceOf(record: DynamoDBRecord): string {
+  return record.dynamodb?.SequenceNumber ?? "";
 }
 
 async function fanOut(event: DynamoDBStreamEvent) {
-  return processPartialResponse(event, fanOutRecord, processor);
+  return format === "bundles" ? fanOutBundles(event) : fanOutObjects(event);
 }
 
 export const handler = middy(fanOut)

@@ -16,7 +16,7 @@ import { PipelineFunction } from "#infra/constructs/pipeline-function.ts";
 import type { SlicelineTables } from "#infra/constructs/tables.ts";
 import type { Settings } from "#infra/settings.ts";
 import { grantTopicsPublishTo } from "#infra/wiring.ts";
-import { LOGICAL_IDS } from "#shared/config/resources.ts";
+import { ENV, LOGICAL_IDS } from "#shared/config/resources.ts";
 
 export interface FanoutProps {
   readonly tables: SlicelineTables;
@@ -61,6 +61,7 @@ export class Fanout extends Construct {
 
     // The stream images carry everything it publishes: no table access beyond the stream.
     grantTopicsPublishTo(fn, topics.byScope);
+    fn.addEnvironment(ENV.fanoutFormat, settings.fanoutFormat);
 
     fn.addEventSource(
       new DynamoEventSource(tables.slices.table, {

@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { parseIdentityLabelPolicy } from "#shared/core/identity/security-labels.ts";
 import { resolveSlicingSettings, type SlicingSettings } from "#shared/core/settings.ts";
-import { ENV } from "./resources.ts";
+import { ENV, FANOUT_FORMATS, type FanoutFormat } from "./resources.ts";
 
 export class EnvironmentError extends Error {
   override name = "EnvironmentError";
@@ -68,6 +68,18 @@ export function changeTopicArnsFromEnvironment(
 ): Record<string, string> {
   const text = requireEnvironment(["changeTopicArns"], source).changeTopicArns;
   return parseJsonVariable(ENV.changeTopicArns, text, topicArnsSchema);
+}
+
+/** The fan-out's delivery format from SLICELINE_FANOUT_FORMAT; absent or empty: "bundles". */
+export function fanoutFormatFromEnvironment(source: NodeJS.ProcessEnv = process.env): FanoutFormat {
+  const text = source[ENV.fanoutFormat];
+  if (text === undefined || text === "") return "bundles";
+  if (!(FANOUT_FORMATS as readonly string[]).includes(text)) {
+    throw new EnvironmentError(
+      `${ENV.fanoutFormat} must be one of ${FANOUT_FORMATS.join(", ")}, not ${JSON.stringify(text)}`,
+    );
+  }
+  return text as FanoutFormat;
 }
 
 /** A variable holding JSON, checked against its schema; errors name the variable. */

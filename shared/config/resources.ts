@@ -26,7 +26,13 @@ export const ENV = {
   slicingSettings: "SLICELINE_SLICING_SETTINGS",
   /** Slice writes per second allowed, before scaling by watcher count (the seed's dynamic rate limit). */
   writeBudget: "SLICELINE_WRITE_BUDGET",
+  /** How the fan-out delivers: "bundles" (one delta bundle per scope and batch) or "objects" (one message per change). */
+  fanoutFormat: "SLICELINE_FANOUT_FORMAT",
 } as const;
+
+/** The fan-out's delivery formats (shared/fanout/change-bundle.ts; change-routing.ts ChangeMessage). */
+export const FANOUT_FORMATS = ["bundles", "objects"] as const;
+export type FanoutFormat = (typeof FANOUT_FORMATS)[number];
 
 /** Key attributes of every sliceline table (single-table style per concern). */
 export const TABLE_KEYS = {

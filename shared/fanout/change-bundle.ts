@@ -8,9 +8,13 @@
  * watcher. The stream record has both images, so the fan-out can diff them for free, and a stream
  * batch already holds one ingest batch's writes, so bundling them costs no extra latency.
  *
+ * Consecutive changes of one object within a batch are merged into one (first before-image to last
+ * after-image), so a bundle names each object once unless it was deleted and re-created.
+ *
  * Watchers apply a patch only on top of exactly `previousResourceVersion`; anything else is either a
- * duplicate (their version is ≥ resourceVersion) or a gap (their version is older than
- * previousResourceVersion), and a gap is filled by re-reading that one object from the HTTP API.
+ * duplicate (their version is ≥ resourceVersion) or a gap (any other version, or no copy at all),
+ * and a gap is filled by re-reading that one object from the HTTP API. A DELETED carries the
+ * object's last version and removes that version or an older one. Applying: slice-delta.ts.
  * Zone views (scope EndpointSlice@zone) always travel whole: a zone watcher does not see the
  * versions in which its zone's part did not change, so it has no base to patch.
  */

@@ -40,6 +40,7 @@ const production = synthApp({
     watcherQueuePrefix: "prod-w-",
     writeBudget: "400",
     slicing: '{"maxEndpointsPerSlice":50}',
+    fanoutFormat: "objects",
   },
 });
 const productionTemplate = Template.fromStack(production.stack);
@@ -325,6 +326,10 @@ describe("environment variables name what is granted", () => {
 
     const fanout = environmentOf(resources, LOGICAL_IDS.fanoutFunction);
     assert.ok(render(fanout[ENV.changeTopicArns]).startsWith("{"));
+    assert.equal(fanout[ENV.fanoutFormat], "bundles");
+    assert.equal(environmentOf(productionResources, LOGICAL_IDS.fanoutFunction)[ENV.fanoutFormat], "objects");
+    for (const id of [LOGICAL_IDS.ingestFunction, LOGICAL_IDS.apiFunction])
+      assert.equal(environmentOf(resources, id)[ENV.fanoutFormat], undefined, id);
     for (const table of TABLE_SCHEMAS)
       assert.equal(fanout[table.envName], undefined, "fan-out reads only its stream");
     const api = environmentOf(resources, LOGICAL_IDS.apiFunction);
@@ -578,6 +583,7 @@ describe("settings", () => {
     assert.equal(settings.production, false);
     assert.deepEqual(settings.zones, ["zone-a", "zone-b", "zone-c"]);
     assert.equal(settings.stackName, "Sliceline");
+    assert.equal(settings.fanoutFormat, "bundles");
   });
 
   it("accepts command-line strings and cdk.json values alike", () => {
@@ -598,6 +604,7 @@ describe("settings", () => {
       { watcherQueuePrefix: "bad/prefix" },
       { production: "yes" },
       { slicing: "{not json" },
+      { fanoutFormat: "json" },
     ];
     for (const values of bad) {
       const key = Object.keys(values).at(-1) as string;

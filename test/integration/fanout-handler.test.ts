@@ -1,6 +1,10 @@
 /**
  * The real fan-out handler on fauxqs: stream records in, watcher queues receive the changes of
- * their scopes; a malformed record fails alone (partial batch response), the others go out.
+ * their scopes.
+ *   - "bundles" (default): one message per scope for the whole batch, whose replay over the
+ *     watcher's previous copy yields the stored object; a malformed record fails with every record
+ *     after it, and a message that cannot be published fails the batch from its first record.
+ *   - "objects": one message per change and scope; a malformed record fails alone.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -10,17 +14,39 @@ import { marshall } from "@aws-sdk/util-dynamodb";
 import type { DynamoDBRecord, DynamoDBStreamEvent } from "aws-lambda";
 import { WatcherChannels } from "#shared/adapters/watchers/watcher-channels.ts";
 import { ENV } from "#shared/config/resources.ts";
-import type { EndpointSlice } from "#shared/core/model.ts";
+import type { CiliumEndpointSlice, Endpoint, EndpointSlice } from "#shared/core/model.ts";
+import type { OutputObject } from "#shared/core/output-changes.ts";
+import { parseBundle } from "#shared/fanout/bundle-publisher.ts";
+import type { ChangeBundle } from "#shared/fanout/change-bundle.ts";
 import type { ChangeMessage } from "#shared/fanout/change-routing.ts";
+import { applyBundledChange } from "#shared/fanout/slice-delta.ts";
 import { type FauxqsHandle, startLocalMessaging } from "#test/support/fauxqs.ts";
 import { lambdaContext, quietPowertools } from "#test/support/lambda.ts";
 
 let messaging: FauxqsHandle;
-let handler: (
+type Handler = (
   event: DynamoDBStreamEvent,
   context: unknown,
 ) => Promise<{ batchItemFailures: { itemIdentifier: string }[] }>;
+let handler: Handler;
+let objectsHandler: Handler;
+let brokenCiliumHandler: Handler;
 const topicArns: Record<string, string> = {};
+
+/** A separate instance of the handler module, which reads its environment once when loaded. */
+async function handlerWith(variables: Record<string, string>, instance: string): Promise<Handler> {
+  const saved = Object.fromEntries(Object.keys(variables).map((name) => [name, process.env[name]]));
+  Object.assign(process.env, variables);
+  try {
+    const url = new URL(`../../functions/fanout/handler.ts?${instance}`, import.meta.url);
+    return ((await import(url.href)) as { handler: Handler }).handler;
+  } finally {
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
+}
 
 before(async () => {
   quietPowertools();
@@ -33,10 +59,25 @@ before(async () => {
   }
   process.env[ENV.changeTopicArns] = JSON.stringify(topicArns);
   ({ handler } = (await import("#functions/fanout/handler.ts")) as never);
+  objectsHandler = await handlerWith({ [ENV.fanoutFormat]: "objects" }, "objects");
+  const missingTopic = (topicArns.Cilium as string).replace(/:[^:]+$/, ":no-such-topic");
+  brokenCiliumHandler = await handlerWith(
+    { [ENV.changeTopicArns]: JSON.stringify({ ...topicArns, Cilium: missingTopic }) },
+    "broken-cilium",
+  );
 });
 after(async () => messaging.stop());
 
-function slice(rv: string, zone: string): EndpointSlice {
+function endpoint(index: number, zone: string, ready = true): Endpoint {
+  return {
+    addresses: [`10.1.${index >> 8}.${index & 255}`],
+    conditions: { ready, serving: ready, terminating: false },
+    zone,
+    targetRef: { kind: "Pod", namespace: "shop", name: `web-${index}`, uid: `u${index}` },
+  };
+}
+
+function slice(rv: string, zone: string, endpoints: Endpoint[] = [endpoint(1, zone)]): EndpointSlice {
   return {
     apiVersion: "discovery.k8s.io/v1",
     kind: "EndpointSlice",
@@ -47,15 +88,18 @@ function slice(rv: string, zone: string): EndpointSlice {
       resourceVersion: rv,
     },
     addressType: "IPv4",
-    endpoints: [
-      {
-        addresses: ["10.1.0.1"],
-        conditions: { ready: true, serving: true, terminating: false },
-        zone,
-        targetRef: { kind: "Pod", namespace: "shop", name: "web-1", uid: "u1" },
-      },
-    ],
+    endpoints,
     ports: [{ name: "http", port: 8080, protocol: "TCP" }],
+  };
+}
+
+function ces(rv: string): CiliumEndpointSlice {
+  return {
+    apiVersion: "cilium.io/v2alpha1",
+    kind: "CiliumEndpointSlice",
+    metadata: { name: "ces-1", resourceVersion: rv },
+    namespace: "shop",
+    endpoints: [{ name: "web-1", id: 1001, networking: { addressing: [{ ipv4: "10.1.0.1" }] } }],
   };
 }
 
@@ -88,14 +132,148 @@ function record(
   };
 }
 
-async function receive(queueUrl: string): Promise<ChangeMessage[]> {
-  const result = await messaging.sqs.send(
-    new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
-  );
-  return (result.Messages ?? []).map((m) => JSON.parse(m.Body ?? "{}") as ChangeMessage);
+async function receiveBodies(queueUrl: string): Promise<string[]> {
+  const bodies: string[] = [];
+  for (;;) {
+    const result = await messaging.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+    );
+    const batch = (result.Messages ?? []).map((m) => m.Body ?? "{}");
+    if (batch.length === 0) return bodies;
+    bodies.push(...batch);
+  }
 }
 
-describe("fan-out handler", () => {
+async function receive(queueUrl: string): Promise<ChangeMessage[]> {
+  return (await receiveBodies(queueUrl)).map((body) => JSON.parse(body) as ChangeMessage);
+}
+
+async function receiveBundles(queueUrl: string): Promise<ChangeBundle[]> {
+  return (await receiveBodies(queueUrl)).map((body) => {
+    const bundle = parseBundle(body);
+    assert.ok(bundle !== undefined, `not a bundle: ${body.slice(0, 100)}`);
+    return bundle;
+  });
+}
+
+/** What a watcher holds after replaying a bundle over `held`; a gap here is a failure. */
+function replay(held: OutputObject | undefined, bundle: ChangeBundle): OutputObject | undefined {
+  let current = held;
+  for (const change of bundle.changes) {
+    const result = applyBundledChange(current, change);
+    assert.equal(result.outcome, "applied", JSON.stringify(result));
+    if (result.outcome === "applied") current = result.object;
+  }
+  return current;
+}
+
+const ids = (from: number, to: number) =>
+  Array.from({ length: to - from + 1 }, (_, i) => ({ itemIdentifier: String(from + i) }));
+
+describe("fan-out handler, bundles (default)", () => {
+  it("delivers N changes to one slice as one message per scope that replays to the stored object", async (t) => {
+    const channels = new WatcherChannels(messaging.sqs, messaging.sns, topicArns, "fanout-bundle-");
+    const all = await channels.open("node-all", ["EndpointSlice"]);
+    const zoneA = await channels.open("node-a", ["EndpointSlice@zone-a"]);
+    const zoneOf = (i: number) => (i % 2 === 0 ? "zone-a" : "zone-b");
+    let endpoints = Array.from({ length: 100 }, (_, i) => endpoint(i, zoneOf(i)));
+    const versions = [slice("1000", "", endpoints)];
+    // 20 writes: readiness flips, a pod replaced (one out, one in), one endpoint moving zones.
+    for (let n = 1; n <= 20; n++) {
+      if (n === 7)
+        endpoints = [...endpoints.filter((e) => e.targetRef.uid !== "u3"), endpoint(300, "zone-a")];
+      else if (n === 13)
+        endpoints = endpoints.map((e) => (e.targetRef.uid === "u5" ? endpoint(5, "zone-a") : e));
+      else
+        endpoints = endpoints.map((e) =>
+          e.targetRef.uid === `u${n}` ? endpoint(n, zoneOf(n), n % 3 !== 0) : e,
+        );
+      versions.push(slice(String(1000 + n), "", endpoints));
+    }
+    const records = versions.slice(1).map((after, i) => record(String(500 + i), versions[i], after));
+    const response = await handler({ Records: records }, lambdaContext("fanout"));
+    assert.deepEqual(response.batchItemFailures, []);
+
+    const stored = versions.at(-1) as EndpointSlice;
+    const full = await receiveBundles(all.queueUrl);
+    assert.equal(full.length, 1, "one message for the EndpointSlice scope");
+    assert.equal(full[0]?.scope, "EndpointSlice");
+    assert.deepEqual(replay(versions[0], full[0] as ChangeBundle), stored);
+    const change = full[0]?.changes[0];
+    assert.ok(change?.patch !== undefined, "item-only changes travel as a patch");
+    assert.equal(change.previousResourceVersion, "1000");
+    assert.equal(change.sourceTimeMs, 1234);
+    const bundleBytes = Buffer.byteLength(JSON.stringify(full[0]));
+    const sliceBytes = Buffer.byteLength(JSON.stringify(stored));
+    t.diagnostic(
+      `20 writes of a 100-endpoint slice: one ${bundleBytes} B bundle; one whole slice is ${sliceBytes} B`,
+    );
+    assert.ok(bundleBytes * 4 < sliceBytes);
+
+    const zoneView = (s: EndpointSlice): EndpointSlice => ({
+      ...s,
+      endpoints: s.endpoints.filter((e) => e.zone === "zone-a"),
+    });
+    const zoned = await receiveBundles(zoneA.queueUrl);
+    assert.equal(zoned.length, 1, "one message for the zone scope");
+    assert.deepEqual(
+      replay(zoneView(versions[0] as EndpointSlice), zoned[0] as ChangeBundle),
+      zoneView(stored),
+    );
+    assert.equal(zoned[0]?.changes[0]?.zone, "zone-a");
+    await channels.close(all);
+    await channels.close(zoneA);
+  });
+
+  it("fails a malformed record and every record after it, publishing those before it", async () => {
+    const channels = new WatcherChannels(messaging.sqs, messaging.sns, topicArns, "fanout-bundle-");
+    const all = await channels.open("node-all-2", ["EndpointSlice"]);
+    const zoneA = await channels.open("node-a-2", ["EndpointSlice@zone-a"]);
+    const event: DynamoDBStreamEvent = {
+      Records: [
+        record("100", undefined, slice("1", "zone-a")),
+        { ...record("101", undefined, { nonsense: true }, "Pod") },
+        record("102", slice("1", "zone-a"), slice("2", "zone-b")),
+      ],
+    };
+    const response = await handler(event, lambdaContext("fanout"));
+    assert.deepEqual(response.batchItemFailures, ids(101, 102));
+    const full = await receiveBundles(all.queueUrl);
+    assert.deepEqual(
+      full.flatMap((b) => b.changes.map((c) => [c.type, c.resourceVersion, c.sourceTimeMs])),
+      [["ADDED", "1", 1234]],
+    );
+    const zoned = await receiveBundles(zoneA.queueUrl);
+    assert.deepEqual(
+      zoned.flatMap((b) => b.changes.map((c) => c.type)),
+      ["ADDED"],
+    );
+    await channels.close(all);
+    await channels.close(zoneA);
+  });
+
+  it("fails the batch from the first record of a message that could not be published", async () => {
+    const channels = new WatcherChannels(messaging.sqs, messaging.sns, topicArns, "fanout-bundle-");
+    const all = await channels.open("node-all-3", ["EndpointSlice"]);
+    const event: DynamoDBStreamEvent = {
+      Records: [
+        record("200", undefined, slice("1", "zone-a")),
+        record("201", undefined, ces("5"), "CiliumEndpointSlice"),
+        record("202", slice("1", "zone-a"), slice("2", "zone-a")),
+        record("203", ces("5"), ces("6"), "CiliumEndpointSlice"),
+      ],
+    };
+    const response = await brokenCiliumHandler(event, lambdaContext("fanout"));
+    assert.deepEqual(response.batchItemFailures, ids(201, 203));
+    // The EndpointSlice bundle went out (both changes, merged); the retry from 201 repeats it, harmlessly.
+    const full = await receiveBundles(all.queueUrl);
+    assert.equal(full.length, 1);
+    assert.deepEqual(replay(undefined, full[0] as ChangeBundle), slice("2", "zone-a"));
+    await channels.close(all);
+  });
+});
+
+describe("fan-out handler, objects", () => {
   it("publishes each stream record to its scopes and fails only the malformed one", async () => {
     const channels = new WatcherChannels(messaging.sqs, messaging.sns, topicArns, "fanout-watcher-");
     const all = await channels.open("node-all", ["EndpointSlice"]);
@@ -107,7 +285,7 @@ describe("fan-out handler", () => {
         record("102", slice("1", "zone-a"), slice("2", "zone-b")),
       ],
     };
-    const response = await handler(event, lambdaContext("fanout"));
+    const response = await objectsHandler(event, lambdaContext("fanout"));
     assert.deepEqual(response.batchItemFailures, [{ itemIdentifier: "101" }]);
     const full = await receive(all.queueUrl);
     assert.deepEqual(full.map((m) => [m.type, m.resourceVersion, m.sourceTimeMs]).sort(), [

@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import {
   changeTopicArnsFromEnvironment,
   EnvironmentError,
+  fanoutFormatFromEnvironment,
   requireEnvironment,
   slicingSettingsFromEnvironment,
 } from "#shared/config/environment.ts";
@@ -54,6 +55,15 @@ describe("environment", () => {
     assert.throws(
       () => changeTopicArnsFromEnvironment({ SLICELINE_CHANGE_TOPIC_ARNS: '{"x":"nope"}' }),
       EnvironmentError,
+    );
+  });
+
+  it("reads the fan-out format, bundles by default", () => {
+    assert.equal(fanoutFormatFromEnvironment({}), "bundles");
+    assert.equal(fanoutFormatFromEnvironment({ SLICELINE_FANOUT_FORMAT: "objects" }), "objects");
+    assert.throws(
+      () => fanoutFormatFromEnvironment({ SLICELINE_FANOUT_FORMAT: "json" }),
+      (error: Error) => error instanceof EnvironmentError && /SLICELINE_FANOUT_FORMAT/.test(error.message),
     );
   });
 });

@@ -1,5 +1,6 @@
 /**
- * ChangePublisher on SNS: one topic per scope, PublishBatch of up to 10 messages per call.
+ * ChangePublisher on SNS: one topic per scope, PublishBatch of up to 10 messages per call; single
+ * change messages (publish) or prepared delivery bundles (publishBodies).
  */
 import { PublishBatchCommand, type PublishBatchRequestEntry, type SNSClient } from "@aws-sdk/client-sns";
 import { type ChangePublisher, MAX_MESSAGE_BYTES, messageBody } from "#shared/fanout/change-publisher.ts";
@@ -8,12 +9,12 @@ import type { RoutedMessage } from "#shared/fanout/change-routing.ts";
 const SNS_BATCH_LIMIT = 10;
 
 /** PublishBatch takes 10 messages and 256 KiB in all: chunks that respect both. */
-function publishChunks(bodies: readonly string[]): string[][] {
-  const chunks: string[][] = [];
-  let current: string[] = [];
+function publishChunks<T>(items: readonly T[], bytesOf: (item: T) => number): T[][] {
+  const chunks: T[][] = [];
+  let current: T[] = [];
   let currentBytes = 0;
-  for (const body of bodies) {
-    const bytes = Buffer.byteLength(body);
+  for (const item of items) {
+    const bytes = bytesOf(item);
     if (
       current.length === SNS_BATCH_LIMIT ||
       (current.length > 0 && currentBytes + bytes > MAX_MESSAGE_BYTES)
@@ -22,11 +23,21 @@ function publishChunks(bodies: readonly string[]): string[][] {
       current = [];
       currentBytes = 0;
     }
-    current.push(body);
+    current.push(item);
     currentBytes += bytes;
   }
   if (current.length > 0) chunks.push(current);
   return chunks;
+}
+
+/** What publishing a set of prepared bodies achieved: totals of what went out, and what did not. */
+export interface BodiesPublished {
+  readonly published: number;
+  readonly bytes: number;
+  readonly byTopic: Map<string, { published: number; bytes: number }>;
+  /** Indexes (into the input) of bodies not published: rejected entries, or calls that threw. */
+  readonly failed: number[];
+  readonly errors: string[];
 }
 
 export class PublishFailedError extends Error {
@@ -60,7 +71,7 @@ export class SnsChangePublisher implements ChangePublisher {
     for (const [topicArn, bodies] of byTopic) {
       const topicTotals = { published: 0, bytes: 0 };
       perTopic.set(topicArn, topicTotals);
-      for (const chunk of publishChunks(bodies)) {
+      for (const chunk of publishChunks(bodies, (body) => Buffer.byteLength(body))) {
         const entries: PublishBatchRequestEntry[] = chunk.map((Message, i) => ({ Id: String(i), Message }));
         const result = await this.#sns.send(
           new PublishBatchCommand({ TopicArn: topicArn, PublishBatchRequestEntries: entries }),
@@ -78,5 +89,57 @@ export class SnsChangePublisher implements ChangePublisher {
       }
     }
     return { published, bytes, byTopic: perTopic };
+  }
+
+  /**
+   * Prepared bodies (delivery bundles), each to its scope's topic. Unlike publish() it does not stop
+   * at the first failure: every body is attempted and the caller learns which did not go out, so a
+   * stream batch can be failed from the earliest record an unpublished body carries.
+   */
+  async publishBodies(bodies: readonly { scope: string; body: string }[]): Promise<BodiesPublished> {
+    const byTopic = new Map<string, number[]>();
+    for (const [index, { scope }] of bodies.entries()) {
+      const topicArn = this.#topicArns[scope];
+      if (topicArn === undefined) continue;
+      byTopic.set(topicArn, [...(byTopic.get(topicArn) ?? []), index]);
+    }
+    const totals = { published: 0, bytes: 0 };
+    const perTopic = new Map<string, { published: number; bytes: number }>();
+    const failed: number[] = [];
+    const errors: string[] = [];
+    for (const [topicArn, indexes] of byTopic) {
+      const topicTotals = { published: 0, bytes: 0 };
+      perTopic.set(topicArn, topicTotals);
+      const bodyOf = (index: number) => bodies[index]?.body ?? "";
+      for (const chunk of publishChunks(indexes, (index) => Buffer.byteLength(bodyOf(index)))) {
+        const entries: PublishBatchRequestEntry[] = chunk.map((index) => ({
+          Id: String(index),
+          Message: bodyOf(index),
+        }));
+        let rejected: Set<string>;
+        try {
+          const result = await this.#sns.send(
+            new PublishBatchCommand({ TopicArn: topicArn, PublishBatchRequestEntries: entries }),
+          );
+          rejected = new Set((result.Failed ?? []).map((f) => f.Id ?? ""));
+          for (const f of result.Failed ?? []) errors.push(`${topicArn}: ${f.Code ?? ""} ${f.Message ?? ""}`);
+        } catch (error) {
+          rejected = new Set(entries.map((e) => e.Id ?? ""));
+          errors.push(`${topicArn}: ${(error as Error).message}`);
+        }
+        for (const index of chunk) {
+          if (rejected.has(String(index))) {
+            failed.push(index);
+            continue;
+          }
+          const bytes = Buffer.byteLength(bodyOf(index));
+          totals.published++;
+          totals.bytes += bytes;
+          topicTotals.published++;
+          topicTotals.bytes += bytes;
+        }
+      }
+    }
+    return { ...totals, byTopic: perTopic, failed, errors };
   }
 }
