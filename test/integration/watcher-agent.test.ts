@@ -1,0 +1,160 @@
+/**
+ * WatcherAgent against the local stack (startLocalRunner: DynamoDB Local, fauxqs, the real
+ * handlers): a full watcher (all three kinds) and a zone-only one register, list, then a random
+ * trace goes through the ingest queue; polled until their queues are drained, each agent's digest
+ * equals the one recomputed from the API's lists. Then they deregister.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import fc from "fast-check";
+import { type LocalRunner, startLocalRunner } from "#scripts/local/runner.ts";
+import type { CiliumEndpointSlice, CiliumIdentity, EndpointSlice } from "#shared/core/model.ts";
+import type { OutputObject } from "#shared/core/output-changes.ts";
+import type { SimEvent } from "#shared/sim/cluster-simulator.ts";
+import { WatcherAgent, WatcherApiError } from "#shared/watcher/watcher-agent.ts";
+import { snapshotDigest, snapshotFromObjects } from "#shared/watcher/watcher-snapshot.ts";
+import { eventsFor, opArbitrary, seededCluster } from "#test/support/random-trace.ts";
+
+const CONTEXT = {
+  ingestTimeoutSeconds: 3,
+  ingestBatchWindowSeconds: 1,
+  ingestBatchSize: 50,
+  zones: "zone-0,zone-1,zone-2",
+};
+let outdir: string;
+let runner: LocalRunner;
+
+before(async () => {
+  outdir = mkdtempSync(join(tmpdir(), "sliceline-watcher-"));
+  runner = await startLocalRunner({ context: CONTEXT, outdir, logLevel: "SILENT", maxPollersPerQueue: 4 });
+});
+after(async () => {
+  await runner?.stop();
+  if (outdir !== undefined) rmSync(outdir, { recursive: true, force: true });
+});
+
+async function listAll<T extends OutputObject>(path: string): Promise<T[]> {
+  const items: T[] = [];
+  let token = "";
+  do {
+    const url = `${runner.config.api}${path}?limit=7${token === "" ? "" : `&continue=${encodeURIComponent(token)}`}`;
+    const response = await fetch(url);
+    assert.equal(response.status, 200, url);
+    const page = (await response.json()) as { items: T[]; metadata: { continue?: string } };
+    items.push(...page.items);
+    token = page.metadata.continue ?? "";
+  } while (token !== "");
+  return items;
+}
+
+async function truthDigest(zone?: string): Promise<string> {
+  return snapshotDigest(
+    snapshotFromObjects({
+      endpointSlices: await listAll<EndpointSlice>("/apis/discovery.k8s.io/v1/endpointslices"),
+      ciliumEndpointSlices:
+        zone === undefined
+          ? await listAll<CiliumEndpointSlice>("/apis/cilium.io/v2alpha1/ciliumendpointslices")
+          : [],
+      identities:
+        zone === undefined ? await listAll<CiliumIdentity>("/apis/cilium.io/v2/ciliumidentities") : [],
+      zone,
+    }),
+  );
+}
+
+/** Polls until two empty receives in a row with nothing held, or the deadline. */
+async function pollUntilDrained(agent: WatcherAgent, deadlineMs: number): Promise<void> {
+  for (let empty = 0; empty < 2; ) {
+    assert.ok(Date.now() < deadlineMs, `${agent.node} did not drain its queue in time`);
+    const { received } = await agent.pollOnce(1);
+    empty = received === 0 && agent.heldGaps === 0 ? empty + 1 : 0;
+  }
+}
+
+function randomEvents(
+  seed: number,
+  operations: number,
+  seeded: ReturnType<typeof seededCluster>,
+): SimEvent[] {
+  const [ops] = fc.sample(fc.array(opArbitrary, { minLength: operations, maxLength: operations }), {
+    seed,
+    numRuns: 1,
+  });
+  return eventsFor(seeded.sim, ops ?? []);
+}
+
+describe("WatcherAgent on the local stack", { concurrency: false }, () => {
+  it("registers, lists, follows a trace through the pipeline and converges to the API's state", async () => {
+    const seeded = seededCluster();
+    await runner.sendEvents(runner.config.sqs.ingestQueueUrl, seeded.events, 10);
+    await runner.whenIdle({ timeoutMs: 60_000 });
+
+    const options = { api: runner.config.api, sqs: runner.sqs, gapGraceMs: 300 };
+    const full = new WatcherAgent({
+      ...options,
+      node: "agent-full",
+      zone: "zone-0",
+      kinds: ["EndpointSlice", "CiliumEndpointSlice", "CiliumIdentity"],
+    });
+    const zonal = new WatcherAgent({
+      ...options,
+      node: "agent-zonal",
+      zone: "zone-0",
+      kinds: ["EndpointSlice"],
+      zoneOnly: true,
+    });
+    for (const agent of [full, zonal]) {
+      const registration = await agent.register();
+      assert.match(registration.queueUrl, /agent-/);
+      await agent.list();
+    }
+    assert.equal(full.cache.digest(), await truthDigest(), "the list alone equals the API's state");
+    assert.ok(full.cache.counts().endpoints > 0 && full.cache.counts().ipcacheEntries > 0);
+
+    await runner.sendEvents(runner.config.sqs.ingestQueueUrl, randomEvents(31, 120, seeded), 7);
+    await runner.whenIdle({ timeoutMs: 60_000 });
+    const deadline = Date.now() + 20_000;
+    await pollUntilDrained(full, deadline);
+    await pollUntilDrained(zonal, deadline);
+
+    assert.equal(full.cache.digest(), await truthDigest());
+    assert.equal(zonal.cache.digest(), await truthDigest("zone-0"));
+    for (const agent of [full, zonal]) {
+      assert.ok(agent.stats.messages > 0 && agent.stats.applied > 0, JSON.stringify(agent.stats));
+      assert.equal(agent.stats.malformed, 0);
+      assert.equal(agent.latency.count, agent.stats.applied);
+      assert.ok(agent.latency.summary().maxMs > 0);
+    }
+    assert.ok(zonal.stats.bytes < full.stats.bytes, "a zone-only watcher receives less");
+
+    // A restarted agent re-lists and lands on the same state.
+    await full.relist();
+    assert.equal(full.cache.digest(), await truthDigest());
+    assert.equal(full.stats.relists, 1);
+
+    for (const agent of [full, zonal]) {
+      assert.equal(await agent.deregister(), true);
+      assert.equal(await agent.deregister(), false, "already gone");
+    }
+    const gone = await fetch(`${runner.config.api}/v1/watchers/agent-full`);
+    assert.equal(gone.status, 404);
+  });
+
+  it("reports a rejected registration as a WatcherApiError carrying the Kubernetes Status", async () => {
+    const agent = new WatcherAgent({
+      api: runner.config.api,
+      sqs: runner.sqs,
+      node: "Not_A_Node",
+      kinds: ["EndpointSlice"],
+    });
+    await assert.rejects(agent.register(), (error: unknown) => {
+      assert.ok(error instanceof WatcherApiError);
+      assert.equal(error.code, 400);
+      assert.equal(error.status?.reason, "BadRequest");
+      return true;
+    });
+  });
+});
