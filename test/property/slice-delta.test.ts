@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { NamespaceCiliumEndpointSlices } from "#shared/core/ciliumendpointslice/namespace-slices.ts";
 import { rollingUpdateTrace } from "#shared/core/endpointslice/rolling-update-trace.ts";
 import { ServiceSlices } from "#shared/core/endpointslice/service-slices.ts";
 import { serviceRecord } from "#shared/core/endpointslice/testing.ts";
@@ -340,6 +341,73 @@ describe("slice deltas", () => {
       assert.ok(patches > 0);
       t.diagnostic(`${placement}: ${patches} patches, ${patchBytes} bytes vs ${wholeBytes} bytes whole`);
     }
+  });
+});
+
+describe("slice deltas over the real CiliumEndpointSlice core", () => {
+  it("round-trips every CES update of random pod churn (fcfs and identity batching)", () => {
+    const change = fc.tuple(
+      fc.nat(119),
+      fc.option(fc.tuple(fc.nat(5), fc.nat(3), fc.nat(2), fc.boolean()), { freq: 4, nil: null }),
+    );
+    fc.assert(
+      fc.property(
+        fc.constantFrom("fcfs" as const, "identity" as const),
+        fc.array(fc.array(change, { minLength: 1, maxLength: 60, size: "max" }), {
+          maxLength: 15,
+          size: "max",
+        }),
+        (batchingMode, batches) => {
+          const core = new NamespaceCiliumEndpointSlices("shop", { maxEndpointsPerCES: 50, batchingMode });
+          const held = new Map<string, OutputObject>();
+          let version = 1;
+          for (const batch of batches) {
+            const writes = core.reconcile(
+              batch.map(([pod, shape]): readonly [string, CoreCiliumEndpoint | undefined] => {
+                if (shape === null) return [`web-${pod}`, undefined];
+                const [identity, ip, node, ports] = shape;
+                return [
+                  `web-${pod}`,
+                  {
+                    name: `web-${pod}`,
+                    id: 300 + identity,
+                    networking: { addressing: [{ ipv4: `10.${ip}.0.${pod}` }], node: `192.168.0.${node}` },
+                    ...(ports
+                      ? { "named-ports": [{ name: "http", port: 8080, protocol: "TCP" as const }] }
+                      : {}),
+                  },
+                ];
+              }),
+            );
+            for (const written of [...writes.creates, ...writes.updates]) {
+              const resourceVersion = String(++version);
+              core.setResourceVersion(written.metadata.name, resourceVersion);
+              const after: CiliumEndpointSlice = {
+                ...written,
+                metadata: { ...written.metadata, resourceVersion },
+              };
+              const before = held.get(after.metadata.name);
+              const bundled = fullScopeChange({
+                kind: "CiliumEndpointSlice",
+                before,
+                after,
+                sourceTimeMs: 1,
+              });
+              if (before !== undefined)
+                assert.ok(bundled.patch !== undefined, "a CES update changes only entries");
+              assert.deepEqual(applied(before, bundled), after);
+              held.set(after.metadata.name, after);
+            }
+            for (const gone of writes.deletes) held.delete(gone.metadata.name);
+          }
+          assert.deepEqual(
+            [...held.values()].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name)),
+            core.slices().sort((a, b) => a.metadata.name.localeCompare(b.metadata.name)),
+          );
+        },
+      ),
+      { numRuns: 100 },
+    );
   });
 });
 
