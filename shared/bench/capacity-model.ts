@@ -3,6 +3,8 @@
  * pod change (projected to the size) and the pod-change rate; limits are the defaults researched in
  * docs/aws.md (with their verification status) and the stack's own settings (infra/settings.ts).
  */
+import { type CapacityMeasure, capacityMeasures } from "./cost-model.ts";
+
 export interface AwsLimit {
   readonly id: string;
   readonly what: string;
@@ -157,7 +159,8 @@ export function capacityCheck(
   podChangesPerSecond: number,
   assumptions: CapacityAssumptions = DEFAULT_CAPACITY_ASSUMPTIONS,
 ): CapacityCheck {
-  const rate = (kind: string) => (requests[kind] ?? 0) * podChangesPerSecond;
+  const measures = capacityMeasures(requests);
+  const rate = (measure: CapacityMeasure) => measures[measure] * podChangesPerSecond;
   const memoryGb = assumptions.lambdaMemoryMb / 1024;
   const apiRate = rate("apiRequests") + watchers * assumptions.apiRequestsPerWatcherPerSecond;
   const rows = [

@@ -45,33 +45,57 @@ export function loadPriceBook(path: string | URL = DEFAULT_PRICE_BOOK_PATH): Pri
   return book;
 }
 
+/** Quantities the capacity check reads, whatever name a strategy reported them under. */
+export type CapacityMeasure =
+  | "snsPublishes"
+  | "lambdaGbSeconds"
+  | "dynamodbWriteUnits"
+  | "dynamodbReadUnits"
+  | "apiRequests";
+
+export interface RequestKind {
+  readonly priceId: string;
+  /** The count per pod change grows with the watcher count (one copy per watcher queue). */
+  readonly perWatcher: boolean;
+  readonly what: string;
+  /** Billed through this other kind when the strategy reports it too (e.g. 64 KB chunks). */
+  readonly billedBy?: string;
+  readonly capacity?: CapacityMeasure;
+}
+
+const sqs = "sqs.standardRequest";
+
 /**
- * The request kinds a strategy may report, the price each is billed at, and whether the count
- * per pod change grows with the number of watchers (one copy per watcher queue).
+ * The request kinds strategies report, the price each is billed at, and how it scales. Two naming
+ * styles are in use (camelCase from the live pass, dotted from the strategy models); both are here.
  */
-export const REQUEST_KINDS: Readonly<
-  Record<string, { readonly priceId: string; readonly perWatcher: boolean; readonly what: string }>
-> = {
+export const REQUEST_KINDS: Readonly<Record<string, RequestKind>> = {
+  // camelCase
   sqsIngestRequests: {
-    priceId: "sqs.standardRequest",
+    priceId: sqs,
     perWatcher: false,
-    what: "SQS requests on the ingest queues (send, Lambda receives, deletes), in 64 KB chunks",
+    what: "SQS requests on the ingest queues, in 64 KB chunks",
   },
-  sqsRequests: { priceId: "sqs.standardRequest", perWatcher: false, what: "other SQS requests" },
+  sqsPipelineRequests: { priceId: sqs, perWatcher: false, what: "SQS requests made by the pipeline" },
+  sqsRequests: { priceId: sqs, perWatcher: false, what: "other SQS requests" },
   sqsWatcherReceives: {
-    priceId: "sqs.standardRequest",
+    priceId: sqs,
     perWatcher: true,
-    what: "ReceiveMessage on watcher queues that returned messages, in 64 KB chunks",
+    what: "ReceiveMessage on watcher queues that returned messages",
   },
-  sqsWatcherDeletes: {
-    priceId: "sqs.standardRequest",
-    perWatcher: true,
-    what: "DeleteMessage(Batch) on watcher queues",
-  },
+  sqsWatcherDeletes: { priceId: sqs, perWatcher: true, what: "DeleteMessage(Batch) on watcher queues" },
+  sqsWatcherRequests: { priceId: sqs, perWatcher: true, what: "receives and deletes on watcher queues" },
   snsPublishes: {
     priceId: "sns.publish",
     perWatcher: false,
     what: "SNS publishes (each PublishBatch entry), in 64 KB chunks",
+    capacity: "snsPublishes",
+  },
+  snsPublishRequests: {
+    priceId: "sns.publish",
+    perWatcher: false,
+    what: "SNS Publish/PublishBatch calls (a PublishBatch is billed per entry: this undercounts batches)",
+    capacity: "snsPublishes",
   },
   snsSqsDeliveries: {
     priceId: "sns.sqsDelivery",
@@ -79,29 +103,138 @@ export const REQUEST_KINDS: Readonly<
     what: "SNS deliveries to watcher queues",
   },
   lambdaInvocations: { priceId: "lambda.request", perWatcher: false, what: "Lambda invocations" },
-  lambdaGbSeconds: { priceId: "lambda.arm64GbSecond", perWatcher: false, what: "Lambda GB-seconds (arm64)" },
+  lambdaGbSeconds: {
+    priceId: "lambda.arm64GbSecond",
+    perWatcher: false,
+    what: "Lambda GB-seconds (arm64)",
+    capacity: "lambdaGbSeconds",
+  },
   dynamodbWriteUnits: {
     priceId: "dynamodb.onDemandWriteRequestUnit",
     perWatcher: false,
     what: "DynamoDB write request units",
+    capacity: "dynamodbWriteUnits",
   },
   dynamodbReadUnits: {
     priceId: "dynamodb.onDemandReadRequestUnit",
     perWatcher: false,
     what: "DynamoDB read request units",
+    capacity: "dynamodbReadUnits",
   },
   streamReads: {
     priceId: "dynamodbStreams.lambdaGetRecords",
     perWatcher: false,
     what: "DynamoDB Streams GetRecords by the fan-out trigger",
   },
-  apiRequests: { priceId: "apiGateway.httpRequest", perWatcher: false, what: "HTTP API requests" },
+  apiRequests: {
+    priceId: "apiGateway.httpRequest",
+    perWatcher: false,
+    what: "HTTP API requests",
+    capacity: "apiRequests",
+  },
   cloudwatchLogGb: {
     priceId: "cloudwatch.logsIngestGb",
     perWatcher: false,
     what: "CloudWatch Logs GB ingested",
   },
+  // dotted
+  "sqs.ingest.send64kChunks": {
+    priceId: sqs,
+    perWatcher: false,
+    what: "ingest SendMessage, billed 64 KB chunks",
+  },
+  "sqs.ingest.sendMessage": {
+    priceId: sqs,
+    perWatcher: false,
+    what: "ingest SendMessage calls",
+    billedBy: "sqs.ingest.send64kChunks",
+  },
+  "sqs.ingest.receive": {
+    priceId: sqs,
+    perWatcher: false,
+    what: "ingest ReceiveMessage by the Lambda poller",
+  },
+  "sqs.ingest.deleteBatch": { priceId: sqs, perWatcher: false, what: "ingest DeleteMessageBatch" },
+  "sqs.watcher.receive": { priceId: sqs, perWatcher: true, what: "ReceiveMessage on watcher queues" },
+  "sqs.watcher.delete": { priceId: sqs, perWatcher: true, what: "DeleteMessage on watcher queues" },
+  "sqs.watcher.deliveries": {
+    priceId: "sns.sqsDelivery",
+    perWatcher: true,
+    what: "SNS deliveries to watcher queues",
+  },
+  "sns.publish64kChunks": {
+    priceId: "sns.publish",
+    perWatcher: false,
+    what: "SNS publishes, billed 64 KB chunks",
+  },
+  "sns.publish": {
+    priceId: "sns.publish",
+    perWatcher: false,
+    what: "SNS publishes (PublishBatch entries)",
+    billedBy: "sns.publish64kChunks",
+    capacity: "snsPublishes",
+  },
+  "lambda.ingest.invocations": { priceId: "lambda.request", perWatcher: false, what: "ingest invocations" },
+  "lambda.fanout.invocations": { priceId: "lambda.request", perWatcher: false, what: "fan-out invocations" },
+  "lambda.gbSeconds": {
+    priceId: "lambda.arm64GbSecond",
+    perWatcher: false,
+    what: "Lambda GB-seconds (arm64)",
+    capacity: "lambdaGbSeconds",
+  },
+  "dynamodb.writeUnits": {
+    priceId: "dynamodb.onDemandWriteRequestUnit",
+    perWatcher: false,
+    what: "DynamoDB write request units",
+    capacity: "dynamodbWriteUnits",
+  },
+  "dynamodb.readUnits": {
+    priceId: "dynamodb.onDemandReadRequestUnit",
+    perWatcher: false,
+    what: "DynamoDB read request units",
+    capacity: "dynamodbReadUnits",
+  },
+  "dynamodb.streamGetRecords": {
+    priceId: "dynamodbStreams.lambdaGetRecords",
+    perWatcher: false,
+    what: "DynamoDB Streams GetRecords by the fan-out trigger",
+  },
+  "api.requests": {
+    priceId: "apiGateway.httpRequest",
+    perWatcher: false,
+    what: "HTTP API requests",
+    capacity: "apiRequests",
+  },
 };
+
+/** Per pod change, summed over every kind that measures the same quantity. */
+export function capacityMeasures(
+  requestsPerPodChange: Readonly<Record<string, number>>,
+): Record<CapacityMeasure, number> {
+  const totals: Record<CapacityMeasure, number> = {
+    snsPublishes: 0,
+    lambdaGbSeconds: 0,
+    dynamodbWriteUnits: 0,
+    dynamodbReadUnits: 0,
+    apiRequests: 0,
+  };
+  for (const [kind, quantity] of Object.entries(requestsPerPodChange)) {
+    const measure = REQUEST_KINDS[kind]?.capacity;
+    if (measure !== undefined) totals[measure] += quantity;
+  }
+  return totals;
+}
+
+/** Watcher-queue receives per pod change (what replaces empty long polls); undefined without watcher queues. */
+function watcherReceives(requestsPerPodChange: Readonly<Record<string, number>>): number | undefined {
+  if (requestsPerPodChange.sqsWatcherReceives !== undefined) return requestsPerPodChange.sqsWatcherReceives;
+  if (requestsPerPodChange["sqs.watcher.receive"] !== undefined)
+    return requestsPerPodChange["sqs.watcher.receive"];
+  // receives and deletes together: half are receives
+  if (requestsPerPodChange.sqsWatcherRequests !== undefined)
+    return requestsPerPodChange.sqsWatcherRequests / 2;
+  return undefined;
+}
 
 /** AWS pricing pages' month: 730 hours. */
 export const SECONDS_PER_MONTH = 730 * 3600;
@@ -119,6 +252,8 @@ export interface CostLine {
 export interface CostBreakdown {
   readonly usdPerMillionPodChanges: number;
   readonly lines: readonly CostLine[];
+  /** Kinds left out because another reported kind bills the same requests (kind → billed by). */
+  readonly countedElsewhere: Readonly<Record<string, string>>;
   /** Kinds the price book has no price for: left out of the total, and shown in the report. */
   readonly unpriced: readonly string[];
 }
@@ -140,11 +275,16 @@ export function costPerMillionPodChanges(
 ): CostBreakdown {
   const lines: CostLine[] = [];
   const unpriced: string[] = [];
+  const countedElsewhere: Record<string, string> = {};
   let total = 0;
   for (const [kind, quantity] of Object.entries(requestsPerPodChange)) {
     const known = REQUEST_KINDS[kind];
     if (known === undefined || priceOf(book, known.priceId) === undefined) {
       unpriced.push(kind);
+      continue;
+    }
+    if (known.billedBy !== undefined && requestsPerPodChange[known.billedBy] !== undefined) {
+      countedElsewhere[kind] = known.billedBy;
       continue;
     }
     const usd = usdFor(book, known.priceId, quantity * 1_000_000);
@@ -156,7 +296,7 @@ export function costPerMillionPodChanges(
       usdPerMillionPodChanges: usd,
     });
   }
-  return { usdPerMillionPodChanges: total, lines, unpriced };
+  return { usdPerMillionPodChanges: total, lines, unpriced, countedElsewhere };
 }
 
 /**
@@ -210,7 +350,7 @@ export function monthlyCost(
   const podChangesPerMonth = podChangesPerSecond * SECONDS_PER_MONTH;
   const podChangeUsdPerMonth = (perMillion * podChangesPerMonth) / 1_000_000;
   let idlePollingUsdPerMonth = 0;
-  const receives = projected.sqsWatcherReceives;
+  const receives = watcherReceives(projected);
   if (receives !== undefined && watchers > 0) {
     const receivesPerWatcherPerSecond = (receives * podChangesPerSecond) / watchers;
     const idlePolls =

@@ -136,10 +136,14 @@ function strategyCostDetails(entry: StrategyCost, report: BenchReport): string {
     fmtRatio(line.quantityPerPodChange),
     fmtUsd(line.usdPerMillionPodChanges),
   ]);
+  const elsewhere = Object.entries(entry.breakdown.countedElsewhere);
   const unpriced =
-    entry.breakdown.unpriced.length === 0
+    (entry.breakdown.unpriced.length === 0
       ? ""
-      : `<p class="warn">Not priced (left out of the total): ${esc(entry.breakdown.unpriced.join(", "))}</p>`;
+      : `<p class="warn">Not priced (left out of the total): ${esc(entry.breakdown.unpriced.join(", "))}</p>`) +
+    (elsewhere.length === 0
+      ? ""
+      : `<p class="muted">Billed through another kind: ${elsewhere.map(([kind, by]) => `${esc(kind)} (as ${esc(by)})`).join(", ")}</p>`);
   const sizes = entry.sizes.map((size) => {
     const first = size.capacity.firstLimit;
     return [

@@ -22,6 +22,7 @@ const book: PriceBook = {
     { id: "sns.publish", usd: 0.5, perUnits: 1_000_000 },
     { id: "lambda.arm64GbSecond", usd: 0.00001, perUnits: 1 },
     { id: "dynamodb.onDemandWriteRequestUnit", usd: 0.625, perUnits: 1_000_000 },
+    { id: "sns.sqsDelivery", usd: 0, perUnits: 1_000_000 },
   ].map((price) => ({ ...price, service: "", description: "", unit: "", status: "verified", sources: [] })),
 };
 
@@ -57,6 +58,48 @@ describe("cost per million pod changes", () => {
       cost.lines.some((line) => line.kind === "somethingNew"),
       false,
     );
+  });
+});
+
+describe("the strategy models' dotted kind names", () => {
+  const dotted = {
+    "sns.publish": 2,
+    "sns.publish64kChunks": 3,
+    "sqs.ingest.sendMessage": 1,
+    "sqs.ingest.send64kChunks": 2,
+    "sqs.watcher.receive": 10,
+    "sqs.watcher.delete": 10,
+    "sqs.watcher.deliveries": 10,
+    "dynamodb.writeUnits": 4,
+  };
+
+  it("bills 64 KB chunks instead of calls when both are reported", () => {
+    const cost = costPerMillionPodChanges(dotted, book);
+    // 3M chunks × $0.50/M + 2M chunks × $0.40/M + 20M watcher requests × $0.40/M + 0 + 4M WRU × $0.625/M
+    near(cost.usdPerMillionPodChanges, 1.5 + 0.8 + 8 + 0 + 2.5);
+    assert.deepEqual(cost.countedElsewhere, {
+      "sns.publish": "sns.publish64kChunks",
+      "sqs.ingest.sendMessage": "sqs.ingest.send64kChunks",
+    });
+    assert.deepEqual(cost.unpriced, []);
+  });
+
+  it("bills calls when no chunk count is reported", () => {
+    near(costPerMillionPodChanges({ "sns.publish": 2 }, book).usdPerMillionPodChanges, 1);
+  });
+
+  it("feeds the capacity check under either name", () => {
+    const check = capacityCheck(projectRequests(dotted, 10, 10), 10, 100);
+    const demand = Object.fromEntries(check.rows.map((row) => [row.limit.id, row.demand]));
+    assert.equal(demand.snsPublishRate, 200); // publishes (entries), not chunks
+    assert.equal(demand.dynamodbTableWrites, 400);
+  });
+
+  it("scales the watcher-queue kinds and polls quiet queues", () => {
+    assert.equal(projectRequests(dotted, 10, 20)["sqs.watcher.receive"], 20);
+    // 10 receives per pod change over 100 watchers at 0.1 pod changes/s: 0.01 receives/s per queue
+    const month = monthlyCost(dotted, 100, 100, 0.1, book);
+    near(month.idlePollingUsdPerMonth, (0.04 * 100 * SECONDS_PER_MONTH * 0.4) / 1_000_000);
   });
 });
 
