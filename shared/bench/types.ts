@@ -27,7 +27,14 @@ export interface Scenario {
 export type ScenarioPhase =
   | { readonly kind: "churn"; readonly podChangesPerSecond: number; readonly seconds: number }
   | { readonly kind: "rolling-update"; readonly podChangesPerSecond: number; readonly fraction: number }
-  | { readonly kind: "namespace-label-flip"; readonly namespaces: number }
+  | {
+      readonly kind: "namespace-label-flip";
+      readonly namespaces: number;
+      /** The flips are spread over this many seconds (default: all at once). */
+      readonly seconds?: number;
+      /** Background pod churn while the flips happen (default none). */
+      readonly podChangesPerSecond?: number;
+    }
   | { readonly kind: "node-heartbeats"; readonly heartbeatsPerSecond: number; readonly seconds: number }
   | {
       readonly kind: "watcher-restart";
@@ -59,6 +66,17 @@ export interface Trace {
   /** Index of the first event after the initial load: counts are per pod change after it. */
   readonly measuredFrom: number;
   readonly podChanges: number;
+  /** Watchers that restart (watcher-restart phases): when each one re-lists, in trace time. */
+  readonly restarts?: readonly WatcherRestart[];
+}
+
+export interface WatcherRestart {
+  /** Index of the watcher in the fleet; its zone is zones[watcher % zones.length]. */
+  readonly watcher: number;
+  /** When its process restarted (ms from trace start). */
+  readonly restartAtMs: number;
+  /** When its re-list happened, after the jittered backoff. */
+  readonly relistAtMs: number;
 }
 
 export interface LatencySummary {
@@ -95,4 +113,6 @@ export interface StrategyResult {
   readonly awsRequestsPerPodChange: Readonly<Record<string, number>>;
   readonly costPerMillionPodChangesUsd?: number;
   readonly notes?: readonly string[];
+  /** Snapshots re-listed by restarting watchers (included in deliveries and bytesDelivered). */
+  readonly relists?: { readonly watchers: number; readonly objects: number; readonly bytes: number };
 }

@@ -1,0 +1,255 @@
+/**
+ * "sliceline-best": the pipeline as designed. The core takes the trace in ingest batches (one per
+ * batching window); each batch's slice writes reach the fan-out as stream batches of up to
+ * `fanoutBatchSize` records, and each stream batch goes out as one delta bundle per scope
+ * (change-bundle.ts, slice-delta.ts `bundledChangesOf`). A watcher subscribes to the Cilium scope
+ * and to its own zone's EndpointSlice scope, so it receives at most one message per scope per
+ * stream batch, of the bundle's JSON size.
+ *
+ * AWS requests are counted as the pipeline would make them; every assumption is listed in the notes.
+ */
+import type { ReplayBatch } from "#shared/bench/model/core-replay.ts";
+import { FleetTally, RelistSchedule, type StrategyRun } from "#shared/bench/model/strategy-run.ts";
+import type { Trace } from "#shared/bench/types.ts";
+import type { EndpointSlice } from "#shared/core/model.ts";
+import type { ObjectWrite, OutputObject } from "#shared/core/output-changes.ts";
+import type { BundledChange } from "#shared/fanout/change-bundle.ts";
+import { MAX_MESSAGE_BYTES } from "#shared/fanout/change-publisher.ts";
+import { CILIUM_SCOPE, zoneScope } from "#shared/fanout/change-routing.ts";
+import { bundledChangesOf } from "#shared/fanout/slice-delta.ts";
+
+export interface SlicelineOptions {
+  /** Records per fan-out invocation (the stream event source's batch size; infra default 100). */
+  readonly fanoutBatchSize: number;
+  /** How long the producer gathers events into one SQS message body (ms). */
+  readonly producerFlushMs: number;
+  readonly batchWindowMs: number;
+}
+
+export const DEFAULT_SLICELINE_OPTIONS: SlicelineOptions = {
+  fanoutBatchSize: 100,
+  producerFlushMs: 100,
+  batchWindowMs: 1000,
+};
+
+const KB = 1024;
+const SQS_CHUNK = 64 * KB;
+/** Receive and delete calls take up to 10 messages. */
+const SQS_BATCH = 10;
+
+export function slicelineBest(
+  trace: Trace,
+  options: SlicelineOptions = DEFAULT_SLICELINE_OPTIONS,
+): { run: StrategyRun; onBatch(batch: ReplayBatch): void; finish(): void } {
+  const zones = trace.scenario.zones;
+  const watchers = trace.scenario.watchers;
+  const tally = new FleetTally(zones.length);
+  const relists = new RelistSchedule(trace);
+  const scopeZone = new Map<string, number>(zones.map((zone, index) => [zoneScope(zone), index]));
+  /** The stored image of every slice and identity: the stream record's old image. */
+  const live = new Map<string, OutputObject>();
+  /** Bytes of each object's view per scope a watcher lists: Cilium, or a zone's EndpointSlice view. */
+  const listedBytes = new Map<string, { scope: number; bytes: number }[]>();
+  const requests = new Map<string, number>();
+  const count = (name: string, n: number) => requests.set(name, (requests.get(name) ?? 0) + n);
+  /** Bytes per watcher by scope kind, for the note on where the bytes go. */
+  const bytesByScope = { cilium: 0, zone: 0 };
+  const notes: string[] = [
+    `Latency: the batching window only (a change waits for its ${options.batchWindowMs} ms window to close); Lambda, DynamoDB and SNS/SQS times are not modelled here; the live pass measures them.`,
+    `Fan-out: ${options.fanoutBatchSize} stream records per invocation, one bundle per subscribed scope per invocation (split at 256 KiB); the unfiltered EndpointSlice scope has no subscriber in this fleet and is not published.`,
+    `SQS ingest: the producer sends one {"events": [...]} body per ${options.producerFlushMs} ms (split at 256 KiB); one ReceiveMessage and one DeleteMessageBatch per 10 messages; idle long polls not counted.`,
+    "Lambda: one ingest invocation per batching window with events; one fan-out invocation (and one stream GetRecords, free for Lambda triggers) per stream batch.",
+    "DynamoDB write units: one TransactWriteItems per namespace group per batch at 2 WCU per KB per item (group meta, each changed pod/Service/Namespace record at ≤1 KB, each slice/identity write by its JSON size); each Node event is a 1-WCU conditional put; ConditionChecks (read units) and redo-log commits over 100 items are not counted.",
+    "Watchers: each delivered message is one SNS->SQS delivery, one ReceiveMessage and one DeleteMessage (no batching across messages: an upper bound at ~1 message per scope per second).",
+    "Re-list: every CES and identity plus the watcher's zone view of every EndpointSlice, as stored at re-list time.",
+  ];
+
+  const snapshot = (zone: number) => {
+    let objects = 0;
+    let bytes = 0;
+    for (const views of listedBytes.values()) {
+      for (const view of views) {
+        if (view.scope === -1 || view.scope === zone) {
+          objects++;
+          bytes += view.bytes;
+        }
+      }
+    }
+    return { objects, bytes };
+  };
+
+  const track = (
+    write: ObjectWrite,
+  ): { before: OutputObject | undefined; after: OutputObject | undefined } => {
+    const key = `${write.kind}/${write.object.metadata.namespace ?? ""}/${write.object.metadata.name}`;
+    const before = live.get(key);
+    const after = write.op === "delete" ? undefined : write.object;
+    if (after === undefined) {
+      live.delete(key);
+      listedBytes.delete(key);
+    } else {
+      live.set(key, after);
+      listedBytes.set(key, listedViews(after, zones));
+    }
+    return { before, after };
+  };
+
+  const publishChunk = (atMs: number, writes: readonly ObjectWrite[]) => {
+    const byScope = new Map<string, BundledChange[]>();
+    for (const write of writes) {
+      const { before, after } = track(write);
+      const change = { kind: write.kind, before, after, sourceTimeMs: write.sourceTimeMs };
+      for (const scoped of bundledChangesOf(change, zones)) {
+        const list = byScope.get(scoped.scope) ?? [];
+        list.push(scoped.change);
+        byScope.set(scoped.scope, list);
+      }
+      tally.latencies.push(atMs - write.sourceTimeMs);
+    }
+    for (const [scope, changes] of byScope) {
+      const zone = scope === CILIUM_SCOPE ? -1 : scopeZone.get(scope);
+      // The unfiltered EndpointSlice scope has no subscriber in this fleet: nothing is published to it.
+      if (zone === undefined) continue;
+      for (const bytes of bundleMessages(scope, changes)) {
+        count("sns.publish", 1);
+        count("sns.publish64kChunks", Math.ceil(bytes / SQS_CHUNK));
+        const audience = zone === -1 ? watchers : zoneWatchers(watchers, zones.length, zone);
+        count("sqs.watcher.deliveries", audience);
+        count("sqs.watcher.receive", audience);
+        count("sqs.watcher.delete", audience);
+        if (zone === -1) {
+          tally.broadcast(atMs, 1, bytes);
+          bytesByScope.cilium += bytes * watchers;
+        } else {
+          tally.toZone(zone, atMs, 1, bytes);
+          bytesByScope.zone += bytes * zoneWatchers(watchers, zones.length, zone);
+        }
+      }
+    }
+  };
+
+  const countIngest = (batch: ReplayBatch) => {
+    // The producer sends one body per flush interval ({"events": [...]}, split at 256 KiB).
+    const flushes = new Map<number, number>();
+    for (let i = batch.from; i < batch.to; i++) {
+      const event = trace.events[i];
+      if (event === undefined) continue;
+      const flush = Math.floor(event.atMs / options.producerFlushMs);
+      flushes.set(flush, (flushes.get(flush) ?? 0) + Buffer.byteLength(JSON.stringify(event.event)) + 1);
+    }
+    let messages = 0;
+    for (const bytes of flushes.values()) {
+      const bodies = Math.ceil(bytes / MAX_MESSAGE_BYTES);
+      messages += bodies;
+      count("sqs.ingest.send64kChunks", Math.ceil(bytes / SQS_CHUNK));
+    }
+    count("sqs.ingest.sendMessage", messages);
+    count("sqs.ingest.receive", Math.ceil(messages / SQS_BATCH));
+    count("sqs.ingest.deleteBatch", Math.ceil(messages / SQS_BATCH));
+    count("lambda.ingest.invocations", 1);
+    count("dynamodb.writeUnits", writeUnits(trace, batch));
+  };
+
+  return {
+    run: {
+      strategy: "sliceline-best",
+      description: `sliceline: ${options.batchWindowMs} ms ingest batches, delta bundles per scope per stream batch; agents take Cilium + their zone's EndpointSlices`,
+      tally,
+      notes,
+      awsRequests(podChanges) {
+        const perPodChange: Record<string, number> = {};
+        for (const [name, value] of [...requests].sort(([a], [b]) => a.localeCompare(b))) {
+          perPodChange[name] = podChanges === 0 ? 0 : Math.round((value / podChanges) * 10_000) / 10_000;
+        }
+        return perPodChange;
+      },
+    },
+    onBatch(batch) {
+      if (!batch.measured) {
+        for (const write of batch.report.writes) track(write);
+        return;
+      }
+      relists.runDue(batch.atMs, tally, watchers, snapshot);
+      countIngest(batch);
+      const writes = batch.report.writes;
+      tally.objectWrites += writes.length;
+      for (let i = 0; i < writes.length; i += options.fanoutBatchSize) {
+        count("lambda.fanout.invocations", 1);
+        count("dynamodb.streamGetRecords", 1);
+        publishChunk(batch.atMs, writes.slice(i, i + options.fanoutBatchSize));
+      }
+    },
+    finish() {
+      relists.runDue(Number.POSITIVE_INFINITY, tally, watchers, snapshot);
+      const total = bytesByScope.cilium + bytesByScope.zone;
+      if (total > 0) {
+        notes.push(
+          `Measured in this pass: ${Math.round((bytesByScope.zone / total) * 100)}% of the bytes published to watchers are EndpointSlice zone views, which travel whole (slice-delta.ts: a zone watcher has no base to patch); ${Math.round((bytesByScope.cilium / total) * 100)}% are Cilium bundles.`,
+        );
+      }
+    },
+  };
+}
+
+function zoneWatchers(watchers: number, zones: number, zone: number): number {
+  return Math.floor(watchers / zones) + (zone < watchers % zones ? 1 : 0);
+}
+
+/** Message sizes of one scope's bundle, split so that no message exceeds 256 KiB. */
+function bundleMessages(scope: string, changes: readonly BundledChange[]): number[] {
+  const envelope = Buffer.byteLength(JSON.stringify({ bundle: 1, scope, changes: [] }));
+  const sizes: number[] = [];
+  let current = envelope;
+  let items = 0;
+  for (const change of changes) {
+    const bytes = Buffer.byteLength(JSON.stringify(change)) + (items > 0 ? 1 : 0);
+    if (items > 0 && current + bytes > MAX_MESSAGE_BYTES) {
+      sizes.push(current);
+      current = envelope;
+      items = 0;
+    }
+    current += bytes;
+    items++;
+  }
+  if (items > 0) sizes.push(current);
+  return sizes;
+}
+
+/** The views of an object a watcher lists: scope -1 for Cilium kinds, the zone index for a slice's zone view. */
+function listedViews(object: OutputObject, zones: readonly string[]): { scope: number; bytes: number }[] {
+  if (object.kind !== "EndpointSlice")
+    return [{ scope: -1, bytes: Buffer.byteLength(JSON.stringify(object)) }];
+  const slice = object as EndpointSlice;
+  const views: { scope: number; bytes: number }[] = [];
+  for (const [index, zone] of zones.entries()) {
+    const endpoints = slice.endpoints.filter((endpoint) => endpoint.zone === zone);
+    if (endpoints.length > 0) {
+      views.push({ scope: index, bytes: Buffer.byteLength(JSON.stringify({ ...slice, endpoints })) });
+    }
+  }
+  return views;
+}
+
+/** DynamoDB write units of one ingest batch (see the notes for what is and is not counted). */
+function writeUnits(trace: Trace, batch: ReplayBatch): number {
+  const groups = new Set<string>();
+  const records = new Set<string>();
+  let units = 0;
+  for (let i = batch.from; i < batch.to; i++) {
+    const object = trace.events[i]?.event.object as {
+      kind?: string;
+      metadata?: { name?: string; namespace?: string };
+    };
+    const name = object.metadata?.name ?? "";
+    if (object.kind === "Node") {
+      units += 1;
+      continue;
+    }
+    const namespace = object.kind === "Namespace" ? name : (object.metadata?.namespace ?? "");
+    groups.add(namespace);
+    records.add(`${object.kind}/${namespace}/${name}`);
+  }
+  units += 2 * (groups.size + records.size);
+  for (const write of batch.report.writes) units += 2 * Math.ceil(write.bytes / KB);
+  return units;
+}
