@@ -107,7 +107,9 @@ export function niceDomain(kind: ScaleKind, values: readonly number[]): Domain {
   let min = Math.min(...usable);
   let max = Math.max(...usable);
   if (kind === "log") {
-    min = 10 ** Math.floor(Math.log10(min));
+    const floor = 10 ** Math.floor(Math.log10(min));
+    // Data sitting exactly on a decade would hug the axis: give it one decade of room.
+    min = floor === min ? floor / 10 : floor;
     max = 10 ** Math.ceil(Math.log10(max));
     if (max <= min) max = min * 10;
     return { min, max };
@@ -248,11 +250,20 @@ function noteText(note: string | undefined, box: Frame): string {
   return `<text class="note" x="${box.right}" y="${box.top - 4}" text-anchor="end" font-size="9" fill="#666">${escapeXml(note)}</text>`;
 }
 
-const LEGEND_COLUMNS = 3;
+/** As many legend columns as the longest name allows (at most 3). */
+function legendColumns(names: readonly string[], width: number): number {
+  const longest = Math.max(1, ...names.map((name) => name.length));
+  const fit = Math.floor((width - MARGIN.left - MARGIN.right) / (longest * 6.6 + 24));
+  return Math.max(1, Math.min(3, fit));
+}
 
 export function lineChart(spec: LineChartSpec): string {
   const width = spec.width ?? 560;
-  const legendRows = Math.ceil(spec.series.length / LEGEND_COLUMNS);
+  const columns = legendColumns(
+    spec.series.map((series) => series.name),
+    width,
+  );
+  const legendRows = Math.ceil(spec.series.length / columns);
   const box = frame(width, (spec.height ?? 320) + legendRows * LEGEND_ROW, legendRows);
   const usable = (kind: ScaleKind) => (value: number) =>
     Number.isFinite(value) && (kind === "linear" || value > 0);
@@ -269,9 +280,12 @@ export function lineChart(spec: LineChartSpec): string {
   const y = scale(spec.y, yDomain, box.bottom, box.top);
   const paths = keep.map((series) => {
     const coords = series.points.map(([px, py]) => [fmt(x(px)), fmt(y(py))] as const);
+    // A step curve rises from the x axis at its first point (a CDF starts at 0).
+    const start =
+      spec.step && coords[0] !== undefined ? `M${coords[0][0]},${fmt(box.bottom)}V${coords[0][1]}` : "";
     const d = coords
       .map(([cx, cy], at) => {
-        if (at === 0) return `M${cx},${cy}`;
+        if (at === 0) return start === "" ? `M${cx},${cy}` : start;
         return spec.step ? `H${cx}V${cy}` : `L${cx},${cy}`;
       })
       .join("");
@@ -290,7 +304,7 @@ export function lineChart(spec: LineChartSpec): string {
     xAxis(spec.x, xDomain, x, box, spec.xLabel),
     axisLines(box),
     `<g class="plot">${paths.join("")}</g>`,
-    legend(keep, box, LEGEND_COLUMNS),
+    legend(keep, box, columns),
     noteText(spec.note, box),
     "</svg>",
   ].join("");
@@ -332,7 +346,7 @@ export function barChart(spec: BarChartSpec): string {
       return (
         `<g class="reference" data-label="${escapeXml(line.label)}" data-value="${line.value}">` +
         `<line x1="${box.left}" x2="${box.right}" y1="${at}" y2="${at}" stroke="#555" stroke-dasharray="5 4"/>` +
-        `<text x="${box.right - 2}" y="${fmt(Number(at) - 3)}" text-anchor="end" font-size="10" fill="#555">${escapeXml(line.label)}</text></g>`
+        `<text x="${box.right - 2}" y="${fmt(Number(at) - 3)}" text-anchor="end" font-size="10" fill="#444" stroke="#ffffff" stroke-width="3" paint-order="stroke">${escapeXml(line.label)}</text></g>`
       );
     });
   return [

@@ -41,6 +41,10 @@ describe("ticks", () => {
     assert.deepEqual(ticks("log", domain), [1, 10, 100, 1000]);
   });
 
+  it("leaves a decade below data that starts on a decade", () => {
+    assert.deepEqual(niceDomain("log", [1, 50]), { min: 0.1, max: 100 });
+  });
+
   it("ignores non-positive values on a log scale", () => {
     assert.deepEqual(niceDomain("log", [0, -1, 0.05, 2]), { min: 0.01, max: 10 });
   });
@@ -104,8 +108,11 @@ describe("lineChart", () => {
     assert.ok(svg.includes('data-name="c" data-points="1"'));
   });
 
-  it("draws steps for a CDF", () => {
-    assert.match(svg, /<path d="M[\d.]+,[\d.]+H[\d.]+V[\d.]+/);
+  it("draws steps for a CDF, rising from the x axis", () => {
+    const first = /<path d="M([\d.]+),([\d.]+)V([\d.]+)H[\d.]+V[\d.]+/.exec(svg);
+    assert.ok(first, "step path");
+    const axis = /<path class="axis-lines" d="M[\d.]+,[\d.]+V([\d.]+)/.exec(svg);
+    assert.equal(first[2], axis?.[1]);
   });
 
   it("keeps every point inside the plot area", () => {
