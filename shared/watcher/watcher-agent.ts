@@ -35,6 +35,8 @@ export interface WatcherAgentOptions {
   readonly gapGraceMs?: number;
   /** List page size (limit); default 500. */
   readonly listPageSize?: number;
+  /** Where latencies go; a fleet in one process shares one (a histogram is ~140 KB). */
+  readonly latency?: LatencyRecorder;
 }
 
 export interface WatcherAgentStats {
@@ -79,7 +81,7 @@ export interface PollResult {
 
 export class WatcherAgent {
   readonly cache = new WatcherCache();
-  readonly latency = new LatencyRecorder();
+  readonly latency: LatencyRecorder;
   readonly stats: WatcherAgentStats = {
     messages: 0,
     bytes: 0,
@@ -101,6 +103,7 @@ export class WatcherAgent {
 
   constructor(options: WatcherAgentOptions) {
     this.#options = options;
+    this.latency = options.latency ?? new LatencyRecorder();
     this.#fetch = options.fetch ?? fetch;
     this.#now = options.now ?? Date.now;
     this.#gaps = new GapTracker(options.gapGraceMs ?? DEFAULT_GAP_GRACE_MS);
