@@ -30,15 +30,31 @@ export function objectChangeFromImages(
   const sourceTimeMs = Number(newImage?.sourceTimeMs ?? oldImage?.sourceTimeMs);
   return {
     kind: kind as OutputKind,
-    before: objectOf(oldImage),
-    after: objectOf(newImage),
+    before: objectOf(oldImage, kind as OutputKind),
+    after: objectOf(newImage, kind as OutputKind),
     sourceTimeMs: Number.isFinite(sourceTimeMs) ? sourceTimeMs : Date.now(),
   };
 }
 
-function objectOf(image: SliceItemImage | undefined): OutputObject | undefined {
+/**
+ * The image's object, checked as far as routing and diffing read it (a name, a version, a slice's
+ * item list), so a bad item fails as its own record instead of in the middle of a bundle.
+ */
+function objectOf(image: SliceItemImage | undefined, kind: OutputKind): OutputObject | undefined {
   if (image === undefined) return undefined;
   if (typeof image.object !== "string")
     throw new MalformedStreamRecordError("stream image without object JSON");
-  return JSON.parse(image.object) as OutputObject;
+  let object: Partial<OutputObject> & { endpoints?: unknown };
+  try {
+    object = JSON.parse(image.object) as typeof object;
+  } catch {
+    throw new MalformedStreamRecordError("stream image object is not JSON");
+  }
+  if (object?.kind !== kind || typeof object.metadata?.name !== "string")
+    throw new MalformedStreamRecordError(`stream image is not a named ${kind}`);
+  if (kind !== "CiliumIdentity" && !Array.isArray(object.endpoints))
+    throw new MalformedStreamRecordError(
+      `stream image of ${kind} ${object.metadata.name} has no endpoints list`,
+    );
+  return object as OutputObject;
 }

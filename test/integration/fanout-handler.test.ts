@@ -232,7 +232,7 @@ describe("fan-out handler, bundles (default)", () => {
     const event: DynamoDBStreamEvent = {
       Records: [
         record("100", undefined, slice("1", "zone-a")),
-        { ...record("101", undefined, { nonsense: true }, "Pod") },
+        record("101", undefined, { nonsense: true }),
         record("102", slice("1", "zone-a"), slice("2", "zone-b")),
       ],
     };

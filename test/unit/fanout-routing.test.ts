@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import type { Endpoint, EndpointSlice } from "#shared/core/model.ts";
 import { MAX_MESSAGE_BYTES, messageBody } from "#shared/fanout/change-publisher.ts";
 import { routeChange, scopesForWatcher } from "#shared/fanout/change-routing.ts";
-import { objectChangeFromImages } from "#shared/fanout/stored-change.ts";
+import { MalformedStreamRecordError, objectChangeFromImages } from "#shared/fanout/stored-change.ts";
 
 function endpoint(name: string, zone: string, ready = true): Endpoint {
   return {
@@ -108,5 +108,16 @@ describe("change routing", () => {
     assert.ok(Buffer.byteLength(body) <= MAX_MESSAGE_BYTES);
     assert.deepEqual(JSON.parse(body).reference, { name: "web-1", namespace: "shop" });
     assert.throws(() => objectChangeFromImages(undefined, { kind: "Pod", object: "{}" }), /unknown kind/);
+    for (const object of [
+      "{",
+      "{}",
+      '{"kind":"EndpointSlice","metadata":{"name":"x"}}',
+      '{"kind":"CiliumEndpointSlice"}',
+    ])
+      assert.throws(
+        () => objectChangeFromImages(undefined, { kind: "EndpointSlice", object }),
+        MalformedStreamRecordError,
+        object,
+      );
   });
 });
