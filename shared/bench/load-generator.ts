@@ -143,10 +143,10 @@ class TraceGenerator {
         this.#push(
           0,
           this.#sim.createPod(namespace, pod, this.#podLabels(service), this.#randomNode()),
-          false,
+          true,
         );
-        this.#push(0, this.#sim.startPod(namespace, pod), false);
-        this.#push(0, this.#sim.setPodReady(namespace, pod, true), false);
+        this.#push(0, this.#sim.startPod(namespace, pod), true);
+        this.#push(0, this.#sim.setPodReady(namespace, pod, true), true);
       }
     }
   }
