@@ -31,6 +31,7 @@ const rate = Number(values.rate);
 const seconds = Number(values.seconds);
 const pods = Number(values.pods);
 const results: EtcdPeerResult[] = [];
+const loads: { watchers: number; before: number; after: number }[] = [];
 
 for (const watchers of watcherCounts) {
   // One agent per node: the fleet's nodes are the watchers.
@@ -44,6 +45,7 @@ for (const watchers of watcherCounts) {
     seed: Number(values.seed),
   });
   process.stderr.write(`\n${watchers} watchers: ${trace.podChanges} pod changes over ${seconds} s\n`);
+  const loadBefore = os.loadavg()[0] ?? 0;
   const result = await runEtcdPeer(trace, {
     watchers,
     ...(values.channels ? { channels: Number(values.channels) } : {}),
@@ -54,7 +56,11 @@ for (const watchers of watcherCounts) {
   });
   process.stderr.write("\n");
   results.push(result);
-  console.log(lineOf(result, seconds));
+  // The machine may be shared: its 1-minute load says how contended the cores were.
+  loads.push({ watchers, before: loadBefore, after: os.loadavg()[0] ?? 0 });
+  console.log(
+    `${lineOf(result, seconds)} | load1 ${loadBefore.toFixed(1)}->${(os.loadavg()[0] ?? 0).toFixed(1)}`,
+  );
 }
 
 const outDir = path.resolve(import.meta.dirname, "../bench-results");
@@ -65,7 +71,12 @@ writeFileSync(
   `${JSON.stringify(
     {
       parameters: { watcherCounts, podChangesPerSecond: rate, seconds, pods, seed: Number(values.seed) },
-      machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: os.totalmem() / 2 ** 30 },
+      machine: {
+        cpus: os.cpus().length,
+        cpuModel: os.cpus()[0]?.model,
+        memoryGiB: os.totalmem() / 2 ** 30,
+        loadAverage1m: loads,
+      },
       node: process.version,
       results,
     },
@@ -79,12 +90,15 @@ function lineOf(result: EtcdPeerResult, seconds: number): string {
   const e = result.etcd;
   const offered = (e.ipKeyWrites * result.watchers) / seconds;
   const cores = (cpu: number): string => (cpu / e.replaySeconds).toFixed(2);
+  const microsPerDelivery = (cpu: number): string =>
+    ((cpu * 1e6) / Math.max(1, result.deliveries)).toFixed(1);
   return [
     `watchers=${result.watchers} channels=${e.channels}`,
     `ipWrites=${e.ipKeyWrites} (+${e.identityKeyWrites} identity keys)`,
     `deliveries=${result.deliveries} offered=${offered.toFixed(0)}/s sustained=${e.sustainedDeliveriesPerSecond.toFixed(0)}/s peak=${result.peakDeliveriesPerSecond}/s`,
     `latency p50=${result.latency.p50Ms.toFixed(1)} p90=${result.latency.p90Ms.toFixed(1)} p99=${result.latency.p99Ms.toFixed(1)} max=${result.latency.maxMs.toFixed(1)} ms`,
     `cpu etcd=${cores(e.etcdCpuSeconds)} node=${cores(e.nodeCpuSeconds)} others=${cores(e.otherProcessesCpuSeconds)} iowait=${cores(e.iowaitSeconds)} of ${e.cpus} cores over ${e.replaySeconds.toFixed(1)} s`,
+    `cpu per delivery etcd=${microsPerDelivery(e.etcdCpuSeconds)} µs node=${microsPerDelivery(e.nodeCpuSeconds)} µs`,
     `slowWatchersMax=${e.maxSlowWatchers} pendingEventsMax=${e.maxPendingEvents} writerLagMax=${e.writerLagMaxMs.toFixed(0)} ms`,
     `listAndWatch=${(e.listAndWatchMs / 1000).toFixed(1)} s converged=${result.convergedWatchers}/${result.totalWatchers}`,
   ].join(" | ");

@@ -171,12 +171,12 @@ async function measure(trace: Trace, options: EtcdPeerOptions, peer: Peer): Prom
       sent++;
     }
     await writer.finished();
-    await drain(watchers, writes.maxIpRevision, options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS, () =>
-      progress("drain", sent, tally.deliveries),
-    );
   } finally {
     clearInterval(ticker);
   }
+  await drain(watchers, writes.maxIpRevision, options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS, () =>
+    progress("drain", sent, tally.deliveries),
+  );
   const replayEnd = performance.now();
   const etcdCpuSeconds = peer.server.cpuSeconds() - etcdCpuBefore;
   const nodeCpu = process.cpuUsage(nodeCpuBefore);
@@ -386,7 +386,8 @@ function sampleGauges(clientUrl: string): GaugeSampler {
       // A missed sample under load is not a failure of the run.
     }
   };
-  const timer = setInterval(() => void sample(), 1000);
+  // Unref'd: a run that fails before stop() must not be kept alive by its sampler.
+  const timer = setInterval(() => void sample(), 1000).unref();
   return {
     async stop() {
       clearInterval(timer);
