@@ -311,7 +311,8 @@ export function projectRequests(
 ): Record<string, number> {
   const projected: Record<string, number> = {};
   for (const [kind, quantity] of Object.entries(requestsPerPodChange)) {
-    const scales = REQUEST_KINDS[kind]?.perWatcher === true;
+    // Without a measured fleet there is nothing to scale from: keep the count.
+    const scales = REQUEST_KINDS[kind]?.perWatcher === true && measuredWatchers > 0;
     projected[kind] = scales ? (quantity * targetWatchers) / measuredWatchers : quantity;
   }
   return projected;

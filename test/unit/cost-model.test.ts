@@ -110,6 +110,10 @@ describe("projection to another fleet size", () => {
     assert.equal(projected.snsPublishes, 2);
     assert.equal(projected.dynamodbWriteUnits, 4);
   });
+
+  it("keeps the counts of a run measured without watchers", () => {
+    assert.equal(projectRequests(requests, 0, 100).sqsWatcherReceives, 10);
+  });
 });
 
 describe("monthly cost", () => {
