@@ -35,6 +35,8 @@ export interface WatcherAgentOptions {
   readonly gapGraceMs?: number;
   /** List page size (limit); default 500. */
   readonly listPageSize?: number;
+  /** How long a deletion is remembered against late older copies: 5..10 min by default. */
+  readonly tombstoneRetentionMs?: number;
   /** Where latencies go; a fleet in one process shares one (a histogram is ~140 KB). */
   readonly latency?: LatencyRecorder;
 }
@@ -100,6 +102,7 @@ export class WatcherAgent {
   readonly #gaps: GapTracker;
   readonly #kinds: ReadonlySet<string>;
   #registration: WatcherRegistration | undefined;
+  #tombstonesRotatedAtMs: number | undefined;
 
   constructor(options: WatcherAgentOptions) {
     this.#options = options;
@@ -228,17 +231,31 @@ export class WatcherAgent {
       );
     }
     await this.resolveExpiredGaps();
+    this.#rotateTombstonesWhenDue();
     return { received: messages.length, applied: this.stats.applied - appliedBefore };
   }
 
-  /** Re-reads the objects whose held patches waited out their grace. */
+  /** Re-reads the objects whose held patches waited out their grace (kept held if a read fails). */
   async resolveExpiredGaps(): Promise<void> {
     for (const key of this.#gaps.expired(this.#now())) {
       const gap = this.#gaps.take(key);
       if (gap === undefined) continue;
+      try {
+        await this.#reread(gap.ref, gap.changes);
+      } catch (error) {
+        this.#gaps.restore(key, gap);
+        throw error;
+      }
       this.stats.gapsRefetched++;
-      await this.#reread(gap.ref, gap.changes);
     }
+  }
+
+  #rotateTombstonesWhenDue(): void {
+    const now = this.#now();
+    this.#tombstonesRotatedAtMs ??= now;
+    if (now - this.#tombstonesRotatedAtMs < (this.#options.tombstoneRetentionMs ?? 5 * 60_000)) return;
+    this.cache.rotateTombstones();
+    this.#tombstonesRotatedAtMs = now;
   }
 
   /** Polls until `signal` aborts; errors are handed to `onError` and retried after a second. */

@@ -27,6 +27,7 @@ import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
 import type { BundledChange, SlicePatch } from "#shared/fanout/change-bundle.ts";
 import type { ChangeMessage } from "#shared/fanout/change-routing.ts";
 import { CiliumEntry, EndpointEntry, shareEndpointPorts, shareLabels, shareString } from "./compact-items.ts";
+import { Tombstones } from "./tombstones.ts";
 import {
   backendText,
   identityLabelsText,
@@ -206,7 +207,7 @@ export class WatcherCache {
   readonly #identities = new Map<string, StoredIdentity>();
   readonly #identitiesById = new Map<number, StoredIdentity>();
   /** key -> the version at which the object was seen deleted. */
-  readonly #tombstones = new Map<string, string>();
+  readonly #tombstones = new Tombstones();
   /** namespace/service -> its slices: the backends index. */
   readonly #serviceSlices = new Map<string, Set<StoredEndpointSlice>>();
   /** IP -> the CES entry (or, while an IP is handed over, entries) claiming it. */
@@ -387,6 +388,14 @@ export class WatcherCache {
       services: this.#serviceSlices.size,
       tombstones: this.#tombstones.size,
     };
+  }
+
+  /**
+   * Forgets tombstones older than the previous call (see tombstones.ts); the agent calls it once per
+   * retention period. Returns how many were dropped.
+   */
+  rotateTombstones(): number {
+    return this.#tombstones.rotate();
   }
 
   clear(): void {

@@ -68,6 +68,17 @@ describe("WatcherCache: whole objects by resourceVersion", () => {
     assert.equal(cache.applyMessage(message("ADDED", web(20, "p3"))).outcome, "applied", "recreated later");
   });
 
+  it("forgets a tombstone two rotations after the deletion, not one", () => {
+    const cache = new WatcherCache();
+    cache.applyMessage(message("ADDED", web(10, "p1")));
+    cache.applyMessage(message("DELETED", web(10, "p1")));
+    assert.equal(cache.rotateTombstones(), 0);
+    assert.equal(cache.applyMessage(message("ADDED", web(9, "p1"))).outcome, "duplicate");
+    assert.equal(cache.rotateTombstones(), 1);
+    assert.equal(cache.counts().tombstones, 0);
+    assert.equal(cache.applyMessage(message("ADDED", web(9, "p1"))).outcome, "applied", "past the retention");
+  });
+
   it("does not apply a DELETED older than the held version", () => {
     const cache = new WatcherCache();
     cache.applyMessage(message("ADDED", web(12, "p1")));
