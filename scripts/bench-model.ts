@@ -1,6 +1,7 @@
 /**
  * The strategy model per scenario at its default scale (or --scale/--watchers/--seconds), as a table:
- *   node scripts/bench-model.ts [steady burst ...] [--scale 0.2] [--watchers 1000] [--seconds 60] [--json out.json]
+ *   node scripts/bench-model.ts [steady burst ...] [--scale 0.2] [--watchers 1000] [--seconds 60]
+ *     [--window 1000] [--fanout-batch 100] [--json out.json]
  */
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -15,6 +16,8 @@ const { values: args, positionals } = parseArgs({
     watchers: { type: "string" },
     seconds: { type: "string" },
     json: { type: "string" },
+    "fanout-batch": { type: "string" },
+    window: { type: "string" },
   },
 });
 const names = positionals.length > 0 ? positionals : [...SCENARIO_NAMES];
@@ -27,7 +30,12 @@ for (const name of names) {
     ...(number(args.seconds) !== undefined ? { seconds: Number(args.seconds) } : {}),
   });
   const trace = generateTrace(scenario);
-  const pass = await modelStrategies(trace);
+  const pass = await modelStrategies(trace, {
+    sliceline: {
+      ...(args["fanout-batch"] ? { fanoutBatchSize: Number(args["fanout-batch"]) } : {}),
+      ...(args.window ? { batchWindowMs: Number(args.window) } : {}),
+    },
+  });
   console.log(
     `\n${name}: scale ${scenario.scale}, ${scenario.nodes} nodes, ${scenario.pods} pods, ${scenario.services} Services, ${scenario.watchers} watchers; ${trace.events.length - trace.measuredFrom} events, ${trace.podChanges} pod changes; model pass ${(pass.elapsedMs / 1000).toFixed(1)} s`,
   );
@@ -44,11 +52,19 @@ for (const name of names) {
     console.log(
       `sliceline-best AWS requests per pod change: ${JSON.stringify(best.awsRequestsPerPodChange)}`,
     );
+  const scaling = pass.scaling([100, 1000, 5000]);
+  console.log("deliveries | bytes per pod change at 100 / 1,000 / 5,000 watchers:");
+  for (const r of pass.results) {
+    const points = scaling.filter((p) => p.strategy === r.strategy);
+    console.log(
+      `  ${r.strategy.padEnd(20)}${points.map((p) => `${p.deliveriesPerPodChange.toFixed(1)} | ${Math.round(p.bytesPerPodChange)}`).join("   ")}`,
+    );
+  }
   documents.push({
     scenario,
     podChanges: trace.podChanges,
     results: pass.results,
-    scaling: pass.scaling([100, 1000, 5000]),
+    scaling,
     elapsedMs: pass.elapsedMs,
   });
 }

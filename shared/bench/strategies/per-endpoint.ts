@@ -5,7 +5,7 @@
  * watcher. Two accountings of the writes:
  *   - "per-endpoint": the seed's, "k8s API events = Nodes * Pod changes": one CiliumEndpoint event
  *     per pod change (the agent rewrites its endpoint's status through the pod's life), each of
- *     the mean CiliumEndpoint size;
+ *     the mean CiliumEndpoint size, plus the rewrites other events cause (a Namespace relabel);
  *   - "per-endpoint-changed": only the writes that change the object's JSON as the core builds it
  *     (a readiness flip changes nothing in a CiliumEndpoint): a lower bound.
  */
@@ -39,7 +39,7 @@ export function perEndpoint(
       tally,
       notes: [
         seed
-          ? "Writes: one CiliumEndpoint per pod change, as the seed counts (events = nodes x pod changes), each the mean size of the core's CiliumEndpoint baseline objects written so far; plus CiliumIdentity writes."
+          ? "Writes: one CiliumEndpoint per pod change, as the seed counts (events = nodes x pod changes), each the mean size of the core's CiliumEndpoint baseline objects written so far; CiliumEndpoints rewritten by other events (a Namespace's labels) as the core's baseline writes them; plus CiliumIdentity writes."
           : "Writes: the core's CiliumEndpoint baseline, one per change of the object's JSON (readiness flips, Pending pods and terminations change none); plus CiliumIdentity writes. A lower bound on what agents write.",
         "Latency: written at the pod change, then the API server's watch fan-out modelled as a queue draining 100k events/s (the seed's limit).",
         "Re-list bytes: live CiliumEndpoints x their mean written size (baseline writes carry no names).",
@@ -47,15 +47,16 @@ export function perEndpoint(
     },
     onBatch(batch) {
       fanout.relistsDue(batch, snapshot);
+      const podEvents = countPodEvents(trace, batch);
       for (const write of batch.report.baselineWrites) {
         if (write.kind !== "CiliumEndpoint") continue;
         endpoints.record(write.op, write.bytes);
-        if (batch.measured && !seed) fanout.write(batch.atMs, write.bytes);
+        // Seed accounting: a pod event is one CiliumEndpoint event whatever changed; endpoints
+        // rewritten by other events (a Namespace's labels) are written as the core counts them.
+        if (batch.measured && (!seed || podEvents === 0)) fanout.write(batch.atMs, write.bytes);
       }
       if (batch.measured && seed) {
-        for (let i = batch.from; i < batch.to; i++) {
-          if (trace.events[i]?.podChange) fanout.write(batch.atMs, endpoints.meanBytes());
-        }
+        for (let i = 0; i < podEvents; i++) fanout.write(batch.atMs, endpoints.meanBytes());
       }
       for (const write of batch.report.writes) {
         if (write.kind !== "CiliumIdentity") continue;
@@ -65,4 +66,10 @@ export function perEndpoint(
     },
     finish: () => fanout.finish(snapshot),
   };
+}
+
+function countPodEvents(trace: Trace, batch: ReplayBatch): number {
+  let count = 0;
+  for (let i = batch.from; i < batch.to; i++) if (trace.events[i]?.podChange) count++;
+  return count;
 }
