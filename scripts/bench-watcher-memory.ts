@@ -21,6 +21,9 @@ import type {
   EndpointSlice,
 } from "#shared/core/model.ts";
 import type { OutputObject } from "#shared/core/output-changes.ts";
+import type { BundledChange } from "#shared/fanout/change-bundle.ts";
+import { itemPatch } from "#shared/fanout/slice-delta.ts";
+import { changesOfBody } from "#shared/watcher/change-body.ts";
 import { WatcherCache } from "#shared/watcher/watcher-cache.ts";
 
 const { values: args } = parseArgs({
@@ -201,6 +204,62 @@ const perEndpoint = retained / counts.endpoints;
 const probe = cache.lookupIP("10.0.0.1");
 const backends = cache.backends("team-0", "svc-0").length;
 
+/**
+ * CPU per delivered change, after the memory figure: JSON.parse of the body plus apply, for a
+ * one-endpoint patch (the coalesced format) and for the whole 100-endpoint slice (single messages).
+ */
+function applyCost(changes: number): { patchUs: number; wholeUs: number } {
+  const slices = cache.objects("EndpointSlice") as EndpointSlice[];
+  const patchBodies: string[] = [];
+  for (let i = 0; i < changes; i++) {
+    const at = (i * 7919) % slices.length;
+    const before = slices[at] as EndpointSlice;
+    const flipped = i % before.endpoints.length;
+    const endpoints = before.endpoints.map((e, k) =>
+      k === flipped ? { ...e, conditions: { ...e.conditions, ready: !e.conditions.ready } } : e,
+    );
+    const after: EndpointSlice = {
+      ...before,
+      metadata: { ...before.metadata, resourceVersion: String(++rv) },
+      endpoints,
+    };
+    const patch = itemPatch(before, after);
+    if (patch === undefined) throw new Error("a one-endpoint change without a patch");
+    const change: BundledChange = {
+      type: "MODIFIED",
+      kind: "EndpointSlice",
+      namespace: before.metadata.namespace,
+      name: before.metadata.name,
+      resourceVersion: after.metadata.resourceVersion as string,
+      previousResourceVersion: before.metadata.resourceVersion as string,
+      sourceTimeMs: 0,
+      patch,
+    };
+    patchBodies.push(JSON.stringify({ bundle: 1, scope: "EndpointSlice", changes: [change] }));
+    slices[at] = after;
+  }
+  const wholeBodies: string[] = [];
+  for (let i = 0; i < changes; i++) {
+    const at = (i * 7919) % slices.length;
+    const before = slices[at] as EndpointSlice;
+    const whole = { ...before, metadata: { ...before.metadata, resourceVersion: String(++rv) } };
+    const message = { type: "MODIFIED", kind: "EndpointSlice", object: whole, sourceTimeMs: 0 };
+    wholeBodies.push(JSON.stringify({ ...message, resourceVersion: whole.metadata.resourceVersion }));
+    slices[at] = whole;
+  }
+  const time = (bodies: readonly string[]) => {
+    const t0 = performance.now();
+    for (const body of bodies)
+      for (const change of changesOfBody(body)) {
+        const result = cache.apply(change);
+        if (result.outcome !== "applied") throw new Error(`bench change not applied: ${result.outcome}`);
+      }
+    return ((performance.now() - t0) * 1000) / bodies.length;
+  };
+  return { patchUs: time(patchBodies), wholeUs: time(wholeBodies) };
+}
+const cost = applyCost(20_000);
+
 const result = {
   benchmark: "watcher-memory",
   at: new Date().toISOString(),
@@ -224,6 +283,7 @@ const result = {
   goal: { mbPer100kEndpoints: 64, bytesPerEndpoint: 640 },
   withinGoal: (retained / counts.endpoints) * 100_000 <= 64 * MB,
   loadMs: Math.round(loadMs),
+  applyMicrosPerChange: { onePodPatch: +cost.patchUs.toFixed(1), wholeSlice100: +cost.wholeUs.toFixed(1) },
   sanity: { ipcacheHit: probe !== undefined, svc0Backends: backends },
 };
 mkdirSync(args.out, { recursive: true });
@@ -237,6 +297,7 @@ console.log(
     `  identities         ${result.identitiesRetainedMb} MB`,
     `  within goal        ${result.withinGoal}`,
     `  load               ${result.loadMs} ms (JSON round trip included)`,
+    `  parse + apply      ${cost.patchUs.toFixed(1)} µs per one-pod patch, ${cost.wholeUs.toFixed(1)} µs per whole 100-endpoint slice`,
     `  wrote ${file}`,
   ].join("\n"),
 );

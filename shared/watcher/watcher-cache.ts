@@ -126,14 +126,14 @@ export function bundledFromMessage(message: ChangeMessage): BundledChange {
 class StoredEndpointSlice {
   readonly name: string;
   readonly namespace: string;
-  readonly resourceVersion: string;
+  resourceVersion: string;
   readonly service: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly addressType: EndpointSlice["addressType"];
   readonly ports: readonly EndpointPort[];
   /** metadata besides name, namespace, labels and version (creationTimestamp, ownerReferences). */
   readonly meta: Partial<ObjectMeta> | undefined;
-  readonly endpoints: readonly EndpointEntry[];
+  endpoints: readonly EndpointEntry[];
 
   constructor(slice: EndpointSlice, resourceVersion: string, endpoints: readonly EndpointEntry[]) {
     const { name, namespace, labels, resourceVersion: _rv, ...meta } = slice.metadata;
@@ -169,9 +169,9 @@ class StoredEndpointSlice {
 class StoredCiliumSlice {
   readonly name: string;
   readonly namespace: string;
-  readonly resourceVersion: string;
+  resourceVersion: string;
   readonly meta: Partial<ObjectMeta> | undefined;
-  readonly entries: readonly CiliumEntry[];
+  entries: readonly CiliumEntry[];
 
   constructor(slice: CiliumEndpointSlice, resourceVersion: string, entries: readonly CiliumEntry[]) {
     const { name, resourceVersion: _rv, ...meta } = slice.metadata;
@@ -456,19 +456,26 @@ export class WatcherCache {
     }
   }
 
+  /** In place: the slice object stays the one the service index and the IPCache know. */
   #patch(ref: CacheObjectRef, key: string, patch: SlicePatch, version: string): void {
     if (ref.kind === "EndpointSlice") {
       const current = this.#endpointSlices.get(key) as StoredEndpointSlice;
       const upserts = (patch.upsert as Endpoint[]).map(toEndpointEntry);
-      const endpoints = patchItems(current.endpoints, (e) => e.uid, patch.remove, upserts);
-      this.#putEndpointSlice(key, withEndpoints(current, version, endpoints));
+      const { items } = patchItems(current.endpoints, endpointEntryKey, patch.remove, upserts);
+      this.#endpoints += items.length - current.endpoints.length;
+      current.endpoints = items;
+      current.resourceVersion = version;
     } else {
       const current = this.#ciliumSlices.get(key) as StoredCiliumSlice;
       const upserts = (patch.upsert as CoreCiliumEndpoint[]).map(
         (e) => new CiliumEntry(e, current.namespace),
       );
-      const entries = patchItems(current.entries, (e) => e.name, patch.remove, upserts);
-      this.#putCiliumSlice(key, withEntries(current, version, entries));
+      const { items, displaced } = patchItems(current.entries, ciliumEntryKey, patch.remove, upserts);
+      for (const entry of upserts) this.#claim(entry);
+      for (const entry of displaced) this.#unclaim(entry);
+      this.#ciliumEntries += items.length - current.entries.length;
+      current.entries = items;
+      current.resourceVersion = version;
     }
   }
 
@@ -554,44 +561,52 @@ function toEndpointEntry(endpoint: Endpoint): EndpointEntry {
   return new EndpointEntry(endpoint);
 }
 
+function endpointEntryKey(entry: EndpointEntry): string {
+  return entry.uid;
+}
+
+function ciliumEntryKey(entry: CiliumEntry): string {
+  return entry.name;
+}
+
 /**
  * The patch replay rule of slice-delta.ts: drop `remove`, replace an upserted item whose key is
- * still there in place, append the others in `upsert` order.
+ * still there in place, append the others in `upsert` order. `displaced`: the items that went.
+ * A patch usually names one or two items: they are found by a scan, not through a map of all.
  */
 function patchItems<T>(
   items: readonly T[],
   keyOf: (item: T) => string,
   remove: readonly string[],
   upserts: readonly T[],
-): T[] {
-  const removed = new Set(remove);
-  const out = items.filter((item) => !removed.has(keyOf(item)));
-  const position = new Map(out.map((item, index) => [keyOf(item), index]));
+): { items: T[]; displaced: T[] } {
+  const displaced: T[] = [];
+  let out: T[];
+  if (remove.length === 0) out = items.slice();
+  else {
+    const removed = new Set(remove);
+    out = [];
+    for (const item of items) {
+      if (removed.has(keyOf(item))) displaced.push(item);
+      else out.push(item);
+    }
+  }
+  const position = upserts.length > 4 ? new Map(out.map((item, index) => [keyOf(item), index])) : undefined;
   for (const item of upserts) {
     const key = keyOf(item);
-    const index = position.get(key);
+    const index = position === undefined ? indexOfKey(out, keyOf, key) : position.get(key);
     if (index === undefined) {
-      position.set(key, out.length);
+      position?.set(key, out.length);
       out.push(item);
-    } else out[index] = item;
+    } else {
+      displaced.push(out[index] as T);
+      out[index] = item;
+    }
   }
-  return out;
+  return { items: out, displaced };
 }
 
-function withEndpoints(
-  slice: StoredEndpointSlice,
-  version: string,
-  endpoints: readonly EndpointEntry[],
-): StoredEndpointSlice {
-  const copy = Object.create(StoredEndpointSlice.prototype) as StoredEndpointSlice;
-  return Object.assign(copy, { ...slice, resourceVersion: version, endpoints });
-}
-
-function withEntries(
-  slice: StoredCiliumSlice,
-  version: string,
-  entries: readonly CiliumEntry[],
-): StoredCiliumSlice {
-  const copy = Object.create(StoredCiliumSlice.prototype) as StoredCiliumSlice;
-  return Object.assign(copy, { ...slice, resourceVersion: version, entries });
+function indexOfKey<T>(items: readonly T[], keyOf: (item: T) => string, key: string): number | undefined {
+  for (let i = 0; i < items.length; i++) if (keyOf(items[i] as T) === key) return i;
+  return undefined;
 }
