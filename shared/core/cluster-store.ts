@@ -51,3 +51,8 @@ export class GroupConflictError extends Error {
     super(`namespace group ${namespace} changed concurrently: expected version ${expected}, found ${actual}`);
   }
 }
+
+/** A single-object conditional write (a Node) lost to a concurrent writer: reload and try again. */
+export class ConditionalWriteError extends Error {
+  override name = "ConditionalWriteError";
+}

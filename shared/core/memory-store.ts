@@ -7,7 +7,12 @@
  * storage). The DynamoDB store has no such limit: a failed commit is discarded and replayed.
  */
 import { IdentityAllocator } from "#shared/core/identity/identity-allocator.ts";
-import { type ClusterStore, GroupConflictError, type IdentityStore } from "./cluster-store.ts";
+import {
+  type ClusterStore,
+  ConditionalWriteError,
+  GroupConflictError,
+  type IdentityStore,
+} from "./cluster-store.ts";
 import type { CiliumIdentity, NodeRecord } from "./model.ts";
 import { NamespaceGroup } from "./namespace-group.ts";
 import type { Versioned } from "./object-versions.ts";
@@ -19,9 +24,7 @@ export interface StoredObject {
   readonly sourceTimeMs: number;
 }
 
-export class ConditionalWriteError extends Error {
-  override name = "ConditionalWriteError";
-}
+export { ConditionalWriteError };
 
 export interface MemoryClusterStoreOptions {
   /**

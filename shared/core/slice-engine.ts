@@ -8,7 +8,7 @@
  */
 import type { WatchEvent } from "#shared/k8s/watch-event-schema.ts";
 import type { ClusterStore } from "./cluster-store.ts";
-import { GroupConflictError } from "./cluster-store.ts";
+import { ConditionalWriteError, GroupConflictError } from "./cluster-store.ts";
 import type { CiliumIdentity, NodeRecord } from "./model.ts";
 import type { ApplyOutcome, GroupContext, NamespaceGroup } from "./namespace-group.ts";
 import { isNewerThan } from "./object-versions.ts";
@@ -109,7 +109,22 @@ export class SliceEngine {
     return { eventsIn: batch.length, ...counts, writes, baselineWrites, conflictRetries };
   }
 
+  /**
+   * Concurrent ingest invocations both see pods on a node and may write the same Node: a lost
+   * conditional write is reloaded and decided again (the other writer may have stored a newer
+   * version, which makes this event stale), like a namespace group conflict.
+   */
   async #applyNode(item: SourcedEvent): Promise<ApplyOutcome> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#applyNodeOnce(item);
+      } catch (error) {
+        if (!(error instanceof ConditionalWriteError) || attempt >= this.#maxGroupAttempts) throw error;
+      }
+    }
+  }
+
+  async #applyNodeOnce(item: SourcedEvent): Promise<ApplyOutcome> {
     const object = item.event.object;
     if (object.kind !== "Node") throw new TypeError("not a Node event");
     const current = await this.#store.loadNode(object.metadata.name);

@@ -170,3 +170,44 @@ describe("SliceEngine write discipline", () => {
     assert.ok(slice !== undefined && (endpoints[0]?.bytes ?? 0) > slice.bytes);
   });
 });
+
+describe("a Node write lost to a concurrent ingest invocation", () => {
+  it("is reloaded and decided again instead of failing the batch", async () => {
+    const { ConditionalWriteError } = await import("#shared/core/cluster-store.ts");
+    const racing = new MemoryClusterStore(settings);
+    const racingSim = new ClusterSimulator();
+    const racingEngine = new SliceEngine({ settings, store: racing, nowMs: () => now });
+    const run = async (...events: SimEvent[]) => {
+      const parsed = parseMessageBody(JSON.stringify({ events }));
+      return racingEngine.applyBatch(parsed.events.map((event) => ({ event, sourceTimeMs: now })));
+    };
+    await run(racingSim.addNode("node-r", "zone-a"));
+    // The other invocation stores an intermediate version between our load and our write.
+    const intermediate = racingSim.heartbeatNode("node-r");
+    const ours = racingSim.heartbeatNode("node-r");
+    const commitNode = racing.commitNode.bind(racing);
+    let raced = 0;
+    racing.commitNode = async (name, entry, expected) => {
+      if (raced++ === 0) {
+        const parsed = parseMessageBody(JSON.stringify({ events: [intermediate] }));
+        const object = parsed.events[0]?.object;
+        assert.ok(object?.kind === "Node");
+        await commitNode(
+          name,
+          { resourceVersion: object.metadata.resourceVersion, record: entry.record },
+          expected,
+        );
+        throw new ConditionalWriteError(`node ${name} changed concurrently`);
+      }
+      return commitNode(name, entry, expected);
+    };
+    const report = await run(ours);
+    assert.equal(raced, 2, "the write was tried again after the conflict");
+    assert.equal(report.writes.length, 0);
+    const stored = await racing.loadNode("node-r");
+    assert.equal(
+      stored?.resourceVersion,
+      (ours.object.metadata as { resourceVersion: string }).resourceVersion,
+    );
+  });
+});

@@ -13,8 +13,7 @@
  */
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
-import { type ClusterStore, GroupConflictError } from "#shared/core/cluster-store.ts";
-import { ConditionalWriteError } from "#shared/core/memory-store.ts";
+import { type ClusterStore, ConditionalWriteError, GroupConflictError } from "#shared/core/cluster-store.ts";
 import type {
   CiliumEndpointSlice,
   EndpointSlice,
