@@ -244,7 +244,7 @@ function notesOf(figures: EtcdPeerFigures, watchers: number, converged: number):
       : "no watcher fell behind (etcd's slow-watcher gauge stayed 0)";
   return [
     `etcd ${figures.etcdVersion} (Debian etcd-server, one member, default flags), ${watchers} watches over ${figures.channels} gRPC client connections (etcd3 npm client)`,
-    `${figures.ipKeyWrites} IP-key writes and ${figures.identityKeyWrites} identity-key writes; ${behind}; ${converged}/${watchers} converged`,
+    `${figures.ipKeyWrites} IP-key writes and ${figures.identityKeyWrites} identity-key writes (all agents' writes pooled on one client connection); ${behind}; ${converged}/${watchers} converged`,
     `CPU over the replay (${figures.replaySeconds.toFixed(1)} s on ${figures.cpus} cores): etcd ${figures.etcdCpuSeconds.toFixed(1)} s, watcher process ${figures.nodeCpuSeconds.toFixed(1)} s, other processes on the machine ${figures.otherProcessesCpuSeconds.toFixed(1)} s`,
   ];
 }
