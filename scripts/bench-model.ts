@@ -57,7 +57,7 @@ for (const name of names) {
   for (const r of pass.results) {
     const points = scaling.filter((p) => p.strategy === r.strategy);
     console.log(
-      `  ${r.strategy.padEnd(20)}${points.map((p) => `${p.deliveriesPerPodChange.toFixed(1)} | ${Math.round(p.bytesPerPodChange)}`).join("   ")}`,
+      `  ${r.strategy.padEnd(22)}${points.map((p) => `${p.deliveriesPerPodChange.toFixed(1)} | ${Math.round(p.bytesPerPodChange)}`).join("   ")}`,
     );
   }
   documents.push({

@@ -2,9 +2,10 @@
  * "sliceline-best": the pipeline as designed. The core takes the trace in ingest batches (one per
  * batching window); each batch's slice writes reach the fan-out as stream batches of up to
  * `fanoutBatchSize` records, and each stream batch goes out as one delta bundle per scope
- * (change-bundle.ts, slice-delta.ts `bundledChangesOf`). A watcher subscribes to the Cilium scope
+ * (change-bundle.ts, slice-delta.ts). A watcher subscribes to the Cilium scope
  * and to its own zone's EndpointSlice scope, so it receives at most one message per scope per
- * stream batch, of the bundle's JSON size.
+ * stream batch, of the bundle's JSON size, exactly as the fan-out function cuts it
+ * (bundle-publisher.ts: changes of one object merged, one bundle per scope, split under 256 KiB).
  *
  * AWS requests are counted as the pipeline would make them; every assumption is listed in the notes.
  */
@@ -13,10 +14,9 @@ import { FleetTally, RelistSchedule, type StrategyRun } from "#shared/bench/mode
 import type { Trace } from "#shared/bench/types.ts";
 import type { EndpointSlice } from "#shared/core/model.ts";
 import type { ObjectWrite, OutputObject } from "#shared/core/output-changes.ts";
-import type { BundledChange } from "#shared/fanout/change-bundle.ts";
+import { bundleMessages, coalesceChanges, type RecordChange } from "#shared/fanout/bundle-publisher.ts";
 import { MAX_MESSAGE_BYTES } from "#shared/fanout/change-publisher.ts";
 import { CILIUM_SCOPE, zoneScope } from "#shared/fanout/change-routing.ts";
-import { bundledChangesOf } from "#shared/fanout/slice-delta.ts";
 
 export interface SlicelineOptions {
   /** Records per fan-out invocation (the stream event source's batch size; infra default 100). */
@@ -94,36 +94,31 @@ export function slicelineBest(
     return { before, after };
   };
 
+  /** The scopes this fleet subscribes to: Cilium and every zone's EndpointSlice view. */
+  const subscribed = new Set([CILIUM_SCOPE, ...scopeZone.keys()]);
+  /** One stream batch through the fan-out's own bundling (bundle-publisher.ts). */
   const publishChunk = (atMs: number, writes: readonly ObjectWrite[]) => {
-    const byScope = new Map<string, BundledChange[]>();
-    for (const write of writes) {
+    const changes: RecordChange[] = writes.map((write, record) => {
       const { before, after } = track(write);
-      const change = { kind: write.kind, before, after, sourceTimeMs: write.sourceTimeMs };
-      for (const scoped of bundledChangesOf(change, zones)) {
-        const list = byScope.get(scoped.scope) ?? [];
-        list.push(scoped.change);
-        byScope.set(scoped.scope, list);
-      }
       tally.latencies.push(atMs - write.sourceTimeMs);
-    }
-    for (const [scope, changes] of byScope) {
-      const zone = scope === CILIUM_SCOPE ? -1 : scopeZone.get(scope);
-      // The unfiltered EndpointSlice scope has no subscriber in this fleet: nothing is published to it.
+      return { change: { kind: write.kind, before, after, sourceTimeMs: write.sourceTimeMs }, record };
+    });
+    for (const message of bundleMessages(coalesceChanges(changes), zones, subscribed)) {
+      const zone = message.scope === CILIUM_SCOPE ? -1 : scopeZone.get(message.scope);
       if (zone === undefined) continue;
-      for (const bytes of bundleMessages(scope, changes)) {
-        count("sns.publish", 1);
-        count("sns.publish64kChunks", Math.ceil(bytes / SQS_CHUNK));
-        const audience = zone === -1 ? watchers : zoneWatchers(watchers, zones.length, zone);
-        count("sqs.watcher.deliveries", audience);
-        count("sqs.watcher.receive", audience);
-        count("sqs.watcher.delete", audience);
-        if (zone === -1) {
-          tally.broadcast(atMs, 1, bytes);
-          bytesByScope.cilium += bytes * watchers;
-        } else {
-          tally.toZone(zone, atMs, 1, bytes);
-          bytesByScope.zone += bytes * zoneWatchers(watchers, zones.length, zone);
-        }
+      const bytes = Buffer.byteLength(message.body);
+      count("sns.publish", 1);
+      count("sns.publish64kChunks", Math.ceil(bytes / SQS_CHUNK));
+      const audience = zone === -1 ? watchers : zoneWatchers(watchers, zones.length, zone);
+      count("sqs.watcher.deliveries", audience);
+      count("sqs.watcher.receive", audience);
+      count("sqs.watcher.delete", audience);
+      if (zone === -1) {
+        tally.broadcast(atMs, 1, bytes);
+        bytesByScope.cilium += bytes * watchers;
+      } else {
+        tally.toZone(zone, atMs, 1, bytes);
+        bytesByScope.zone += bytes * audience;
       }
     }
   };
@@ -193,26 +188,6 @@ export function slicelineBest(
 
 function zoneWatchers(watchers: number, zones: number, zone: number): number {
   return Math.floor(watchers / zones) + (zone < watchers % zones ? 1 : 0);
-}
-
-/** Message sizes of one scope's bundle, split so that no message exceeds 256 KiB. */
-function bundleMessages(scope: string, changes: readonly BundledChange[]): number[] {
-  const envelope = Buffer.byteLength(JSON.stringify({ bundle: 1, scope, changes: [] }));
-  const sizes: number[] = [];
-  let current = envelope;
-  let items = 0;
-  for (const change of changes) {
-    const bytes = Buffer.byteLength(JSON.stringify(change)) + (items > 0 ? 1 : 0);
-    if (items > 0 && current + bytes > MAX_MESSAGE_BYTES) {
-      sizes.push(current);
-      current = envelope;
-      items = 0;
-    }
-    current += bytes;
-    items++;
-  }
-  if (items > 0) sizes.push(current);
-  return sizes;
 }
 
 /** The views of an object a watcher lists: scope -1 for Cilium kinds, the zone index for a slice's zone view. */
