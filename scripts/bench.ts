@@ -1,0 +1,288 @@
+/**
+ * npm run bench -- <scenario> [options]
+ *
+ * One trace, every strategy, one report (contract §6):
+ *   model   per-endpoint, per-Service, EndpointSlice 100, CES 50/100, sliceline-best: exact counts of
+ *           writes, deliveries and bytes over the trace for the fleet (shared/bench/strategy-model.ts)
+ *   live    the trace through the real pipeline on the embedded stack to a fleet of real watcher
+ *           agents: latency, convergence, deliveries and bytes as received, AWS requests as counted
+ *   etcd    the same trace into etcd 3.4 as Cilium's kvstore keys, N watchers on etcd watches
+ * Writes bench-results/<scenario>-<time>.{json,html,png}; exit status 1 when an acceptance check fails.
+ *
+ * Options:
+ *   --scale S            size factor of the scenario (default: the file's)
+ *   --watchers N         fleet size for every strategy (default: the scenario's)
+ *   --seconds S          duration of every timed phase
+ *   --live-watchers N    fleet size of the live pass (default: --watchers)
+ *   --no-live, --no-etcd skip a part
+ *   --all-zones          live watchers take whole EndpointSlices instead of their zone's part
+ *   --window S           the ingest batching window of the live pipeline (seconds, default 1)
+ *   --compare FILE       an earlier report of the same scenario: adds "two runs agree within 20%"
+ *   --out DIR            default bench-results
+ */
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { runEtcdPeer } from "#shared/bench/etcd-peer.ts";
+import { generateTrace } from "#shared/bench/load-generator.ts";
+import { createProgress, type Progress } from "#shared/bench/progress.ts";
+import {
+  type AcceptanceInput,
+  type BenchReport,
+  buildBenchReport,
+  ratioCheck,
+  type ScalingPoint,
+  writeBenchReport,
+} from "#shared/bench/report-document.ts";
+import { loadScenario } from "#shared/bench/scenario.ts";
+import { modelStrategies } from "#shared/bench/strategy-model.ts";
+import type { StrategyResult } from "#shared/bench/types.ts";
+import { type LivePassDetails, runLivePass } from "./bench/live-pass.ts";
+
+const { values: args, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    scale: { type: "string" },
+    watchers: { type: "string" },
+    seconds: { type: "string" },
+    "live-watchers": { type: "string" },
+    "no-live": { type: "boolean", default: false },
+    "no-etcd": { type: "boolean", default: false },
+    "all-zones": { type: "boolean", default: false },
+    window: { type: "string" },
+    compare: { type: "string" },
+    out: { type: "string" },
+  },
+});
+const scenarioName = positionals[0];
+if (scenarioName === undefined) {
+  console.error("usage: npm run bench -- <scenario> [--scale S] [--watchers N] [--seconds S] ...");
+  process.exit(2);
+}
+const optionalNumber = (text: string | undefined) => (text === undefined ? undefined : Number(text));
+const startedAt = new Date();
+const scenario = loadScenario(scenarioName, {
+  ...(args.scale === undefined ? {} : { scale: Number(args.scale) }),
+  ...(args.watchers === undefined ? {} : { watchers: Number(args.watchers) }),
+  ...(args.seconds === undefined ? {} : { seconds: Number(args.seconds) }),
+});
+const trace = generateTrace(scenario);
+const liveWatchers = optionalNumber(args["live-watchers"]) ?? scenario.watchers;
+const windowSeconds = optionalNumber(args.window) ?? 1;
+log(
+  `${scenario.name} at scale ${scenario.scale}: ${scenario.nodes} nodes, ${scenario.pods} pods, ${scenario.services} Services, ${scenario.watchers} watchers; ${trace.events.length - trace.measuredFrom} events (${trace.podChanges} pod changes) after ${trace.measuredFrom} of initial load`,
+);
+
+const strategies: StrategyResult[] = [];
+const scaling: ScalingPoint[] = [];
+const notes: string[] = [];
+
+const model = await modelStrategies(trace, { sliceline: { batchWindowMs: windowSeconds * 1000 } });
+strategies.push(...model.results);
+scaling.push(...model.scaling([100, 300, 1000, 3000, 5000, 10_000]));
+log(`model pass: ${model.results.length} strategies in ${(model.elapsedMs / 1000).toFixed(1)} s`);
+
+let live: LivePassDetails | undefined;
+if (!args["no-live"]) {
+  const bars = new Map<string, Progress>();
+  const { result, details } = await runLivePass({
+    trace,
+    watchers: liveWatchers,
+    zoneOnly: !args["all-zones"],
+    factoryModule: new URL("./bench/agent-member.ts", import.meta.url).href,
+    context: { ingestBatchWindowSeconds: windowSeconds },
+    progress: (stage, done, total) => {
+      let bar = bars.get(stage);
+      if (bar === undefined) {
+        for (const open of bars.values()) open.stop();
+        bar = createProgress({ label: `live: ${stage}`, total });
+        bars.set(stage, bar);
+      }
+      bar.update(done);
+    },
+  });
+  for (const bar of bars.values()) bar.stop();
+  strategies.push(result);
+  live = details;
+  scaling.push({
+    strategy: result.strategy,
+    watchers: result.watchers,
+    deliveriesPerPodChange: result.deliveriesPerPodChange,
+    bytesPerPodChange: result.bytesPerPodChange,
+    peakDeliveriesPerSecond: result.peakDeliveriesPerSecond,
+    measurement: "live",
+  });
+  log(
+    `live pass: ${result.convergedWatchers}/${result.totalWatchers} converged, p50 ${result.latency.p50Ms} ms, p99 ${result.latency.p99Ms} ms, ${result.deliveriesPerPodChange.toFixed(3)} deliveries and ${Math.round(result.bytesPerPodChange)} B per pod change`,
+  );
+}
+
+if (!args["no-etcd"]) {
+  const bar = createProgress({ label: "etcd peer", total: trace.events.length, unit: "events" });
+  const etcd = await runEtcdPeer(trace, {
+    watchers: scenario.watchers,
+    onProgress: (progress) => bar.update(progress.eventsSent, progress.stage),
+  });
+  bar.stop();
+  strategies.push(etcd);
+  log(
+    `etcd peer: ${etcd.convergedWatchers}/${etcd.totalWatchers} converged, p50 ${etcd.latency.p50Ms} ms, p99 ${etcd.latency.p99Ms} ms`,
+  );
+}
+
+const acceptance: AcceptanceInput[] = [
+  ratioCheck(
+    strategies,
+    "sliceline-best",
+    "per-endpoint",
+    "deliveriesPerPodChange",
+    1 / 20,
+    "sliceline-best deliveries per pod change ≤ 1/20 of per-endpoint (model)",
+  ),
+  ratioCheck(
+    strategies,
+    "sliceline-best",
+    "per-endpoint",
+    "bytesPerPodChange",
+    1 / 5,
+    "sliceline-best bytes per pod change ≤ 1/5 of per-endpoint (model)",
+  ),
+];
+const liveResult = strategies.find((result) => result.strategy === "sliceline-live");
+const perEndpoint = strategies.find((result) => result.strategy === "per-endpoint");
+if (liveResult !== undefined && perEndpoint !== undefined) {
+  // The model's per-endpoint figures scale with the fleet: compare at the live fleet's size.
+  const atLiveSize = (field: "deliveriesPerPodChange" | "bytesPerPodChange") =>
+    (perEndpoint[field] * liveResult.watchers) / perEndpoint.watchers;
+  acceptance.push(
+    {
+      name: "sliceline live deliveries per pod change ≤ 1/20 of per-endpoint (same fleet size)",
+      value: liveResult.deliveriesPerPodChange / atLiveSize("deliveriesPerPodChange"),
+      threshold: 1 / 20,
+      direction: "atMost",
+      unit: "× per-endpoint",
+    },
+    {
+      name: "sliceline live bytes per pod change ≤ 1/5 of per-endpoint (same fleet size)",
+      value: liveResult.bytesPerPodChange / atLiveSize("bytesPerPodChange"),
+      threshold: 1 / 5,
+      direction: "atMost",
+      unit: "× per-endpoint",
+    },
+    {
+      name: "sliceline live p99 propagation ≤ 2 s",
+      value: liveResult.latency.p99Ms,
+      threshold: 2000,
+      direction: "atMost",
+      unit: "ms",
+    },
+    {
+      name: "every live watcher converged to the truth",
+      value: liveResult.convergedWatchers / liveResult.totalWatchers,
+      threshold: 1,
+      direction: "atLeast",
+    },
+  );
+}
+const etcdResult = strategies.find((result) => result.strategy === "etcd-kvstore");
+if (etcdResult !== undefined)
+  acceptance.push({
+    name: "every etcd watcher converged to the truth",
+    value: etcdResult.convergedWatchers / etcdResult.totalWatchers,
+    threshold: 1,
+    direction: "atLeast",
+  });
+if (args.compare !== undefined) acceptance.push(...agreementChecks(args.compare, strategies));
+
+const report = buildBenchReport({
+  scenario,
+  strategies,
+  scaling,
+  ...(live === undefined
+    ? {}
+    : {
+        live: {
+          ...live,
+          lambdaSamples: [
+            {
+              function: "IngestFunction",
+              durationMs: live.lambda.ingestMs / Math.max(1, live.lambda.ingestInvocations),
+              memoryMb: live.lambda.memoryMb.IngestFunction ?? 0,
+              maxMemoryUsedMb: live.lambda.maxRssMb,
+            },
+            {
+              function: "FanoutFunction",
+              durationMs: live.lambda.fanoutMs / Math.max(1, live.lambda.fanoutInvocations),
+              memoryMb: live.lambda.memoryMb.FanoutFunction ?? 0,
+              maxMemoryUsedMb: live.lambda.maxRssMb,
+            },
+          ],
+          notes: [
+            "Lambda durations are in-process wall times on the shared 2-core machine (an upper bound of Lambda's); maxMemoryUsedMb is the whole local process's peak RSS (all three handlers, the runner, fauxqs), an upper bound of any one function's.",
+            ...(liveResult?.notes ?? []),
+          ],
+        },
+      }),
+  acceptance,
+  startedAt,
+  notes,
+});
+const written = writeBenchReport(report, args.out);
+printSummary(report);
+console.log(`\nreport: ${written.json}\n        ${written.html}\n        ${written.png}`);
+process.exitCode = report.acceptance.every((check) => check.pass) ? 0 : 1;
+
+/** "Two runs agree within 20%": the figures that define the result, against an earlier report. */
+function agreementChecks(path: string, current: readonly StrategyResult[]): AcceptanceInput[] {
+  const previous = JSON.parse(readFileSync(path, "utf8")) as BenchReport;
+  const checks: AcceptanceInput[] = [];
+  const fields = ["deliveriesPerPodChange", "bytesPerPodChange"] as const;
+  for (const result of current) {
+    const before = previous.strategies.find((entry) => entry.strategy === result.strategy);
+    if (before === undefined) continue;
+    for (const field of fields) {
+      checks.push({
+        name: `${result.strategy} ${field} within 20% of ${path}`,
+        value: relativeDifference(result[field], before[field]),
+        threshold: 0.2,
+        direction: "atMost",
+      });
+    }
+    if (result.measurement === "live")
+      checks.push({
+        name: `${result.strategy} p99 latency within 20% of ${path}`,
+        value: relativeDifference(result.latency.p99Ms, before.latency.p99Ms),
+        threshold: 0.2,
+        direction: "atMost",
+      });
+  }
+  return checks;
+}
+
+function relativeDifference(a: number, b: number): number {
+  if (a === b) return 0;
+  return Math.abs(a - b) / Math.max(Math.abs(a), Math.abs(b));
+}
+
+function printSummary(report: BenchReport): void {
+  console.log(
+    `\n${"strategy".padEnd(20)}${"measured".padEnd(8)}${"watchers".padStart(9)}${"writes".padStart(9)}${"deliv/pc".padStart(11)}${"B/pc".padStart(11)}${"p50 ms".padStart(9)}${"p99 ms".padStart(9)}${"conv".padStart(11)}${"$/M pc".padStart(10)}`,
+  );
+  for (const r of report.strategies) {
+    console.log(
+      `${r.strategy.padEnd(20)}${r.measurement.padEnd(8)}${String(r.watchers).padStart(9)}${String(r.objectWrites).padStart(9)}${r.deliveriesPerPodChange.toFixed(2).padStart(11)}${Math.round(r.bytesPerPodChange).toString().padStart(11)}${Math.round(r.latency.p50Ms).toString().padStart(9)}${Math.round(r.latency.p99Ms).toString().padStart(9)}${`${r.convergedWatchers}/${r.totalWatchers}`.padStart(11)}${(r.costPerMillionPodChangesUsd === undefined ? "-" : r.costPerMillionPodChangesUsd.toFixed(2)).padStart(10)}`,
+    );
+  }
+  console.log("\nacceptance:");
+  for (const check of report.acceptance)
+    console.log(
+      `  ${check.pass ? "PASS" : "FAIL"}  ${check.name}: ${formatValue(check.value)} (${check.direction === "atMost" ? "≤" : "≥"} ${formatValue(check.threshold)})`,
+    );
+}
+
+function formatValue(value: number): string {
+  return Math.abs(value) >= 100 || Number.isInteger(value) ? String(Math.round(value)) : value.toPrecision(3);
+}
+
+function log(line: string): void {
+  console.log(line);
+}

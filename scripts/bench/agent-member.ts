@@ -1,0 +1,44 @@
+/**
+ * The watcher library's agent as a fleet member of the live pass: a node agent watching what a
+ * cilium-agent and kube-proxy on one node watch (CiliumEndpointSlices, CiliumIdentities,
+ * EndpointSlices, the last cut to the node's zone when zone-only).
+ */
+import { WatcherAgent } from "#shared/watcher/watcher-agent.ts";
+import type { LiveWatcher, WatcherFactoryInput } from "./live-watcher.ts";
+
+export function createLiveWatcher(input: WatcherFactoryInput): LiveWatcher {
+  const agent = new WatcherAgent({
+    api: input.api,
+    node: input.node,
+    zone: input.zone,
+    zoneOnly: input.zoneOnly,
+    kinds: ["CiliumEndpointSlice", "CiliumIdentity", "EndpointSlice"],
+    sqs: input.sqs,
+  });
+  let base = { messages: 0, bytes: 0 };
+  return {
+    node: input.node,
+    zone: input.zone,
+    latency: agent.latency,
+    get received() {
+      return { messages: agent.stats.messages - base.messages, bytes: agent.stats.bytes - base.bytes };
+    },
+    get gapsRefetched() {
+      return agent.stats.gapsRefetched;
+    },
+    resetCounters() {
+      base = { messages: agent.stats.messages, bytes: agent.stats.bytes };
+      agent.latency.reset();
+    },
+    digest: () => agent.cache.digest(),
+    register: async () => {
+      await agent.register();
+    },
+    list: () => agent.list(),
+    pollOnce: async (waitSeconds) => (await agent.pollOnce(waitSeconds)).received,
+    deregister: async () => {
+      await agent.deregister();
+    },
+    forget: () => agent.cache.clear(),
+  };
+}

@@ -1,0 +1,316 @@
+/**
+ * The live pass: the trace through the real pipeline on the embedded local stack, received by a
+ * fleet of real watcher agents, measured end to end.
+ *
+ *   producer     the trace's events at their times, `{"events": [...]}` bodies stamped with the
+ *                scheduled source time (so producer lag counts as latency, not as free time)
+ *   pipeline     startLocalRunner: the real ingest / fan-out / API handlers on DynamoDB Local + fauxqs,
+ *                event sources and settings from the synthesized template
+ *   counting     proxies in front of DynamoDB Local and fauxqs count every request the pipeline makes
+ *   fleet        N agents, zones round robin, each long-polling its own queue
+ *   truth        after the trace, a fresh agent per view lists the API; every fleet member must
+ *                reach the same digest
+ */
+import { SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import { startDynamoDbLocal, startFauxqs } from "#scripts/local/backends.ts";
+import { type LocalRunner, startLocalRunner } from "#scripts/local/runner.ts";
+import { resourcesOfType } from "#scripts/local/template.ts";
+import type { StrategyResult, Trace, TraceEvent } from "#shared/bench/types.ts";
+import type { RestartReport } from "./fleet.ts";
+import { type FleetReply, FleetWorker } from "./fleet-worker.ts";
+import { type CountingProxy, type RequestCounts, startCountingProxy } from "./request-counter.ts";
+
+export interface LivePassOptions {
+  readonly trace: Trace;
+  readonly watchers: number;
+  readonly zoneOnly: boolean;
+  /** Module exporting `createLiveWatcher(input: WatcherFactoryInput): LiveWatcher` (loaded in the fleet's worker). */
+  readonly factoryModule: string;
+  /** CDK context for the synth (batch windows, zones are set from the scenario). */
+  readonly context?: Record<string, unknown>;
+  readonly waitSeconds?: number;
+  readonly settleTimeoutMs?: number;
+  readonly progress?: (stage: string, done: number, total: number) => void;
+  readonly log?: (line: string) => void;
+}
+
+export interface LivePassDetails {
+  readonly requests: RequestCounts;
+  readonly sqsRequests: RequestCounts;
+  readonly lambda: {
+    readonly ingestInvocations: number;
+    readonly fanoutInvocations: number;
+    readonly ingestMs: number;
+    readonly fanoutMs: number;
+    readonly memoryMb: Readonly<Record<string, number>>;
+    readonly maxHeapUsedMb: number;
+    /** Peak RSS of this process (handlers, runner, fauxqs) while measuring. */
+    readonly maxRssMb: number;
+  };
+  readonly restart?: RestartReport;
+  readonly joinMs: number;
+  readonly producerLagMaxMs: number;
+  readonly pollErrors: number;
+  readonly fleetHeapUsedMb: number;
+  readonly gapsRefetched: number;
+  readonly settleMs: number;
+}
+
+const PRODUCER_TICK_MS = 100;
+const EVENTS_PER_MESSAGE = 50;
+
+export async function runLivePass(
+  options: LivePassOptions,
+): Promise<{ result: StrategyResult; details: LivePassDetails }> {
+  const { trace } = options;
+  const log = options.log ?? (() => {});
+  const progress = options.progress ?? (() => {});
+  const dynamodbBackend = await startDynamoDbLocal();
+  const sqsBackend = await startFauxqs();
+  const dynamodbProxy = await startCountingProxy(dynamodbBackend.endpoint);
+  const sqsProxy = await startCountingProxy(sqsBackend.endpoint);
+  const timing = { ingestMs: 0, fanoutMs: 0, ingestInvocations: 0, fanoutInvocations: 0, records: 0 };
+  let measuring = false;
+  const peak = { rss: 0, heap: 0 };
+  let runner: LocalRunner | undefined;
+  let fleet: FleetWorker | undefined;
+  try {
+    runner = await startLocalRunner({
+      dynamodbEndpoint: dynamodbProxy.endpoint,
+      sqsEndpoint: sqsProxy.endpoint,
+      context: { zones: trace.scenario.zones.join(","), ...options.context },
+      logLevel: "SILENT",
+      wrapHandler:
+        (id, handler) =>
+        async (...args: never[]) => {
+          const started = performance.now();
+          try {
+            return await handler(...args);
+          } finally {
+            if (measuring) {
+              const elapsed = performance.now() - started;
+              if (id === "IngestFunction") {
+                timing.ingestMs += elapsed;
+                timing.ingestInvocations++;
+              } else if (id === "FanoutFunction") {
+                timing.fanoutMs += elapsed;
+                timing.fanoutInvocations++;
+                timing.records += (args[0] as { Records?: unknown[] } | undefined)?.Records?.length ?? 0;
+              }
+            }
+          }
+        },
+      log,
+    });
+    const ingestQueueUrl = runner.config.sqs.ingestQueueUrl;
+
+    // Initial load, as fast as the pipeline takes it: the fleet joins a populated cluster.
+    const initial = trace.events.slice(0, trace.measuredFrom);
+    progress("initial load", 0, initial.length);
+    for (let i = 0; i < initial.length; i += 500) {
+      await sendTraceEvents(runner.sqs, ingestQueueUrl, initial.slice(i, i + 500), Date.now());
+      progress("initial load", Math.min(i + 500, initial.length), initial.length);
+    }
+    await runner.whenIdle({ timeoutMs: 600_000 });
+
+    // The fleet, in a worker thread, with its own SQS client straight to fauxqs (agents are not
+    // part of the pipeline's bill, so they bypass the counting proxy).
+    const zones = trace.scenario.zones;
+    fleet = new FleetWorker(
+      {
+        api: runner.config.api,
+        sqsEndpoint: sqsBackend.endpoint,
+        watchers: options.watchers,
+        zones,
+        zoneOnly: options.zoneOnly,
+        waitSeconds: options.waitSeconds ?? 5,
+        joinConcurrency: 16,
+        factoryModule: options.factoryModule,
+      },
+      progress,
+    );
+    const joined = await fleet.send({ type: "join" });
+    const joinMs = joined.type === "joined" ? joined.ms : 0;
+    await runner.whenIdle({ timeoutMs: 600_000 });
+    await sleep(2_000);
+    await fleet.send({ type: "reset-counters" });
+    dynamodbProxy.reset();
+    sqsProxy.reset();
+    measuring = true;
+    const memorySampler = setInterval(() => {
+      const usage = process.memoryUsage();
+      peak.rss = Math.max(peak.rss, usage.rss);
+      peak.heap = Math.max(peak.heap, usage.heapUsed);
+    }, 250);
+
+    // Replay: every tick, send what is due; a restart phase crashes part of the fleet as it starts.
+    const measured = trace.events.slice(trace.measuredFrom);
+    const startWall = Date.now() + PRODUCER_TICK_MS;
+    let next = 0;
+    let producerLagMaxMs = 0;
+    let restart: Promise<FleetReply> | undefined;
+    const restartPhase = trace.scenario.phases.findIndex((phase) => phase.kind === "watcher-restart");
+    while (next < measured.length) {
+      const elapsed = Date.now() - startWall;
+      const due: TraceEvent[] = [];
+      while (next < measured.length && (measured[next] as TraceEvent).atMs <= elapsed)
+        due.push(measured[next++] as TraceEvent);
+      if (restart === undefined && restartPhase >= 0 && due.some((event) => event.phase === restartPhase)) {
+        const phase = trace.scenario.phases[restartPhase];
+        if (phase?.kind === "watcher-restart")
+          restart = fleet.send({
+            type: "restart",
+            fraction: phase.fraction,
+            backoff: { baseMs: phase.backoffBaseMs, capMs: phase.backoffCapMs, maxAttempts: 8 },
+          });
+      }
+      if (due.length > 0) {
+        producerLagMaxMs = Math.max(producerLagMaxMs, elapsed - (due[0] as TraceEvent).atMs);
+        await sendTraceEvents(runner.sqs, ingestQueueUrl, due, startWall);
+      }
+      progress("replay", next, measured.length);
+      await sleep(PRODUCER_TICK_MS);
+    }
+    const restarted = restart === undefined ? undefined : await restart;
+    const restartReport = restarted?.type === "restarted" ? restarted.report : undefined;
+    await runner.whenIdle({ timeoutMs: 600_000 });
+    measuring = false;
+    clearInterval(memorySampler);
+
+    // Truth: what a fresh agent of each view lists now; the fleet must reach it.
+    const settled = await fleet.send({ type: "settle", timeoutMs: options.settleTimeoutMs ?? 30_000 });
+    if (settled.type !== "settled") throw new Error(`fleet answered ${settled.type} to settle`);
+    const report = settled.report;
+    const messages = report.messages;
+    const bytes = report.bytes;
+    const podChanges = trace.podChanges;
+    const memoryMb = functionMemory(runner);
+    const requests = dynamodbProxy.counts;
+    const sqsRequests = sqsProxy.counts;
+    const perPodChange = (n: number) => (podChanges === 0 ? 0 : n / podChanges);
+    const awsRequestsPerPodChange: Record<string, number> = {
+      lambdaInvocations: perPodChange(timing.ingestInvocations + timing.fanoutInvocations),
+      lambdaGbSeconds: perPodChange(
+        (timing.ingestMs / 1000) * ((memoryMb.IngestFunction ?? 1024) / 1024) +
+          (timing.fanoutMs / 1000) * ((memoryMb.FanoutFunction ?? 512) / 1024),
+      ),
+      dynamodbWriteUnits: perPodChange(requests.writeUnits),
+      dynamodbReadUnits: perPodChange(requests.readUnits),
+      snsPublishRequests: perPodChange(
+        (sqsRequests.requests["sns:PublishBatch"] ?? 0) + (sqsRequests.requests["sns:Publish"] ?? 0),
+      ),
+      sqsPipelineRequests: perPodChange(
+        Object.entries(sqsRequests.requests)
+          .filter(([action]) => action.startsWith("sqs:"))
+          .reduce((sum, [, n]) => sum + n, 0),
+      ),
+      // Every delivered message is received and deleted by its watcher: two requests, 64 KB chunks.
+      sqsWatcherRequests: perPodChange(2 * messages),
+    };
+    const converged = report.converged;
+    const settleMs = report.settleMs;
+    const result: StrategyResult = {
+      strategy: "sliceline-live",
+      description: `the pipeline on the embedded stack (DynamoDB Local + fauxqs), ${options.watchers} agents${options.zoneOnly ? ", zone-only EndpointSlices" : ""}`,
+      measurement: "live",
+      watchers: options.watchers,
+      eventsIn: measured.length,
+      podChanges,
+      objectWrites: timing.records,
+      deliveries: messages,
+      bytesDelivered: bytes,
+      deliveriesPerPodChange: perPodChange(messages),
+      bytesPerPodChange: perPodChange(bytes),
+      peakDeliveriesPerSecond: 0,
+      latency: report.latency,
+      latencyCdf: report.latencyCdf,
+      convergedWatchers: converged,
+      totalWatchers: options.watchers,
+      awsRequestsPerPodChange,
+      notes: [
+        `fleet joined in ${joinMs} ms (register + list, 16 at a time)`,
+        `producer lag max ${producerLagMaxMs} ms`,
+        `settled in ${settleMs} ms after the pipeline went idle`,
+      ],
+    };
+    const gapsRefetched = report.gapsRefetched;
+    return {
+      result,
+      details: {
+        requests,
+        sqsRequests,
+        lambda: {
+          ingestInvocations: timing.ingestInvocations,
+          fanoutInvocations: timing.fanoutInvocations,
+          ingestMs: timing.ingestMs,
+          fanoutMs: timing.fanoutMs,
+          memoryMb,
+          maxHeapUsedMb: peak.heap / 2 ** 20,
+          maxRssMb: peak.rss / 2 ** 20,
+        },
+        ...(restartReport === undefined ? {} : { restart: restartReport }),
+        joinMs,
+        producerLagMaxMs,
+        pollErrors: report.pollErrors,
+        fleetHeapUsedMb: report.heapUsedMb,
+        gapsRefetched,
+        settleMs,
+      },
+    };
+  } finally {
+    if (fleet !== undefined) {
+      await fleet.send({ type: "stop" }).catch(() => {});
+      await fleet.terminate();
+    }
+    await runner?.stop();
+    await stopAll([dynamodbProxy, sqsProxy]);
+    await sqsBackend.stop();
+    await dynamodbBackend.stop();
+  }
+}
+
+/** Producer batching: `{"events": [...]}` bodies, stamped with the earliest scheduled source time. */
+async function sendTraceEvents(
+  sqs: SQSClient,
+  queueUrl: string,
+  events: readonly TraceEvent[],
+  startWall: number,
+): Promise<void> {
+  const bodies: Array<{ body: string; sourceTimeMs: number }> = [];
+  for (let i = 0; i < events.length; i += EVENTS_PER_MESSAGE) {
+    const chunk = events.slice(i, i + EVENTS_PER_MESSAGE);
+    bodies.push({
+      body: JSON.stringify({ events: chunk.map((event) => event.event) }),
+      sourceTimeMs: startWall + Math.min(...chunk.map((event) => event.atMs)),
+    });
+  }
+  for (let i = 0; i < bodies.length; i += 10) {
+    const entries = bodies.slice(i, i + 10).map((entry, j) => ({
+      Id: String(j),
+      MessageBody: entry.body,
+      MessageAttributes: {
+        sourceTimeMs: { DataType: "Number", StringValue: String(entry.sourceTimeMs) },
+      },
+    }));
+    const sent = await sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }));
+    if ((sent.Failed ?? []).length > 0)
+      throw new Error(`ingest SendMessageBatch failed: ${JSON.stringify(sent.Failed)}`);
+  }
+}
+
+function functionMemory(runner: LocalRunner): Record<string, number> {
+  return Object.fromEntries(
+    resourcesOfType(runner.template.template, "AWS::Lambda::Function").map(([id, resource]) => [
+      id,
+      Number(resource.Properties?.MemorySize ?? 128),
+    ]),
+  );
+}
+
+async function stopAll(proxies: readonly CountingProxy[]): Promise<void> {
+  for (const proxy of proxies) await proxy.stop().catch(() => {});
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,26 @@
+/**
+ * What the live pass needs of a watcher agent: the fleet's part plus its counters, latencies and a
+ * digest to compare with the truth. `agent-member.ts` adapts the watcher library to it.
+ */
+import type { SQSClient } from "@aws-sdk/client-sqs";
+import type { LatencyRecorder } from "#shared/watcher/latency-recorder.ts";
+import type { FleetMember } from "./fleet.ts";
+
+export interface LiveWatcher extends FleetMember {
+  /** Messages received and their bytes since the last resetCounters(). */
+  readonly received: { readonly messages: number; readonly bytes: number };
+  resetCounters(): void;
+  /** Source-event-to-applied latencies since the last resetCounters(). */
+  readonly latency: LatencyRecorder;
+  /** A canonical digest of the watcher's IPCache and Service backends. */
+  digest(): string;
+  readonly gapsRefetched: number;
+}
+
+export interface WatcherFactoryInput {
+  readonly api: string;
+  readonly sqs: SQSClient;
+  readonly node: string;
+  readonly zone: string;
+  readonly zoneOnly: boolean;
+}

@@ -1,0 +1,152 @@
+/**
+ * A counting HTTP proxy in front of a local backend (DynamoDB Local, fauxqs): the benchmark's
+ * source for "AWS requests per pod change". Counting on the wire sees every request every part of
+ * the pipeline makes (handlers, event-source pollers), without touching the handlers' clients.
+ *
+ * DynamoDB write units are estimated from the request bodies: each written item costs
+ * ceil(bytes / 1 KB) units (the attribute-value JSON is a close, slightly high, stand-in for
+ * DynamoDB's item size), twice inside a transaction, as AWS bills them.
+ */
+import { createServer, request as httpRequest, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface RequestCounts {
+  /** "<service>:<action>" -> requests */
+  readonly requests: Record<string, number>;
+  /** Estimated DynamoDB write request units (on-demand). */
+  writeUnits: number;
+  /** Estimated DynamoDB read request units for queries/gets (from response sizes, eventually consistent). */
+  readUnits: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export interface CountingProxy {
+  readonly endpoint: string;
+  readonly counts: RequestCounts;
+  reset(): void;
+  stop(): Promise<void>;
+}
+
+export function emptyCounts(): RequestCounts {
+  return { requests: {}, writeUnits: 0, readUnits: 0, bytesIn: 0, bytesOut: 0 };
+}
+
+export async function startCountingProxy(target: string): Promise<CountingProxy> {
+  const targetUrl = new URL(target);
+  let counts = emptyCounts();
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks);
+      const action = actionOf(req.headers["x-amz-target"], body);
+      counts.requests[action] = (counts.requests[action] ?? 0) + 1;
+      counts.bytesIn += body.length;
+      if (action.startsWith("dynamodb:")) counts.writeUnits += writeUnitsOf(action, body);
+      const upstream = httpRequest(
+        {
+          hostname: targetUrl.hostname,
+          port: targetUrl.port,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+        },
+        (response) => {
+          res.writeHead(response.statusCode ?? 502, response.headers);
+          let bytes = 0;
+          response.on("data", (chunk: Buffer) => {
+            bytes += chunk.length;
+            res.write(chunk);
+          });
+          response.on("end", () => {
+            counts.bytesOut += bytes;
+            if (action === "dynamodb:Query" || action === "dynamodb:GetItem" || action === "dynamodb:Scan")
+              counts.readUnits += Math.max(1, Math.ceil(bytes / 4096)) / 2;
+            res.end();
+          });
+        },
+      );
+      upstream.on("error", (error) => {
+        res.writeHead(502);
+        res.end(String(error));
+      });
+      upstream.end(body);
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    get counts() {
+      return counts;
+    },
+    reset() {
+      counts = emptyCounts();
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** JSON protocols name the action in X-Amz-Target; SNS's query protocol in the form body. */
+export function actionOf(target: string | string[] | undefined, body: Buffer): string {
+  const header = Array.isArray(target) ? target[0] : target;
+  if (header !== undefined) {
+    const [prefix, action] = header.split(".");
+    const service = prefix?.startsWith("DynamoDBStreams")
+      ? "streams"
+      : prefix?.startsWith("DynamoDB")
+        ? "dynamodb"
+        : prefix?.startsWith("AmazonSQS")
+          ? "sqs"
+          : (prefix ?? "unknown");
+    return `${service}:${action ?? "unknown"}`;
+  }
+  const form = new URLSearchParams(body.toString("utf8"));
+  const action = form.get("Action");
+  return action === null ? "unknown:unknown" : `sns:${action}`;
+}
+
+interface WriteRequestBody {
+  Item?: unknown;
+  TransactItems?: Array<Record<string, { Item?: unknown; Key?: unknown }>>;
+  RequestItems?: Record<
+    string,
+    Array<{ PutRequest?: { Item?: unknown }; DeleteRequest?: { Key?: unknown } }>
+  >;
+  Key?: unknown;
+}
+
+export function writeUnitsOf(action: string, body: Buffer): number {
+  const units = (item: unknown) =>
+    Math.max(1, Math.ceil(Buffer.byteLength(JSON.stringify(item ?? {})) / 1024));
+  let parsed: WriteRequestBody;
+  try {
+    parsed = JSON.parse(body.toString("utf8")) as WriteRequestBody;
+  } catch {
+    return 0;
+  }
+  switch (action) {
+    case "dynamodb:PutItem":
+      return units(parsed.Item);
+    case "dynamodb:UpdateItem":
+    case "dynamodb:DeleteItem":
+      return 1;
+    case "dynamodb:TransactWriteItems":
+      return (parsed.TransactItems ?? []).reduce((sum, entry) => {
+        const operation = Object.values(entry)[0];
+        return sum + 2 * units(operation?.Item ?? operation?.Key);
+      }, 0);
+    case "dynamodb:BatchWriteItem":
+      return Object.values(parsed.RequestItems ?? {})
+        .flat()
+        .reduce((sum, entry) => sum + units(entry.PutRequest?.Item ?? entry.DeleteRequest?.Key), 0);
+    default:
+      return 0;
+  }
+}
