@@ -1,7 +1,8 @@
 /**
  * The strategy model per scenario at its default scale (or --scale/--watchers/--seconds), as a table:
  *   node scripts/bench-model.ts [steady burst ...] [--scale 0.2] [--watchers 1000] [--seconds 60]
- *     [--window 1000] [--fanout-batch 100] [--json out.json]
+ *     [--window 1000] [--fanout-batch 100] [--ces-rate-limits '[{"nodes":0,"limit":10,"burst":20}]']
+ *     [--json out.json]
  */
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -18,6 +19,7 @@ const { values: args, positionals } = parseArgs({
     json: { type: "string" },
     "fanout-batch": { type: "string" },
     window: { type: "string" },
+    "ces-rate-limits": { type: "string" },
   },
 });
 const names = positionals.length > 0 ? positionals : [...SCENARIO_NAMES];
@@ -31,6 +33,7 @@ for (const name of names) {
   });
   const trace = generateTrace(scenario);
   const pass = await modelStrategies(trace, {
+    ...(args["ces-rate-limits"] ? { cesRateLimits: JSON.parse(args["ces-rate-limits"]) } : {}),
     sliceline: {
       ...(args["fanout-batch"] ? { fanoutBatchSize: Number(args["fanout-batch"]) } : {}),
       ...(args.window ? { batchWindowMs: Number(args.window) } : {}),

@@ -14,7 +14,7 @@
 import { resolveSlicingSettings } from "#shared/core/settings.ts";
 import { parseTrace, type ReplayBatch, replay } from "./model/core-replay.ts";
 import { resultOf, round, type StrategyRun } from "./model/strategy-run.ts";
-import { ciliumEndpointSlices } from "./strategies/ces.ts";
+import { type CesRateLimitTier, cesRateLimitFor, ciliumEndpointSlices } from "./strategies/ces.ts";
 import { endpointSlices } from "./strategies/endpointslice.ts";
 import { perEndpoint } from "./strategies/per-endpoint.ts";
 import { perService } from "./strategies/per-service.ts";
@@ -38,6 +38,8 @@ export type StrategyName = (typeof STRATEGIES)[number];
 
 export interface ModelOptions {
   readonly sliceline?: Partial<SlicelineOptions>;
+  /** cilium-operator's --ces-rate-limits tiers (default: 10 writes/s, burst 20, at any size). */
+  readonly cesRateLimits?: readonly CesRateLimitTier[];
 }
 
 export interface ModelPass {
@@ -76,7 +78,8 @@ export async function modelStrategies(trace: Trace, options: ModelOptions = {}):
     perService(trace),
     endpointSlices(trace, 100),
   ];
-  const ces50 = ciliumEndpointSlices(trace, 50, (i) => cepWrites.get(i));
+  const cesLimit = cesRateLimitFor(trace.scenario.nodes, options.cesRateLimits);
+  const ces50 = ciliumEndpointSlices(trace, 50, (i) => cepWrites.get(i), cesLimit);
   await replay(
     trace,
     parsed,
@@ -99,7 +102,7 @@ export async function modelStrategies(trace: Trace, options: ModelOptions = {}):
   );
 
   // B: the same with CES of 100.
-  const ces100 = ciliumEndpointSlices(trace, 100, (i) => cepWrites.get(i));
+  const ces100 = ciliumEndpointSlices(trace, 100, (i) => cepWrites.get(i), cesLimit);
   await replay(
     trace,
     parsed,

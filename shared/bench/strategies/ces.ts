@@ -6,8 +6,8 @@
  * CiliumIdentity.
  *
  * The work queue: a CES is queued once however often it changes; a token bucket (cilium-operator's
- * --ces-rate-limits, default 10 writes/s with a burst of 20 at any node count) admits the writes;
- * each write carries the CES as it is at that moment.
+ * --ces-rate-limits: tiers by node count, default one tier of 10 writes/s with a burst of 20, never
+ * above 50/s and 100) admits the writes; each write carries the CES as it is at that moment.
  */
 import type { ReplayBatch } from "#shared/bench/model/core-replay.ts";
 import { FleetTally, NamedLiveObjects, type StrategyRun } from "#shared/bench/model/strategy-run.ts";
@@ -19,8 +19,29 @@ export interface CesRateLimit {
   readonly burst: number;
 }
 
+/** One tier of cilium-operator's --ces-rate-limits: applies from `nodes` nodes up. */
+export interface CesRateLimitTier {
+  readonly nodes: number;
+  readonly limit: number;
+  readonly burst: number;
+}
+
 /** cilium-operator's default --ces-rate-limits: [{"nodes":0,"limit":10,"burst":20}]. */
-export const DEFAULT_CES_RATE_LIMIT: CesRateLimit = { writesPerSecond: 10, burst: 20 };
+export const DEFAULT_CES_RATE_LIMITS: readonly CesRateLimitTier[] = [{ nodes: 0, limit: 10, burst: 20 }];
+
+/** The operator's hard ceilings, whatever the configuration (CESWriteQPSLimitMax, CESWriteQPSBurstMax). */
+const MAX_LIMIT = 50;
+const MAX_BURST = 100;
+
+/** The dynamic limit for a cluster of `nodes`: the tier with the most nodes not above it, capped. */
+export function cesRateLimitFor(
+  nodes: number,
+  tiers: readonly CesRateLimitTier[] = DEFAULT_CES_RATE_LIMITS,
+): CesRateLimit {
+  let chosen = tiers[0] ?? { nodes: 0, limit: 10, burst: 20 };
+  for (const tier of tiers) if (tier.nodes <= nodes && tier.nodes >= chosen.nodes) chosen = tier;
+  return { writesPerSecond: Math.min(chosen.limit, MAX_LIMIT), burst: Math.min(chosen.burst, MAX_BURST) };
+}
 
 interface Pending {
   readonly firstChangeMs: number;
@@ -35,7 +56,7 @@ export function ciliumEndpointSlices(
   trace: Trace,
   maxEndpointsPerCES: number,
   ciliumEndpointWrites: CiliumEndpointWrites,
-  limit: CesRateLimit = DEFAULT_CES_RATE_LIMIT,
+  limit: CesRateLimit = cesRateLimitFor(trace.scenario.nodes),
 ): { run: StrategyRun; onBatch(batch: ReplayBatch): void; finish(): void } {
   const tally = new FleetTally(trace.scenario.zones.length);
   const fanout = new Broadcaster(trace, tally);

@@ -31,7 +31,7 @@ export function perService(trace: Trace): {
       notes: [
         "Writes are the core's Endpoints baseline, one sync per change (the controller's default: no batch period).",
         "No 1,000-address truncation (Kubernetes >= 1.22 truncates Endpoints over 1,000 addresses): the untruncated object is what the seed's 100k-endpoint Service hit (3 MiB etcd limit).",
-        "Latency: written at the change, then the API server's watch fan-out queue (100k events/s).",
+        "Latency: written at the change, then the API server's watch fan-out queue (100k events/s); the queue counts events, not bytes, so a multi-MB Endpoints object costs it no more than a small one (optimistic for big Services).",
         "Re-list bytes: every Endpoints object as built at the end of the initial load.",
       ],
     },
