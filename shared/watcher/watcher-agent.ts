@@ -346,7 +346,11 @@ export class WatcherAgent {
         this.#applied(change);
       else later.push(change);
     }
-    for (const change of later) await this.#receive(change);
+    // A reference the read did not reach yet (a lagging read) waits out a grace, not a read loop.
+    for (const change of later) {
+      if (change.reference === true) this.#gaps.hold(cacheKey(ref), ref, change, this.#now());
+      else await this.#receive(change);
+    }
     this.#retryHeld(cacheKey(ref));
   }
 

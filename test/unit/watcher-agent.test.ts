@@ -165,6 +165,29 @@ describe("WatcherAgent deliveries", () => {
     assert.equal(agent.stats.applied, 2);
   });
 
+  it("holds a reference the read has not reached yet and reads it again after the grace, not in a loop", async () => {
+    const world = new FakeWorld();
+    const agent = await started(world);
+    world.queue.push(
+      JSON.stringify({
+        type: "MODIFIED",
+        kind: "EndpointSlice",
+        resourceVersion: "12",
+        sourceTimeMs: 0,
+        reference: { name: "web-1", namespace: "shop" },
+      }),
+    );
+    await agent.pollOnce(0);
+    assert.deepEqual(world.gets, ["shop/web-1"], "one read, answered with version 10");
+    assert.equal(agent.heldGaps, 1);
+    world.objects.set("shop/web-1", v12);
+    world.nowMs = 1000;
+    await agent.pollOnce(0);
+    assert.deepEqual(world.gets, ["shop/web-1", "shop/web-1"]);
+    assert.deepEqual(agent.cache.get(WEB), v12);
+    assert.equal(agent.heldGaps, 0);
+  });
+
   it("reads a reference at once, treats a 404 as deleted, and counts a malformed body", async () => {
     const world = new FakeWorld();
     const agent = await started(world);
