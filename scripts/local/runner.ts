@@ -277,6 +277,7 @@ export async function startLocalRunner(options: LocalRunnerOptions = {}): Promis
           settings: {
             streamArn: sourceArn,
             batchSize: Number(mapping.BatchSize ?? 100),
+            maximumBatchingWindowInSeconds: Number(mapping.MaximumBatchingWindowInSeconds ?? 0),
             bisectBatchOnFunctionError: mapping.BisectBatchOnFunctionError === true,
             maximumRetryAttempts: Number(mapping.MaximumRetryAttempts ?? -1),
             maximumRecordAgeInSeconds: Number(mapping.MaximumRecordAgeInSeconds ?? -1),

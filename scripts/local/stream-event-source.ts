@@ -26,6 +26,8 @@ import { sleep } from "./sqs-event-source.ts";
 export interface StreamMappingSettings {
   readonly streamArn: string;
   readonly batchSize: number;
+  /** Gather records this long after the first one before invoking (0: invoke on every poll with records). */
+  readonly maximumBatchingWindowInSeconds?: number;
   readonly bisectBatchOnFunctionError: boolean;
   /** -1: until the record expires. */
   readonly maximumRetryAttempts: number;
@@ -172,10 +174,29 @@ export class StreamEventSource {
           }
         }
         const polledAt = Date.now();
-        const page = await this.#options.streams.send(
+        let page = await this.#options.streams.send(
           new GetRecordsCommand({ ShardIterator: iterator, Limit: this.settings.batchSize }),
         );
         const records = page.Records ?? [];
+        // The batching window: keep reading the shard until the batch is full or the window, counted
+        // from the first record, is over (Lambda's MaximumBatchingWindowInSeconds for streams).
+        const windowMs = (this.settings.maximumBatchingWindowInSeconds ?? 0) * 1000;
+        while (
+          records.length > 0 &&
+          records.length < this.settings.batchSize &&
+          Date.now() - polledAt < windowMs &&
+          page.NextShardIterator !== undefined &&
+          this.#running
+        ) {
+          await sleep(Math.min(interval, windowMs - (Date.now() - polledAt)));
+          page = await this.#options.streams.send(
+            new GetRecordsCommand({
+              ShardIterator: page.NextShardIterator,
+              Limit: this.settings.batchSize - records.length,
+            }),
+          );
+          records.push(...(page.Records ?? []));
+        }
         if (records.length > 0) {
           this.#inFlight++;
           try {

@@ -197,6 +197,61 @@ describe("local runner", { concurrency: false }, () => {
     }
   });
 
+  it("stream emulation: a batching window gathers records written over time into one invocation", async () => {
+    const table = "stream-window-test";
+    await runner.dynamodb.send(
+      new CreateTableCommand({
+        TableName: table,
+        BillingMode: "PAY_PER_REQUEST",
+        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
+        KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
+        StreamSpecification: { StreamEnabled: true, StreamViewType: "NEW_AND_OLD_IMAGES" },
+      }),
+    );
+    const described = await runner.dynamodb.send(new DescribeTableCommand({ TableName: table }));
+    const batches: string[][] = [];
+    const streams = new DynamoDBStreamsClient({});
+    const source = new StreamEventSource({
+      name: "stream-window-test",
+      streams,
+      sqs: runner.sqs,
+      region: "us-east-1",
+      context: () => lambdaContext("stream-window-test", 3),
+      handler: async (event) => {
+        batches.push(event.Records.map((record) => String(record.dynamodb?.Keys?.pk?.S)));
+        return undefined;
+      },
+      settings: {
+        streamArn: described.Table?.LatestStreamArn as string,
+        batchSize: 100,
+        maximumBatchingWindowInSeconds: 2,
+        bisectBatchOnFunctionError: false,
+        maximumRetryAttempts: 0,
+        maximumRecordAgeInSeconds: -1,
+        reportBatchItemFailures: false,
+        onFailureQueueUrl: undefined,
+        functionArn: "arn:aws:lambda:us-east-1:000000000000:function:stream-window-test",
+      },
+    });
+    source.start();
+    try {
+      // Six writes 150 ms apart: without the window, 250 ms polls would split them over several batches.
+      for (let i = 0; i < 6; i++) {
+        await runner.dynamodb.send(
+          new PutItemCommand({ TableName: table, Item: { pk: { S: `item-${i}` } } }),
+        );
+        await new Promise((resolve) => setTimeout(resolve, 150));
+      }
+      const deadline = Date.now() + 20_000;
+      while (batches.flat().length < 6 && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.deepEqual(batches, [["item-0", "item-1", "item-2", "item-3", "item-4", "item-5"]]);
+    } finally {
+      await source.stop();
+      streams.destroy();
+    }
+  });
+
   it("sweeps expired TTL items and keeps the others", async () => {
     const table = runner.config.dynamodb.tables.StateTable as string;
     const now = Math.floor(Date.now() / 1000);
