@@ -97,6 +97,7 @@ function lineOf(result: EtcdPeerResult, seconds: number): string {
     `ipWrites=${e.ipKeyWrites} (+${e.identityKeyWrites} identity keys)`,
     `deliveries=${result.deliveries} offered=${offered.toFixed(0)}/s sustained=${e.sustainedDeliveriesPerSecond.toFixed(0)}/s peak=${result.peakDeliveriesPerSecond}/s`,
     `latency p50=${result.latency.p50Ms.toFixed(1)} p90=${result.latency.p90Ms.toFixed(1)} p99=${result.latency.p99Ms.toFixed(1)} max=${result.latency.maxMs.toFixed(1)} ms`,
+    `fromSchedule p50=${e.latencyFromSchedule.p50Ms.toFixed(1)} p99=${e.latencyFromSchedule.p99Ms.toFixed(1)} max=${e.latencyFromSchedule.maxMs.toFixed(1)} ms`,
     `cpu etcd=${cores(e.etcdCpuSeconds)} node=${cores(e.nodeCpuSeconds)} others=${cores(e.otherProcessesCpuSeconds)} iowait=${cores(e.iowaitSeconds)} of ${e.cpus} cores over ${e.replaySeconds.toFixed(1)} s`,
     `cpu per delivery etcd=${microsPerDelivery(e.etcdCpuSeconds)} µs node=${microsPerDelivery(e.nodeCpuSeconds)} µs`,
     `slowWatchersMax=${e.maxSlowWatchers} pendingEventsMax=${e.maxPendingEvents} writerLagMax=${e.writerLagMaxMs.toFixed(0)} ms`,

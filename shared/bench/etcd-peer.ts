@@ -17,7 +17,7 @@ import { type EtcdServer, startEtcd } from "#shared/bench/etcd/etcd-server.ts";
 import { KeyOrderedWriter } from "#shared/bench/etcd/key-ordered-writer.ts";
 import { GrowableSamples, summarizeLatencies } from "#shared/bench/etcd/latency-samples.ts";
 import { sampleMachineCpu } from "#shared/bench/etcd/machine-cpu.ts";
-import type { StrategyResult, Trace } from "#shared/bench/types.ts";
+import type { LatencySummary, StrategyResult, Trace } from "#shared/bench/types.ts";
 
 /** Cilium's kvstore.LeaseTTL: agents' keys live under a 15-minute session lease. */
 const LEASE_TTL_SECONDS = 15 * 60;
@@ -69,6 +69,8 @@ export interface EtcdPeerFigures {
   readonly maxPendingEvents: number;
   /** Worst delay of a write behind its scheduled time (the writer falling behind etcd). */
   readonly writerLagMaxMs: number;
+  /** Apply time minus the event's scheduled time: includes the writer's own lag when it falls behind. */
+  readonly latencyFromSchedule: LatencySummary;
 }
 
 export interface EtcdPeerResult extends StrategyResult {
@@ -143,6 +145,7 @@ async function measure(trace: Trace, options: EtcdPeerOptions, peer: Peer): Prom
   const nodeCpuBefore = process.cpuUsage();
   const machineBefore = sampleMachineCpu();
   const sendTimes = new Map<number, number>();
+  const dueTimes = new Map<number, number>();
   const writes = { ip: 0, identity: 0, maxIpRevision: 0, lagMaxMs: 0 };
   const writer = new KeyOrderedWriter(maxInFlight, async (op, dueAt) => {
     const sentAt = performance.now();
@@ -154,6 +157,7 @@ async function measure(trace: Trace, options: EtcdPeerOptions, peer: Peer): Prom
     }
     writes.ip++;
     sendTimes.set(revision, sentAt);
+    dueTimes.set(revision, dueAt);
     writes.maxIpRevision = Math.max(writes.maxIpRevision, revision);
     return revision;
   });
@@ -190,6 +194,9 @@ async function measure(trace: Trace, options: EtcdPeerOptions, peer: Peer): Prom
   const converged = watchers.filter((watcher) => sameMap(watcher.cache, truth)).length;
   const { latencies, peakPerSecond, lastAppliedAt } = joinSamples(tally.samples, sendTimes, replayStart);
   const { cdf, ...latency } = summarizeLatencies(latencies);
+  const { cdf: _, ...fromSchedule } = summarizeLatencies(
+    joinSamples(tally.samples, dueTimes, replayStart).latencies,
+  );
   const activeSeconds = Math.max(1e-3, (lastAppliedAt - replayStart) / 1000);
   const podChanges = trace.podChanges;
   const perPodChange = (n: number): number => (podChanges === 0 ? 0 : n / podChanges);
@@ -212,6 +219,7 @@ async function measure(trace: Trace, options: EtcdPeerOptions, peer: Peer): Prom
     maxSlowWatchers: gaugeMax.slowWatchers,
     maxPendingEvents: gaugeMax.pendingEvents,
     writerLagMaxMs: writes.lagMaxMs,
+    latencyFromSchedule: fromSchedule,
   };
   return {
     strategy: "etcd-kvstore",
