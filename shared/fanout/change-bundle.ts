@@ -15,8 +15,13 @@
  * duplicate (their version is ≥ resourceVersion) or a gap (any other version, or no copy at all),
  * and a gap is filled by re-reading that one object from the HTTP API. A DELETED carries the
  * object's last version and removes that version or an older one. Applying: slice-delta.ts.
- * Zone views (scope EndpointSlice@zone) always travel whole: a zone watcher does not see the
- * versions in which its zone's part did not change, so it has no base to patch.
+ *
+ * Zone views (scope EndpointSlice@zone) patch on content, not on a version: a zone watcher does not
+ * see the versions in which its zone's part did not change, so the version before a change is not
+ * one it holds. A zone-view patch names instead `baseDigest`, the digest of the zone view it applies
+ * on (slice-delta.ts zoneViewDigest); a watcher whose copy is older than the change and has that
+ * digest applies it, any other copy is a gap. ADDED and DELETED zone views (the zone's part appears
+ * or empties) and changes beyond the items travel whole, as for full slices.
  */
 import type { CoreCiliumEndpoint, Endpoint } from "#shared/core/model.ts";
 import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
@@ -35,13 +40,18 @@ export interface BundledChange {
   readonly namespace?: string;
   readonly name: string;
   readonly resourceVersion: string;
-  /** The version a patch applies on top of; present on every MODIFIED and DELETED. */
+  /**
+   * The version a patch applies on top of; present on every MODIFIED and DELETED. On a zone-view
+   * patch it is the full slice's version before the change, for information only: see baseDigest.
+   */
   readonly previousResourceVersion?: string;
+  /** A zone-view patch: the zone view it applies on, by content (slice-delta.ts zoneViewDigest). */
+  readonly baseDigest?: string;
   /** Earliest source-event time the change includes (ms since epoch). */
   readonly sourceTimeMs: number;
   /** The zone this view was cut for; absent for full objects. */
   readonly zone?: string;
-  /** ADDED, zone views, identities, or any change beyond the item list: the whole object. */
+  /** ADDED, identities, or any change beyond the item list: the whole object. */
   readonly object?: OutputObject;
   /** MODIFIED where only items changed: what changed. */
   readonly patch?: SlicePatch;

@@ -8,9 +8,10 @@
  *   - "EndpointSlice@<zone>"      the same slices cut down to the endpoints in one zone
  *                                 (topology-aware subsetting: a zone's watcher sees only its zone),
  *   - "Cilium"                    CiliumEndpointSlices and CiliumIdentities (cilium-agent).
- * A zone view of a slice is published only when that zone's part of it changed, so zone-only
- * watchers receive a fraction of the traffic.
+ * A zone view of a slice is published only when that zone's part of it (or the slice outside its
+ * endpoints: ports, labels) changed, so zone-only watchers receive a fraction of the traffic.
  */
+import { isDeepStrictEqual } from "node:util";
 import type { Endpoint, EndpointSlice } from "#shared/core/model.ts";
 import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
 
@@ -89,10 +90,12 @@ function zoneView(change: ObjectChange, zone: string, full: ChangeMessage): Chan
   const before = endpointsInZone(change.before as EndpointSlice | undefined, zone);
   const after = endpointsInZone(change.after as EndpointSlice | undefined, zone);
   if (before.length === 0 && after.length === 0) return undefined;
-  const portsChanged =
-    JSON.stringify((change.before as EndpointSlice | undefined)?.ports) !==
-    JSON.stringify((change.after as EndpointSlice | undefined)?.ports);
-  if (before.length > 0 && after.length > 0 && !portsChanged && sameEndpoints(before, after))
+  if (
+    before.length > 0 &&
+    after.length > 0 &&
+    sameEndpoints(before, after) &&
+    sameOutsideEndpoints(change.before as EndpointSlice, change.after as EndpointSlice)
+  )
     return undefined;
   const type: WatchEventType = before.length === 0 ? "ADDED" : after.length === 0 ? "DELETED" : "MODIFIED";
   const base = full.object as EndpointSlice;
@@ -102,6 +105,18 @@ function zoneView(change: ObjectChange, zone: string, full: ChangeMessage): Chan
 
 function endpointsInZone(slice: EndpointSlice | undefined, zone: string): Endpoint[] {
   return slice === undefined ? [] : slice.endpoints.filter((endpoint) => endpoint.zone === zone);
+}
+
+/**
+ * Ports, labels, address type: a zone watcher holds them too, and a change of them it never heard
+ * of would leave its copy stale while its zone's endpoints stay the same.
+ */
+function sameOutsideEndpoints(before: EndpointSlice, after: EndpointSlice): boolean {
+  const outside = ({ endpoints: _endpoints, metadata, ...rest }: EndpointSlice) => {
+    const { resourceVersion: _version, ...meta } = metadata;
+    return { ...rest, metadata: meta };
+  };
+  return isDeepStrictEqual(outside(before), outside(after));
 }
 
 function sameEndpoints(a: readonly Endpoint[], b: readonly Endpoint[]): boolean {

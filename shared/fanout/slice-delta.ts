@@ -10,8 +10,15 @@
  * after-image's exact order (an item that moved is removed and upserted, so it lands at the end),
  * and apply(before, delta) deep-equals after, order included, for any pair of versions.
  */
+import { createHash } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
-import type { CiliumEndpointSlice, CoreCiliumEndpoint, Endpoint, EndpointSlice } from "#shared/core/model.ts";
+import type {
+  CiliumEndpointSlice,
+  CoreCiliumEndpoint,
+  Endpoint,
+  EndpointPort,
+  EndpointSlice,
+} from "#shared/core/model.ts";
 import { compareResourceVersions } from "#shared/core/object-versions.ts";
 import type { OutputObject } from "#shared/core/output-changes.ts";
 import type { BundledChange, SlicePatch } from "./change-bundle.ts";
@@ -51,8 +58,9 @@ export function bundledChangesOf(change: ObjectChange, zones: readonly string[])
 }
 
 /**
- * One routed message as a bundled change: deletions as versions only, item-only modifications of a
- * full slice as a patch against the before-image, everything else (zone views included) whole.
+ * One routed message as a bundled change: deletions as versions only, item-only modifications as a
+ * patch (a full slice's against the before version, a zone view's against the before zone view's
+ * content digest), everything else whole.
  */
 export function bundledChangeOf(routed: RoutedMessage, change: ObjectChange): BundledChange {
   const { message } = routed;
@@ -73,7 +81,62 @@ export function bundledChangeOf(routed: RoutedMessage, change: ObjectChange): Bu
     const patch = itemPatch(change.before, message.object);
     if (patch !== undefined) return { ...base, patch };
   }
+  if (message.type === "MODIFIED" && message.zone !== undefined && change.before?.kind === "EndpointSlice") {
+    const before = zoneCut(change.before, message.zone);
+    const patch = itemPatch(before, message.object);
+    if (patch !== undefined) return { ...base, patch, baseDigest: zoneViewDigest(before) };
+  }
   return { ...base, object: message.object };
+}
+
+/** What a zone watcher holds of a slice: its zone's endpoints, in the slice's order. */
+function zoneCut(slice: EndpointSlice, zone: string): EndpointSlice {
+  return { ...slice, endpoints: slice.endpoints.filter((endpoint) => endpoint.zone === zone) };
+}
+
+/** What a zone view's digest covers; an EndpointSlice is one. */
+export interface ZoneViewContent {
+  readonly metadata: { readonly labels?: Readonly<Record<string, string>> | undefined };
+  readonly addressType: string;
+  readonly ports?: readonly EndpointPort[] | undefined;
+  readonly endpoints: readonly Endpoint[];
+}
+
+/**
+ * The content digest a zone-view patch names as its base (change-bundle.ts), computed the same way
+ * by the fan-out and by every watcher. Built field by field, not by stringifying the objects: the
+ * fan-out's endpoints and a watcher's rebuilt ones have their keys in different orders. Endpoints
+ * sorted by key, so the digest does not depend on item order (a patch keys its items, and the
+ * replay of one on a copy with other order but the same items yields the same items). Labels count:
+ * a label change a zone watcher did not see makes its copy a gap, re-read, not a patched stale copy.
+ */
+export function zoneViewDigest(view: ZoneViewContent): string {
+  const labels = Object.entries(view.metadata.labels ?? {}).sort(([a], [b]) => compareText(a, b));
+  const ports = (view.ports ?? []).map((port) => [
+    port.name,
+    port.port,
+    port.protocol,
+    port.appProtocol ?? null,
+  ]);
+  const endpoints = view.endpoints
+    .map((endpoint) => [
+      endpoint.targetRef.uid,
+      endpoint.targetRef.namespace,
+      endpoint.targetRef.name,
+      [...endpoint.addresses],
+      endpoint.conditions.ready === true,
+      endpoint.conditions.serving === true,
+      endpoint.conditions.terminating === true,
+      endpoint.nodeName ?? null,
+      endpoint.zone ?? null,
+    ])
+    .sort((a, b) => compareText(a[0] as string, b[0] as string));
+  const text = JSON.stringify([view.addressType, labels, ports, endpoints]);
+  return createHash("sha256").update(text).digest("hex").slice(0, 16);
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** The patch that turns `before` into `after`, or undefined when anything besides the items differs. */
@@ -148,17 +211,19 @@ export function applyBundledChange(
     return { outcome: "duplicate" };
   if (change.object !== undefined) return { outcome: "applied", object: change.object };
   if (change.patch !== undefined) {
-    const base = change.previousResourceVersion;
-    if (
-      current === undefined ||
-      held === undefined ||
-      base === undefined ||
-      compareResourceVersions(held, base) !== 0
-    )
+    if (current === undefined || held === undefined || !holdsBase(current, held, change))
       return { outcome: "gap", reason: "missing base" };
     return { outcome: "applied", object: patched(current, change.patch, change.resourceVersion) };
   }
   return { outcome: "gap", reason: "reference" };
+}
+
+/** A zone-view patch applies on content equal to its base, any other on exactly its base version. */
+function holdsBase(current: OutputObject, held: string, change: BundledChange): boolean {
+  if (change.baseDigest !== undefined)
+    return current.kind === "EndpointSlice" && zoneViewDigest(current) === change.baseDigest;
+  const base = change.previousResourceVersion;
+  return base !== undefined && compareResourceVersions(held, base) === 0;
 }
 
 function patched(current: OutputObject, patch: SlicePatch, resourceVersion: string): OutputObject {

@@ -11,7 +11,8 @@
  *
  * Ordering. Whole objects apply when newer than what is held; a DELETED carries the object's last
  * version and applies when it is at least the held one, leaving a tombstone so a late older copy
- * cannot resurrect the object; a patch applies only on exactly its base version (change-bundle.ts).
+ * cannot resurrect the object; a patch applies only on exactly its base version, a zone-view patch
+ * only on a copy whose content digest is its base digest (change-bundle.ts).
  */
 import type {
   CiliumEndpointSlice,
@@ -26,6 +27,7 @@ import { compareResourceVersions } from "#shared/core/object-versions.ts";
 import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
 import type { BundledChange, SlicePatch } from "#shared/fanout/change-bundle.ts";
 import type { ChangeMessage } from "#shared/fanout/change-routing.ts";
+import { zoneViewDigest } from "#shared/fanout/slice-delta.ts";
 import { CiliumEntry, EndpointEntry, shareEndpointPorts, shareLabels, shareString } from "./compact-items.ts";
 import { Tombstones } from "./tombstones.ts";
 import {
@@ -148,6 +150,16 @@ class StoredEndpointSlice {
     this.endpoints = endpoints;
   }
 
+  /** The digest a zone-view patch names as its base (the copy of a zone watcher is its zone view). */
+  zoneViewDigest(): string {
+    return zoneViewDigest({
+      metadata: { labels: this.labels },
+      addressType: this.addressType,
+      ports: this.ports,
+      endpoints: this.endpoints.map((entry) => entry.toEndpoint()),
+    });
+  }
+
   toObject(): EndpointSlice {
     return {
       apiVersion: "discovery.k8s.io/v1",
@@ -237,12 +249,7 @@ export class WatcherCache {
       return result("applied");
     }
     if (change.patch !== undefined && ref.kind !== "CiliumIdentity") {
-      const patchBase = change.previousResourceVersion;
-      if (
-        current === undefined ||
-        patchBase === undefined ||
-        compareResourceVersions(current, patchBase) !== 0
-      )
+      if (current === undefined || !this.#holdsBase(key, current, change))
         return { ...base, outcome: "gap", reason: "missing base" };
       this.#patch(ref, key, change.patch, version);
       return result("applied");
@@ -408,6 +415,16 @@ export class WatcherCache {
     this.#ipcache.clear();
     this.#endpoints = 0;
     this.#ciliumEntries = 0;
+  }
+
+  /** A zone-view patch applies on content equal to its base, any other on exactly its base version. */
+  #holdsBase(key: string, current: string, change: BundledChange): boolean {
+    if (change.baseDigest === undefined) {
+      const patchBase = change.previousResourceVersion;
+      return patchBase !== undefined && compareResourceVersions(current, patchBase) === 0;
+    }
+    const slice = this.#endpointSlices.get(key);
+    return slice !== undefined && slice.zoneViewDigest() === change.baseDigest;
   }
 
   #currentVersion(ref: CacheObjectRef, key: string): string | undefined {

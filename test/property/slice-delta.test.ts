@@ -12,9 +12,10 @@ import { ServiceSlices } from "#shared/core/endpointslice/service-slices.ts";
 import { serviceRecord } from "#shared/core/endpointslice/testing.ts";
 import type { CiliumEndpointSlice, CoreCiliumEndpoint, Endpoint, EndpointSlice } from "#shared/core/model.ts";
 import type { OutputObject } from "#shared/core/output-changes.ts";
+import { bundleMessages, coalesceChanges, parseBundle } from "#shared/fanout/bundle-publisher.ts";
 import type { BundledChange } from "#shared/fanout/change-bundle.ts";
-import type { ObjectChange } from "#shared/fanout/change-routing.ts";
-import { applyBundledChange, bundledChangesOf } from "#shared/fanout/slice-delta.ts";
+import { type ObjectChange, zoneScope } from "#shared/fanout/change-routing.ts";
+import { applyBundledChange, bundledChangesOf, zoneViewDigest } from "#shared/fanout/slice-delta.ts";
 
 type SliceKind = "EndpointSlice" | "CiliumEndpointSlice";
 const ZONES = ["a", "b", "c"];
@@ -100,8 +101,17 @@ function nextShapeArb(previous: Shape): fc.Arbitrary<Shape> {
         ? fc.shuffledSubarray(items, { minLength: items.length }).map((s) => ({ items: s, meta }))
         : fc.constant({ items, meta });
     });
+  // One item rewritten (what one pod change does), so most zones' parts stay as they were.
+  const oneItem = fc.tuple(fc.nat(), fc.integer({ min: 1, max: 3 })).map(([at, bump]) => ({
+    items: previous.items.map(([key, variant], i): [number, number] =>
+      i === at % previous.items.length ? [key, variant + bump] : [key, variant],
+    ),
+    meta: previous.meta,
+  }));
   return fc.oneof(
     { weight: 4, arbitrary: edited },
+    { weight: 2, arbitrary: oneItem },
+    { weight: 1, arbitrary: fc.nat(11).map((meta) => ({ items: previous.items, meta })) },
     { weight: 1, arbitrary: fc.record({ items: itemsArb, meta: fc.nat(11) }) },
   );
 }
@@ -110,21 +120,22 @@ const shapeArb = fc.record({ items: itemsArb, meta: fc.nat(11) });
 const kindArb = fc.constantFrom<SliceKind>("EndpointSlice", "CiliumEndpointSlice");
 
 /** Versions v0..vn of one object, as the store would write them. */
-function historyArb(maxLength: number): fc.Arbitrary<{ kind: SliceKind; versions: OutputObject[] }> {
-  return fc
-    .tuple(kindArb, shapeArb, fc.integer({ min: 1, max: maxLength }))
-    .chain(([kind, first, length]) => {
-      let arb: fc.Arbitrary<Shape[]> = fc.constant([first]);
-      for (let i = 1; i < length; i++) {
-        arb = arb.chain((shapes) =>
-          nextShapeArb(shapes[shapes.length - 1] as Shape).map((next) => [...shapes, next]),
-        );
-      }
-      return arb.map((shapes) => ({
-        kind,
-        versions: shapes.map((shape, i) => objectOf(kind, shape, String(1000 + i * 7))),
-      }));
-    });
+function historyArb(
+  maxLength: number,
+  kinds: fc.Arbitrary<SliceKind> = kindArb,
+): fc.Arbitrary<{ kind: SliceKind; versions: OutputObject[] }> {
+  return fc.tuple(kinds, shapeArb, fc.integer({ min: 1, max: maxLength })).chain(([kind, first, length]) => {
+    let arb: fc.Arbitrary<Shape[]> = fc.constant([first]);
+    for (let i = 1; i < length; i++) {
+      arb = arb.chain((shapes) =>
+        nextShapeArb(shapes[shapes.length - 1] as Shape).map((next) => [...shapes, next]),
+      );
+    }
+    return arb.map((shapes) => ({
+      kind,
+      versions: shapes.map((shape, i) => objectOf(kind, shape, String(1000 + i * 7))),
+    }));
+  });
 }
 
 /** The full-object scope's bundled change (EndpointSlice or Cilium). */
@@ -254,7 +265,7 @@ describe("slice deltas", () => {
     );
   });
 
-  it("zone views travel whole; identities travel whole", () => {
+  it("zone views patch on their base's digest; identities travel whole", () => {
     const shape: Shape = {
       items: [
         [1, 0],
@@ -279,13 +290,23 @@ describe("slice deltas", () => {
     const scoped = bundledChangesOf(modified(before, after), ZONES);
     const zoneChanges = scoped.filter((s) => s.scope.includes("@"));
     assert.ok(zoneChanges.length > 0);
+    // Item 1 moves from zone b (its only item) to zone c, ahead of c's item 2 in the slice's order:
+    // b's view is deleted; c's is patched (2 moved behind 1, as the replay rule appends).
     assert.deepEqual(
       zoneChanges.map(({ scope, change }) => [scope, change.type, change.object !== undefined, change.patch]),
       [
         ["EndpointSlice@b", "DELETED", false, undefined],
-        ["EndpointSlice@c", "MODIFIED", true, undefined],
+        [
+          "EndpointSlice@c",
+          "MODIFIED",
+          false,
+          { upsert: [endpoint(1, 1), endpoint(2, 0)], remove: ["uid-2"] },
+        ],
       ],
     );
+    const zoneC = zoneChanges[1]?.change;
+    assert.equal(zoneC?.baseDigest, zoneViewDigest(zoneCutOf(before, "c") as EndpointSlice));
+    assert.equal(zoneC?.previousResourceVersion, "10");
     assert.ok(scoped.find((s) => s.scope === "EndpointSlice")?.change.patch !== undefined);
     const identity = (labels: Record<string, string>, rv: string): OutputObject => ({
       apiVersion: "cilium.io/v2",
@@ -341,6 +362,230 @@ describe("slice deltas", () => {
       assert.ok(patches > 0);
       t.diagnostic(`${placement}: ${patches} patches, ${patchBytes} bytes vs ${wholeBytes} bytes whole`);
     }
+  });
+});
+
+/** What a zone watcher holds of a slice version: its zone's endpoints, or nothing when there are none. */
+function zoneCutOf(object: OutputObject | undefined, zone: string): EndpointSlice | undefined {
+  if (object === undefined) return undefined;
+  const slice = object as EndpointSlice;
+  const endpoints = slice.endpoints.filter((e) => e.zone === zone);
+  return endpoints.length === 0 ? undefined : { ...slice, endpoints };
+}
+
+/** A zone view up to its version and item order (a patch keys its items; versions differ by design). */
+function content(view: OutputObject | undefined): unknown {
+  if (view === undefined) return undefined;
+  const slice = view as EndpointSlice;
+  const endpoints = [...slice.endpoints].sort((a, b) => a.targetRef.uid.localeCompare(b.targetRef.uid));
+  return { ...slice, metadata: { ...slice.metadata, resourceVersion: "" }, endpoints };
+}
+
+const sliceKindArb = fc.constant<SliceKind>("EndpointSlice");
+
+describe("zone-view deltas", () => {
+  it("for every zone, the zone change turns the zone cut of before into the zone cut of after", () => {
+    fc.assert(
+      fc.property(historyArb(2, sliceKindArb), ({ versions }) => {
+        const [before, after] = versions as [OutputObject, OutputObject | undefined];
+        if (after === undefined) return;
+        const scoped = bundledChangesOf(modified(before, after), ZONES);
+        for (const zone of ZONES) {
+          const cutBefore = zoneCutOf(before, zone);
+          const cutAfter = zoneCutOf(after, zone);
+          const changes = scoped.filter((s) => s.scope === zoneScope(zone)).map((s) => s.change);
+          if (changes.length === 0) {
+            // Not sent: the watcher's copy is still right, up to its version.
+            assert.deepEqual(content(cutBefore), content(cutAfter));
+            continue;
+          }
+          assert.equal(changes.length, 1);
+          const change = changes[0] as BundledChange;
+          const result = applyBundledChange(cutBefore, change);
+          assert.equal(result.outcome, "applied", JSON.stringify(result));
+          if (result.outcome === "applied") assert.deepEqual(result.object, cutAfter);
+          const itemsOnly: boolean =
+            cutBefore !== undefined && cutAfter !== undefined && sameMeta(before, after);
+          assert.equal(change.patch !== undefined, itemsOnly);
+          assert.equal(change.baseDigest !== undefined, itemsOnly);
+          if (change.baseDigest !== undefined)
+            assert.equal(change.baseDigest, zoneViewDigest(cutBefore as EndpointSlice));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("a zone watcher fed only its zone's changes (batched, duplicated, reordered) ends at the latest zone cut", () => {
+    fc.assert(
+      fc.property(
+        historyArb(10, sliceKindArb),
+        fc.constantFrom(...ZONES),
+        fc.boolean(),
+        fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 10 }),
+        fc.array(fc.nat(), { maxLength: 10 }),
+        fc.array(fc.nat(), { maxLength: 30 }),
+        ({ kind, versions }, zone, endsDeleted, batchSizes, duplicates, order) => {
+          const writes: ObjectChange[] = [{ kind, before: undefined, after: versions[0], sourceTimeMs: 1 }];
+          for (let i = 1; i < versions.length; i++)
+            writes.push(modified(versions[i - 1] as OutputObject, versions[i] as OutputObject));
+          const last = versions[versions.length - 1] as OutputObject;
+          if (endsDeleted) writes.push({ kind, before: last, after: undefined, sourceTimeMs: 1 });
+          const latest = endsDeleted ? undefined : zoneCutOf(last, zone);
+
+          // The real fan-out path: stream batches coalesced, routed, bundled for the zone's scope.
+          const changes: BundledChange[] = [];
+          const scopes = new Set([zoneScope(zone)]);
+          for (let at = 0, b = 0; at < writes.length; b++) {
+            const size = batchSizes[b % batchSizes.length] as number;
+            const batch = writes.slice(at, at + size).map((change, i) => ({ change, record: at + i }));
+            at += size;
+            for (const message of bundleMessages(coalesceChanges(batch), ZONES, scopes))
+              changes.push(...(parseBundle(message.body)?.changes ?? []));
+          }
+
+          // In order, once each: every change applies on what the watcher holds, no re-read.
+          let current: OutputObject | undefined;
+          let deletedAt: string | undefined;
+          for (const change of changes) {
+            const result = applyBundledChange(current, change, deletedAt === undefined ? {} : { deletedAt });
+            assert.equal(result.outcome, "applied", JSON.stringify(result));
+            if (result.outcome !== "applied") continue;
+            if (result.object === undefined) deletedAt = change.resourceVersion;
+            current = result.object;
+          }
+          assert.deepEqual(content(current), content(latest));
+
+          // Every change at least once, some twice, in a random order; a gap re-reads the latest
+          // version and cuts it to the zone, as the agent does (nothing in the zone: a tombstone).
+          const deliveries = [...changes.keys(), ...duplicates.map((d) => d % Math.max(1, changes.length))];
+          if (changes.length === 0) deliveries.length = 0;
+          for (let i = deliveries.length - 1; i > 0; i--) {
+            const j = (order[i % Math.max(1, order.length)] ?? 0) % (i + 1);
+            [deliveries[i], deliveries[j]] = [deliveries[j] as number, deliveries[i] as number];
+          }
+          current = undefined;
+          deletedAt = undefined;
+          for (const index of deliveries) {
+            const change = changes[index] as BundledChange;
+            const result = applyBundledChange(current, change, deletedAt === undefined ? {} : { deletedAt });
+            if (result.outcome === "applied") {
+              if (result.object === undefined) deletedAt = change.resourceVersion;
+              current = result.object;
+            } else if (result.outcome === "gap") {
+              current = latest;
+              if (latest === undefined) deletedAt = last.metadata.resourceVersion;
+            }
+          }
+          assert.deepEqual(content(current), content(latest));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("a zone patch on a copy with other content is a gap, never a wrong zone view", () => {
+    fc.assert(
+      fc.property(
+        historyArb(3, sliceKindArb),
+        fc.constantFrom(...ZONES),
+        fc.nat(),
+        ({ versions }, zone, pick) => {
+          const [v0, v1, v2] = versions as [OutputObject, OutputObject?, OutputObject?];
+          if (v1 === undefined || v2 === undefined) return;
+          const change = bundledChangesOf(modified(v1, v2), ZONES).find(
+            (s) => s.scope === zoneScope(zone),
+          )?.change;
+          if (change?.patch === undefined) return;
+          const base = zoneCutOf(v1, zone) as EndpointSlice;
+          const older = { ...base, metadata: { ...base.metadata, resourceVersion: "1" } };
+          const flipped = base.endpoints.map((e, i) =>
+            i === pick % base.endpoints.length
+              ? { ...e, conditions: { ...e.conditions, ready: !e.conditions.ready } }
+              : e,
+          );
+          const candidates: (OutputObject | undefined)[] = [
+            undefined,
+            zoneCutOf(v0, zone),
+            { ...older, endpoints: flipped },
+            { ...older, endpoints: base.endpoints.slice(1) },
+            { ...older, metadata: { ...older.metadata, labels: { ...older.metadata.labels, extra: "x" } } },
+            { ...older, ports: [{ name: "http", port: 9999, protocol: "TCP" }] },
+          ];
+          for (const held of candidates) {
+            const result = applyBundledChange(held, change);
+            const sameContent =
+              held !== undefined && zoneViewDigest(held as EndpointSlice) === change.baseDigest;
+            if (sameContent) {
+              assert.equal(result.outcome, "applied");
+              if (result.outcome === "applied")
+                assert.deepEqual(content(result.object), content(zoneCutOf(v2, zone)));
+            } else assert.deepEqual(result, { outcome: "gap", reason: "missing base" });
+          }
+          // The exact base applies; a copy already at the change's version is a duplicate.
+          assert.equal(applyBundledChange(older, change).outcome, "applied");
+          assert.deepEqual(applyBundledChange(zoneCutOf(v2, zone), change), { outcome: "duplicate" });
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("the digest ignores item order and key order, and sees every field", () => {
+    const slice = objectOf(
+      "EndpointSlice",
+      {
+        items: [
+          [1, 0],
+          [2, 1],
+          [3, 2],
+        ],
+        meta: 0,
+      },
+      "5",
+    ) as EndpointSlice;
+    const digest = zoneViewDigest(slice);
+    const rebuilt: EndpointSlice = {
+      ...slice,
+      endpoints: [...slice.endpoints].reverse().map((e) => ({
+        zone: e.zone,
+        targetRef: {
+          uid: e.targetRef.uid,
+          name: e.targetRef.name,
+          namespace: e.targetRef.namespace,
+          kind: "Pod",
+        },
+        nodeName: e.nodeName,
+        conditions: {
+          terminating: e.conditions.terminating,
+          serving: e.conditions.serving,
+          ready: e.conditions.ready,
+        },
+        addresses: e.addresses,
+      })) as Endpoint[],
+    };
+    assert.equal(zoneViewDigest(rebuilt), digest);
+    assert.match(digest, /^[0-9a-f]{16}$/);
+    const first = slice.endpoints[0] as Endpoint;
+    const variants: Endpoint[] = [
+      { ...first, addresses: ["10.9.9.9"] },
+      { ...first, conditions: { ...first.conditions, ready: !first.conditions.ready } },
+      { ...first, conditions: { ...first.conditions, serving: !first.conditions.serving } },
+      { ...first, conditions: { ...first.conditions, terminating: !first.conditions.terminating } },
+      { ...first, nodeName: "elsewhere" },
+      { ...first, zone: "z" },
+      { ...first, targetRef: { ...first.targetRef, name: "other" } },
+      { ...first, targetRef: { ...first.targetRef, namespace: "other" } },
+      { ...first, targetRef: { ...first.targetRef, uid: "other" } },
+    ];
+    for (const variant of variants)
+      assert.notEqual(
+        zoneViewDigest({ ...slice, endpoints: [variant, ...slice.endpoints.slice(1)] }),
+        digest,
+      );
+    assert.notEqual(zoneViewDigest({ ...slice, addressType: "IPv6" }), digest);
+    assert.notEqual(zoneViewDigest({ ...slice, ports: [] }), digest);
+    assert.notEqual(zoneViewDigest({ ...slice, metadata: { ...slice.metadata, labels: {} } }), digest);
   });
 });
 

@@ -179,7 +179,7 @@ export function slicelineBest(
       const total = bytesByScope.cilium + bytesByScope.zone;
       if (total > 0) {
         notes.push(
-          `Measured in this pass: ${Math.round((bytesByScope.zone / total) * 100)}% of the bytes published to watchers are EndpointSlice zone views, which travel whole (slice-delta.ts: a zone watcher has no base to patch); ${Math.round((bytesByScope.cilium / total) * 100)}% are Cilium bundles.`,
+          `Measured in this pass: ${Math.round((bytesByScope.zone / total) * 100)}% of the bytes published to watchers are EndpointSlice zone-view bundles (item-only changes as patches on the zone view's content digest, slice-delta.ts); ${Math.round((bytesByScope.cilium / total) * 100)}% are Cilium bundles.`,
         );
       }
     },
