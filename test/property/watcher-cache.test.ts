@@ -4,6 +4,8 @@
  * (slice-delta.ts) and half as whole change messages; gaps are resolved by a model GET that returns
  * the latest version (or 404), either at once or at the end. Afterwards the cache holds exactly the
  * final objects, and its incrementally kept IPCache and backends equal those recomputed from them.
+ * A zone-only cache, fed its zone's scope (whole views and patches on content digests), ends with
+ * the zone cuts of the final slices.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -11,7 +13,7 @@ import fc from "fast-check";
 import type { CiliumEndpointSlice, CiliumIdentity, EndpointSlice } from "#shared/core/model.ts";
 import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
 import type { BundledChange } from "#shared/fanout/change-bundle.ts";
-import { type ObjectChange, routeChange } from "#shared/fanout/change-routing.ts";
+import { type ObjectChange, routeChange, zoneScope } from "#shared/fanout/change-routing.ts";
 import { bundledChangesOf } from "#shared/fanout/slice-delta.ts";
 import {
   bundledFromMessage,
@@ -138,11 +140,28 @@ function nextVersion(
   return identity(256 + step.slot, rv, labels);
 }
 
-/** What the watcher's queue receives for each change, one delivery each, in production order. */
-function deliveriesOf(changes: readonly ObjectChange[], deliveries: readonly Delivery[]): BundledChange[] {
+/**
+ * What the watcher's queue receives for each change, one delivery each, in production order: the
+ * full scope's, or with `zone` the zone scope's (only the changes that touched that zone's part).
+ */
+function deliveriesOf(
+  changes: readonly ObjectChange[],
+  deliveries: readonly Delivery[],
+  zone?: string,
+): BundledChange[] {
   const timed: Array<{ at: number; change: BundledChange; refetch: boolean }> = [];
   changes.forEach((change, index) => {
     const delivery = deliveries[index % deliveries.length] as Delivery;
+    if (zone !== undefined) {
+      const scoped = zoneChangeOf(change, zone);
+      const routed = routeChange(change, [zone]).find((r) => r.scope === zoneScope(zone));
+      if (scoped === undefined || routed === undefined) return;
+      const bundled = delivery.whole ? bundledFromMessage(routed.message) : scoped;
+      timed.push({ at: index + delivery.delay, change: bundled, refetch: delivery.refetchAtOnce });
+      if (delivery.duplicateDelay !== undefined)
+        timed.push({ at: index + delivery.duplicateDelay, change: bundled, refetch: delivery.refetchAtOnce });
+      return;
+    }
     const [scoped] = bundledChangesOf(change, []);
     const [routed] = routeChange(change, []);
     if (scoped === undefined || routed === undefined) throw new Error("a change with no full scope");
@@ -205,6 +224,31 @@ function feed(
   }
 }
 
+function zoneChangeOf(change: ObjectChange, zone: string): BundledChange | undefined {
+  return bundledChangesOf(change, [zone]).find((s) => s.scope === zoneScope(zone))?.change;
+}
+
+/** The zone cuts of the final EndpointSlices: what a zone-only watcher must end with. */
+function zoneCuts(final: ReadonlyMap<string, OutputObject>, zone: string): Map<string, OutputObject> {
+  const cuts = new Map<string, OutputObject>();
+  for (const [key, object] of final) {
+    if (object.kind !== "EndpointSlice") continue;
+    const endpoints = object.endpoints.filter((e) => e.zone === zone);
+    if (endpoints.length > 0) cuts.set(key, { ...object, endpoints });
+  }
+  return cuts;
+}
+
+/**
+ * A slice up to its version and item order: a zone watcher's copy carries the version of the last
+ * change to its zone, and a zone-view patch applies on content, whatever order the copy has.
+ */
+function sliceContent(object: OutputObject): unknown {
+  const slice = object as EndpointSlice;
+  const endpoints = [...slice.endpoints].sort((a, b) => a.targetRef.uid.localeCompare(b.targetRef.uid));
+  return { ...slice, metadata: { ...slice.metadata, resourceVersion: "" }, endpoints };
+}
+
 function byKind(final: ReadonlyMap<string, OutputObject>, kind: OutputKind): OutputObject[] {
   return [...final.values()].filter((object) => object.kind === kind);
 }
@@ -241,6 +285,44 @@ describe("WatcherCache under SQS delivery (property)", () => {
       ),
       { numRuns: 200 },
     );
+  });
+
+  it("a zone-only cache ends equal to the zone cuts of the truth (zone views patched on content digests)", () => {
+    let zonePatches = 0;
+    fc.assert(
+      fc.property(
+        fc.array(stepArbitrary, { minLength: 1, maxLength: 200, size: "max" }),
+        fc.array(deliveryArbitrary, { minLength: 1, maxLength: 64, size: "max" }),
+        fc.constantFrom(...ZONES),
+        (steps, deliveries, zone) => {
+          const { changes, final } = historyOf(steps.map((step) => ({ ...step, kind: 0 })));
+          const cuts = zoneCuts(final, zone);
+          const expected = sortByName([...cuts.values()]).map(sliceContent);
+          const truth = snapshotFromObjects({
+            endpointSlices: [...cuts.values()] as EndpointSlice[],
+            ciliumEndpointSlices: [],
+            identities: [],
+          });
+
+          // In order, once each: the cache holds every zone-view patch's base, nothing is a gap.
+          const inOrder = new WatcherCache();
+          for (const change of changes) {
+            const bundled = zoneChangeOf(change, zone);
+            if (bundled === undefined) continue;
+            if (bundled.baseDigest !== undefined) zonePatches++;
+            assert.equal(inOrder.apply(bundled).outcome, "applied");
+          }
+          assert.deepEqual(sortByName(inOrder.objects("EndpointSlice")).map(sliceContent), expected);
+
+          const cache = new WatcherCache();
+          feed(cache, deliveriesOf(changes, deliveries, zone), cuts);
+          assert.deepEqual(sortByName(cache.objects("EndpointSlice")).map(sliceContent), expected);
+          assert.deepEqual(cache.snapshot(), truth);
+        },
+      ),
+      { numRuns: 200 },
+    );
+    assert.ok(zonePatches > 100, `${zonePatches} zone-view patches`);
   });
 
   it("removes an object on a DELETED at its held version, whatever came before", () => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { CiliumEndpointSlice, CoreCiliumEndpoint } from "#shared/core/model.ts";
+import type { CiliumEndpointSlice, CoreCiliumEndpoint, Endpoint, EndpointSlice } from "#shared/core/model.ts";
 import {
   bundleMessages,
   coalesceChanges,
@@ -8,7 +8,8 @@ import {
   type RecordChange,
 } from "#shared/fanout/bundle-publisher.ts";
 import { MAX_MESSAGE_BYTES } from "#shared/fanout/change-publisher.ts";
-import { applyBundledChange } from "#shared/fanout/slice-delta.ts";
+import { zoneScope } from "#shared/fanout/change-routing.ts";
+import { applyBundledChange, zoneViewDigest } from "#shared/fanout/slice-delta.ts";
 
 function entry(index: number, id = 1000): CoreCiliumEndpoint {
   return {
@@ -122,5 +123,74 @@ describe("delivery bundles", () => {
       bundleMessages([recordChange(0, undefined, ces("a", "1", []))], [], new Set(["EndpointSlice"])),
       [],
     );
+  });
+
+  it("sends a one-endpoint change of a 100-endpoint slice in 3 zones as a zone patch, not the zone view", (t) => {
+    const zones = ["zone-a", "zone-b", "zone-c"];
+    const endpointOf = (index: number, ready: boolean): Endpoint => ({
+      addresses: [`10.1.${index >> 8}.${index & 255}`],
+      conditions: { ready, serving: ready, terminating: false },
+      nodeName: `ip-10-0-${index % 20}-1.ec2.internal`,
+      zone: zones[index % 3] as string,
+      targetRef: { kind: "Pod", namespace: "shop", name: `web-7c9f8d6b5-${index}`, uid: `3f1c9a2e-${index}` },
+    });
+    const sliceOf = (rv: string, endpoints: Endpoint[]): EndpointSlice => ({
+      apiVersion: "discovery.k8s.io/v1",
+      kind: "EndpointSlice",
+      metadata: {
+        name: "web-x7k2p",
+        namespace: "shop",
+        labels: {
+          "kubernetes.io/service-name": "web",
+          "endpointslice.kubernetes.io/managed-by": "sliceline",
+        },
+        resourceVersion: rv,
+      },
+      addressType: "IPv4",
+      endpoints,
+      ports: [{ name: "http", port: 8080, protocol: "TCP" }],
+    });
+    const before = sliceOf(
+      "1763000000000001",
+      Array.from({ length: 100 }, (_, i) => endpointOf(i, true)),
+    );
+    const after = sliceOf(
+      "1763000000000002",
+      before.endpoints.map((e, i) => (i === 42 ? endpointOf(i, false) : e)),
+    );
+    const changed = zones[42 % 3] as string;
+    const messages = bundleMessages(
+      [{ record: 0, change: { kind: "EndpointSlice", before, after, sourceTimeMs: 1 } }],
+      zones,
+      new Set(zones.map(zoneScope)),
+    );
+    assert.deepEqual(
+      messages.map((m) => m.scope),
+      [zoneScope(changed)],
+      "only the changed endpoint's zone hears of it",
+    );
+    const change = parseBundle(messages[0]?.body ?? "")?.changes[0];
+    assert.ok(change?.patch !== undefined && change.baseDigest !== undefined);
+    assert.equal(change.object, undefined);
+    const cut = (slice: EndpointSlice): EndpointSlice => ({
+      ...slice,
+      endpoints: slice.endpoints.filter((e) => e.zone === changed),
+    });
+    assert.equal(change.baseDigest, zoneViewDigest(cut(before)));
+    const applied = applyBundledChange(cut(before), change);
+    assert.deepEqual(applied, { outcome: "applied", object: cut(after) });
+
+    const patchBytes = Buffer.byteLength(messages[0]?.body ?? "");
+    const wholeBytes = Buffer.byteLength(
+      JSON.stringify({
+        bundle: 1,
+        scope: zoneScope(changed),
+        changes: [{ ...change, patch: undefined, baseDigest: undefined, object: cut(after) }],
+      }),
+    );
+    t.diagnostic(
+      `zone message: patch ${patchBytes} B, whole zone view ${wholeBytes} B (${(wholeBytes / patchBytes).toFixed(1)}x)`,
+    );
+    assert.ok(patchBytes * 4 <= wholeBytes, `${patchBytes} B vs ${wholeBytes} B`);
   });
 });
