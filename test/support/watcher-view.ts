@@ -4,8 +4,9 @@
  * whole object) or a delta bundle (shared/fanout/change-bundle.ts), told apart by the bundle
  * marker. Delivery is unordered and at least once, so a patch may arrive before its base: it
  * waits and is applied once the base is there (a patch whose base never comes is a lost message
- * and leaves the copy wrong). A change sent as a reference (too large for a message) is re-read
- * from the API, as agents do.
+ * and leaves the copy wrong). The base is a version, or for a zone view's patch the zone view's
+ * content digest; applyBundledChange tells them apart. A change sent as a reference (too large for
+ * a message) is re-read from the API, as agents do.
  */
 
 import { compareResourceVersions } from "#shared/core/object-versions.ts";
