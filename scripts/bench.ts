@@ -19,6 +19,7 @@
  *   --window S           the ingest batching window of the live pipeline (seconds, default 1)
  *   --compare FILE       an earlier report of the same scenario: adds "two runs agree within 20%"
  *   --out DIR            default bench-results
+ *   -c key=value         CDK context for the live pipeline (any infra setting), repeatable
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -51,6 +52,7 @@ const { values: args, positionals } = parseArgs({
     window: { type: "string" },
     compare: { type: "string" },
     out: { type: "string" },
+    context: { type: "string", short: "c", multiple: true },
   },
 });
 const scenarioName = positionals[0];
@@ -72,6 +74,16 @@ log(
   `${scenario.name} at scale ${scenario.scale}: ${scenario.nodes} nodes, ${scenario.pods} pods, ${scenario.services} Services, ${scenario.watchers} watchers; ${trace.events.length - trace.measuredFrom} events (${trace.podChanges} pod changes) after ${trace.measuredFrom} of initial load`,
 );
 
+function extraContext(): Record<string, unknown> {
+  return Object.fromEntries(
+    (args.context ?? []).map((pair) => {
+      const at = pair.indexOf("=");
+      if (at < 1) throw new Error(`-c wants key=value, got ${pair}`);
+      return [pair.slice(0, at), pair.slice(at + 1)];
+    }),
+  );
+}
+
 const strategies: StrategyResult[] = [];
 const scaling: ScalingPoint[] = [];
 const notes: string[] = [];
@@ -89,7 +101,8 @@ if (!args["no-live"]) {
     watchers: liveWatchers,
     zoneOnly: !args["all-zones"],
     factoryModule: new URL("./bench/agent-member.ts", import.meta.url).href,
-    context: { ingestBatchWindowSeconds: windowSeconds },
+    // The stack's own settings: the benchmark measures what `cdk deploy` deploys.
+    context: { ingestBatchWindowSeconds: windowSeconds, ...extraContext() },
     progress: (stage, done, total) => {
       let bar = bars.get(stage);
       if (bar === undefined) {

@@ -130,9 +130,9 @@ describe("ingest event sources", () => {
       },
       {
         BatchSize: 500,
-        MaximumBatchingWindowInSeconds: 2,
+        MaximumBatchingWindowInSeconds: 1,
         FunctionResponseTypes: ["ReportBatchItemFailures"],
-        ScalingConfig: { MaximumConcurrency: 20 },
+        ScalingConfig: { MaximumConcurrency: 2 },
         EventSourceArn: undefined,
         FunctionName: undefined,
       },
