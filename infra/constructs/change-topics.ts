@@ -4,14 +4,16 @@
  * subscribes, unfiltered, to the scopes it wants (shared/fanout/change-routing.ts):
  *   EndpointSlice          every EndpointSlice change (the "all" topic),
  *   EndpointSlice@<zone>   the same slices cut down to one zone (topology-aware subsetting),
- *   Cilium                 CiliumEndpointSlices and CiliumIdentities.
+ *   Cilium                 CiliumEndpointSlices and CiliumIdentities,
+ *   Agent@<zone>           Cilium plus EndpointSlice@<zone> in one bundle per fan-out invocation,
+ *                          for zone-only node agents (one delivery per agent per batch, not two).
  */
 import { Topic } from "aws-cdk-lib/aws-sns";
 import { Construct } from "constructs";
-import { CILIUM_SCOPE, ENDPOINT_SLICE_SCOPE, zoneScope } from "#shared/fanout/change-routing.ts";
+import { agentScope, CILIUM_SCOPE, ENDPOINT_SLICE_SCOPE, zoneScope } from "#shared/fanout/change-routing.ts";
 
 export interface ChangeTopicsProps {
-  /** Zones that get their own EndpointSlice topic. */
+  /** Zones that get their own EndpointSlice topic and node-agent topic. */
   readonly zones: readonly string[];
 }
 
@@ -31,7 +33,10 @@ export class ChangeTopics extends Construct {
     };
     add("EndpointSlice", ENDPOINT_SLICE_SCOPE);
     add("Cilium", CILIUM_SCOPE);
-    for (const zone of props.zones) add(`Zone-${zone}`, zoneScope(zone));
+    for (const zone of props.zones) {
+      add(`Zone-${zone}`, zoneScope(zone));
+      add(`Agent-${zone}`, agentScope(zone));
+    }
     this.byScope = topics;
   }
 }

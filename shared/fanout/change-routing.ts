@@ -7,9 +7,17 @@
  *   - "EndpointSlice"             every EndpointSlice change (kube-proxy everywhere),
  *   - "EndpointSlice@<zone>"      the same slices cut down to the endpoints in one zone
  *                                 (topology-aware subsetting: a zone's watcher sees only its zone),
- *   - "Cilium"                    CiliumEndpointSlices and CiliumIdentities (cilium-agent).
+ *   - "Cilium"                    CiliumEndpointSlices and CiliumIdentities (cilium-agent),
+ *   - "Agent@<zone>"              both of the above for one zone-only node agent (cilium-agent and
+ *                                 kube-proxy on one node): every Cilium change plus that zone's
+ *                                 EndpointSlice views, the same bundled changes as the two scopes.
  * A zone view of a slice is published only when that zone's part of it (or the slice outside its
  * endpoints: ports, labels) changed, so zone-only watchers receive a fraction of the traffic.
+ *
+ * Why the agent scope: the fan-out sends one message per scope per invocation, and each message is
+ * one delivery per subscriber. A node agent subscribed to "Cilium" and "EndpointSlice@<zone>" gets
+ * two deliveries per fan-out invocation where one carries the same changes; its own topic halves
+ * that. It costs one extra publish per zone per invocation, not per watcher.
  */
 import { isDeepStrictEqual } from "node:util";
 import type { Endpoint, EndpointSlice } from "#shared/core/model.ts";
@@ -31,9 +39,15 @@ export interface ChangeMessage {
 
 export const ENDPOINT_SLICE_SCOPE = "EndpointSlice";
 export const CILIUM_SCOPE = "Cilium";
+export const AGENT_SCOPE = "Agent";
 
 export function zoneScope(zone: string): string {
   return `${ENDPOINT_SLICE_SCOPE}@${zone}`;
+}
+
+/** A zone-only node agent's one channel: Cilium kinds plus the zone's EndpointSlice views. */
+export function agentScope(zone: string): string {
+  return `${AGENT_SCOPE}@${zone}`;
 }
 
 /** The scopes a watcher subscribes to, from what it asked for at registration. */
@@ -42,11 +56,13 @@ export function scopesForWatcher(
   zone: string | undefined,
   zoneOnly: boolean,
 ): string[] {
+  const slices = kinds.includes("EndpointSlice");
+  const cilium = kinds.includes("CiliumEndpointSlice") || kinds.includes("CiliumIdentity");
+  const zoned = zoneOnly && zone !== undefined;
+  if (slices && cilium && zoned) return [agentScope(zone)];
   const scopes: string[] = [];
-  if (kinds.includes("EndpointSlice")) {
-    scopes.push(zoneOnly && zone !== undefined ? zoneScope(zone) : ENDPOINT_SLICE_SCOPE);
-  }
-  if (kinds.includes("CiliumEndpointSlice") || kinds.includes("CiliumIdentity")) scopes.push(CILIUM_SCOPE);
+  if (slices) scopes.push(zoned ? zoneScope(zone) : ENDPOINT_SLICE_SCOPE);
+  if (cilium) scopes.push(CILIUM_SCOPE);
   return scopes;
 }
 
@@ -64,7 +80,10 @@ export interface RoutedMessage {
   readonly message: ChangeMessage;
 }
 
-/** The messages one stored change produces, by scope; `zones` are the zones that have a topic. */
+/**
+ * The messages one stored change produces, by scope; `zones` are the zones that have a topic. A
+ * message routed to several scopes is the same object each time: each scope's bundle carries it once.
+ */
 export function routeChange(change: ObjectChange, zones: readonly string[]): RoutedMessage[] {
   const current = change.after ?? change.before;
   if (current === undefined) return [];
@@ -77,11 +96,17 @@ export function routeChange(change: ObjectChange, zones: readonly string[]): Rou
     resourceVersion: current.metadata.resourceVersion ?? "0",
     sourceTimeMs: change.sourceTimeMs,
   };
-  if (change.kind !== "EndpointSlice") return [{ scope: CILIUM_SCOPE, message: full }];
+  if (change.kind !== "EndpointSlice") {
+    return [
+      { scope: CILIUM_SCOPE, message: full },
+      ...zones.map((zone) => ({ scope: agentScope(zone), message: full })),
+    ];
+  }
   const routed: RoutedMessage[] = [{ scope: ENDPOINT_SLICE_SCOPE, message: full }];
   for (const zone of zones) {
     const view = zoneView(change, zone, full);
-    if (view !== undefined) routed.push({ scope: zoneScope(zone), message: view });
+    if (view === undefined) continue;
+    routed.push({ scope: zoneScope(zone), message: view }, { scope: agentScope(zone), message: view });
   }
   return routed;
 }

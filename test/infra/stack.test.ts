@@ -355,9 +355,44 @@ describe("environment variables name what is granted", () => {
       const arns = JSON.parse(fanoutJson) as Record<string, string>;
       assert.deepEqual(
         Object.keys(arns).sort(),
-        ["Cilium", "EndpointSlice", ...zones.map((zone) => `EndpointSlice@${zone}`)].sort(),
+        [
+          "Cilium",
+          "EndpointSlice",
+          ...zones.flatMap((zone) => [`EndpointSlice@${zone}`, `Agent@${zone}`]),
+        ].sort(),
       );
       assert.equal(new Set(Object.values(arns)).size, Object.keys(arns).length, "one topic per scope");
+      const changeTopics = ofType(from, "AWS::SNS::Topic").filter(([, topic]) =>
+        String(topic.Properties?.DisplayName).startsWith("sliceline changes: "),
+      );
+      assert.equal(changeTopics.length, 2 + 2 * zones.length, "no change topic without a scope");
+      for (const zone of zones) {
+        assert.ok(
+          arns[`Agent@${zone}`]?.includes(`Agent${zone.replaceAll("-", "")}`),
+          `Agent@${zone} topic id`,
+        );
+        assert.ok(
+          arns[`EndpointSlice@${zone}`]?.includes(`Zone${zone.replaceAll("-", "")}`),
+          `zone topic id`,
+        );
+      }
+      const displayNames = changeTopics.map(([, topic]) => topic.Properties?.DisplayName);
+      assert.deepEqual(
+        displayNames.sort(),
+        Object.keys(arns)
+          .map((scope) => `sliceline changes: ${scope}`)
+          .sort(),
+      );
+      for (const [id, action] of [
+        [LOGICAL_IDS.fanoutFunction, "sns:Publish"],
+        [LOGICAL_IDS.apiFunction, "sns:Subscribe"],
+      ] as const) {
+        const granted = statementsOfFunction(from, id)
+          .filter((statement) => statement.actions.includes(action))
+          .flatMap((statement) => statement.resources);
+        for (const [scope, arn] of Object.entries(arns))
+          assert.ok(granted.includes(arn), `${id} may ${action} to ${scope}`);
+      }
     }
     for (const arn of Object.values(
       JSON.parse(render(environmentOf(resources, LOGICAL_IDS.fanoutFunction)[ENV.changeTopicArns])) as Record<

@@ -8,7 +8,7 @@ import {
   type RecordChange,
 } from "#shared/fanout/bundle-publisher.ts";
 import { MAX_MESSAGE_BYTES } from "#shared/fanout/change-publisher.ts";
-import { zoneScope } from "#shared/fanout/change-routing.ts";
+import { agentScope, zoneScope } from "#shared/fanout/change-routing.ts";
 import { applyBundledChange, zoneViewDigest } from "#shared/fanout/slice-delta.ts";
 
 function entry(index: number, id = 1000): CoreCiliumEndpoint {
@@ -123,6 +123,77 @@ describe("delivery bundles", () => {
       bundleMessages([recordChange(0, undefined, ces("a", "1", []))], [], new Set(["EndpointSlice"])),
       [],
     );
+  });
+
+  it("bundles a node agent's Cilium changes and its zone's views into one message per zone", () => {
+    const zones = ["zone-a", "zone-b"];
+    const webEndpoint = (name: string, zone: string, ready = true): Endpoint => ({
+      addresses: [`10.1.0.${name.length}`],
+      conditions: { ready, serving: ready, terminating: false },
+      zone,
+      targetRef: { kind: "Pod", namespace: "shop", name, uid: `uid-${name}` },
+    });
+    const web = (rv: string, endpoints: Endpoint[]): EndpointSlice => ({
+      apiVersion: "discovery.k8s.io/v1",
+      kind: "EndpointSlice",
+      metadata: { name: "web-1", namespace: "shop", labels: {}, resourceVersion: rv },
+      addressType: "IPv4",
+      endpoints,
+    });
+    const sliceBefore = web("4", [webEndpoint("p1", "zone-a"), webEndpoint("p22", "zone-b")]);
+    const sliceAfter = web("5", [webEndpoint("p1", "zone-a", false), webEndpoint("p22", "zone-b")]);
+    const changes: RecordChange[] = [
+      recordChange(0, ces("c1", "1", [entry(1)]), ces("c1", "2", [entry(1), entry(2)])),
+      {
+        record: 1,
+        change: { kind: "EndpointSlice", before: sliceBefore, after: sliceAfter, sourceTimeMs: 7 },
+      },
+      recordChange(2, ces("c1", "2", [entry(1), entry(2)]), ces("c1", "3", [entry(2)])),
+      recordChange(3, undefined, ces("c2", "1", [entry(3)])),
+    ];
+    const scopes = new Set([
+      "EndpointSlice",
+      "Cilium",
+      ...zones.flatMap((z) => [zoneScope(z), agentScope(z)]),
+    ]);
+    const messages = bundleMessages(coalesceChanges(changes), zones, scopes);
+    const byScope = new Map(messages.map((m) => [m.scope, m]));
+    assert.equal(byScope.size, messages.length, "one message per scope");
+    const bundleOf = (scope: string) => parseBundle(byScope.get(scope)?.body ?? "");
+    const cilium = bundleOf("Cilium")?.changes ?? [];
+    const zoneA = bundleOf(zoneScope("zone-a"))?.changes ?? [];
+    assert.deepEqual(
+      cilium.map((c) => [c.name, c.resourceVersion, c.previousResourceVersion]),
+      [
+        ["c1", "3", "1"],
+        ["c2", "1", undefined],
+      ],
+      "c1's two changes merged once, not once per scope",
+    );
+    assert.equal(zoneA.length, 1);
+    assert.ok(zoneA[0]?.baseDigest !== undefined && zoneA[0].patch !== undefined, "zone patch with its base");
+    // Agent@zone-a: exactly the Cilium bundle and zone-a's views, in record order.
+    const agentA = bundleOf(agentScope("zone-a"));
+    assert.equal(agentA?.scope, "Agent@zone-a");
+    assert.deepEqual(agentA?.changes, [cilium[0], zoneA[0], cilium[1]]);
+    assert.equal(byScope.get(agentScope("zone-a"))?.changes, 3);
+    assert.equal(byScope.get(agentScope("zone-a"))?.firstRecord, 0);
+    // zone-b's part of the slice did not change: its agents hear only of the Cilium changes.
+    assert.equal(byScope.has(zoneScope("zone-b")), false);
+    assert.deepEqual(bundleOf(agentScope("zone-b"))?.changes, cilium);
+    // The agent applies both kinds from its one bundle.
+    const zoneCut = (slice: EndpointSlice) => ({
+      ...slice,
+      endpoints: slice.endpoints.filter((e) => e.zone === "zone-a"),
+    });
+    assert.deepEqual(applyBundledChange(zoneCut(sliceBefore), agentA?.changes[1] as never), {
+      outcome: "applied",
+      object: zoneCut(sliceAfter),
+    });
+    assert.deepEqual(applyBundledChange(ces("c1", "1", [entry(1)]), agentA?.changes[0] as never), {
+      outcome: "applied",
+      object: ces("c1", "3", [entry(2)]),
+    });
   });
 
   it("sends a one-endpoint change of a 100-endpoint slice in 3 zones as a zone patch, not the zone view", (t) => {
