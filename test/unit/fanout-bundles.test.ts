@@ -139,6 +139,7 @@ describe("delivery bundles", () => {
       metadata: { name: "web-1", namespace: "shop", labels: {}, resourceVersion: rv },
       addressType: "IPv4",
       endpoints,
+      ports: [{ name: "http", port: 8080, protocol: "TCP" }],
     });
     const sliceBefore = web("4", [webEndpoint("p1", "zone-a"), webEndpoint("p22", "zone-b")]);
     const sliceAfter = web("5", [webEndpoint("p1", "zone-a", false), webEndpoint("p22", "zone-b")]);
