@@ -4,6 +4,8 @@
  *   - "bundles" (default): one message per scope for the whole batch, whose replay over the
  *     watcher's previous copy yields the stored object; a malformed record fails with every record
  *     after it, and a message that cannot be published fails the batch from its first record.
+ *     A zone-only node agent's queue (scope Agent@<zone>) gets one message per batch holding both
+ *     the Cilium changes and its zone's EndpointSlice views.
  *   - "objects": one message per change and scope; a malformed record fails alone.
  */
 import assert from "node:assert/strict";
@@ -18,8 +20,8 @@ import type { CiliumEndpointSlice, Endpoint, EndpointSlice } from "#shared/core/
 import type { OutputObject } from "#shared/core/output-changes.ts";
 import { parseBundle } from "#shared/fanout/bundle-publisher.ts";
 import type { ChangeBundle } from "#shared/fanout/change-bundle.ts";
-import type { ChangeMessage } from "#shared/fanout/change-routing.ts";
-import { applyBundledChange } from "#shared/fanout/slice-delta.ts";
+import { type ChangeMessage, scopesForWatcher } from "#shared/fanout/change-routing.ts";
+import { applyBundledChange, zoneViewDigest } from "#shared/fanout/slice-delta.ts";
 import { type FauxqsHandle, startLocalMessaging } from "#test/support/fauxqs.ts";
 import { lambdaContext, quietPowertools } from "#test/support/lambda.ts";
 
@@ -51,7 +53,14 @@ async function handlerWith(variables: Record<string, string>, instance: string):
 before(async () => {
   quietPowertools();
   messaging = await startLocalMessaging();
-  for (const scope of ["EndpointSlice", "EndpointSlice@zone-a", "Cilium"]) {
+  for (const scope of [
+    "EndpointSlice",
+    "EndpointSlice@zone-a",
+    "EndpointSlice@zone-b",
+    "Cilium",
+    "Agent@zone-a",
+    "Agent@zone-b",
+  ]) {
     const topic = await messaging.sns.send(
       new CreateTopicCommand({ Name: `fanout-${scope.replace("@", "-")}` }),
     );
@@ -223,6 +232,88 @@ describe("fan-out handler, bundles (default)", () => {
     assert.equal(zoned[0]?.changes[0]?.zone, "zone-a");
     await channels.close(all);
     await channels.close(zoneA);
+  });
+
+  it("sends each zone's node agent one message per batch with the Cilium changes and its zone's views", async () => {
+    const channels = new WatcherChannels(messaging.sqs, messaging.sns, topicArns, "fanout-agent-");
+    const kinds = ["EndpointSlice", "CiliumEndpointSlice", "CiliumIdentity"] as const;
+    const agents = {
+      "zone-a": await channels.open("agent-a", scopesForWatcher(kinds, "zone-a", true)),
+      "zone-b": await channels.open("agent-b", scopesForWatcher(kinds, "zone-b", true)),
+    };
+    assert.deepEqual(Object.keys(agents["zone-a"].subscriptions), ["Agent@zone-a"]);
+    const cilium = await channels.open("cilium-only", ["Cilium"]);
+    const zoneOf = (i: number) => (i % 2 === 0 ? "zone-a" : "zone-b");
+    const v1 = slice(
+      "10",
+      "",
+      Array.from({ length: 10 }, (_, i) => endpoint(i, zoneOf(i))),
+    );
+    const v2 = slice(
+      "11",
+      "",
+      v1.endpoints.map((e, i) => (i === 2 ? endpoint(2, "zone-a", false) : e)),
+    );
+    const v3 = slice(
+      "12",
+      "",
+      v2.endpoints.map((e, i) => (i === 3 ? endpoint(3, "zone-b", false) : e)),
+    );
+    const identity = {
+      apiVersion: "cilium.io/v2",
+      kind: "CiliumIdentity",
+      metadata: { name: "70001", labels: { "k8s:app": "web" }, resourceVersion: "3" },
+      "security-labels": { "k8s:app": "web" },
+    };
+    const event: DynamoDBStreamEvent = {
+      Records: [
+        record("300", v1, v2),
+        record("301", ces("5"), ces("6"), "CiliumEndpointSlice"),
+        record("302", undefined, identity, "CiliumIdentity"),
+        record("303", v2, v3),
+      ],
+    };
+    const response = await handler(event, lambdaContext("fanout"));
+    assert.deepEqual(response.batchItemFailures, []);
+
+    const [ciliumBundle, ...moreCilium] = await receiveBundles(cilium.queueUrl);
+    assert.equal(moreCilium.length, 0);
+    assert.deepEqual(
+      ciliumBundle?.changes.map((c) => [c.kind, c.type]),
+      [
+        ["CiliumEndpointSlice", "MODIFIED"],
+        ["CiliumIdentity", "ADDED"],
+      ],
+    );
+    for (const [zone, agent] of Object.entries(agents)) {
+      const bundles = await receiveBundles(agent.queueUrl);
+      assert.equal(bundles.length, 1, `one message for the ${zone} agent`);
+      const bundle = bundles[0] as ChangeBundle;
+      assert.equal(bundle.scope, `Agent@${zone}`);
+      const [sliceChange, ...ciliumChanges] = bundle.changes;
+      assert.deepEqual(ciliumChanges, ciliumBundle?.changes, "the Cilium scope's changes, once each");
+      const zoneView = (s: EndpointSlice): EndpointSlice => ({
+        ...s,
+        endpoints: s.endpoints.filter((e) => e.zone === zone),
+      });
+      assert.equal(sliceChange?.zone, zone);
+      assert.ok(sliceChange?.patch !== undefined, "the zone view travels as a patch");
+      assert.equal(sliceChange.baseDigest, zoneViewDigest(zoneView(v1)));
+      const held = new Map<string, OutputObject | undefined>([
+        ["EndpointSlice", zoneView(v1)],
+        ["CiliumEndpointSlice", ces("5")],
+        ["CiliumIdentity", undefined],
+      ]);
+      for (const change of bundle.changes) {
+        const result = applyBundledChange(held.get(change.kind), change);
+        assert.equal(result.outcome, "applied", JSON.stringify(result));
+        if (result.outcome === "applied") held.set(change.kind, result.object);
+      }
+      assert.deepEqual(held.get("EndpointSlice"), zoneView(v3));
+      assert.deepEqual(held.get("CiliumEndpointSlice"), ces("6"));
+      assert.deepEqual(held.get("CiliumIdentity"), identity);
+    }
+    for (const channel of [...Object.values(agents), cilium]) await channels.close(channel);
   });
 
   it("fails a malformed record and every record after it, publishing those before it", async () => {
