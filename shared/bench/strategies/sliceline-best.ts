@@ -2,10 +2,10 @@
  * "sliceline-best": the pipeline as designed. The core takes the trace in ingest batches (one per
  * batching window); each batch's slice writes reach the fan-out as stream batches of up to
  * `fanoutBatchSize` records, and each stream batch goes out as one delta bundle per scope
- * (change-bundle.ts, slice-delta.ts). A watcher subscribes to the Cilium scope
- * and to its own zone's EndpointSlice scope, so it receives at most one message per scope per
- * stream batch, of the bundle's JSON size, exactly as the fan-out function cuts it
- * (bundle-publisher.ts: changes of one object merged, one bundle per scope, split under 256 KiB).
+ * (change-bundle.ts, slice-delta.ts). Every watcher is a zone-only node agent (Cilium kinds and its
+ * zone's EndpointSlices), so it subscribes to its zone's Agent@<zone> scope alone and receives at
+ * most one message per stream batch, of the bundle's JSON size, exactly as the fan-out function cuts
+ * it (bundle-publisher.ts: changes of one object merged, one bundle per scope, split under 256 KiB).
  *
  * AWS requests are counted as the pipeline would make them; every assumption is listed in the notes.
  */
@@ -14,9 +14,14 @@ import { FleetTally, RelistSchedule, type StrategyRun } from "#shared/bench/mode
 import type { Trace } from "#shared/bench/types.ts";
 import type { EndpointSlice } from "#shared/core/model.ts";
 import type { ObjectWrite, OutputObject } from "#shared/core/output-changes.ts";
-import { bundleMessages, coalesceChanges, type RecordChange } from "#shared/fanout/bundle-publisher.ts";
+import {
+  bundleMessages,
+  coalesceChanges,
+  parseBundle,
+  type RecordChange,
+} from "#shared/fanout/bundle-publisher.ts";
 import { MAX_MESSAGE_BYTES } from "#shared/fanout/change-publisher.ts";
-import { CILIUM_SCOPE, zoneScope } from "#shared/fanout/change-routing.ts";
+import { agentScope, scopesForWatcher } from "#shared/fanout/change-routing.ts";
 
 export interface SlicelineOptions {
   /** Records per fan-out invocation (the stream event source's batch size; infra default 100). */
@@ -45,22 +50,25 @@ export function slicelineBest(
   const watchers = trace.scenario.watchers;
   const tally = new FleetTally(zones.length);
   const relists = new RelistSchedule(trace);
-  const scopeZone = new Map<string, number>(zones.map((zone, index) => [zoneScope(zone), index]));
+  /** Each zone's node agents' one scope, as the registry subscribes them (change-routing.ts). */
+  const scopeZone = new Map<string, number>(
+    zones.map((zone, index) => [onlyScope(scopesForWatcher(AGENT_KINDS, zone, true)), index]),
+  );
   /** The stored image of every slice and identity: the stream record's old image. */
   const live = new Map<string, OutputObject>();
   /** Bytes of each object's view per scope a watcher lists: Cilium, or a zone's EndpointSlice view. */
   const listedBytes = new Map<string, { scope: number; bytes: number }[]>();
   const requests = new Map<string, number>();
   const count = (name: string, n: number) => requests.set(name, (requests.get(name) ?? 0) + n);
-  /** Bytes per watcher by scope kind, for the note on where the bytes go. */
+  /** Bytes delivered by the kind of change they carry, for the note on where the bytes go. */
   const bytesByScope = { cilium: 0, zone: 0 };
   const notes: string[] = [
     `Latency: the batching window only (a change waits for its ${options.batchWindowMs} ms window to close); Lambda, DynamoDB and SNS/SQS times are not modelled here; the live pass measures them.`,
-    `Fan-out: ${options.fanoutBatchSize} stream records per invocation, one bundle per subscribed scope per invocation (split at 256 KiB); the unfiltered EndpointSlice scope has no subscriber in this fleet and is not published.`,
+    `Fan-out: ${options.fanoutBatchSize} stream records per invocation, one bundle per subscribed scope per invocation (split at 256 KiB); every watcher is a zone-only node agent on its zone's ${agentScope("<zone>")} scope (Cilium kinds and its zone's EndpointSlice views in one bundle); the EndpointSlice, EndpointSlice@<zone> and Cilium scopes have no subscriber in this fleet and are not published.`,
     `SQS ingest: the producer sends one {"events": [...]} body per ${options.producerFlushMs} ms (split at 256 KiB); one ReceiveMessage and one DeleteMessageBatch per 10 messages; idle long polls not counted.`,
     "Lambda: one ingest invocation per batching window with events; one fan-out invocation (and one stream GetRecords, free for Lambda triggers) per stream batch.",
     "DynamoDB write units: one TransactWriteItems per namespace group per batch at 2 WCU per KB per item (group meta, each changed pod/Service/Namespace record at ≤1 KB, each slice/identity write by its JSON size); each Node event is a 1-WCU conditional put; ConditionChecks (read units) and redo-log commits over 100 items are not counted.",
-    "Watchers: each delivered message is one SNS->SQS delivery, one ReceiveMessage and one DeleteMessage (no batching across messages: an upper bound at ~1 message per scope per second).",
+    "Watchers: each delivered message is one SNS->SQS delivery, one ReceiveMessage and one DeleteMessage (no batching across messages: an upper bound at ~1 message per second).",
     "Re-list: every CES and identity plus the watcher's zone view of every EndpointSlice, as stored at re-list time.",
   ];
 
@@ -94,8 +102,8 @@ export function slicelineBest(
     return { before, after };
   };
 
-  /** The scopes this fleet subscribes to: Cilium and every zone's EndpointSlice view. */
-  const subscribed = new Set([CILIUM_SCOPE, ...scopeZone.keys()]);
+  /** The scopes this fleet subscribes to: every zone's agent scope. */
+  const subscribed = new Set(scopeZone.keys());
   /** One stream batch through the fan-out's own bundling (bundle-publisher.ts). */
   const publishChunk = (atMs: number, writes: readonly ObjectWrite[]) => {
     const changes: RecordChange[] = writes.map((write, record) => {
@@ -104,22 +112,19 @@ export function slicelineBest(
       return { change: { kind: write.kind, before, after, sourceTimeMs: write.sourceTimeMs }, record };
     });
     for (const message of bundleMessages(coalesceChanges(changes), zones, subscribed)) {
-      const zone = message.scope === CILIUM_SCOPE ? -1 : scopeZone.get(message.scope);
+      const zone = scopeZone.get(message.scope);
       if (zone === undefined) continue;
       const bytes = Buffer.byteLength(message.body);
       count("sns.publish", 1);
       count("sns.publish64kChunks", Math.ceil(bytes / SQS_CHUNK));
-      const audience = zone === -1 ? watchers : zoneWatchers(watchers, zones.length, zone);
+      const audience = zoneWatchers(watchers, zones.length, zone);
       count("sqs.watcher.deliveries", audience);
       count("sqs.watcher.receive", audience);
       count("sqs.watcher.delete", audience);
-      if (zone === -1) {
-        tally.broadcast(atMs, 1, bytes);
-        bytesByScope.cilium += bytes * watchers;
-      } else {
-        tally.toZone(zone, atMs, 1, bytes);
-        bytesByScope.zone += bytes * audience;
-      }
+      tally.toZone(zone, atMs, 1, bytes);
+      const split = bytesByKind(message.body);
+      bytesByScope.zone += split.zone * audience;
+      bytesByScope.cilium += split.cilium * audience;
     }
   };
 
@@ -148,7 +153,7 @@ export function slicelineBest(
   return {
     run: {
       strategy: "sliceline-best",
-      description: `sliceline: ${options.batchWindowMs} ms ingest batches, delta bundles per scope per stream batch; agents take Cilium + their zone's EndpointSlices`,
+      description: `sliceline: ${options.batchWindowMs} ms ingest batches, delta bundles per scope per stream batch; agents take Cilium + their zone's EndpointSlices in one Agent@<zone> bundle`,
       tally,
       notes,
       awsRequests(podChanges) {
@@ -179,11 +184,29 @@ export function slicelineBest(
       const total = bytesByScope.cilium + bytesByScope.zone;
       if (total > 0) {
         notes.push(
-          `Measured in this pass: ${Math.round((bytesByScope.zone / total) * 100)}% of the bytes published to watchers are EndpointSlice zone-view bundles (item-only changes as patches on the zone view's content digest, slice-delta.ts); ${Math.round((bytesByScope.cilium / total) * 100)}% are Cilium bundles.`,
+          `Measured in this pass: of the change bytes in the agent bundles delivered to watchers, ${Math.round((bytesByScope.zone / total) * 100)}% are EndpointSlice zone views (item-only changes as patches on the zone view's content digest, slice-delta.ts) and ${Math.round((bytesByScope.cilium / total) * 100)}% are CiliumEndpointSlice and CiliumIdentity changes.`,
         );
       }
     },
   };
+}
+
+const AGENT_KINDS = ["EndpointSlice", "CiliumEndpointSlice", "CiliumIdentity"] as const;
+
+function onlyScope(scopes: readonly string[]): string {
+  if (scopes.length !== 1) throw new Error(`a node agent has one scope, not ${scopes.join(", ")}`);
+  return scopes[0] as string;
+}
+
+/** A bundle's change bytes by kind: EndpointSlice zone views, and the Cilium kinds. */
+function bytesByKind(body: string): { zone: number; cilium: number } {
+  const split = { zone: 0, cilium: 0 };
+  for (const change of parseBundle(body)?.changes ?? []) {
+    const bytes = Buffer.byteLength(JSON.stringify(change));
+    if (change.kind === "EndpointSlice") split.zone += bytes;
+    else split.cilium += bytes;
+  }
+  return split;
 }
 
 function zoneWatchers(watchers: number, zones: number, zone: number): number {
