@@ -72,6 +72,18 @@ describe("strategy model on a small steady trace", () => {
     assert.ok((result.awsRequestsPerPodChange["dynamodb.writeUnits"] ?? 0) > 0);
   });
 
+  it("sliceline-best: every scope with a topic is a billed publish, subscribed or not", () => {
+    const requests = byName("sliceline-best").awsRequestsPerPodChange;
+    const publishes = Math.round((requests["sns.publish"] ?? 0) * trace.podChanges);
+    const fanouts = Math.round((requests["lambda.fanout.invocations"] ?? 0) * trace.podChanges);
+    // The agent scopes alone publish at most one bundle per zone per invocation (nothing here
+    // nears 256 KiB); the fan-out also publishes to the EndpointSlice, Cilium and zone topics.
+    assert.ok(
+      publishes > fanouts * trace.scenario.zones.length,
+      `${publishes} publishes, ${fanouts} fan-out invocations`,
+    );
+  });
+
   it("sliceline-best delivers at most 1/20 of per-endpoint's deliveries per pod change", () => {
     const best = byName("sliceline-best");
     const perEndpoint = byName("per-endpoint");

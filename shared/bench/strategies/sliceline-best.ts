@@ -21,7 +21,13 @@ import {
   type RecordChange,
 } from "#shared/fanout/bundle-publisher.ts";
 import { MAX_MESSAGE_BYTES } from "#shared/fanout/change-publisher.ts";
-import { agentScope, scopesForWatcher } from "#shared/fanout/change-routing.ts";
+import {
+  agentScope,
+  CILIUM_SCOPE,
+  ENDPOINT_SLICE_SCOPE,
+  scopesForWatcher,
+  zoneScope,
+} from "#shared/fanout/change-routing.ts";
 
 export interface SlicelineOptions {
   /** Records per fan-out invocation (the stream event source's batch size; infra default 100). */
@@ -64,7 +70,7 @@ export function slicelineBest(
   const bytesByScope = { cilium: 0, zone: 0 };
   const notes: string[] = [
     `Latency: the batching window only (a change waits for its ${options.batchWindowMs} ms window to close); Lambda, DynamoDB and SNS/SQS times are not modelled here; the live pass measures them.`,
-    `Fan-out: ${options.fanoutBatchSize} stream records per invocation, one bundle per subscribed scope per invocation (split at 256 KiB); every watcher is a zone-only node agent on its zone's ${agentScope("<zone>")} scope (Cilium kinds and its zone's EndpointSlice views in one bundle); the EndpointSlice, EndpointSlice@<zone> and Cilium scopes have no subscriber in this fleet and are not published.`,
+    `Fan-out: ${options.fanoutBatchSize} stream records per invocation, one bundle per scope per invocation (split at 256 KiB), published to every scope's topic as the fan-out does (EndpointSlice, Cilium, EndpointSlice@<zone>, Agent@<zone>), subscribed or not; every watcher is a zone-only node agent on its zone's ${agentScope("<zone>")} scope (Cilium kinds and its zone's EndpointSlice views in one bundle), so only those bundles are delivered.`,
     `SQS ingest: the producer sends one {"events": [...]} body per ${options.producerFlushMs} ms (split at 256 KiB); one ReceiveMessage and one DeleteMessageBatch per 10 messages; idle long polls not counted.`,
     "Lambda: one ingest invocation per batching window with events; one fan-out invocation (and one stream GetRecords, free for Lambda triggers) per stream batch.",
     "DynamoDB write units: one TransactWriteItems per namespace group per batch at 2 WCU per KB per item (group meta, each changed pod/Service/Namespace record at ≤1 KB, each slice/identity write by its JSON size); each Node event is a 1-WCU conditional put; ConditionChecks (read units) and redo-log commits over 100 items are not counted.",
@@ -102,8 +108,15 @@ export function slicelineBest(
     return { before, after };
   };
 
-  /** The scopes this fleet subscribes to: every zone's agent scope. */
-  const subscribed = new Set(scopeZone.keys());
+  /**
+   * Every scope with a topic (infra/constructs/change-topics.ts): the fan-out publishes to each,
+   * whether anyone subscribed or not, so each is a billed publish; only agent scopes are delivered.
+   */
+  const topicScopes = new Set([
+    ENDPOINT_SLICE_SCOPE,
+    CILIUM_SCOPE,
+    ...zones.flatMap((zone) => [zoneScope(zone), agentScope(zone)]),
+  ]);
   /** One stream batch through the fan-out's own bundling (bundle-publisher.ts). */
   const publishChunk = (atMs: number, writes: readonly ObjectWrite[]) => {
     const changes: RecordChange[] = writes.map((write, record) => {
@@ -111,12 +124,12 @@ export function slicelineBest(
       tally.latencies.push(atMs - write.sourceTimeMs);
       return { change: { kind: write.kind, before, after, sourceTimeMs: write.sourceTimeMs }, record };
     });
-    for (const message of bundleMessages(coalesceChanges(changes), zones, subscribed)) {
-      const zone = scopeZone.get(message.scope);
-      if (zone === undefined) continue;
+    for (const message of bundleMessages(coalesceChanges(changes), zones, topicScopes)) {
       const bytes = Buffer.byteLength(message.body);
       count("sns.publish", 1);
       count("sns.publish64kChunks", Math.ceil(bytes / SQS_CHUNK));
+      const zone = scopeZone.get(message.scope);
+      if (zone === undefined) continue;
       const audience = zoneWatchers(watchers, zones.length, zone);
       count("sqs.watcher.deliveries", audience);
       count("sqs.watcher.receive", audience);
