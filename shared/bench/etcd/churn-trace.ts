@@ -5,6 +5,7 @@
  * five pod events), relabel a pod (its identity changes), flip readiness, or annotate.
  * Seeded, so a run is reproducible.
  */
+import { seededRandom } from "#shared/bench/load-generator.ts";
 import type { Scenario, Trace, TraceEvent } from "#shared/bench/types.ts";
 import { ClusterSimulator, type SimEvent } from "#shared/sim/cluster-simulator.ts";
 
@@ -20,7 +21,7 @@ export interface ChurnTraceOptions {
 }
 
 export function buildChurnTrace(options: ChurnTraceOptions): Trace {
-  const random = mulberry32(options.seed);
+  const random = seededRandom(options.seed);
   const pick = (n: number): number => Math.floor(random() * n);
   const sim = new ClusterSimulator();
   const initial: SimEvent[] = [];
@@ -81,16 +82,5 @@ function scenarioOf(options: ChurnTraceOptions): Scenario {
     watchers: options.nodes,
     phases: [{ kind: "churn", podChangesPerSecond: options.podChangesPerSecond, seconds: options.seconds }],
     seed: options.seed,
-  };
-}
-
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
