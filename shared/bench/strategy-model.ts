@@ -14,6 +14,7 @@
 import { resolveSlicingSettings } from "#shared/core/settings.ts";
 import { parseTrace, type ReplayBatch, replay } from "./model/core-replay.ts";
 import { resultOf, round, type StrategyRun } from "./model/strategy-run.ts";
+import type { ScalingPoint } from "./report-document.ts";
 import { type CesRateLimitTier, cesRateLimitFor, ciliumEndpointSlices } from "./strategies/ces.ts";
 import { endpointSlices } from "./strategies/endpointslice.ts";
 import { perEndpoint } from "./strategies/per-endpoint.ts";
@@ -48,14 +49,6 @@ export interface ModelPass {
   scaling(watcherCounts: readonly number[]): ScalingPoint[];
   /** Wall-clock time of the pass (ms). */
   readonly elapsedMs: number;
-}
-
-export interface ScalingPoint {
-  readonly strategy: string;
-  readonly watchers: number;
-  readonly deliveriesPerPodChange: number;
-  readonly bytesPerPodChange: number;
-  readonly peakDeliveriesPerSecond: number;
 }
 
 interface Strategy {
