@@ -53,6 +53,8 @@ export interface WatcherAgentStats {
   gapsRefetched: number;
   /** Objects read because the change was too big to travel (reference form). */
   referencesFetched: number;
+  /** Objects read because a whole copy no newer than the last list named one the list lacked. */
+  unlistedFetched: number;
   relists: number;
   /** Bodies that were not a change, and changes of kinds the agent did not ask for. */
   malformed: number;
@@ -92,6 +94,7 @@ export class WatcherAgent {
     gapsHeld: 0,
     gapsRefetched: 0,
     referencesFetched: 0,
+    unlistedFetched: 0,
     relists: 0,
     malformed: 0,
     ignored: 0,
@@ -284,6 +287,9 @@ export class WatcherAgent {
     else if (result.reason === "reference") {
       this.stats.referencesFetched++;
       await this.#reread(result.ref, [change]);
+    } else if (result.reason === "unlisted") {
+      this.stats.unlistedFetched++;
+      await this.#reread(result.ref, [change]);
     } else {
       this.stats.gapsHeld++;
       this.#gaps.hold(result.key, result.ref, change, this.#now());
@@ -331,15 +337,18 @@ export class WatcherAgent {
     if (object === undefined)
       this.cache.removeObject(ref, compareResourceVersions(version, newest) > 0 ? version : newest);
     else
-      this.cache.apply({
-        type: "MODIFIED",
-        kind: ref.kind,
-        ...(ref.namespace === undefined ? {} : { namespace: ref.namespace }),
-        name: ref.name,
-        resourceVersion: version,
-        sourceTimeMs: Math.min(...changes.map((change) => change.sourceTimeMs)),
-        object,
-      });
+      this.cache.apply(
+        {
+          type: "MODIFIED",
+          kind: ref.kind,
+          ...(ref.namespace === undefined ? {} : { namespace: ref.namespace }),
+          name: ref.name,
+          resourceVersion: version,
+          sourceTimeMs: Math.min(...changes.map((change) => change.sourceTimeMs)),
+          object,
+        },
+        { fromRead: true },
+      );
     const later: BundledChange[] = [];
     for (const change of changes) {
       if (fetched === undefined || compareResourceVersions(change.resourceVersion, version) <= 0)

@@ -60,8 +60,12 @@ export type ApplyResult =
   | (ApplyBase & { readonly outcome: "duplicate" })
   | (ApplyBase & {
       readonly outcome: "gap";
-      /** missing base: a patch on a version not held; reference: the object must be read from the API. */
-      readonly reason: "missing base" | "reference";
+      /**
+       * missing base: a patch on a version not held; reference: the object must be read from the
+       * API; unlisted: a whole copy, no newer than the last list, of an object that list lacked (see
+       * apply): read it to tell a late copy of a deleted object from one the list missed.
+       */
+      readonly reason: "missing base" | "reference" | "unlisted";
     });
 
 export interface IPCacheEntry {
@@ -220,6 +224,8 @@ export class WatcherCache {
   readonly #identitiesById = new Map<number, StoredIdentity>();
   /** key -> the version at which the object was seen deleted. */
   readonly #tombstones = new Tombstones();
+  /** Per kind, the resourceVersion of the newest list (see apply). */
+  readonly #listedAt = new Map<OutputKind, string>();
   /** namespace/service -> its slices: the backends index. */
   readonly #serviceSlices = new Map<string, Set<StoredEndpointSlice>>();
   /** IP -> the CES entry (or, while an IP is handed over, entries) claiming it. */
@@ -227,8 +233,16 @@ export class WatcherCache {
   #endpoints = 0;
   #ciliumEntries = 0;
 
-  /** A bundled change (or a single change message turned into one by bundledFromMessage). */
-  apply(change: BundledChange): ApplyResult {
+  /**
+   * A bundled change (or a single change message turned into one by bundledFromMessage).
+   * `fromRead`: the change is the object as just read from the API, which is the truth to apply.
+   *
+   * After a list, a whole copy of an object neither held nor tombstoned, no newer than that list,
+   * is not applied but answered `unlisted`: it is either a late copy of an object deleted before the
+   * list (an agent that re-listed after a restart has no tombstone to stop it, and applying it would
+   * resurrect the object for good) or a write the list's pages did not see; only a read tells which.
+   */
+  apply(change: BundledChange, options: { readonly fromRead?: boolean } = {}): ApplyResult {
     const ref = refOf(change.kind, change.namespace, change.name);
     const key = cacheKey(ref);
     const base: ApplyBase = { ref, key, sourceTimeMs: change.sourceTimeMs };
@@ -245,6 +259,14 @@ export class WatcherCache {
     }
     if (held !== undefined && compareResourceVersions(held, version) >= 0) return result("duplicate");
     if (change.object !== undefined) {
+      const listedAt = this.#listedAt.get(ref.kind);
+      if (
+        held === undefined &&
+        options.fromRead !== true &&
+        listedAt !== undefined &&
+        compareResourceVersions(version, listedAt) <= 0
+      )
+        return { ...base, outcome: "gap", reason: "unlisted" };
       this.#store(ref, key, change.object, version);
       return result("applied");
     }
@@ -267,6 +289,9 @@ export class WatcherCache {
    * newer than the list (created after the list read its part).
    */
   replaceFromList(kind: OutputKind, objects: readonly OutputObject[], listResourceVersion: string): void {
+    const listedAt = this.#listedAt.get(kind);
+    if (listedAt === undefined || compareResourceVersions(listResourceVersion, listedAt) > 0)
+      this.#listedAt.set(kind, listResourceVersion);
     const listed = new Map<string, OutputObject>();
     for (const object of objects) {
       if (object.kind !== kind) throw new TypeError(`a ${object.kind} in a list of ${kind}`);
@@ -411,6 +436,7 @@ export class WatcherCache {
     this.#identities.clear();
     this.#identitiesById.clear();
     this.#tombstones.clear();
+    this.#listedAt.clear();
     this.#serviceSlices.clear();
     this.#ipcache.clear();
     this.#endpoints = 0;

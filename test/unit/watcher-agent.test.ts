@@ -215,6 +215,40 @@ describe("WatcherAgent deliveries", () => {
     assert.equal(agent.stats.duplicates, 1, "older than the deletion");
   });
 
+  it("after a re-list, a late ADDED of an object deleted before the list is read, not applied; one the list missed is", async () => {
+    const world = new FakeWorld();
+    const agent = await started(world);
+    // Before the restart: db-1 was created at 8 and deleted at 9; the agent applied the DELETED,
+    // and the ADDED, reordered behind it, is still on the queue when the agent re-lists.
+    const db = endpointSlice("shop", "db-1", "db", 8, [endpoint("shop", { pod: "d1", ip: "10.1.0.1" })]);
+    const added = (slice: EndpointSlice): BundledChange => ({
+      type: "ADDED",
+      kind: "EndpointSlice",
+      namespace: "shop",
+      name: slice.metadata.name,
+      resourceVersion: slice.metadata.resourceVersion as string,
+      sourceTimeMs: 0,
+      object: slice,
+    });
+    await agent.relist();
+    // cache-1 was written at 9, after the list's pages were read (the list answered 10).
+    const cache = endpointSlice("shop", "cache-1", "cache", 9, [
+      endpoint("shop", { pod: "c1", ip: "10.2.0.1" }),
+    ]);
+    world.put(cache);
+    world.send(added(db), added(cache));
+    await agent.pollOnce(0);
+    assert.equal(agent.cache.get(refOf("EndpointSlice", "shop", "db-1")), undefined, "not resurrected");
+    assert.deepEqual(agent.cache.get(refOf("EndpointSlice", "shop", "cache-1")), cache);
+    assert.deepEqual(world.gets, ["shop/db-1", "shop/cache-1"]);
+    assert.equal(agent.stats.unlistedFetched, 2);
+    // Newer than the list: applied as it comes, no read.
+    world.send(added(endpointSlice("shop", "new-1", "new", 11, [])));
+    await agent.pollOnce(0);
+    assert.equal(agent.cache.resourceVersionOf(refOf("EndpointSlice", "shop", "new-1")), "11");
+    assert.equal(world.gets.length, 2);
+  });
+
   it("a zone-only agent patches its zone view across unseen versions, holds a reordered patch, re-reads a wrong base", async () => {
     const world = new FakeWorld();
     const agent = new WatcherAgent({
