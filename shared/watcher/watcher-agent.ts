@@ -205,7 +205,7 @@ export class WatcherAgent {
       new ReceiveMessageCommand({
         QueueUrl: queueUrl,
         MaxNumberOfMessages: maxMessages,
-        WaitTimeSeconds: waitSeconds,
+        WaitTimeSeconds: this.#waitSeconds(waitSeconds),
       }),
       signal === undefined ? {} : { abortSignal: signal },
     );
@@ -236,6 +236,16 @@ export class WatcherAgent {
     await this.resolveExpiredGaps();
     this.#rotateTombstonesWhenDue();
     return { received: messages.length, applied: this.stats.applied - appliedBefore };
+  }
+
+  /**
+   * A long poll on a quiet queue would hold a gap past its grace for up to the whole wait (20 s):
+   * return when the first grace runs out, so its re-read is not late.
+   */
+  #waitSeconds(waitSeconds: number): number {
+    const deadline = this.#gaps.nextDeadlineMs();
+    if (deadline === undefined) return waitSeconds;
+    return Math.max(0, Math.min(waitSeconds, Math.ceil((deadline - this.#now()) / 1000)));
   }
 
   /** Re-reads the objects whose held patches waited out their grace (kept held if a read fails). */

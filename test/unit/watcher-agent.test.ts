@@ -24,11 +24,14 @@ class FakeWorld {
   readonly queue: string[] = [];
   readonly deleted: string[] = [];
   readonly gets: string[] = [];
+  /** WaitTimeSeconds of every ReceiveMessage. */
+  readonly waits: number[] = [];
   nowMs = 0;
 
   readonly sqs = {
     send: async (command: unknown) => {
       if (command instanceof ReceiveMessageCommand) {
+        this.waits.push(command.input.WaitTimeSeconds ?? 0);
         const bodies = this.queue.splice(0, command.input.MaxNumberOfMessages ?? 1);
         return {
           Messages: bodies.map((Body, i) => ({ Body, ReceiptHandle: `r-${this.deleted.length}-${i}` })),
@@ -146,6 +149,22 @@ describe("WatcherAgent deliveries", () => {
     assert.equal(world.deleted.length, 2, "every received message is deleted");
     // Latency of the later-applied held patch: source time 3, applied at 400 (HDR: within 0.1%).
     assert.ok(Math.abs(agent.latency.summary().maxMs - 397) < 0.5, String(agent.latency.summary().maxMs));
+  });
+
+  it("a held gap shortens the long poll to its grace, so a quiet queue does not delay the re-read", async () => {
+    const world = new FakeWorld();
+    const agent = await started(world);
+    world.send(patchChange(v11, v12, 0));
+    world.nowMs = 100;
+    await agent.pollOnce(20);
+    assert.equal(agent.heldGaps, 1);
+    world.nowMs = 300;
+    await agent.pollOnce(20);
+    world.objects.set("shop/web-1", v12);
+    world.nowMs = 1100;
+    await agent.pollOnce(20);
+    assert.deepEqual(world.gets, ["shop/web-1"]);
+    assert.deepEqual(world.waits, [20, 1, 20], "the grace ends at 1100: wake by then, then wait in full");
   });
 
   it("re-reads only the object whose held patch waited out its grace, then applies newer patches on it", async () => {
