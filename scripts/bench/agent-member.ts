@@ -39,6 +39,6 @@ export function createLiveWatcher(input: WatcherFactoryInput): LiveWatcher {
     deregister: async () => {
       await agent.deregister();
     },
-    forget: () => agent.cache.clear(),
+    forget: () => agent.forget(),
   };
 }

@@ -185,10 +185,15 @@ export class WatcherAgent {
 
   /** After a restart: forget everything and list again (the queue's backlog then applies on top). */
   async relist(): Promise<void> {
-    this.cache.clear();
-    this.#gaps.clear();
+    this.forget();
     this.stats.relists++;
     await this.list();
+  }
+
+  /** What a crash loses: the cache and the patches held for their base (not the queue). */
+  forget(): void {
+    this.cache.clear();
+    this.#gaps.clear();
   }
 
   /**

@@ -167,6 +167,17 @@ describe("WatcherAgent deliveries", () => {
     assert.deepEqual(world.waits, [20, 1, 20], "the grace ends at 1100: wake by then, then wait in full");
   });
 
+  it("forgets held gaps with the cache, as a crashed agent does", async () => {
+    const world = new FakeWorld();
+    const agent = await started(world);
+    world.send(patchChange(v11, v12, 0));
+    await agent.pollOnce(0);
+    assert.equal(agent.heldGaps, 1);
+    agent.forget();
+    assert.equal(agent.heldGaps, 0);
+    assert.equal(agent.cache.get(WEB), undefined);
+  });
+
   it("re-reads only the object whose held patch waited out its grace, then applies newer patches on it", async () => {
     const world = new FakeWorld();
     const agent = await started(world);
