@@ -40,6 +40,8 @@ export interface SettleReport {
   readonly total: number;
   readonly settleMs: number;
   readonly messages: number;
+  /** Most messages the whole fleet received in one second since reset-counters. */
+  readonly peakMessagesPerSecond: number;
   readonly bytes: number;
   readonly gapsRefetched: number;
   readonly pollErrors: number;
@@ -153,8 +155,24 @@ if (!isMainThread && parentPort !== null && (workerData as { factoryModule?: str
       pollErrors: fleet.pollErrors,
       latency: merged.summary(),
       latencyCdf: merged.cdf(201),
+      peakMessagesPerSecond: peakPerSecond,
       heapUsedMb: process.memoryUsage().heapUsed / 2 ** 20,
     };
+  };
+
+  let peakPerSecond = 0;
+  let sampler: ReturnType<typeof setInterval> | undefined;
+  const receivedNow = () => watchers.reduce((sum, watcher) => sum + watcher.received.messages, 0);
+  const startRateSampler = () => {
+    clearInterval(sampler);
+    peakPerSecond = 0;
+    let last = receivedNow();
+    sampler = setInterval(() => {
+      const now = receivedNow();
+      peakPerSecond = Math.max(peakPerSecond, now - last);
+      last = now;
+    }, 1000);
+    sampler.unref();
   };
 
   port.on("message", async (command: FleetCommand) => {
@@ -168,6 +186,7 @@ if (!isMainThread && parentPort !== null && (workerData as { factoryModule?: str
         }
         case "reset-counters":
           for (const watcher of watchers) watcher.resetCounters();
+          startRateSampler();
           port.postMessage({ type: "ok" } satisfies FleetReply);
           break;
         case "restart":

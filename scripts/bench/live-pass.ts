@@ -103,6 +103,7 @@ export async function runLivePass(
       log,
     });
     const ingestQueueUrl = runner.config.sqs.ingestQueueUrl;
+    dynamodbProxy.setWriteMultipliers(writeMultipliers(runner));
 
     // Initial load, as fast as the pipeline takes it: the fleet joins a populated cluster.
     const initial = trace.events.slice(0, trace.measuredFrom);
@@ -221,7 +222,7 @@ export async function runLivePass(
       bytesDelivered: bytes,
       deliveriesPerPodChange: perPodChange(messages),
       bytesPerPodChange: perPodChange(bytes),
-      peakDeliveriesPerSecond: 0,
+      peakDeliveriesPerSecond: report.peakMessagesPerSecond,
       latency: report.latency,
       latencyCdf: report.latencyCdf,
       convergedWatchers: converged,
@@ -296,6 +297,20 @@ async function sendTraceEvents(
     if ((sent.Failed ?? []).length > 0)
       throw new Error(`ingest SendMessageBatch failed: ${JSON.stringify(sent.Failed)}`);
   }
+}
+
+/** 1 + the global secondary indexes of each table that copy whole items (ProjectionType ALL). */
+function writeMultipliers(runner: LocalRunner): Record<string, number> {
+  return Object.fromEntries(
+    resourcesOfType(runner.template.template, "AWS::DynamoDB::Table").flatMap(([id, resource]) => {
+      const name = runner.config.dynamodb.tables[id];
+      if (name === undefined) return [];
+      const indexes = (resource.Properties?.GlobalSecondaryIndexes ?? []) as Array<{
+        Projection?: { ProjectionType?: string };
+      }>;
+      return [[name, 1 + indexes.filter((index) => index.Projection?.ProjectionType === "ALL").length]];
+    }),
+  );
 }
 
 function functionMemory(runner: LocalRunner): Record<string, number> {

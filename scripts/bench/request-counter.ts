@@ -5,7 +5,9 @@
  *
  * DynamoDB write units are estimated from the request bodies: each written item costs
  * ceil(bytes / 1 KB) units (the attribute-value JSON is a close, slightly high, stand-in for
- * DynamoDB's item size), twice inside a transaction, as AWS bills them.
+ * DynamoDB's item size), twice inside a transaction, as AWS bills them, and once more for every
+ * index that projects ALL attributes (`setWriteMultipliers`); KEYS_ONLY index writes (≤ 1 unit
+ * each, pod items only) are left out.
  */
 import { createServer, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -24,6 +26,8 @@ export interface RequestCounts {
 export interface CountingProxy {
   readonly endpoint: string;
   readonly counts: RequestCounts;
+  /** Table name -> factor on its item writes (1 + the indexes that copy whole items). */
+  setWriteMultipliers(multipliers: Readonly<Record<string, number>>): void;
   reset(): void;
   stop(): Promise<void>;
 }
@@ -35,6 +39,7 @@ export function emptyCounts(): RequestCounts {
 export async function startCountingProxy(target: string): Promise<CountingProxy> {
   const targetUrl = new URL(target);
   let counts = emptyCounts();
+  let multipliers: Readonly<Record<string, number>> = {};
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -43,7 +48,8 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
       const action = actionOf(req.headers["x-amz-target"], body);
       counts.requests[action] = (counts.requests[action] ?? 0) + 1;
       counts.bytesIn += body.length;
-      if (action.startsWith("dynamodb:")) counts.writeUnits += writeUnitsOf(action, body);
+      if (action.startsWith("dynamodb:"))
+        counts.writeUnits += writeUnitsOf(action, body, (table) => multipliers[table] ?? 1);
       const upstream = httpRequest(
         {
           hostname: targetUrl.hostname,
@@ -82,6 +88,9 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     get counts() {
       return counts;
     },
+    setWriteMultipliers(next) {
+      multipliers = next;
+    },
     reset() {
       counts = emptyCounts();
     },
@@ -113,8 +122,9 @@ export function actionOf(target: string | string[] | undefined, body: Buffer): s
 }
 
 interface WriteRequestBody {
+  TableName?: string;
   Item?: unknown;
-  TransactItems?: Array<Record<string, { Item?: unknown; Key?: unknown }>>;
+  TransactItems?: Array<Record<string, { TableName?: string; Item?: unknown; Key?: unknown }>>;
   RequestItems?: Record<
     string,
     Array<{ PutRequest?: { Item?: unknown }; DeleteRequest?: { Key?: unknown } }>
@@ -122,7 +132,11 @@ interface WriteRequestBody {
   Key?: unknown;
 }
 
-export function writeUnitsOf(action: string, body: Buffer): number {
+export function writeUnitsOf(
+  action: string,
+  body: Buffer,
+  multiplier: (table: string) => number = () => 1,
+): number {
   const units = (item: unknown) =>
     Math.max(1, Math.ceil(Buffer.byteLength(JSON.stringify(item ?? {})) / 1024));
   let parsed: WriteRequestBody;
@@ -133,19 +147,23 @@ export function writeUnitsOf(action: string, body: Buffer): number {
   }
   switch (action) {
     case "dynamodb:PutItem":
-      return units(parsed.Item);
+      return units(parsed.Item) * multiplier(parsed.TableName ?? "");
     case "dynamodb:UpdateItem":
     case "dynamodb:DeleteItem":
-      return 1;
+      return multiplier(parsed.TableName ?? "");
     case "dynamodb:TransactWriteItems":
       return (parsed.TransactItems ?? []).reduce((sum, entry) => {
         const operation = Object.values(entry)[0];
-        return sum + 2 * units(operation?.Item ?? operation?.Key);
+        return sum + 2 * units(operation?.Item ?? operation?.Key) * multiplier(operation?.TableName ?? "");
       }, 0);
     case "dynamodb:BatchWriteItem":
-      return Object.values(parsed.RequestItems ?? {})
-        .flat()
-        .reduce((sum, entry) => sum + units(entry.PutRequest?.Item ?? entry.DeleteRequest?.Key), 0);
+      return Object.entries(parsed.RequestItems ?? {}).reduce(
+        (sum, [table, entries]) =>
+          sum +
+          entries.reduce((n, entry) => n + units(entry.PutRequest?.Item ?? entry.DeleteRequest?.Key), 0) *
+            multiplier(table),
+        0,
+      );
     default:
       return 0;
   }
