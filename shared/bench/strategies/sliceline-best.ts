@@ -73,7 +73,7 @@ export function slicelineBest(
     `Fan-out: ${options.fanoutBatchSize} stream records per invocation, one bundle per scope per invocation (split at 256 KiB), published to every scope's topic as the fan-out does (EndpointSlice, Cilium, EndpointSlice@<zone>, Agent@<zone>), subscribed or not; every watcher is a zone-only node agent on its zone's ${agentScope("<zone>")} scope (Cilium kinds and its zone's EndpointSlice views in one bundle), so only those bundles are delivered.`,
     `SQS ingest: the producer sends one {"events": [...]} body per ${options.producerFlushMs} ms (split at 256 KiB); one ReceiveMessage and one DeleteMessageBatch per 10 messages; idle long polls not counted.`,
     "Lambda: one ingest invocation per batching window with events; one fan-out invocation (and one stream GetRecords, free for Lambda triggers) per stream batch.",
-    "DynamoDB write units: one TransactWriteItems per namespace group per batch at 2 WCU per KB per item (group meta, each changed pod/Service/Namespace record at ≤1 KB, each slice/identity write by its JSON size); each Node event is a 1-WCU conditional put; ConditionChecks (read units) and redo-log commits over 100 items are not counted.",
+    "DynamoDB write units: one TransactWriteItems per namespace group per batch at 2 WCU per KB per item (group meta, each changed pod/Service/Namespace record at ≤1 KB, each slice/identity write by its JSON size, doubled for the slices table's ALL-projected byKind index); each Node event is a 1-WCU conditional put; ConditionChecks (read units) and redo-log commits over 100 items are not counted.",
     "Watchers: each delivered message is one SNS->SQS delivery, one ReceiveMessage and one DeleteMessage (no batching across messages: an upper bound at ~1 message per second).",
     "Re-list: every CES and identity plus the watcher's zone view of every EndpointSlice, as stored at re-list time.",
   ];
@@ -261,6 +261,10 @@ function writeUnits(trace: Trace, batch: ReplayBatch): number {
     records.add(`${object.kind}/${namespace}/${name}`);
   }
   units += 2 * (groups.size + records.size);
-  for (const write of batch.report.writes) units += 2 * Math.ceil(write.bytes / KB);
+  // Slices-table items are copied whole into its byKind index (projection ALL): billed twice more.
+  for (const write of batch.report.writes) {
+    const indexCopies = write.kind === "CiliumIdentity" ? 1 : 2;
+    units += 2 * indexCopies * Math.ceil(write.bytes / KB);
+  }
   return units;
 }
