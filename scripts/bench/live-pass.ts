@@ -56,7 +56,8 @@ export interface LivePassDetails {
   readonly settleMs: number;
 }
 
-const PRODUCER_TICK_MS = 100;
+/** A watch forwarder's flush interval: events of one tick share a message and its source time. */
+const PRODUCER_TICK_MS = 50;
 const EVENTS_PER_MESSAGE = 50;
 
 export async function runLivePass(
