@@ -66,7 +66,8 @@ export interface LocalRunnerOptions {
   readonly wrapHandler?: (logicalId: string, handler: (...args: never[]) => Promise<unknown>) => unknown;
 }
 
-export interface LocalConfig {
+/** Where a running pipeline is (contract §5): what the local runner and a deployed stack both describe. */
+export interface PipelineEndpoints {
   readonly api: string;
   readonly region: string;
   readonly sqs: {
@@ -83,6 +84,9 @@ export interface LocalConfig {
     readonly tables: Record<string, string>;
     readonly streams: Record<string, string>;
   };
+}
+
+export interface LocalConfig extends PipelineEndpoints {
   readonly template: string;
   readonly pid: number;
   readonly startedAt: string;

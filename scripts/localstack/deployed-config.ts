@@ -3,29 +3,14 @@
  * shape the local runner writes (contract §5), so tools and tests find either the same way.
  * Pure: outputs, endpoint and region in, the config out; the caller reads and writes files.
  */
+import type { PipelineEndpoints } from "#scripts/local/runner.ts";
 import { LOGICAL_IDS } from "#shared/config/resources.ts";
 
 /** `cdk deploy --outputs-file` content: stack name -> output name -> value. */
 export type StackOutputs = Readonly<Record<string, Readonly<Record<string, string>>>>;
 
-export interface DeployedConfig {
+export interface DeployedConfig extends PipelineEndpoints {
   readonly mode: "localstack-deploy";
-  readonly api: string;
-  readonly region: string;
-  readonly sqs: {
-    readonly endpoint: string;
-    readonly ingestQueueUrl: string;
-    readonly priorityIngestQueueUrl?: string;
-    readonly deadLetterQueueUrl?: string;
-    readonly fanoutFailureQueueUrl?: string;
-    readonly queues: Record<string, string>;
-  };
-  readonly sns: { readonly endpoint: string; readonly topics: Record<string, string> };
-  readonly dynamodb: {
-    readonly endpoint: string;
-    readonly tables: Record<string, string>;
-    readonly streams: Record<string, string>;
-  };
   readonly stackName: string;
   readonly outputsFile: string;
   readonly deployedAt: string;
