@@ -42,6 +42,21 @@ let runner: LocalRunner;
 const run = new TraceRun();
 
 /** The runner as the shared checks see it: settled when whenIdle says so, no lag after that. */
+/** A one-key table with a NEW_AND_OLD_IMAGES stream on the runner's DynamoDB; its stream ARN. */
+async function createStreamTable(table: string): Promise<string> {
+  await runner.dynamodb.send(
+    new CreateTableCommand({
+      TableName: table,
+      BillingMode: "PAY_PER_REQUEST",
+      AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
+      KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
+      StreamSpecification: { StreamEnabled: true, StreamViewType: "NEW_AND_OLD_IMAGES" },
+    }),
+  );
+  const described = await runner.dynamodb.send(new DescribeTableCommand({ TableName: table }));
+  return described.Table?.LatestStreamArn as string;
+}
+
 function embedded(r: LocalRunner): PipelineTarget {
   return {
     config: {
@@ -125,16 +140,7 @@ describe("local runner", { concurrency: false }, () => {
 
   it("stream emulation: per-shard order, bisects a failing batch, describes the poison record on the failure queue", async () => {
     const table = "stream-emulation-test";
-    await runner.dynamodb.send(
-      new CreateTableCommand({
-        TableName: table,
-        BillingMode: "PAY_PER_REQUEST",
-        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
-        KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
-        StreamSpecification: { StreamEnabled: true, StreamViewType: "NEW_AND_OLD_IMAGES" },
-      }),
-    );
-    const described = await runner.dynamodb.send(new DescribeTableCommand({ TableName: table }));
+    const streamArn = await createStreamTable(table);
     const failures = await runner.sqs.send(new CreateQueueCommand({ QueueName: "stream-failures-test" }));
     for (let i = 0; i < 8; i++)
       await runner.dynamodb.send(
@@ -158,7 +164,7 @@ describe("local runner", { concurrency: false }, () => {
         return undefined;
       },
       settings: {
-        streamArn: described.Table?.LatestStreamArn as string,
+        streamArn,
         batchSize: 8,
         bisectBatchOnFunctionError: true,
         maximumRetryAttempts: 5, // each bisection counts as a retry: 8 -> 4 -> 2 -> 1 takes 3
@@ -199,16 +205,7 @@ describe("local runner", { concurrency: false }, () => {
 
   it("stream emulation: a batching window gathers records written over time into one invocation", async () => {
     const table = "stream-window-test";
-    await runner.dynamodb.send(
-      new CreateTableCommand({
-        TableName: table,
-        BillingMode: "PAY_PER_REQUEST",
-        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
-        KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
-        StreamSpecification: { StreamEnabled: true, StreamViewType: "NEW_AND_OLD_IMAGES" },
-      }),
-    );
-    const described = await runner.dynamodb.send(new DescribeTableCommand({ TableName: table }));
+    const streamArn = await createStreamTable(table);
     const batches: string[][] = [];
     const streams = new DynamoDBStreamsClient({});
     const source = new StreamEventSource({
@@ -222,7 +219,7 @@ describe("local runner", { concurrency: false }, () => {
         return undefined;
       },
       settings: {
-        streamArn: described.Table?.LatestStreamArn as string,
+        streamArn,
         batchSize: 100,
         maximumBatchingWindowInSeconds: 2,
         bisectBatchOnFunctionError: false,
