@@ -10,6 +10,7 @@
  * new operation, so the rate is exact and the follow-ups keep their causal order and delays.
  */
 import { ClusterSimulator, type SimEvent } from "#shared/sim/cluster-simulator.ts";
+import { seededRandom } from "#shared/sim/seeded-random.ts";
 import type { Scenario, ScenarioPhase, Trace, TraceEvent, WatcherRestart } from "./types.ts";
 
 /** Delays inside one pod operation (ms), like a kubelet on a busy node. */
@@ -37,18 +38,6 @@ export function generateTrace(scenario: Scenario): Trace {
     measuredFrom,
     podChanges,
     ...(generator.restarts.length > 0 ? { restarts: generator.restarts } : {}),
-  };
-}
-
-/** mulberry32: small, fast and good enough to make traces reproducible from a seed. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 

@@ -5,9 +5,10 @@
  * five pod events), relabel a pod (its identity changes), flip readiness, or annotate.
  * Seeded, so a run is reproducible.
  */
-import { seededRandom } from "#shared/bench/load-generator.ts";
+
 import type { Scenario, Trace, TraceEvent } from "#shared/bench/types.ts";
 import { ClusterSimulator, type SimEvent } from "#shared/sim/cluster-simulator.ts";
+import { seededRandom } from "#shared/sim/seeded-random.ts";
 
 export interface ChurnTraceOptions {
   readonly pods: number;

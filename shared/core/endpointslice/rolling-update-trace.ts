@@ -9,6 +9,7 @@
  * terminating, at least replicas - maxUnavailable of them ready.
  */
 import type { PodRecord } from "#shared/core/model.ts";
+import { seededRandom } from "#shared/sim/seeded-random.ts";
 
 export interface RollingUpdateOptions {
   readonly namespace: string;
@@ -44,7 +45,7 @@ interface SimPod {
 }
 
 export function rollingUpdateTrace(options: RollingUpdateOptions): RollingUpdateTrace {
-  const random = mulberry32(options.seed);
+  const random = seededRandom(options.seed);
   const between = (low: number, high: number) => low + Math.floor(random() * (high - low + 1));
   const pods = new Map<string, SimPod>();
   const events: PodChange[] = [];
@@ -178,15 +179,4 @@ function cut(events: readonly PodChange[], size: number): PodChange[][] {
 
 function ipFor(n: number): string {
   return `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
-}
-
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
