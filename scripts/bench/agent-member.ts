@@ -15,7 +15,7 @@ export function createLiveWatcher(input: WatcherFactoryInput): LiveWatcher {
     kinds: ["CiliumEndpointSlice", "CiliumIdentity", "EndpointSlice"],
     sqs: input.sqs,
   });
-  let base = { messages: 0, bytes: 0 };
+  let base = { messages: 0, bytes: 0, objectsRead: 0, bytesRead: 0 };
   return {
     node: input.node,
     zone: input.zone,
@@ -23,11 +23,18 @@ export function createLiveWatcher(input: WatcherFactoryInput): LiveWatcher {
     get received() {
       return { messages: agent.stats.messages - base.messages, bytes: agent.stats.bytes - base.bytes };
     },
+    get read() {
+      return {
+        objects: agent.stats.objectsRead - base.objectsRead,
+        bytes: agent.stats.bytesRead - base.bytesRead,
+      };
+    },
     get gapsRefetched() {
       return agent.stats.gapsRefetched;
     },
     resetCounters() {
-      base = { messages: agent.stats.messages, bytes: agent.stats.bytes };
+      const { messages, bytes, objectsRead, bytesRead } = agent.stats;
+      base = { messages, bytes, objectsRead, bytesRead };
       agent.latency.reset();
     },
     digest: () => agent.cache.digest(),

@@ -40,6 +40,9 @@ export interface SettleReport {
   readonly total: number;
   readonly settleMs: number;
   readonly messages: number;
+  /** Objects and bytes the fleet read from the API (re-lists, gap and reference GETs). */
+  readonly objectsRead: number;
+  readonly bytesRead: number;
   /** Most messages the whole fleet received in one second since reset-counters. */
   readonly peakMessagesPerSecond: number;
   readonly bytes: number;
@@ -155,6 +158,8 @@ if (!isMainThread && parentPort !== null && (workerData as { factoryModule?: str
       pollErrors: fleet.pollErrors,
       latency: merged.summary(),
       latencyCdf: merged.cdf(201),
+      objectsRead: watchers.reduce((sum, watcher) => sum + watcher.read.objects, 0),
+      bytesRead: watchers.reduce((sum, watcher) => sum + watcher.read.bytes, 0),
       peakMessagesPerSecond: peakPerSecond,
       heapUsedMb: process.memoryUsage().heapUsed / 2 ** 20,
     };

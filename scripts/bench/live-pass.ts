@@ -187,8 +187,10 @@ export async function runLivePass(
     const settled = await fleet.send({ type: "settle", timeoutMs: options.settleTimeoutMs ?? 30_000 });
     if (settled.type !== "settled") throw new Error(`fleet answered ${settled.type} to settle`);
     const report = settled.report;
-    const messages = report.messages;
-    const bytes = report.bytes;
+    // As the model counts them: objects read from the API (a restarted agent's re-list, gap and
+    // reference GETs) are deliveries too, and their bytes are bytes delivered.
+    const messages = report.messages + report.objectsRead;
+    const bytes = report.bytes + report.bytesRead;
     const podChanges = trace.podChanges;
     const memoryMb = functionMemory(runner);
     const requests = dynamodbProxy.counts;
@@ -211,7 +213,7 @@ export async function runLivePass(
           .reduce((sum, [, n]) => sum + n, 0),
       ),
       // Every delivered message is received and deleted by its watcher: two requests, 64 KB chunks.
-      sqsWatcherRequests: perPodChange(2 * messages),
+      sqsWatcherRequests: perPodChange(2 * report.messages),
     };
     const converged = report.converged;
     const settleMs = report.settleMs;
@@ -233,6 +235,15 @@ export async function runLivePass(
       convergedWatchers: converged,
       totalWatchers: options.watchers,
       awsRequestsPerPodChange,
+      ...(restartReport === undefined
+        ? {}
+        : {
+            relists: {
+              watchers: restartReport.recovered,
+              objects: report.objectsRead,
+              bytes: report.bytesRead,
+            },
+          }),
       notes: [
         `fleet joined in ${joinMs} ms (register + list, 16 at a time)`,
         `producer lag max ${producerLagMaxMs} ms`,

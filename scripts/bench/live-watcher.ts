@@ -9,6 +9,8 @@ import type { FleetMember } from "./fleet.ts";
 export interface LiveWatcher extends FleetMember {
   /** Messages received and their bytes since the last resetCounters(). */
   readonly received: { readonly messages: number; readonly bytes: number };
+  /** Objects and bytes read from the API (re-lists, gap and reference GETs) since the last resetCounters(). */
+  readonly read: { readonly objects: number; readonly bytes: number };
   resetCounters(): void;
   /** Source-event-to-applied latencies since the last resetCounters(). */
   readonly latency: LatencyRecorder;

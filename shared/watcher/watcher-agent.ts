@@ -56,6 +56,9 @@ export interface WatcherAgentStats {
   /** Objects read because a whole copy no newer than the last list named one the list lacked. */
   unlistedFetched: number;
   relists: number;
+  /** Objects read from the API (lists and single GETs) and their response bytes: the read side's load. */
+  objectsRead: number;
+  bytesRead: number;
   /** Bodies that were not a change, and changes of kinds the agent did not ask for. */
   malformed: number;
   ignored: number;
@@ -96,6 +99,8 @@ export class WatcherAgent {
     referencesFetched: 0,
     unlistedFetched: 0,
     relists: 0,
+    objectsRead: 0,
+    bytesRead: 0,
     malformed: 0,
     ignored: 0,
   };
@@ -167,10 +172,11 @@ export class WatcherAgent {
         const query = new URLSearchParams({ limit: String(this.#options.listPageSize ?? 500) });
         if (token !== undefined) query.set("continue", token);
         const response = await this.#request("GET", `${path}?${query}`);
-        const page = (await response.json()) as {
+        const page = this.#countRead(await response.text()) as {
           items: OutputObject[];
           metadata: { resourceVersion?: string; continue?: string };
         };
+        this.stats.objectsRead += page.items.length;
         for (const item of page.items) {
           const view = this.#view(item);
           if (view !== undefined) items.push(view);
@@ -390,7 +396,13 @@ export class WatcherAgent {
       await response.text();
       return undefined;
     }
-    return (await response.json()) as OutputObject;
+    this.stats.objectsRead++;
+    return this.#countRead(await response.text()) as OutputObject;
+  }
+
+  #countRead(text: string): unknown {
+    this.stats.bytesRead += Buffer.byteLength(text);
+    return JSON.parse(text);
   }
 
   /** What the agent holds of an object: a zone-only agent keeps its zone's endpoints, or nothing. */

@@ -196,6 +196,9 @@ describe("WatcherAgent deliveries", () => {
     assert.equal(agent.stats.gapsRefetched, 1);
     assert.deepEqual(agent.cache.get(WEB), v13);
     assert.equal(agent.stats.applied, 2);
+    // What the agent read from the API: the list (web-1 at 10), then the one GET of the gap.
+    assert.equal(agent.stats.objectsRead, 1 + 1);
+    assert.equal(agent.stats.bytesRead > Buffer.byteLength(JSON.stringify(v12)), true);
   });
 
   it("holds a reference the read has not reached yet and reads it again after the grace, not in a loop", async () => {
