@@ -61,8 +61,12 @@ export function perPodChangeChart(
   width?: number,
 ): string | undefined {
   if (report.strategies.length === 0) return undefined;
+  // Totals per pod change grow with the fleet: a strategy measured at another fleet size says so.
   const bars: Bar[] = report.strategies.map((result) => ({
-    label: result.strategy,
+    label:
+      result.watchers === report.scenario.watchers
+        ? result.strategy
+        : `${result.strategy} (${result.watchers} w)`,
     value: result[field],
     color: strategyColor(report, result.strategy),
   }));

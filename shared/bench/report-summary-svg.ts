@@ -38,7 +38,12 @@ function summaryTable(report: BenchReport, top: number): { svg: string; height: 
   report.strategies.forEach((result, index) => {
     const y = top + ROW * (index + 1);
     const cells = [
-      clip(result.strategy, 30),
+      clip(
+        result.watchers === report.scenario.watchers
+          ? result.strategy
+          : `${result.strategy} (${result.watchers} watchers)`,
+        30,
+      ),
       result.measurement,
       fmtRatio(result.deliveriesPerPodChange),
       fmtBytes(result.bytesPerPodChange),
