@@ -8,6 +8,7 @@
  * sleep = random(0, min(cap, base * 2^attempt))) before a try, so the re-lists spread out instead
  * of arriving together, and a failed try backs off further.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 
 export interface FleetMember {
   readonly node: string;
@@ -187,8 +188,4 @@ export async function forEachLimited<T>(
 function quantile(sorted: readonly number[], q: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

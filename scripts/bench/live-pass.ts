@@ -11,6 +11,7 @@
  *   truth        after the trace, a fresh agent per view lists the API; every fleet member must
  *                reach the same digest
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { startDynamoDbLocal, startFauxqs } from "#scripts/local/backends.ts";
 import { type LocalRunner, startLocalRunner } from "#scripts/local/runner.ts";
@@ -340,8 +341,4 @@ function functionMemory(runner: LocalRunner): Record<string, number> {
 
 async function stopAll(proxies: readonly CountingProxy[]): Promise<void> {
   for (const proxy of proxies) await proxy.stop().catch(() => {});
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
