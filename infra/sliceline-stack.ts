@@ -56,6 +56,7 @@ export class SlicelineStack extends Stack {
       deadLetterQueue: this.queues.deadLetterQueue,
       fanoutFailureQueue: this.fanout.failureQueue,
       ingestFunction: this.ingest.handler.function,
+      ingestServiceName: this.ingest.handler.serviceName,
       fanoutFunction: this.fanout.handler.function,
       apiFunction: this.api.handler.function,
       httpApi: this.api.httpApi,

@@ -9,6 +9,7 @@ import { describe, it } from "node:test";
 import { Match, Template } from "aws-cdk-lib/assertions";
 import { API_ROUTES } from "#infra/constructs/read-api.ts";
 import { readSettings, SettingsError } from "#infra/settings.ts";
+import { METRIC, METRICS_NAMESPACE } from "#shared/config/metric-names.ts";
 import { ENV, LOGICAL_IDS } from "#shared/config/resources.ts";
 import { TABLE_SCHEMAS } from "#shared/config/table-schemas.ts";
 import { synthApp } from "#test/infra/synth.ts";
@@ -597,6 +598,60 @@ describe("monitoring", () => {
     assert.equal(on("Errors", LOGICAL_IDS.ingestFunction).length, 1, "ingest errors");
     for (const alarm of alarms)
       assert.ok((alarm.AlarmActions as unknown[]).length > 0, "every alarm notifies");
+  });
+
+  /** Alarms on one of the pipeline's own EMF metrics, by name. */
+  const pipelineAlarms = (metricName: string) =>
+    ofType(resources, "AWS::CloudWatch::Alarm")
+      .map(([, alarm]) => alarm.Properties ?? {})
+      .filter((alarm) => alarm.MetricName === metricName && alarm.Namespace === METRICS_NAMESPACE);
+
+  it("alarms on ingest messages handed back as batch item failures (Lambda's Errors never sees them)", () => {
+    const alarms = pipelineAlarms(METRIC.ingestMessagesFailed);
+    assert.equal(alarms.length, 1);
+    const alarm = alarms[0] ?? {};
+    assert.deepEqual(alarm.Dimensions, [{ Name: "service", Value: "sliceline-ingest" }]);
+    assert.equal(alarm.Statistic, "Sum");
+    assert.equal(alarm.Threshold, 1);
+    assert.equal(alarm.ComparisonOperator, "GreaterThanOrEqualToThreshold");
+    assert.equal(alarm.TreatMissingData, "notBreaching");
+  });
+
+  it("alarms on events the ingest dead-letters itself", () => {
+    const alarms = pipelineAlarms(METRIC.eventsDeadLettered);
+    assert.equal(alarms.length, 1);
+    assert.deepEqual(alarms[0]?.Dimensions, [{ Name: "service", Value: "sliceline-ingest" }]);
+    assert.equal(alarms[0]?.Threshold, 1);
+    assert.equal(alarms[0]?.Statistic, "Sum");
+  });
+
+  it("alarms at 80 % and 95 % of the identity range", () => {
+    const alarms = pipelineAlarms(METRIC.identityRangeUsedPercent);
+    assert.deepEqual(alarms.map((alarm) => alarm.Threshold).sort(), [80, 95]);
+    for (const alarm of alarms) {
+      assert.deepEqual(alarm.Dimensions, [{ Name: "service", Value: "sliceline-ingest" }]);
+      assert.equal(alarm.Statistic, "Maximum");
+      assert.equal(alarm.ComparisonOperator, "GreaterThanOrEqualToThreshold");
+      assert.ok((alarm.AlarmActions as unknown[]).length > 0);
+    }
+  });
+
+  it("labels each latency graph with the hop it measures", () => {
+    const body = render(ofType(resources, "AWS::CloudWatch::Dashboard")[0]?.[1].Properties?.DashboardBody);
+    const titles = [...body.matchAll(/"title":"([^"]*)"/g)].map((match) => match[1] ?? "");
+    const latencyTitles = titles.filter((title) => /latency/i.test(title) && !title.startsWith("HTTP"));
+    assert.ok(latencyTitles.length >= 2, latencyTitles.join(" | "));
+    for (const title of latencyTitles) assert.doesNotMatch(title, /watcher/i, "no hop ends at a watcher");
+    assert.ok(latencyTitles.some((title) => /slice committed/.test(title)));
+    assert.ok(latencyTitles.some((title) => /published/.test(title)));
+    assert.ok(body.includes(`MetricName=\\"${METRIC.ingestLatency}\\"`));
+  });
+
+  it("reads metric names and the namespace from shared/config/metric-names.ts, the one definition", async () => {
+    const settings = (await import("#infra/settings.ts")) as Record<string, unknown>;
+    assert.equal(settings.METRICS_NAMESPACE, undefined, "no second METRICS_NAMESPACE");
+    for (const id of FUNCTIONS)
+      assert.equal(environmentOf(resources, id).POWERTOOLS_METRICS_NAMESPACE, METRICS_NAMESPACE, id);
   });
 
   it("has a dashboard with the pipeline's EMF metrics", () => {
