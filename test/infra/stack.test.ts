@@ -316,7 +316,7 @@ describe("environment variables name what is granted", () => {
     assert.deepEqual(ingest[ENV.stateTable], ref(LOGICAL_IDS.stateTable));
     assert.deepEqual(ingest[ENV.slicesTable], ref(LOGICAL_IDS.slicesTable));
     assert.deepEqual(ingest[ENV.identitiesTable], ref(LOGICAL_IDS.identitiesTable));
-    assert.deepEqual(ingest[ENV.watchersTable], ref(LOGICAL_IDS.watchersTable));
+    assert.equal(ingest[ENV.watchersTable], undefined, "no write budget: the watcher count is not read");
     assert.deepEqual(ingest[ENV.deadLetterQueueUrl], ref(LOGICAL_IDS.deadLetterQueue));
     assert.equal(ingest[ENV.slicingSettings], "{}");
     assert.equal(ingest[ENV.writeBudget], undefined);
@@ -324,6 +324,14 @@ describe("environment variables name what is granted", () => {
     const productionIngest = environmentOf(productionResources, LOGICAL_IDS.ingestFunction);
     assert.deepEqual(JSON.parse(String(productionIngest[ENV.slicingSettings])), { maxEndpointsPerSlice: 50 });
     assert.equal(productionIngest[ENV.writeBudget], "400");
+    assert.deepEqual(productionIngest[ENV.watchersTable], ref(LOGICAL_IDS.watchersTable));
+    assert.deepEqual(
+      statementsOfFunction(productionResources, LOGICAL_IDS.ingestFunction)
+        .filter((s) => s.resources.includes(`\${${LOGICAL_IDS.watchersTable}.Arn}`))
+        .map((s) => s.actions),
+      [["dynamodb:Scan"]],
+      "the write budget counts watchers with a COUNT scan, and nothing else",
+    );
 
     const fanout = environmentOf(resources, LOGICAL_IDS.fanoutFunction);
     assert.ok(render(fanout[ENV.changeTopicArns]).startsWith("{"));
@@ -545,13 +553,7 @@ describe("least privilege", () => {
         assert.equal(resource, channelPattern);
         assert.deepEqual(
           [...actions].sort(),
-          [
-            "sqs:CreateQueue",
-            "sqs:DeleteQueue",
-            "sqs:GetQueueAttributes",
-            "sqs:GetQueueUrl",
-            "sqs:SetQueueAttributes",
-          ],
+          ["sqs:CreateQueue", "sqs:DeleteQueue", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
           "channel queues: lifecycle only, never Send/Receive/Purge",
         );
       }
