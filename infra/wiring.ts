@@ -7,7 +7,7 @@
  * them from the bundled handlers and compares), and table grants name the table and each of its
  * indexes instead of the `index/*` wildcard of Table.grantReadData.
  */
-import { Stack } from "aws-cdk-lib";
+import { Stack, Validations } from "aws-cdk-lib";
 import { PolicyStatement } from "aws-cdk-lib/aws-iam";
 import type { Function as LambdaFunction } from "aws-cdk-lib/aws-lambda";
 import type { ITopic } from "aws-cdk-lib/aws-sns";
@@ -85,7 +85,18 @@ export function grantQueueSendTo(fn: LambdaFunction, queue: IQueue, envName: Env
 
 /** Grants publishing to every topic and sets ENV.changeTopicArns to the JSON map scope -> ARN. */
 export function grantTopicsPublishTo(fn: LambdaFunction, topicsByScope: ReadonlyMap<string, ITopic>): void {
+  // On an encrypted topic this also grants kms:Decrypt and kms:GenerateDataKey* on its key.
   for (const topic of topicsByScope.values()) topic.grantPublish(fn);
+  const policy = fn.role?.node.tryFindChild("DefaultPolicy");
+  if (policy !== undefined && [...topicsByScope.values()].some((topic) => topic.masterKey !== undefined)) {
+    Validations.of(policy).acknowledge({
+      id: "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+      reason:
+        "kms:GenerateDataKey* with kms:Decrypt is the permission AWS documents for publishers to an " +
+        "SNS topic with server-side encryption (Topic.grantPublish grants exactly that), and it is " +
+        "granted only on the change topics' own key, whose only use is encrypting those topics.",
+    });
+  }
   // The subscription count of each topic turns publishes into the Deliveries metric.
   fn.addToRolePolicy(
     new PolicyStatement({

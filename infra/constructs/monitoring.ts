@@ -5,7 +5,7 @@
  * functions, stream, API, and the pipeline's own EMF metrics. Metric names and the namespace come
  * from shared/config/metric-names.ts, the list the handlers emit from.
  */
-import { Duration } from "aws-cdk-lib";
+import { Aws, Duration } from "aws-cdk-lib";
 import type { HttpApi } from "aws-cdk-lib/aws-apigatewayv2";
 import {
   Alarm,
@@ -26,6 +26,7 @@ import { Topic } from "aws-cdk-lib/aws-sns";
 import { EmailSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
 import type { IQueue } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
+import { topicKey } from "#infra/constructs/change-topics.ts";
 import { METRIC, METRICS_NAMESPACE } from "#shared/config/metric-names.ts";
 
 type MetricName = (typeof METRIC)[keyof typeof METRIC];
@@ -102,9 +103,28 @@ export class Monitoring extends Construct {
 
   constructor(scope: Construct, id: string, props: MonitoringProps) {
     super(scope, id);
+    // Encrypted with its own key, which CloudWatch alarms of this account may use to publish
+    // (AWS: CloudWatch needs kms:Decrypt and kms:GenerateDataKey* on an encrypted topic's key).
+    const alarmKey = topicKey(this, "AlarmTopicKey", "sliceline alarm topic: server-side encryption");
+    alarmKey.addToResourcePolicy(
+      new PolicyStatement({
+        sid: "CloudWatchAlarmsOfThisAccountPublish",
+        effect: Effect.ALLOW,
+        principals: [new ServicePrincipal("cloudwatch.amazonaws.com")],
+        actions: ["kms:Decrypt", "kms:GenerateDataKey*"],
+        resources: ["*"],
+        conditions: {
+          StringEquals: { "aws:SourceAccount": Aws.ACCOUNT_ID },
+          ArnLike: {
+            "aws:SourceArn": `arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:*`,
+          },
+        },
+      }),
+    );
     this.alarmTopic = new Topic(this, "AlarmTopic", {
       displayName: "sliceline alarms",
       enforceSSL: true,
+      masterKey: alarmKey,
     });
     // A topic policy replaces the default one: let CloudWatch alarms of this account publish.
     this.alarmTopic.addToResourcePolicy(

@@ -518,11 +518,16 @@ describe("least privilege", () => {
     ["sandbox", resources],
     ["production", productionResources],
   ] as const) {
-    it(`grants no wildcard action anywhere (${name})`, () => {
+    it(`grants no wildcard action anywhere but the publisher's kms:GenerateDataKey* on the topic key (${name})`, () => {
       const statements = identityStatements(from).filter((s) => s.effect === "Allow");
       assert.ok(statements.length > 10);
       for (const statement of statements) {
         for (const action of statement.actions) {
+          if (action === "kms:GenerateDataKey*") {
+            // What AWS documents for publishers to an SSE topic; only on the change topics' key.
+            assert.deepEqual(statement.resources, [`\${${changeTopicKeyId(from)}.Arn}`]);
+            continue;
+          }
           assert.ok(
             action !== "*" && !action.endsWith(":*") && !action.includes("*"),
             `${statement.owner}: ${action}`,
@@ -568,6 +573,78 @@ describe("least privilege", () => {
     assert.deepEqual([...holders("sns:Publish")], [LOGICAL_IDS.fanoutFunction]);
     assert.deepEqual([...holders("sns:Subscribe")], [LOGICAL_IDS.apiFunction]);
     assert.deepEqual([...holders("sqs:CreateQueue")], [LOGICAL_IDS.apiFunction]);
+  });
+});
+
+/** The logical id of the KMS key that encrypts the change topics. */
+function changeTopicKeyId(from: Resources): string {
+  const keys = new Set(
+    ofType(from, "AWS::SNS::Topic")
+      .filter(([, topic]) => String(topic.Properties?.DisplayName).startsWith("sliceline changes: "))
+      .map(([, topic]) => render(topic.Properties?.KmsMasterKeyId).replace(/^\$\{(\w+)\.Arn\}$/, "$1")),
+  );
+  assert.equal(keys.size, 1, "one key for every change topic");
+  return [...keys][0] as string;
+}
+
+describe("encryption at rest of the topics", () => {
+  const keyStatements = (keyId: string) =>
+    (
+      resources[keyId]?.Properties?.KeyPolicy as {
+        Statement: { Principal?: { Service?: string; AWS?: unknown }; Action: string | string[] }[];
+      }
+    ).Statement;
+
+  it("encrypts every topic with a customer-managed, rotated key of the stack, gone with the stack", () => {
+    const topics = ofType(resources, "AWS::SNS::Topic");
+    assert.ok(topics.length > 0);
+    for (const [id, topic] of topics) {
+      const keyId = render(topic.Properties?.KmsMasterKeyId).replace(/^\$\{(\w+)\.Arn\}$/, "$1");
+      const key = resources[keyId];
+      assert.equal(key?.Type, "AWS::KMS::Key", `${id} is encrypted with a key of the stack`);
+      assert.equal(key?.Properties?.EnableKeyRotation, true, keyId);
+      assert.equal(key?.DeletionPolicy, "Delete", keyId);
+      assert.equal(key?.Properties?.PendingWindowInDays, 7, keyId);
+    }
+  });
+
+  it("lets only the fan-out use the change topics' key, to publish", () => {
+    const keyId = changeTopicKeyId(resources);
+    assert.deepEqual(
+      keyStatements(keyId).flatMap((statement) =>
+        statement.Principal?.Service === undefined ? [] : [statement],
+      ),
+      [],
+      "no service principal: SNS decrypts before delivering to the (SQS-managed) watcher queues",
+    );
+    const users = FUNCTIONS.filter((id) =>
+      statementsOfFunction(resources, id).some((s) => s.resources.includes(`\${${keyId}.Arn}`)),
+    );
+    assert.deepEqual(users, [LOGICAL_IDS.fanoutFunction]);
+    const granted = statementsOfFunction(resources, LOGICAL_IDS.fanoutFunction)
+      .filter((s) => s.resources.includes(`\${${keyId}.Arn}`))
+      .flatMap((s) => s.actions)
+      .sort();
+    assert.deepEqual(granted, ["kms:Decrypt", "kms:GenerateDataKey*"]);
+  });
+
+  it("lets CloudWatch alarms of this account, and nothing else, use the alarm topic's key", () => {
+    const alarmTopic = ofType(resources, "AWS::SNS::Topic").find(
+      ([, topic]) => topic.Properties?.DisplayName === "sliceline alarms",
+    );
+    const keyId = render(alarmTopic?.[1].Properties?.KmsMasterKeyId).replace(/^\$\{(\w+)\.Arn\}$/, "$1");
+    assert.notEqual(keyId, changeTopicKeyId(resources), "its own key");
+    const services = keyStatements(keyId).filter((statement) => statement.Principal?.Service !== undefined);
+    assert.equal(services.length, 1);
+    const statement = services[0] as unknown as {
+      Principal: { Service: string };
+      Action: string[];
+      Condition: Record<string, Record<string, unknown>>;
+    };
+    assert.equal(statement.Principal.Service, "cloudwatch.amazonaws.com");
+    assert.deepEqual([...statement.Action].sort(), ["kms:Decrypt", "kms:GenerateDataKey*"]);
+    assert.ok(statement.Condition.StringEquals?.["aws:SourceAccount"] !== undefined);
+    assert.match(render(statement.Condition.ArnLike?.["aws:SourceArn"]), /:cloudwatch:.*:alarm:\*$/);
   });
 });
 
