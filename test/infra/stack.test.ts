@@ -588,12 +588,9 @@ function changeTopicKeyId(from: Resources): string {
 }
 
 describe("encryption at rest of the topics", () => {
-  const keyStatements = (keyId: string) =>
-    (
-      resources[keyId]?.Properties?.KeyPolicy as {
-        Statement: { Principal?: { Service?: string; AWS?: unknown }; Action: string | string[] }[];
-      }
-    ).Statement;
+  type KeyStatement = { Principal?: { Service?: string; AWS?: unknown }; Action: string | string[] };
+  const keyStatements = (keyId: string): KeyStatement[] =>
+    (resources[keyId]?.Properties?.KeyPolicy as { Statement?: KeyStatement[] } | undefined)?.Statement ?? [];
 
   it("encrypts every topic with a customer-managed, rotated key of the stack, gone with the stack", () => {
     const topics = ofType(resources, "AWS::SNS::Topic");
