@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Template } from "aws-cdk-lib/assertions";
+import { WATCHER_SWEEPER_FUNCTION_ID } from "#infra/constructs/watcher-sweeper.ts";
 import { LOGICAL_IDS } from "#shared/config/resources.ts";
 import { sdkUseOf } from "#test/infra/sdk-actions.ts";
 import { synthApp } from "#test/infra/synth.ts";
@@ -57,6 +58,7 @@ const HANDLERS: Record<string, string> = {
   [LOGICAL_IDS.ingestFunction]: "functions/ingest/handler.ts",
   [LOGICAL_IDS.fanoutFunction]: "functions/fanout/handler.ts",
   [LOGICAL_IDS.apiFunction]: "functions/api/handler.ts",
+  [WATCHER_SWEEPER_FUNCTION_ID]: "functions/watcher-sweeper/handler.ts",
 };
 
 const CONFIGURATIONS = [

@@ -133,6 +133,8 @@ describe("cdk-nag AwsSolutions", () => {
       `${iam5Star} @ ReadApi/Handler`,
       "AwsSolutions-SQS3 @ Fanout/FanoutFailureQueue",
       channels(prefix),
+      `${iam5Star} @ WatcherSweeper/Handler`,
+      channels(prefix).replace("ReadApi/Handler", "WatcherSweeper/Handler"),
     ];
     assert.deepEqual(
       summary(sandbox),

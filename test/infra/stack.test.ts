@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Match, Template } from "aws-cdk-lib/assertions";
 import { API_ROUTES } from "#infra/constructs/read-api.ts";
+import { WATCHER_SWEEPER_FUNCTION_ID } from "#infra/constructs/watcher-sweeper.ts";
 import { readSettings, SettingsError } from "#infra/settings.ts";
 import { METRIC, METRICS_NAMESPACE } from "#shared/config/metric-names.ts";
 import { ENV, LOGICAL_IDS } from "#shared/config/resources.ts";
@@ -273,8 +274,8 @@ describe("tables", () => {
 describe("functions", () => {
   const functions = ofType(resources, "AWS::Lambda::Function");
 
-  it("are exactly the three pipeline functions (no helper functions sneaked in)", () => {
-    assert.deepEqual(functions.map(([id]) => id).sort(), [...FUNCTIONS].sort());
+  it("are exactly the three pipeline functions and the watcher sweeper (no helper functions sneaked in)", () => {
+    assert.deepEqual(functions.map(([id]) => id).sort(), [...FUNCTIONS, WATCHER_SWEEPER_FUNCTION_ID].sort());
   });
 
   it("run nodejs24.x on arm64 with active tracing, JSON logs in their own log group, Powertools env", () => {
@@ -512,7 +513,12 @@ describe("HTTP API", () => {
 
 describe("least privilege", () => {
   /** Actions AWS offers no resource-level permissions for, and which the stack needs. */
-  const STAR_RESOURCE_ACTIONS = ["dynamodb:ListStreams", "xray:PutTelemetryRecords", "xray:PutTraceSegments"];
+  const STAR_RESOURCE_ACTIONS = [
+    "dynamodb:ListStreams",
+    "sqs:ListQueues",
+    "xray:PutTelemetryRecords",
+    "xray:PutTraceSegments",
+  ];
 
   for (const [name, from] of [
     ["sandbox", resources],
@@ -556,11 +562,9 @@ describe("least privilege", () => {
       assert.ok(wildcards.length > 0);
       for (const [actions, resource] of wildcards) {
         assert.equal(resource, channelPattern);
-        assert.deepEqual(
-          [...actions].sort(),
-          ["sqs:CreateQueue", "sqs:DeleteQueue", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
-          "channel queues: lifecycle only, never Send/Receive/Purge",
-        );
+        const allowed = ["sqs:CreateQueue", "sqs:DeleteQueue", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"];
+        for (const action of actions)
+          assert.ok(allowed.includes(action), `channel queues: lifecycle only, never ${action}`);
       }
     });
   }
@@ -642,6 +646,50 @@ describe("encryption at rest of the topics", () => {
     assert.deepEqual([...statement.Action].sort(), ["kms:Decrypt", "kms:GenerateDataKey*"]);
     assert.ok(statement.Condition.StringEquals?.["aws:SourceAccount"] !== undefined);
     assert.match(render(statement.Condition.ArnLike?.["aws:SourceArn"]), /:cloudwatch:.*:alarm:\*$/);
+  });
+});
+
+describe("watcher queues removed with the stack", () => {
+  const sweeps = ofType(resources, "Custom::WatcherChannelSweep");
+
+  it("has one sweep resource backed by the sweeper function, with the prefix and every change topic", () => {
+    assert.equal(sweeps.length, 1);
+    const [sweepId, sweep] = sweeps[0] as [string, (typeof sweeps)[number][1]];
+    const props = sweep.Properties ?? {};
+    assert.equal(render(props.ServiceToken), `\${${WATCHER_SWEEPER_FUNCTION_ID}.Arn}`);
+    assert.equal(props.QueueNamePrefix, "sliceline-watcher-");
+    const topics = ofType(resources, "AWS::SNS::Topic")
+      .filter(([, topic]) => String(topic.Properties?.DisplayName).startsWith("sliceline changes: "))
+      .map(([id]) => `\${${id}}`);
+    assert.deepEqual((props.TopicArns as unknown[]).map(render).sort(), topics.sort());
+    const productionSweep = ofType(productionResources, "Custom::WatcherChannelSweep")[0]?.[1];
+    assert.equal(productionSweep?.Properties?.QueueNamePrefix, "prod-w-");
+    // Deleted before the sweeper's function and role (it needs them to answer), after the API.
+    const dependsOn = (id: string) =>
+      (resources[id] as { DependsOn?: string[] } | undefined)?.DependsOn ?? [];
+    assert.ok(dependsOn(sweepId).includes(WATCHER_SWEEPER_FUNCTION_ID));
+    assert.ok(dependsOn(sweepId).some((id) => /^WatcherSweeperHandlerRoleDefaultPolicy/.test(id)));
+    assert.ok(dependsOn(LOGICAL_IDS.apiFunction).includes(sweepId), "the API goes first");
+  });
+
+  it("lets the sweeper list queues, delete only channel queues, and unsubscribe them from the change topics", () => {
+    const statements = statementsOfFunction(resources, WATCHER_SWEEPER_FUNCTION_ID);
+    const byAction = (action: string) =>
+      statements.filter((s) => s.actions.includes(action)).flatMap((s) => s.resources);
+    assert.deepEqual(byAction("sqs:ListQueues"), ["*"]);
+    // The pseudo parameters as render() writes them.
+    const pseudo = (name: string) => `\${AWS::${name}}`;
+    assert.deepEqual(byAction("sqs:DeleteQueue"), [
+      `arn:${pseudo("Partition")}:sqs:${pseudo("Region")}:${pseudo("AccountId")}:sliceline-watcher-*`,
+    ]);
+    const topics = JSON.parse(
+      render(environmentOf(resources, LOGICAL_IDS.fanoutFunction)[ENV.changeTopicArns]),
+    );
+    assert.deepEqual(byAction("sns:Unsubscribe").sort(), (Object.values(topics) as string[]).sort());
+    assert.deepEqual(
+      byAction("sns:ListSubscriptionsByTopic").sort(),
+      (Object.values(topics) as string[]).sort(),
+    );
   });
 });
 
