@@ -116,7 +116,7 @@ export class PipelineFunction extends Construct {
           "Granted on '*': xray:PutTraceSegments and xray:PutTelemetryRecords (active tracing; X-Ray " +
           "has no resource-level permissions for them)" +
           (props.otherStarResourceGrants === undefined ? "" : `; ${props.otherStarResourceGrants}`) +
-          ". test/infra/stack.test.ts asserts that no other action is granted on '*'.",
+          ". test/infra/stack.test.ts asserts the exact set of actions the stack grants on '*'.",
       });
     }
   }

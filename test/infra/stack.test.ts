@@ -741,6 +741,17 @@ describe("monitoring", () => {
     assert.equal(alarm.TreatMissingData, "notBreaching");
   });
 
+  it("reads the ingest's metrics under the service name its function is given", () => {
+    const service = environmentOf(resources, LOGICAL_IDS.ingestFunction).POWERTOOLS_SERVICE_NAME;
+    for (const metric of [
+      METRIC.ingestMessagesFailed,
+      METRIC.eventsDeadLettered,
+      METRIC.identityRangeUsedPercent,
+    ])
+      for (const alarm of pipelineAlarms(metric))
+        assert.deepEqual(alarm.Dimensions, [{ Name: "service", Value: service }], metric);
+  });
+
   it("alarms on events the ingest dead-letters itself", () => {
     const alarms = pipelineAlarms(METRIC.eventsDeadLettered);
     assert.equal(alarms.length, 1);
