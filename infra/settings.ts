@@ -7,9 +7,6 @@
 import { z } from "zod";
 import { FANOUT_FORMATS } from "#shared/config/resources.ts";
 
-/** Lambda Powertools' EMF namespace; the handlers publish EventsIn, SliceWrites, Deliveries, ... there. */
-export const METRICS_NAMESPACE = "Sliceline";
-
 const LOG_RETENTION_DAYS = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 ] as const;

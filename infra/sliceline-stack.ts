@@ -5,7 +5,8 @@
  *                                    ▲                                         ▲
  *                                    └──────────── ReadApi ── WatcherChannels ─┘
  *
- * plus Monitoring (alarms, dashboard). Settings come from CDK context (infra/settings.ts).
+ * plus WatcherSweeper (removes the run-time watcher queues on stack deletion) and Monitoring (alarms,
+ * dashboard). Settings come from CDK context (infra/settings.ts).
  */
 import { type CfnElement, CfnOutput, Stack, type StackProps } from "aws-cdk-lib";
 import type { Construct } from "constructs";
@@ -17,6 +18,7 @@ import { Monitoring } from "#infra/constructs/monitoring.ts";
 import { ReadApi } from "#infra/constructs/read-api.ts";
 import { SlicelineTables } from "#infra/constructs/tables.ts";
 import { WatcherChannels } from "#infra/constructs/watcher-channels.ts";
+import { WatcherSweeper } from "#infra/constructs/watcher-sweeper.ts";
 import type { Settings } from "#infra/settings.ts";
 
 export interface SlicelineStackProps extends StackProps {
@@ -31,6 +33,7 @@ export class SlicelineStack extends Stack {
   readonly fanout: Fanout;
   readonly channels: WatcherChannels;
   readonly api: ReadApi;
+  readonly sweeper: WatcherSweeper;
   readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: SlicelineStackProps) {
@@ -50,12 +53,20 @@ export class SlicelineStack extends Stack {
       topics: this.topics,
     });
     this.api = new ReadApi(this, "ReadApi", { tables: this.tables, channels: this.channels, settings });
+    // Removes the queues the API creates at run time when the stack is deleted, after the API.
+    this.sweeper = new WatcherSweeper(this, "WatcherSweeper", {
+      channels: this.channels,
+      topics: this.topics,
+      settings,
+    });
+    this.api.handler.function.node.addDependency(this.sweeper.resource);
     this.monitoring = new Monitoring(this, "Monitoring", {
       ingestQueue: this.queues.ingestQueue,
       priorityQueue: this.queues.priorityQueue,
       deadLetterQueue: this.queues.deadLetterQueue,
       fanoutFailureQueue: this.fanout.failureQueue,
       ingestFunction: this.ingest.handler.function,
+      ingestServiceName: this.ingest.handler.serviceName,
       fanoutFunction: this.fanout.handler.function,
       apiFunction: this.api.handler.function,
       httpApi: this.api.httpApi,

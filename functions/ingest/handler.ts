@@ -16,6 +16,7 @@ import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import middy from "@middy/core";
 import type { SQSBatchResponse } from "aws-lambda";
 import { createDynamoClusterStore } from "#shared/adapters/dynamodb/create-store.ts";
+import { CachedIdentityRangeUse } from "#shared/adapters/dynamodb/identity-range-reader.ts";
 import { createSqsClient } from "#shared/adapters/sqs/sqs-client.ts";
 import { SqsDeadLetterSink } from "#shared/adapters/sqs/sqs-dead-letters.ts";
 import { CachedWatcherCount } from "#shared/adapters/watchers/watcher-count.ts";
@@ -24,6 +25,7 @@ import {
   requireEnvironment,
   slicingSettingsFromEnvironment,
 } from "#shared/config/environment.ts";
+import { METRIC } from "#shared/config/metric-names.ts";
 import { ENV } from "#shared/config/resources.ts";
 import { SliceEngine } from "#shared/core/slice-engine.ts";
 import { type IngestRecord, ingestBatch } from "#shared/pipeline/ingest-batch.ts";
@@ -46,6 +48,10 @@ const store = createDynamoClusterStore(dynamodb, environment, settings);
 const budget = writeBudgetFromEnvironment(dynamodb);
 const engine = new SliceEngine({ settings, store, writeGate: budget?.gate });
 const deadLetters = new SqsDeadLetterSink(sqs, environment.deadLetterQueueUrl);
+const identityRange = new CachedIdentityRangeUse(
+  DynamoDBDocumentClient.from(dynamodb),
+  environment.identitiesTable,
+);
 
 /** A producer may stamp when it saw the change; otherwise the time SQS accepted the message. */
 function toIngestRecord(record: SqsRecord): IngestRecord {
@@ -93,6 +99,11 @@ async function ingest(event: SqsEvent): Promise<SQSBatchResponse> {
     for (const write of report.writes) {
       metrics.addMetric("IngestLatency", MetricUnit.Milliseconds, Math.max(0, now - write.sourceTimeMs));
     }
+  }
+  const identities = await identityRange.current();
+  if (identities !== undefined) {
+    metrics.addMetric(METRIC.identitiesInUse, MetricUnit.Count, identities.inUse);
+    metrics.addMetric(METRIC.identityRangeUsedPercent, MetricUnit.Percent, identities.usedPercent);
   }
   if (outcome.rejected > 0)
     logger.warn("poison events sent to the dead-letter queue", { count: outcome.rejected });

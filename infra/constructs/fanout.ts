@@ -40,7 +40,7 @@ export class Fanout extends Construct {
       reason:
         "This queue is itself a dead-letter destination: the on-failure destination of the slices-table " +
         "stream event source (cdk-nag only recognizes queue redrive targets). Nothing consumes it; " +
-        "the FanoutFailureQueueDepth alarm pages an operator.",
+        "the FanoutFailureQueueDepth alarm notifies the alarm topic when it holds a message.",
     });
 
     this.handler = new PipelineFunction(this, "Handler", {

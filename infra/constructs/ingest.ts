@@ -12,7 +12,7 @@ import type { IngestQueues } from "#infra/constructs/ingest-queues.ts";
 import { PipelineFunction } from "#infra/constructs/pipeline-function.ts";
 import type { SlicelineTables } from "#infra/constructs/tables.ts";
 import type { Settings } from "#infra/settings.ts";
-import { grantQueueSendTo, grantTableTo, setSetting } from "#infra/wiring.ts";
+import { grantQueueSendTo, grantTableTo, PIPELINE_WRITER_ACCESS, setSetting } from "#infra/wiring.ts";
 import { ENV, LOGICAL_IDS } from "#shared/config/resources.ts";
 
 export interface IngestProps {
@@ -39,14 +39,16 @@ export class Ingest extends Construct {
     });
     const fn = this.handler.function;
 
-    grantTableTo(fn, tables.state, "readWrite");
-    grantTableTo(fn, tables.slices, "readWrite");
-    grantTableTo(fn, tables.identities, "readWrite");
-    // The write budget scales with the number of registered watchers.
-    grantTableTo(fn, tables.watchers, "read");
+    grantTableTo(fn, tables.state, PIPELINE_WRITER_ACCESS);
+    grantTableTo(fn, tables.slices, PIPELINE_WRITER_ACCESS);
+    grantTableTo(fn, tables.identities, PIPELINE_WRITER_ACCESS);
     grantQueueSendTo(fn, queues.deadLetterQueue, ENV.deadLetterQueueUrl);
     setSetting(fn, ENV.slicingSettings, JSON.stringify(settings.slicing));
-    if (settings.writeBudget !== undefined) setSetting(fn, ENV.writeBudget, String(settings.writeBudget));
+    if (settings.writeBudget !== undefined) {
+      setSetting(fn, ENV.writeBudget, String(settings.writeBudget));
+      // The budget scales with the number of registered watchers: a COUNT scan of the watchers table.
+      grantTableTo(fn, tables.watchers, ["Scan"]);
+    }
 
     fn.addEventSource(
       new SqsEventSource(queues.ingestQueue, {

@@ -1,10 +1,11 @@
 /**
- * Alarms on what needs a human (anything in a dead-letter or failure queue, a fan-out falling
- * behind its stream, failing functions, events waiting too long) and one dashboard that reads
- * like the pipeline, left to right: queues, functions, stream, API, and the pipeline's own EMF
- * metrics (namespace "Sliceline": EventsIn, SliceWrites, Deliveries, PropagationLatency).
+ * Alarms on what needs a human (anything in a dead-letter or failure queue, ingest messages handed
+ * back to SQS, a fan-out falling behind its stream, failing functions, events waiting too long, the
+ * identity range filling up) and one dashboard that reads like the pipeline, left to right: queues,
+ * functions, stream, API, and the pipeline's own EMF metrics. Metric names and the namespace come
+ * from shared/config/metric-names.ts, the list the handlers emit from.
  */
-import { Duration } from "aws-cdk-lib";
+import { Aws, Duration } from "aws-cdk-lib";
 import type { HttpApi } from "aws-cdk-lib/aws-apigatewayv2";
 import {
   Alarm,
@@ -14,7 +15,7 @@ import {
   GraphWidget,
   type IMetric,
   MathExpression,
-  type Metric,
+  Metric,
   TextWidget,
   TreatMissingData,
 } from "aws-cdk-lib/aws-cloudwatch";
@@ -25,7 +26,10 @@ import { Topic } from "aws-cdk-lib/aws-sns";
 import { EmailSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
 import type { IQueue } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
-import { METRICS_NAMESPACE } from "#infra/settings.ts";
+import { topicKey } from "#infra/constructs/change-topics.ts";
+import { METRIC, METRICS_NAMESPACE } from "#shared/config/metric-names.ts";
+
+type MetricName = (typeof METRIC)[keyof typeof METRIC];
 
 export interface MonitoringProps {
   readonly ingestQueue: IQueue;
@@ -33,6 +37,8 @@ export interface MonitoringProps {
   readonly deadLetterQueue: IQueue;
   readonly fanoutFailureQueue: IQueue;
   readonly ingestFunction: IFunction;
+  /** The ingest function's Powertools service name: the `service` dimension of its EMF metrics. */
+  readonly ingestServiceName: string;
   readonly fanoutFunction: IFunction;
   readonly apiFunction: IFunction;
   readonly httpApi: HttpApi;
@@ -45,8 +51,25 @@ export interface MonitoringProps {
 const ONE_MINUTE = Duration.minutes(1);
 const FIVE_MINUTES = Duration.minutes(5);
 
+/** Identity-range alarms: Cilium's own advice is to act well before the range runs out. */
+export const IDENTITY_RANGE_ALARM_PERCENTS = [80, 95] as const;
+
+/**
+ * One of a handler's EMF metrics as an alarm can read it: alarms cannot use SEARCH, so the
+ * dimensions must be exactly those Powertools attaches (only `service`, the handler adds none).
+ */
+function serviceMetric(serviceName: string, name: MetricName, statistic: string, period: Duration): Metric {
+  return new Metric({
+    namespace: METRICS_NAMESPACE,
+    metricName: name,
+    dimensionsMap: { service: serviceName },
+    statistic,
+    period,
+  });
+}
+
 /** The pipeline's EMF metric `name`, summed over whatever dimensions the handlers attach. */
-function pipelineSum(name: string, label: string): MathExpression {
+function pipelineSum(name: MetricName, label: string): MathExpression {
   return new MathExpression({
     expression: `SUM(SEARCH('Namespace="${METRICS_NAMESPACE}" MetricName="${name}"', 'Sum', 60))`,
     usingMetrics: {},
@@ -55,7 +78,7 @@ function pipelineSum(name: string, label: string): MathExpression {
   });
 }
 
-function pipelinePercentile(name: string, percentile: string): MathExpression {
+function pipelinePercentile(name: MetricName, percentile: string): MathExpression {
   return new MathExpression({
     expression: `SEARCH('Namespace="${METRICS_NAMESPACE}" MetricName="${name}"', '${percentile}', 60)`,
     usingMetrics: {},
@@ -80,9 +103,28 @@ export class Monitoring extends Construct {
 
   constructor(scope: Construct, id: string, props: MonitoringProps) {
     super(scope, id);
+    // Encrypted with its own key, which CloudWatch alarms of this account may use to publish
+    // (AWS: CloudWatch needs kms:Decrypt and kms:GenerateDataKey* on an encrypted topic's key).
+    const alarmKey = topicKey(this, "AlarmTopicKey", "sliceline alarm topic: server-side encryption");
+    alarmKey.addToResourcePolicy(
+      new PolicyStatement({
+        sid: "CloudWatchAlarmsOfThisAccountPublish",
+        effect: Effect.ALLOW,
+        principals: [new ServicePrincipal("cloudwatch.amazonaws.com")],
+        actions: ["kms:Decrypt", "kms:GenerateDataKey*"],
+        resources: ["*"],
+        conditions: {
+          StringEquals: { "aws:SourceAccount": Aws.ACCOUNT_ID },
+          ArnLike: {
+            "aws:SourceArn": `arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:*`,
+          },
+        },
+      }),
+    );
     this.alarmTopic = new Topic(this, "AlarmTopic", {
       displayName: "sliceline alarms",
       enforceSSL: true,
+      masterKey: alarmKey,
     });
     // A topic policy replaces the default one: let CloudWatch alarms of this account publish.
     this.alarmTopic.addToResourcePolicy(
@@ -147,6 +189,31 @@ export class Monitoring extends Construct {
       1,
       "Whole ingest batches failed (single bad messages are reported per item and do not count here).",
     );
+    alarm(
+      "IngestMessagesFailed",
+      serviceMetric(props.ingestServiceName, METRIC.ingestMessagesFailed, "Sum", FIVE_MINUTES),
+      1,
+      "Ingest messages were handed back to SQS as batch item failures (the handler caught the error, so " +
+        "the function's Errors metric stays 0). They are retried and reach the dead-letter queue after " +
+        "maxReceiveCount receives; see the ingest logs for the error.",
+    );
+    alarm(
+      "EventsDeadLettered",
+      serviceMetric(props.ingestServiceName, METRIC.eventsDeadLettered, "Sum", FIVE_MINUTES),
+      1,
+      "The ingest sent events to the dead-letter queue because applying their namespace group failed " +
+        "deterministically (reason in each message's attributes). Inspect, fix, redrive.",
+    );
+    for (const percent of IDENTITY_RANGE_ALARM_PERCENTS) {
+      alarm(
+        `IdentityRangeUsed${percent}`,
+        serviceMetric(props.ingestServiceName, METRIC.identityRangeUsedPercent, "Maximum", FIVE_MINUTES),
+        percent,
+        `At least ${percent} % of the security identity range is allocated (GC candidates included). ` +
+          "When it is full, new label sets cannot get an identity and their events go to the dead-letter " +
+          "queue: look for a label with unbounded values (a hash, a timestamp) in the identity-relevant labels.",
+      );
+    }
     alarm(
       "IngestQueueAge",
       queueMetric(props.ingestQueue, "ApproximateAgeOfOldestMessage"),
@@ -237,15 +304,34 @@ export class Monitoring extends Construct {
       new GraphWidget({
         title: "Pipeline: events in, slice writes, deliveries (per minute)",
         left: [
-          pipelineSum("EventsIn", "events in"),
-          pipelineSum("SliceWrites", "slice writes"),
-          pipelineSum("Deliveries", "deliveries"),
+          pipelineSum(METRIC.eventsIn, "events in"),
+          pipelineSum(METRIC.sliceWrites, "slice writes"),
+          pipelineSum(METRIC.deliveries, "deliveries (published x subscriptions)"),
+        ],
+        right: [
+          pipelineSum(METRIC.ingestMessagesFailed, "ingest messages failed"),
+          pipelineSum(METRIC.eventsDeadLettered, "events dead-lettered"),
         ],
         width: 12,
       }),
       new GraphWidget({
-        title: "Propagation latency, source event to watcher (ms)",
-        left: ["p50", "p90", "p99"].map((p) => pipelinePercentile("PropagationLatency", p)),
+        title: "Identities allocated, % of the identity range",
+        left: [pipelinePercentile(METRIC.identityRangeUsedPercent, "Maximum")],
+        leftYAxis: { min: 0, max: 100 },
+        width: 12,
+      }),
+    );
+    // Neither hop ends at a watcher: the last hop (topic -> queue -> agent applied) is timed by the
+    // agents themselves (npm run bench), not by anything the stack can read.
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: "Ingest latency, source event to slice committed (ms)",
+        left: ["p50", "p90", "p99"].map((p) => pipelinePercentile(METRIC.ingestLatency, p)),
+        width: 12,
+      }),
+      new GraphWidget({
+        title: "Propagation latency, source event to published by the fan-out (ms)",
+        left: ["p50", "p90", "p99"].map((p) => pipelinePercentile(METRIC.propagationLatency, p)),
         width: 12,
       }),
     );

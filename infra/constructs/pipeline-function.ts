@@ -20,7 +20,7 @@ import {
 import { NodejsFunction, OutputFormat, SourceMapMode } from "aws-cdk-lib/aws-lambda-nodejs";
 import { LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
-import { METRICS_NAMESPACE } from "#infra/settings.ts";
+import { METRICS_NAMESPACE } from "#shared/config/metric-names.ts";
 
 /** The repository root: entries, package-lock.json and tsconfig.json are resolved from here. */
 export const PROJECT_ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -52,11 +52,14 @@ export interface PipelineFunctionProps {
 
 export class PipelineFunction extends Construct {
   readonly function: NodejsFunction;
+  /** Powertools service name: the `service` dimension of every metric the handler emits. */
+  readonly serviceName: string;
   readonly role: Role;
   readonly logGroup: LogGroup;
 
   constructor(scope: Construct, id: string, props: PipelineFunctionProps) {
     super(scope, id);
+    this.serviceName = props.serviceName;
     this.logGroup = new LogGroup(this, "Logs", {
       retention: props.logRetentionDays as RetentionDays,
       removalPolicy: props.production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
@@ -113,7 +116,7 @@ export class PipelineFunction extends Construct {
           "Granted on '*': xray:PutTraceSegments and xray:PutTelemetryRecords (active tracing; X-Ray " +
           "has no resource-level permissions for them)" +
           (props.otherStarResourceGrants === undefined ? "" : `; ${props.otherStarResourceGrants}`) +
-          ". test/infra/stack.test.ts asserts that no other action is granted on '*'.",
+          ". test/infra/stack.test.ts asserts the exact set of actions the stack grants on '*'.",
       });
     }
   }

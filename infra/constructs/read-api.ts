@@ -25,7 +25,7 @@ import { PipelineFunction } from "#infra/constructs/pipeline-function.ts";
 import type { SlicelineTables } from "#infra/constructs/tables.ts";
 import type { WatcherChannels } from "#infra/constructs/watcher-channels.ts";
 import type { Settings } from "#infra/settings.ts";
-import { grantTableTo } from "#infra/wiring.ts";
+import { grantTableTo, READER_ACCESS } from "#infra/wiring.ts";
 import { LOGICAL_IDS } from "#shared/config/resources.ts";
 
 /** Every route of the API (contract §3 and §4), as "METHOD path". */
@@ -103,11 +103,12 @@ export class ReadApi extends Construct {
     });
     const fn = this.handler.function;
 
-    grantTableTo(fn, tables.slices, "read");
-    grantTableTo(fn, tables.identities, "read");
+    grantTableTo(fn, tables.slices, READER_ACCESS);
+    grantTableTo(fn, tables.identities, READER_ACCESS);
     // ipcache: IP -> pod through the state table's IP indexes.
-    grantTableTo(fn, tables.state, "read");
-    grantTableTo(fn, tables.watchers, "readWrite");
+    grantTableTo(fn, tables.state, READER_ACCESS);
+    // Watcher registrations: read, put, delete one item per node.
+    grantTableTo(fn, tables.watchers, ["GetItem", "PutItem", "DeleteItem"]);
     channels.grantManageTo(fn);
 
     this.httpApi = new HttpApi(this, "Api", {

@@ -60,8 +60,9 @@ function buildTable(scope: Construct, schema: TableSchema, production: boolean):
     Validations.of(table).acknowledge({
       id: "AwsSolutions-DDB3",
       reason:
-        "Sandbox deployment (production=false): every table is rebuilt from the watch stream, so " +
-        "point-in-time recovery would only add cost; -c production=true enables it.",
+        "Sandbox deployment (production=false): a throwaway stack whose tables cdk destroy deletes " +
+        "(DeletionPolicy Delete), so there is nothing to recover them into and point-in-time recovery " +
+        "would only add cost; -c production=true enables it and retains the tables.",
     });
   }
   return table;

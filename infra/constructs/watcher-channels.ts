@@ -15,12 +15,15 @@ import { ENV } from "#shared/config/resources.ts";
 /** Carries the queue name prefix to the API function. */
 export const WATCHER_QUEUE_PREFIX_ENV = ENV.watcherQueuePrefix;
 
-/** What creating, inspecting and deleting a channel queue takes. */
+/**
+ * What creating, inspecting and deleting a channel queue takes: CreateQueue (with its attributes,
+ * the access policy included, in the same call), GetQueueAttributes (its ARN), GetQueueUrl and
+ * DeleteQueue. No SetQueueAttributes: attributes are only ever set at creation.
+ */
 export const CHANNEL_QUEUE_ACTIONS = [
   "sqs:CreateQueue",
   "sqs:GetQueueUrl",
   "sqs:GetQueueAttributes",
-  "sqs:SetQueueAttributes",
   "sqs:DeleteQueue",
 ] as const;
 
@@ -55,7 +58,8 @@ export class WatcherChannels extends Construct {
         reason:
           "Watcher channel queues are created at run time (one per registered watcher), so their names " +
           `are not known at deploy time; the grant covers only queues named '${this.queueNamePrefix}*' ` +
-          "in this account and region, and only their lifecycle actions (no Receive/Send/Purge).",
+          "in this account and region, and only the lifecycle actions the API sends (CreateQueue, " +
+          "GetQueueUrl, GetQueueAttributes, DeleteQueue; no Receive, Send, Purge or SetQueueAttributes).",
       });
     }
     fn.addEnvironment(WATCHER_QUEUE_PREFIX_ENV, this.queueNamePrefix);

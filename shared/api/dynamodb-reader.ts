@@ -24,6 +24,7 @@ import {
   type QueryCommandInput,
   type QueryCommandOutput,
 } from "@aws-sdk/lib-dynamodb";
+import { readIdentityRangeUse } from "#shared/adapters/dynamodb/identity-range-reader.ts";
 import type { PodRecord } from "#shared/core/model.ts";
 import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
 import { API_RESOURCES, OUTPUT_KINDS } from "./api-resources.ts";
@@ -43,6 +44,7 @@ import {
   type SliceReader,
   type SliceStats,
 } from "./slice-reader.ts";
+import { resourceVersionAt, STATS_RATE_WINDOW_SECONDS, statsRates } from "./stats-rates.ts";
 import { expiredContinue, internalError, tooManyRequests } from "./status.ts";
 
 export const SLICES_BY_KIND_INDEX = "byKind";
@@ -228,7 +230,11 @@ export class DynamoSliceReader implements SliceReader {
     return (group.Items ?? []).length > 0;
   }
 
-  /** Counts per kind from COUNT queries on the byKind index, reused for statsCacheMs. */
+  /**
+   * Counts per kind from COUNT queries on the byKind index (the same query also counts the objects
+   * written in the rate window: stats-rates.ts), and identity range use from the allocation
+   * cursor; reused for statsCacheMs.
+   */
   stats(): Promise<SliceStats> {
     const now = this.#now();
     const cache = this.#statsCache;
@@ -242,32 +248,46 @@ export class DynamoSliceReader implements SliceReader {
   }
 
   async #countAll(now: number): Promise<SliceStats> {
-    const counts = await Promise.all(OUTPUT_KINDS.map((kind) => this.#count(kind)));
+    const since = resourceVersionAt(now - STATS_RATE_WINDOW_SECONDS * 1000);
+    const [identities, ...counted] = await Promise.all([
+      throttlingAs429(readIdentityRangeUse(this.#documents, this.#options.identitiesTable)),
+      ...OUTPUT_KINDS.map((kind) => this.#count(kind, since)),
+    ]);
+    const perKind = (pick: (count: { total: number; recent: number }) => number) =>
+      Object.fromEntries(
+        OUTPUT_KINDS.map((kind, i) => [kind, pick(counted[i] ?? { total: 0, recent: 0 })]),
+      ) as Record<OutputKind, number>;
     return {
-      counts: Object.fromEntries(OUTPUT_KINDS.map((kind, i) => [kind, counts[i]])) as Record<
-        OutputKind,
-        number
-      >,
+      counts: perKind((count) => count.total),
+      identities,
+      rates: statsRates(perKind((count) => count.recent)),
       asOf: new Date(now).toISOString(),
     };
   }
 
-  async #count(kind: OutputKind): Promise<number> {
+  /** All objects of a kind (ScannedCount) and those written at or after `since` (Count). */
+  async #count(kind: OutputKind, since: string): Promise<{ total: number; recent: number }> {
     let total = 0;
+    let recent = 0;
     let startKey: Record<string, unknown> | undefined;
     do {
       const page = await this.#query({
         TableName: this.#options.slicesTable,
         IndexName: SLICES_BY_KIND_INDEX,
         KeyConditionExpression: "kind = :kind",
-        ExpressionAttributeValues: { ":kind": kind },
+        // resourceVersion is a decimal string without leading zeros: longer is newer, and equal
+        // lengths compare as text.
+        FilterExpression:
+          "size(resourceVersion) > :digits OR (size(resourceVersion) = :digits AND resourceVersion >= :since)",
+        ExpressionAttributeValues: { ":kind": kind, ":since": since, ":digits": since.length },
         Select: "COUNT",
         ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
       });
-      total += page.Count ?? 0;
+      total += page.ScannedCount ?? 0;
+      recent += page.Count ?? 0;
       startKey = page.LastEvaluatedKey;
     } while (startKey !== undefined);
-    return total;
+    return { total, recent };
   }
 
   #plan(kind: OutputKind, namespaced: boolean, namespace: string | undefined): QueryPlan {

@@ -4,6 +4,7 @@
  * it needs, which is fine at those sizes.
  */
 import { parseAddress } from "#shared/core/endpointslice/ip-address.ts";
+import { identityRangeUse } from "#shared/core/identity/identity-range-use.ts";
 import type { MemoryClusterStore } from "#shared/core/memory-store.ts";
 import type { CiliumIdentity, PodRecord } from "#shared/core/model.ts";
 import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
@@ -20,11 +21,10 @@ import {
   type SliceReader,
   type SliceStats,
 } from "./slice-reader.ts";
+import { resourceVersionAt, STATS_RATE_WINDOW_SECONDS, statsRates, writtenSince } from "./stats-rates.ts";
 import { expiredContinue } from "./status.ts";
 
 export interface MemorySliceReaderOptions {
-  /** Per-second rates to report in stats, if the caller measures any. */
-  readonly rates?: () => Readonly<Record<string, number>>;
   readonly now?: () => number;
 }
 
@@ -117,15 +117,25 @@ export class MemorySliceReader implements SliceReader {
     return false;
   }
 
+  /** Counts, identity range use and write rates (stats-rates.ts), as the DynamoDB reader computes them. */
   async stats(): Promise<SliceStats> {
-    const counts = Object.fromEntries(
-      OUTPUT_KINDS.map((kind) => [kind, this.#store.objects(kind).size]),
-    ) as Record<OutputKind, number>;
-    const rates = this.#options.rates?.();
+    const now = this.#options.now?.() ?? Date.now();
+    const since = resourceVersionAt(now - STATS_RATE_WINDOW_SECONDS * 1000);
+    const perKind = (count: (kind: OutputKind) => number) =>
+      Object.fromEntries(OUTPUT_KINDS.map((kind) => [kind, count(kind)])) as Record<OutputKind, number>;
+    const { allocator } = this.#store.identities;
     return {
-      counts,
-      ...(rates === undefined ? {} : { rates }),
-      asOf: new Date(this.#options.now?.() ?? Date.now()).toISOString(),
+      counts: perKind((kind) => this.#store.objects(kind).size),
+      identities: identityRangeUse(allocator.size, allocator.minId, allocator.maxId),
+      rates: statsRates(
+        perKind(
+          (kind) =>
+            [...this.#store.objects(kind).values()].filter(({ object }) =>
+              writtenSince(object.metadata.resourceVersion, since),
+            ).length,
+        ),
+      ),
+      asOf: new Date(now).toISOString(),
     };
   }
 

@@ -7,9 +7,11 @@
  * "<namespace>/<name>" across namespaces (the byKind index's sort key), the same in every adapter,
  * so pages resume where they stopped.
  */
+import type { IdentityRangeUse } from "#shared/core/identity/identity-range-use.ts";
 import { compareResourceVersions } from "#shared/core/object-versions.ts";
 import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
 import type { FieldSelector, LabelSelector } from "./label-selector.ts";
+import type { StatsRates } from "./stats-rates.ts";
 
 export interface ListOptions {
   /** At most this many items (undefined or 0: all). */
@@ -42,8 +44,10 @@ export interface IPCacheEntry {
 export interface SliceStats {
   /** Stored objects per kind. */
   readonly counts: Readonly<Record<OutputKind, number>>;
-  /** Per-second rates, when the adapter keeps them (events in, slice writes, ...). */
-  readonly rates?: Readonly<Record<string, number>>;
+  /** Security identities allocated against the identity range: the cardinality guard. */
+  readonly identities: IdentityRangeUse;
+  /** Write rates over a recent window, and what they measure (shared/api/stats-rates.ts). */
+  readonly rates: StatsRates;
   /** When the counts were taken (RFC 3339); an adapter may serve them from a short cache. */
   readonly asOf: string;
 }

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { Template } from "aws-cdk-lib/assertions";
+import { WATCHER_SWEEPER_FUNCTION_ID } from "#infra/constructs/watcher-sweeper.ts";
 import { LOGICAL_IDS } from "#shared/config/resources.ts";
 import { synthApp } from "#test/infra/synth.ts";
 import { ofType, resourcesOf } from "#test/infra/template.ts";
@@ -24,14 +25,15 @@ function bundleOf(functionId: string): string {
 }
 
 describe("bundled handlers", () => {
-  it("bundles exactly the three functions", () => {
-    assert.equal(ofType(resources, "AWS::Lambda::Function").length, 3);
+  it("bundles exactly the three pipeline functions and the watcher sweeper", () => {
+    assert.equal(ofType(resources, "AWS::Lambda::Function").length, 4);
   });
 
   for (const functionId of [
     LOGICAL_IDS.ingestFunction,
     LOGICAL_IDS.fanoutFunction,
     LOGICAL_IDS.apiFunction,
+    WATCHER_SWEEPER_FUNCTION_ID,
   ]) {
     it(`${functionId}: ESM with a require shim, a linked source map, the SDK left external`, () => {
       const directory = bundleOf(functionId);

@@ -128,10 +128,13 @@ describe("cdk-nag AwsSolutions", () => {
       `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sqs:<AWS::Region>:<AWS::AccountId>:${prefix}*] @ ReadApi/Handler`;
     const common = (prefix: string) => [
       `${iam5Star} @ Fanout/Handler`,
+      "AwsSolutions-IAM5[Action::kms:GenerateDataKey*] @ Fanout/Handler",
       `${iam5Star} @ Ingest/Handler`,
       `${iam5Star} @ ReadApi/Handler`,
       "AwsSolutions-SQS3 @ Fanout/FanoutFailureQueue",
       channels(prefix),
+      `${iam5Star} @ WatcherSweeper/Handler`,
+      channels(prefix).replace("ReadApi/Handler", "WatcherSweeper/Handler"),
     ];
     assert.deepEqual(
       summary(sandbox),

@@ -8,7 +8,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Match, Template } from "aws-cdk-lib/assertions";
 import { API_ROUTES } from "#infra/constructs/read-api.ts";
+import { WATCHER_SWEEPER_FUNCTION_ID } from "#infra/constructs/watcher-sweeper.ts";
 import { readSettings, SettingsError } from "#infra/settings.ts";
+import { METRIC, METRICS_NAMESPACE } from "#shared/config/metric-names.ts";
 import { ENV, LOGICAL_IDS } from "#shared/config/resources.ts";
 import { TABLE_SCHEMAS } from "#shared/config/table-schemas.ts";
 import { synthApp } from "#test/infra/synth.ts";
@@ -272,8 +274,8 @@ describe("tables", () => {
 describe("functions", () => {
   const functions = ofType(resources, "AWS::Lambda::Function");
 
-  it("are exactly the three pipeline functions (no helper functions sneaked in)", () => {
-    assert.deepEqual(functions.map(([id]) => id).sort(), [...FUNCTIONS].sort());
+  it("are exactly the three pipeline functions and the watcher sweeper (no helper functions sneaked in)", () => {
+    assert.deepEqual(functions.map(([id]) => id).sort(), [...FUNCTIONS, WATCHER_SWEEPER_FUNCTION_ID].sort());
   });
 
   it("run nodejs24.x on arm64 with active tracing, JSON logs in their own log group, Powertools env", () => {
@@ -315,7 +317,7 @@ describe("environment variables name what is granted", () => {
     assert.deepEqual(ingest[ENV.stateTable], ref(LOGICAL_IDS.stateTable));
     assert.deepEqual(ingest[ENV.slicesTable], ref(LOGICAL_IDS.slicesTable));
     assert.deepEqual(ingest[ENV.identitiesTable], ref(LOGICAL_IDS.identitiesTable));
-    assert.deepEqual(ingest[ENV.watchersTable], ref(LOGICAL_IDS.watchersTable));
+    assert.equal(ingest[ENV.watchersTable], undefined, "no write budget: the watcher count is not read");
     assert.deepEqual(ingest[ENV.deadLetterQueueUrl], ref(LOGICAL_IDS.deadLetterQueue));
     assert.equal(ingest[ENV.slicingSettings], "{}");
     assert.equal(ingest[ENV.writeBudget], undefined);
@@ -323,6 +325,14 @@ describe("environment variables name what is granted", () => {
     const productionIngest = environmentOf(productionResources, LOGICAL_IDS.ingestFunction);
     assert.deepEqual(JSON.parse(String(productionIngest[ENV.slicingSettings])), { maxEndpointsPerSlice: 50 });
     assert.equal(productionIngest[ENV.writeBudget], "400");
+    assert.deepEqual(productionIngest[ENV.watchersTable], ref(LOGICAL_IDS.watchersTable));
+    assert.deepEqual(
+      statementsOfFunction(productionResources, LOGICAL_IDS.ingestFunction)
+        .filter((s) => s.resources.includes(`\${${LOGICAL_IDS.watchersTable}.Arn}`))
+        .map((s) => s.actions),
+      [["dynamodb:Scan"]],
+      "the write budget counts watchers with a COUNT scan, and nothing else",
+    );
 
     const fanout = environmentOf(resources, LOGICAL_IDS.fanoutFunction);
     assert.ok(render(fanout[ENV.changeTopicArns]).startsWith("{"));
@@ -503,17 +513,27 @@ describe("HTTP API", () => {
 
 describe("least privilege", () => {
   /** Actions AWS offers no resource-level permissions for, and which the stack needs. */
-  const STAR_RESOURCE_ACTIONS = ["dynamodb:ListStreams", "xray:PutTelemetryRecords", "xray:PutTraceSegments"];
+  const STAR_RESOURCE_ACTIONS = [
+    "dynamodb:ListStreams",
+    "sqs:ListQueues",
+    "xray:PutTelemetryRecords",
+    "xray:PutTraceSegments",
+  ];
 
   for (const [name, from] of [
     ["sandbox", resources],
     ["production", productionResources],
   ] as const) {
-    it(`grants no wildcard action anywhere (${name})`, () => {
+    it(`grants no wildcard action anywhere but the publisher's kms:GenerateDataKey* on the topic key (${name})`, () => {
       const statements = identityStatements(from).filter((s) => s.effect === "Allow");
       assert.ok(statements.length > 10);
       for (const statement of statements) {
         for (const action of statement.actions) {
+          if (action === "kms:GenerateDataKey*") {
+            // What AWS documents for publishers to an SSE topic; only on the change topics' key.
+            assert.deepEqual(statement.resources, [`\${${changeTopicKeyId(from)}.Arn}`]);
+            continue;
+          }
           assert.ok(
             action !== "*" && !action.endsWith(":*") && !action.includes("*"),
             `${statement.owner}: ${action}`,
@@ -542,17 +562,9 @@ describe("least privilege", () => {
       assert.ok(wildcards.length > 0);
       for (const [actions, resource] of wildcards) {
         assert.equal(resource, channelPattern);
-        assert.deepEqual(
-          [...actions].sort(),
-          [
-            "sqs:CreateQueue",
-            "sqs:DeleteQueue",
-            "sqs:GetQueueAttributes",
-            "sqs:GetQueueUrl",
-            "sqs:SetQueueAttributes",
-          ],
-          "channel queues: lifecycle only, never Send/Receive/Purge",
-        );
+        const allowed = ["sqs:CreateQueue", "sqs:DeleteQueue", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"];
+        for (const action of actions)
+          assert.ok(allowed.includes(action), `channel queues: lifecycle only, never ${action}`);
       }
     });
   }
@@ -565,6 +577,119 @@ describe("least privilege", () => {
     assert.deepEqual([...holders("sns:Publish")], [LOGICAL_IDS.fanoutFunction]);
     assert.deepEqual([...holders("sns:Subscribe")], [LOGICAL_IDS.apiFunction]);
     assert.deepEqual([...holders("sqs:CreateQueue")], [LOGICAL_IDS.apiFunction]);
+  });
+});
+
+/** The logical id of the KMS key that encrypts the change topics. */
+function changeTopicKeyId(from: Resources): string {
+  const keys = new Set(
+    ofType(from, "AWS::SNS::Topic")
+      .filter(([, topic]) => String(topic.Properties?.DisplayName).startsWith("sliceline changes: "))
+      .map(([, topic]) => render(topic.Properties?.KmsMasterKeyId).replace(/^\$\{(\w+)\.Arn\}$/, "$1")),
+  );
+  assert.equal(keys.size, 1, "one key for every change topic");
+  return [...keys][0] as string;
+}
+
+describe("encryption at rest of the topics", () => {
+  type KeyStatement = { Principal?: { Service?: string; AWS?: unknown }; Action: string | string[] };
+  const keyStatements = (keyId: string): KeyStatement[] =>
+    (resources[keyId]?.Properties?.KeyPolicy as { Statement?: KeyStatement[] } | undefined)?.Statement ?? [];
+
+  it("encrypts every topic with a customer-managed, rotated key of the stack, gone with the stack", () => {
+    const topics = ofType(resources, "AWS::SNS::Topic");
+    assert.ok(topics.length > 0);
+    for (const [id, topic] of topics) {
+      const keyId = render(topic.Properties?.KmsMasterKeyId).replace(/^\$\{(\w+)\.Arn\}$/, "$1");
+      const key = resources[keyId];
+      assert.equal(key?.Type, "AWS::KMS::Key", `${id} is encrypted with a key of the stack`);
+      assert.equal(key?.Properties?.EnableKeyRotation, true, keyId);
+      assert.equal(key?.DeletionPolicy, "Delete", keyId);
+      assert.equal(key?.Properties?.PendingWindowInDays, 7, keyId);
+    }
+  });
+
+  it("lets only the fan-out use the change topics' key, to publish", () => {
+    const keyId = changeTopicKeyId(resources);
+    assert.deepEqual(
+      keyStatements(keyId).flatMap((statement) =>
+        statement.Principal?.Service === undefined ? [] : [statement],
+      ),
+      [],
+      "no service principal: SNS decrypts before delivering to the (SQS-managed) watcher queues",
+    );
+    const users = FUNCTIONS.filter((id) =>
+      statementsOfFunction(resources, id).some((s) => s.resources.includes(`\${${keyId}.Arn}`)),
+    );
+    assert.deepEqual(users, [LOGICAL_IDS.fanoutFunction]);
+    const granted = statementsOfFunction(resources, LOGICAL_IDS.fanoutFunction)
+      .filter((s) => s.resources.includes(`\${${keyId}.Arn}`))
+      .flatMap((s) => s.actions)
+      .sort();
+    assert.deepEqual(granted, ["kms:Decrypt", "kms:GenerateDataKey*"]);
+  });
+
+  it("lets CloudWatch alarms of this account, and nothing else, use the alarm topic's key", () => {
+    const alarmTopic = ofType(resources, "AWS::SNS::Topic").find(
+      ([, topic]) => topic.Properties?.DisplayName === "sliceline alarms",
+    );
+    const keyId = render(alarmTopic?.[1].Properties?.KmsMasterKeyId).replace(/^\$\{(\w+)\.Arn\}$/, "$1");
+    assert.notEqual(keyId, changeTopicKeyId(resources), "its own key");
+    const services = keyStatements(keyId).filter((statement) => statement.Principal?.Service !== undefined);
+    assert.equal(services.length, 1);
+    const statement = services[0] as unknown as {
+      Principal: { Service: string };
+      Action: string[];
+      Condition: Record<string, Record<string, unknown>>;
+    };
+    assert.equal(statement.Principal.Service, "cloudwatch.amazonaws.com");
+    assert.deepEqual([...statement.Action].sort(), ["kms:Decrypt", "kms:GenerateDataKey*"]);
+    assert.ok(statement.Condition.StringEquals?.["aws:SourceAccount"] !== undefined);
+    assert.match(render(statement.Condition.ArnLike?.["aws:SourceArn"]), /:cloudwatch:.*:alarm:\*$/);
+  });
+});
+
+describe("watcher queues removed with the stack", () => {
+  const sweeps = ofType(resources, "Custom::WatcherChannelSweep");
+
+  it("has one sweep resource backed by the sweeper function, with the prefix and every change topic", () => {
+    assert.equal(sweeps.length, 1);
+    const [sweepId, sweep] = sweeps[0] as [string, (typeof sweeps)[number][1]];
+    const props = sweep.Properties ?? {};
+    assert.equal(render(props.ServiceToken), `\${${WATCHER_SWEEPER_FUNCTION_ID}.Arn}`);
+    assert.equal(props.QueueNamePrefix, "sliceline-watcher-");
+    const topics = ofType(resources, "AWS::SNS::Topic")
+      .filter(([, topic]) => String(topic.Properties?.DisplayName).startsWith("sliceline changes: "))
+      .map(([id]) => `\${${id}}`);
+    assert.deepEqual((props.TopicArns as unknown[]).map(render).sort(), topics.sort());
+    const productionSweep = ofType(productionResources, "Custom::WatcherChannelSweep")[0]?.[1];
+    assert.equal(productionSweep?.Properties?.QueueNamePrefix, "prod-w-");
+    // Deleted before the sweeper's function and role (it needs them to answer), after the API.
+    const dependsOn = (id: string) =>
+      (resources[id] as { DependsOn?: string[] } | undefined)?.DependsOn ?? [];
+    assert.ok(dependsOn(sweepId).includes(WATCHER_SWEEPER_FUNCTION_ID));
+    assert.ok(dependsOn(sweepId).some((id) => /^WatcherSweeperHandlerRoleDefaultPolicy/.test(id)));
+    assert.ok(dependsOn(LOGICAL_IDS.apiFunction).includes(sweepId), "the API goes first");
+  });
+
+  it("lets the sweeper list queues, delete only channel queues, and unsubscribe them from the change topics", () => {
+    const statements = statementsOfFunction(resources, WATCHER_SWEEPER_FUNCTION_ID);
+    const byAction = (action: string) =>
+      statements.filter((s) => s.actions.includes(action)).flatMap((s) => s.resources);
+    assert.deepEqual(byAction("sqs:ListQueues"), ["*"]);
+    // The pseudo parameters as render() writes them.
+    const pseudo = (name: string) => `\${AWS::${name}}`;
+    assert.deepEqual(byAction("sqs:DeleteQueue"), [
+      `arn:${pseudo("Partition")}:sqs:${pseudo("Region")}:${pseudo("AccountId")}:sliceline-watcher-*`,
+    ]);
+    const topics = JSON.parse(
+      render(environmentOf(resources, LOGICAL_IDS.fanoutFunction)[ENV.changeTopicArns]),
+    );
+    assert.deepEqual(byAction("sns:Unsubscribe").sort(), (Object.values(topics) as string[]).sort());
+    assert.deepEqual(
+      byAction("sns:ListSubscriptionsByTopic").sort(),
+      (Object.values(topics) as string[]).sort(),
+    );
   });
 });
 
@@ -597,6 +722,71 @@ describe("monitoring", () => {
     assert.equal(on("Errors", LOGICAL_IDS.ingestFunction).length, 1, "ingest errors");
     for (const alarm of alarms)
       assert.ok((alarm.AlarmActions as unknown[]).length > 0, "every alarm notifies");
+  });
+
+  /** Alarms on one of the pipeline's own EMF metrics, by name. */
+  const pipelineAlarms = (metricName: string) =>
+    ofType(resources, "AWS::CloudWatch::Alarm")
+      .map(([, alarm]) => alarm.Properties ?? {})
+      .filter((alarm) => alarm.MetricName === metricName && alarm.Namespace === METRICS_NAMESPACE);
+
+  it("alarms on ingest messages handed back as batch item failures (Lambda's Errors never sees them)", () => {
+    const alarms = pipelineAlarms(METRIC.ingestMessagesFailed);
+    assert.equal(alarms.length, 1);
+    const alarm = alarms[0] ?? {};
+    assert.deepEqual(alarm.Dimensions, [{ Name: "service", Value: "sliceline-ingest" }]);
+    assert.equal(alarm.Statistic, "Sum");
+    assert.equal(alarm.Threshold, 1);
+    assert.equal(alarm.ComparisonOperator, "GreaterThanOrEqualToThreshold");
+    assert.equal(alarm.TreatMissingData, "notBreaching");
+  });
+
+  it("reads the ingest's metrics under the service name its function is given", () => {
+    const service = environmentOf(resources, LOGICAL_IDS.ingestFunction).POWERTOOLS_SERVICE_NAME;
+    for (const metric of [
+      METRIC.ingestMessagesFailed,
+      METRIC.eventsDeadLettered,
+      METRIC.identityRangeUsedPercent,
+    ])
+      for (const alarm of pipelineAlarms(metric))
+        assert.deepEqual(alarm.Dimensions, [{ Name: "service", Value: service }], metric);
+  });
+
+  it("alarms on events the ingest dead-letters itself", () => {
+    const alarms = pipelineAlarms(METRIC.eventsDeadLettered);
+    assert.equal(alarms.length, 1);
+    assert.deepEqual(alarms[0]?.Dimensions, [{ Name: "service", Value: "sliceline-ingest" }]);
+    assert.equal(alarms[0]?.Threshold, 1);
+    assert.equal(alarms[0]?.Statistic, "Sum");
+  });
+
+  it("alarms at 80 % and 95 % of the identity range", () => {
+    const alarms = pipelineAlarms(METRIC.identityRangeUsedPercent);
+    assert.deepEqual(alarms.map((alarm) => alarm.Threshold).sort(), [80, 95]);
+    for (const alarm of alarms) {
+      assert.deepEqual(alarm.Dimensions, [{ Name: "service", Value: "sliceline-ingest" }]);
+      assert.equal(alarm.Statistic, "Maximum");
+      assert.equal(alarm.ComparisonOperator, "GreaterThanOrEqualToThreshold");
+      assert.ok((alarm.AlarmActions as unknown[]).length > 0);
+    }
+  });
+
+  it("labels each latency graph with the hop it measures", () => {
+    const body = render(ofType(resources, "AWS::CloudWatch::Dashboard")[0]?.[1].Properties?.DashboardBody);
+    const titles = [...body.matchAll(/"title":"([^"]*)"/g)].map((match) => match[1] ?? "");
+    const latencyTitles = titles.filter((title) => /latency/i.test(title) && !title.startsWith("HTTP"));
+    assert.ok(latencyTitles.length >= 2, latencyTitles.join(" | "));
+    for (const title of latencyTitles) assert.doesNotMatch(title, /watcher/i, "no hop ends at a watcher");
+    assert.ok(latencyTitles.some((title) => /slice committed/.test(title)));
+    assert.ok(latencyTitles.some((title) => /published/.test(title)));
+    assert.ok(body.includes(`MetricName=\\"${METRIC.ingestLatency}\\"`));
+  });
+
+  it("reads metric names and the namespace from shared/config/metric-names.ts, the one definition", async () => {
+    const settings = (await import("#infra/settings.ts")) as Record<string, unknown>;
+    assert.equal(settings.METRICS_NAMESPACE, undefined, "no second METRICS_NAMESPACE");
+    for (const id of FUNCTIONS)
+      assert.equal(environmentOf(resources, id).POWERTOOLS_METRICS_NAMESPACE, METRICS_NAMESPACE, id);
   });
 
   it("has a dashboard with the pipeline's EMF metrics", () => {

@@ -62,7 +62,7 @@ describe("DynamoDB reader errors", () => {
       send: async () => {
         calls++;
         if (calls <= 3) throw new Error("transient");
-        return { Count: 2 };
+        return { Count: 1, ScannedCount: 2 };
       },
     } as unknown as DynamoDBDocumentClient;
     const reader = new DynamoSliceReader({
@@ -74,5 +74,73 @@ describe("DynamoDB reader errors", () => {
     await assert.rejects(reader.stats());
     const stats = await reader.stats();
     assert.deepEqual(stats.counts, { EndpointSlice: 2, CiliumEndpointSlice: 2, CiliumIdentity: 2 });
+  });
+});
+
+describe("DynamoDB reader stats", () => {
+  const NOW = Date.UTC(2026, 0, 1);
+
+  /** Answers the cursor GetItem and each kind's COUNT query; records what was asked. */
+  function recordingDocuments(allocated: number | undefined) {
+    const inputs: Record<string, unknown>[] = [];
+    const documents = {
+      send: async (command: { input: Record<string, unknown> }) => {
+        inputs.push(command.input);
+        if (command.input.Key !== undefined)
+          return { Item: allocated === undefined ? undefined : { allocated } };
+        const kind = (command.input.ExpressionAttributeValues as Record<string, string>)[":kind"];
+        return kind === "EndpointSlice" ? { ScannedCount: 900, Count: 30 } : { ScannedCount: 10, Count: 0 };
+      },
+    } as unknown as DynamoDBDocumentClient;
+    const reader = new DynamoSliceReader({
+      documents,
+      slicesTable: "slices",
+      stateTable: "state",
+      identitiesTable: "identities",
+      now: () => NOW,
+    });
+    return { inputs, reader };
+  }
+
+  it("reads identity range use from the allocation cursor in one GetItem", async () => {
+    const { inputs, reader } = recordingDocuments(52_224);
+    const stats = await reader.stats();
+    assert.deepEqual(stats.identities, {
+      inUse: 52_224,
+      rangeMin: 256,
+      rangeMax: 65_535,
+      rangeSize: 65_280,
+      usedPercent: 80,
+    });
+    const gets = inputs.filter((input) => input.Key !== undefined);
+    assert.deepEqual(gets, [
+      { TableName: "identities", Key: { pk: "#cursor", sk: "#cursor" }, ProjectionExpression: "allocated" },
+    ]);
+  });
+
+  it("counts an empty identities table as none in use", async () => {
+    const { reader } = recordingDocuments(undefined);
+    assert.equal((await reader.stats()).identities.inUse, 0);
+  });
+
+  it("counts all objects and those written in the last 5 minutes with the same COUNT query", async () => {
+    const { inputs, reader } = recordingDocuments(0);
+    const stats = await reader.stats();
+    assert.deepEqual(stats.counts, { EndpointSlice: 900, CiliumEndpointSlice: 10, CiliumIdentity: 10 });
+    assert.equal(stats.rates.windowSeconds, 300);
+    assert.deepEqual(stats.rates.objectsWrittenPerSecond, {
+      EndpointSlice: 0.1,
+      CiliumEndpointSlice: 0,
+      CiliumIdentity: 0,
+    });
+    const queries = inputs.filter((input) => input.Key === undefined);
+    assert.equal(queries.length, 3);
+    for (const query of queries) {
+      const values = query.ExpressionAttributeValues as Record<string, unknown>;
+      // The revision clock's version at now - 300 s: microseconds of wall time.
+      assert.equal(values[":since"], String((NOW - 300_000) * 1000));
+      assert.equal(values[":digits"], 16);
+      assert.equal(query.Select, "COUNT");
+    }
   });
 });

@@ -19,7 +19,11 @@ let clock = 1_000;
 before(async () => {
   fixture = await apiFixture();
   watchers = new MemoryWatcherRegistry({ now: () => clock });
-  router = createApiRouter({ reader: new MemorySliceReader(fixture.store), watchers, now: () => NOW });
+  router = createApiRouter({
+    reader: new MemorySliceReader(fixture.store, { now: () => NOW }),
+    watchers,
+    now: () => NOW,
+  });
 });
 
 async function call(path: string, init: Partial<ApiRequest> = {}): Promise<ApiResponse> {
@@ -514,6 +518,31 @@ describe("conveniences", () => {
     const stats = await body("/v1/stats");
     assert.deepEqual(stats.counts, { EndpointSlice: 7, CiliumEndpointSlice: 4, CiliumIdentity: 3 });
     assert.ok(!Number.isNaN(Date.parse(stats.asOf)));
+    // The cardinality guard: identities allocated against Cilium's cluster-local range.
+    assert.deepEqual(stats.identities, {
+      inUse: 3,
+      rangeMin: 256,
+      rangeMax: 65535,
+      rangeSize: 65280,
+      usedPercent: 0,
+    });
+    // Every object was written 3m7s before NOW: inside the 5-minute window.
+    assert.equal(stats.rates.windowSeconds, 300);
+    assert.deepEqual(stats.rates.objectsWrittenPerSecond, {
+      EndpointSlice: 0.023,
+      CiliumEndpointSlice: 0.013,
+      CiliumIdentity: 0.01,
+    });
+    assert.match(stats.rates.measures, /lower bound/);
+    const later = createApiRouter({
+      reader: new MemorySliceReader(fixture.store, { now: () => NOW + 10 * 60_000 }),
+    });
+    const quiet = JSON.parse((await later({ method: "GET", path: "/v1/stats" })).body);
+    assert.deepEqual(quiet.rates.objectsWrittenPerSecond, {
+      EndpointSlice: 0,
+      CiliumEndpointSlice: 0,
+      CiliumIdentity: 0,
+    });
     const health = await call("/healthz");
     assert.equal(health.status, 200);
     assert.equal(health.body, "ok");
