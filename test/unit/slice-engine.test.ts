@@ -125,6 +125,25 @@ describe("SliceEngine write discipline", () => {
     }
   });
 
+  it("keeps a deleted pod dead when a duplicate ADDED comes back after more than a day (late SQS replay)", async () => {
+    await seedCluster();
+    const added = sim.createPod("shop", "late", { app: "web", tier: "fe" }, "node-0");
+    const started = sim.startPod("shop", "late");
+    const ready = sim.setPodReady("shop", "late", true);
+    await apply(added, started, ready);
+    await apply(sim.deletePod("shop", "late"));
+    // 25 h later the group is touched (which sweeps expired tombstones), then the old events
+    // come back from the queue, as they can for the queue's 4 days, or longer through the DLQ.
+    now += 25 * 60 * 60 * 1000;
+    await apply(sim.annotatePod("shop", "web-0"));
+    const report = await apply(added, started, ready);
+    assert.equal(report.stale, 3);
+    assert.equal(report.writes.length, 0);
+    for (const { object } of store.objects("EndpointSlice").values()) {
+      assert.ok((object as EndpointSlice).endpoints.every((e) => e.targetRef.name !== "late"));
+    }
+  });
+
   it("re-identifies every pod of a namespace when its labels change", async () => {
     await seedCluster();
     const idsBefore = new Set(
