@@ -24,9 +24,11 @@ import {
   requireEnvironment,
   slicingSettingsFromEnvironment,
 } from "#shared/config/environment.ts";
+import { METRIC } from "#shared/config/metric-names.ts";
 import { ENV } from "#shared/config/resources.ts";
 import { SliceEngine } from "#shared/core/slice-engine.ts";
 import { type IngestRecord, ingestBatch } from "#shared/pipeline/ingest-batch.ts";
+import { sentTimeOf, sourceTimeOf } from "#shared/pipeline/source-time.ts";
 import { BudgetedWriteGate, rateStepsFor } from "#shared/pipeline/write-budget.ts";
 
 const logger = new Logger({ serviceName: "sliceline-ingest" });
@@ -47,14 +49,23 @@ const budget = writeBudgetFromEnvironment(dynamodb);
 const engine = new SliceEngine({ settings, store, writeGate: budget?.gate });
 const deadLetters = new SqsDeadLetterSink(sqs, environment.deadLetterQueueUrl);
 
-/** A producer may stamp when it saw the change; otherwise the time SQS accepted the message. */
-function toIngestRecord(record: SqsRecord): IngestRecord {
-  const stamped = Number(record.messageAttributes.sourceTimeMs?.stringValue);
-  const sent = Number(record.attributes.SentTimestamp);
+/**
+ * A producer may stamp when it saw the change; otherwise (or when the stamp is not a sane time)
+ * the time SQS accepted the message.
+ */
+function toIngestRecord(record: SqsRecord, nowMs: number): IngestRecord {
+  const sentTimeMs = sentTimeOf(record.attributes.SentTimestamp, nowMs);
   return {
     messageId: record.messageId,
     body: record.body,
-    sourceTimeMs: Number.isFinite(stamped) && stamped > 0 ? stamped : sent,
+    sourceTimeMs: sourceTimeOf(
+      record.messageAttributes.sourceTimeMs?.stringValue ?? undefined,
+      sentTimeMs,
+      nowMs,
+      settings.tombstoneRetentionMs,
+    ),
+    sentTimeMs,
+    receiveCount: Number(record.attributes.ApproximateReceiveCount) || 1,
   };
 }
 
@@ -79,23 +90,35 @@ function writeBudgetFromEnvironment(client: DynamoDBClient) {
 
 async function ingest(event: SqsEvent): Promise<SQSBatchResponse> {
   await budget?.watchers.refreshIfStale();
-  const outcome = await ingestBatch(event.Records.map(toIngestRecord), { engine, deadLetters });
+  const nowMs = Date.now();
+  const outcome = await ingestBatch(
+    event.Records.map((record) => toIngestRecord(record, nowMs)),
+    { engine, deadLetters, maxEventAgeMs: settings.tombstoneRetentionMs },
+  );
   const report = outcome.report;
-  metrics.addMetric("MessagesIn", MetricUnit.Count, event.Records.length);
-  metrics.addMetric("EventsRejected", MetricUnit.Count, outcome.rejected);
+  metrics.addMetric(METRIC.messagesIn, MetricUnit.Count, event.Records.length);
+  metrics.addMetric(METRIC.eventsRejected, MetricUnit.Count, outcome.rejected);
+  metrics.addMetric(METRIC.eventsDeadLettered, MetricUnit.Count, outcome.deadLettered);
+  metrics.addMetric(METRIC.ingestMessagesFailed, MetricUnit.Count, outcome.failedMessageIds.length);
   if (report !== undefined) {
-    metrics.addMetric("EventsIn", MetricUnit.Count, report.eventsIn);
-    metrics.addMetric("EventsStale", MetricUnit.Count, report.stale);
-    metrics.addMetric("EventsUnchanged", MetricUnit.Count, report.unchanged);
-    metrics.addMetric("SliceWrites", MetricUnit.Count, report.writes.length);
-    metrics.addMetric("GroupConflictRetries", MetricUnit.Count, report.conflictRetries);
+    metrics.addMetric(METRIC.eventsIn, MetricUnit.Count, report.eventsIn);
+    metrics.addMetric(METRIC.eventsStale, MetricUnit.Count, report.stale);
+    metrics.addMetric(METRIC.eventsUnchanged, MetricUnit.Count, report.unchanged);
+    metrics.addMetric(METRIC.sliceWrites, MetricUnit.Count, report.writes.length);
+    metrics.addMetric(METRIC.groupConflictRetries, MetricUnit.Count, report.conflictRetries);
     const now = Date.now();
     for (const write of report.writes) {
-      metrics.addMetric("IngestLatency", MetricUnit.Milliseconds, Math.max(0, now - write.sourceTimeMs));
+      metrics.addMetric(METRIC.ingestLatency, MetricUnit.Milliseconds, Math.max(0, now - write.sourceTimeMs));
     }
   }
   if (outcome.rejected > 0)
     logger.warn("poison events sent to the dead-letter queue", { count: outcome.rejected });
+  for (const failure of outcome.failures) {
+    logger.error(`${failure.unit} not applied (${failure.failureClass})`, {
+      events: failure.events.length,
+      error: failure.error as Error,
+    });
+  }
   if (outcome.error !== undefined) {
     logger.error("batch not applied; its messages will be retried", { error: outcome.error as Error });
   }

@@ -5,6 +5,10 @@
  * applied in order (stale ones dropped by resourceVersion), reconciled once for the whole batch,
  * and committed under a version check; a conflicting concurrent writer makes the group replay
  * from a fresh load, which is safe because applying an event twice changes nothing.
+ *
+ * With `isolateFailures`, each namespace group and each Node event is a unit of its own: a unit
+ * that fails (after its conflict replays) is reported with its events and the others still
+ * commit, then identity garbage collection runs. Without it, the first failure is thrown.
  */
 import type { WatchEvent } from "#shared/k8s/watch-event-schema.ts";
 import type { ClusterStore } from "./cluster-store.ts";
@@ -36,6 +40,22 @@ export interface BatchReport {
   readonly baselineWrites: BaselineWrite[];
   /** Group commits that lost a race and were replayed. */
   readonly conflictRetries: number;
+  /** Units that failed (only with isolateFailures): nothing of theirs was committed. */
+  readonly failures: readonly UnitFailure[];
+}
+
+/** A namespace group, a Node event or the identity garbage collection that could not be applied. */
+export interface UnitFailure {
+  /** "namespace <name>", "node <name>" or "identity garbage collection". */
+  readonly unit: string;
+  readonly error: unknown;
+  /** The batch's events the unit held (the same objects), none of them applied. */
+  readonly events: readonly SourcedEvent[];
+}
+
+export interface ApplyBatchOptions {
+  /** Report a failing unit in BatchReport.failures and go on with the others, instead of throwing. */
+  readonly isolateFailures?: boolean;
 }
 
 export interface SliceEngineOptions {
@@ -65,16 +85,27 @@ export class SliceEngine {
     this.#writeGate = options.writeGate;
   }
 
-  async applyBatch(batch: readonly SourcedEvent[]): Promise<BatchReport> {
+  async applyBatch(batch: readonly SourcedEvent[], options: ApplyBatchOptions = {}): Promise<BatchReport> {
     const counts: Record<ApplyOutcome, number> = { applied: 0, stale: 0, unchanged: 0 };
     const writes: ObjectWrite[] = [];
     const baselineWrites: BaselineWrite[] = [];
+    const failures: UnitFailure[] = [];
+    const fail = (unit: string, error: unknown, events: readonly SourcedEvent[]): void => {
+      if (options.isolateFailures !== true) throw error;
+      failures.push({ unit, error, events });
+    };
     const byGroup = new Map<string, SourcedEvent[]>();
     const nodeDirt = new Map<string, number>();
     for (const item of batch) {
       const object = item.event.object;
       if (object.kind === "Node") {
-        const outcome = await this.#applyNode(item);
+        let outcome: ApplyOutcome;
+        try {
+          outcome = await this.#applyNode(item);
+        } catch (error) {
+          fail(`node ${object.metadata.name}`, error, [item]);
+          continue;
+        }
         counts[outcome]++;
         if (outcome === "applied") markEarliest(nodeDirt, object.metadata.name, item.sourceTimeMs);
         continue;
@@ -100,13 +131,22 @@ export class SliceEngine {
           baselineWrites.push(...result.baselineWrites);
           break;
         } catch (error) {
-          if (!(error instanceof GroupConflictError) || attempt >= this.#maxGroupAttempts) throw error;
-          conflictRetries++;
+          if (error instanceof GroupConflictError && attempt < this.#maxGroupAttempts) {
+            conflictRetries++;
+            continue;
+          }
+          fail(`namespace ${namespace}`, error, events);
+          break;
         }
       }
     }
-    writes.push(...(await this.#collectIdentityGarbage()));
-    return { eventsIn: batch.length, ...counts, writes, baselineWrites, conflictRetries };
+    // Collection frees identities for every group, so it runs whatever happened to the others.
+    try {
+      writes.push(...(await this.#collectIdentityGarbage()));
+    } catch (error) {
+      fail("identity garbage collection", error, []);
+    }
+    return { eventsIn: batch.length, ...counts, writes, baselineWrites, conflictRetries, failures };
   }
 
   /**
