@@ -114,7 +114,8 @@ async function ingest(event: SqsEvent): Promise<SQSBatchResponse> {
   if (outcome.rejected > 0)
     logger.warn("poison events sent to the dead-letter queue", { count: outcome.rejected });
   for (const failure of outcome.failures) {
-    logger.error(`${failure.unit} not applied (${failure.failureClass})`, {
+    const log = failure.failureClass === "deterministic" ? logger.warn : logger.error;
+    log.call(logger, `${failure.unit} not applied (${failure.failureClass})`, {
       events: failure.events.length,
       error: failure.error as Error,
     });
