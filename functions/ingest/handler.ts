@@ -54,7 +54,11 @@ const deadLetters = new SqsDeadLetterSink(sqs, environment.deadLetterQueueUrl);
  * the time SQS accepted the message.
  */
 function toIngestRecord(record: SqsRecord, nowMs: number): IngestRecord {
-  const sentTimeMs = sentTimeOf(record.attributes.SentTimestamp, nowMs);
+  const sentTimeMs = sentTimeOf(
+    record.attributes.SentTimestamp,
+    nowMs,
+    record.messageAttributes.firstSentTimestamp?.stringValue ?? undefined,
+  );
   return {
     messageId: record.messageId,
     body: record.body,

@@ -39,6 +39,9 @@ export interface DeadLetter {
   readonly reason: string;
   /** The offending event as JSON, or the raw body when it was not JSON. */
   readonly body: string;
+  /** The message's source and first-sent times, kept so a redrive neither loses nor renews them. */
+  readonly sourceTimeMs: number;
+  readonly sentTimeMs: number;
 }
 
 /** Where poison events go (the ingest DLQ in AWS). Throws when they could not be stored. */
@@ -159,6 +162,8 @@ function letterFor(origin: EventOrigin, reason: string): DeadLetter {
     index: origin.index,
     reason,
     body: typeof origin.raw === "string" ? origin.raw : JSON.stringify(origin.raw),
+    sourceTimeMs: origin.record.sourceTimeMs,
+    sentTimeMs: origin.record.sentTimeMs,
   };
 }
 

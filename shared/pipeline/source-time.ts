@@ -7,10 +7,20 @@
 /** A producer's clock may run ahead of SQS's by this much before its stamp is disbelieved. */
 export const MAX_SOURCE_TIME_AHEAD_MS = 24 * 60 * 60 * 1000;
 
-/** SQS's SentTimestamp (ms since epoch), or now when it is missing or not a sane time. */
-export function sentTimeOf(sentTimestamp: string | undefined, nowMs: number): number {
+/**
+ * When the message first entered the pipeline: SQS's SentTimestamp, or the earlier
+ * `firstSentTimestamp` a dead letter carries (ingest's dead letters are new messages, so a redrive
+ * would otherwise make an old event look new); now when neither is a sane time.
+ */
+export function sentTimeOf(
+  sentTimestamp: string | undefined,
+  nowMs: number,
+  firstSentTimestamp?: string,
+): number {
   const sent = Number(sentTimestamp);
-  return isSaneTime(sent, nowMs, Number.POSITIVE_INFINITY) ? sent : nowMs;
+  const first = Number(firstSentTimestamp);
+  const candidates = [sent, first].filter((time) => isSaneTime(time, nowMs, Number.POSITIVE_INFINITY));
+  return candidates.length > 0 ? Math.min(...candidates) : nowMs;
 }
 
 /**

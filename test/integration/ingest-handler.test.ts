@@ -238,11 +238,44 @@ describe("ingest handler", () => {
       `creationTimestamp ${slice?.metadata.creationTimestamp}`,
     );
   });
+
+  it("refuses an event older than tombstones last, and again when its dead letter is redriven", async () => {
+    const sim = new ClusterSimulator();
+    const day = 24 * 60 * 60 * 1000;
+    const old = sqsRecord("old1", JSON.stringify(sim.addNamespace("ancient")));
+    old.attributes.SentTimestamp = String(Date.now() - 24 * day);
+    const response = await handler({ Records: [old] }, lambdaContext("ingest"));
+    assert.deepEqual(response.batchItemFailures, []);
+    const letter = (await receiveDeadLetters()).find((l) => l.source === "old1");
+    assert.match(
+      letter?.reason ?? "",
+      /^too old: sent 576 h ago, longer than deleted objects' tombstones last \(552 h\)/,
+    );
+    assert.equal(letter?.firstSent, old.attributes.SentTimestamp);
+
+    // An operator redrives it: a new message, sent now, with the attributes the dead letter had.
+    const redriven = sqsRecord("old2", letter?.body ?? "", {
+      firstSentTimestamp: { stringValue: letter?.firstSent, dataType: "Number" } as SQSMessageAttribute,
+    });
+    assert.deepEqual((await handler({ Records: [redriven] }, lambdaContext("ingest"))).batchItemFailures, []);
+    const again = (await receiveDeadLetters()).filter((l) => l.source?.startsWith("old"));
+    assert.deepEqual(
+      again.map((l) => l.source),
+      ["old2"],
+    );
+    assert.match(again[0]?.reason ?? "", /^too old: sent 576 h ago/);
+  });
 });
 
 /** Everything on the dead-letter queue now (deleted as read), with the attributes ingest sets. */
 async function receiveDeadLetters(): Promise<
-  { source: string | undefined; index: string | undefined; reason: string; body: string | undefined }[]
+  {
+    source: string | undefined;
+    index: string | undefined;
+    reason: string;
+    body: string | undefined;
+    firstSent: string | undefined;
+  }[]
 > {
   const letters = [];
   for (;;) {
@@ -261,6 +294,7 @@ async function receiveDeadLetters(): Promise<
         index: m.MessageAttributes?.index?.StringValue,
         reason: m.MessageAttributes?.reason?.StringValue ?? "",
         body: m.Body,
+        firstSent: m.MessageAttributes?.firstSentTimestamp?.StringValue,
       });
       await messaging.sqs.send(
         new DeleteMessageCommand({ QueueUrl: deadLetterQueueUrl, ReceiptHandle: m.ReceiptHandle }),

@@ -45,6 +45,12 @@ describe("source times read off an SQS message", () => {
     );
   });
 
+  it("takes the earlier first-sent time a redriven dead letter carries", () => {
+    assert.equal(sentTimeOf(String(NOW - 5), NOW, String(NOW - 20 * DAY)), NOW - 20 * DAY);
+    assert.equal(sentTimeOf(String(NOW - 5), NOW, "1e20"), NOW - 5);
+    assert.equal(sentTimeOf(String(NOW - 5), NOW, "oops"), NOW - 5);
+  });
+
   it("takes SQS's SentTimestamp, or now when it is missing or absurd", () => {
     assert.equal(sentTimeOf(String(NOW - 5), NOW), NOW - 5);
     assert.equal(sentTimeOf(undefined, NOW), NOW);
