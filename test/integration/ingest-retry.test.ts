@@ -112,4 +112,52 @@ describe("a retried message whose other groups already committed", () => {
     );
     assert.deepEqual(letters, []);
   });
+
+  it("re-applies a Node's zone to its pods when their group failed after the Node was committed", async () => {
+    const settings = resolveSlicingSettings();
+    const tables = await local.freshTables();
+    let throttled = false;
+    const store = throttling(
+      new DynamoClusterStore(documentClient(local.client), tables, settings),
+      "busy",
+      () => throttled,
+    );
+    const engine = new SliceEngine({ settings, store });
+    const deadLetters = { send: async () => {} };
+    const sim = new ClusterSimulator();
+    const now = Date.now();
+    const message = (messageId: string, events: unknown[], receiveCount = 1): IngestRecord => ({
+      messageId,
+      body: JSON.stringify({ events }),
+      sourceTimeMs: now,
+      sentTimeMs: now,
+      receiveCount,
+    });
+    const seed = message("m1", [
+      sim.addNode("node-1", "zone-a"),
+      sim.addNamespace("busy"),
+      sim.upsertService({ namespace: "busy", name: "web", selector: { app: "web" }, ports: [{ port: 80 }] }),
+      sim.createPod("busy", "a", { app: "web" }, "node-1"),
+      sim.startPod("busy", "a"),
+      sim.setPodReady("busy", "a", true),
+    ]);
+    assert.deepEqual((await ingestBatch([seed], { engine, deadLetters })).failedMessageIds, []);
+    const zones = async () =>
+      (
+        [...(await storedObjects(local.client, tables.slices)).EndpointSlice.values()] as EndpointSlice[]
+      ).flatMap((s) => s.endpoints.map((e) => e.zone));
+    assert.deepEqual(await zones(), ["zone-a"]);
+
+    // The Node commits, the group of its pod is throttled: the message must come back...
+    throttled = true;
+    const move = sim.moveNodeToZone("node-1", "zone-b");
+    const first = await ingestBatch([message("m2", [move])], { engine, deadLetters });
+    assert.deepEqual(first.failedMessageIds, ["m2"]);
+    assert.deepEqual(await zones(), ["zone-a"]);
+    // ...and when it does, the Node event is stale but its pods still move.
+    throttled = false;
+    const retry = await ingestBatch([message("m2", [move], 2)], { engine, deadLetters });
+    assert.deepEqual(retry.failedMessageIds, []);
+    assert.deepEqual(await zones(), ["zone-b"]);
+  });
 });
