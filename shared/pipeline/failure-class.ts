@@ -18,12 +18,16 @@
  */
 export type FailureClass = "deterministic" | "transient" | "unclassified";
 
-const DETERMINISTIC_NAMES = new Set([
-  "IdentityExhaustedError",
-  "ItemTooLargeError",
-  /** DynamoDB: an item over 400 KB, an invalid attribute value. */
+/** Service errors that the same request gets again (DynamoDB: an item over 400 KB, an invalid value). */
+const DETERMINISTIC_SERVICE_NAMES = new Set([
   "ValidationException",
   "ItemCollectionSizeLimitExceededException",
+]);
+
+/** Raised by our own code on what the events hold: a full identity range, an item too large, bad data. */
+const DETERMINISTIC_CODE_NAMES = new Set([
+  "IdentityExhaustedError",
+  "ItemTooLargeError",
   "RangeError",
   "TypeError",
   "SyntaxError",
@@ -78,20 +82,28 @@ interface ErrorShape {
   readonly cause?: unknown;
   readonly $fault?: unknown;
   readonly $retryable?: unknown;
+  readonly $metadata?: { readonly httpStatusCode?: unknown };
 }
 
 export function classifyFailure(error: unknown): FailureClass {
   if (typeof error !== "object" || error === null) return "unclassified";
   const shape = error as ErrorShape;
   const name = typeof shape.name === "string" ? shape.name : "";
+  const status = Number(shape.$metadata?.httpStatusCode);
   // Network first: fetch-style clients wrap a reset socket in a TypeError.
   if (isNetworkError(shape) || isNetworkError(shape.cause)) return "transient";
   if (shape.$retryable !== undefined && shape.$retryable !== null) return "transient";
-  if (shape.$fault === "server" || TRANSIENT_NAMES.has(name)) return "transient";
+  if (shape.$fault === "server" || status >= 500 || status === 429 || TRANSIENT_NAMES.has(name)) {
+    return "transient";
+  }
   if (name === "TransactionFailedError" && REFUSED_ITEM_REASONS.test(String(shape.message))) {
     return "deterministic";
   }
-  if (DETERMINISTIC_NAMES.has(name)) return "deterministic";
+  if (DETERMINISTIC_SERVICE_NAMES.has(name)) return "deterministic";
+  // Anything else that came back from a service call says nothing about the events (a denied
+  // permission, a response body that would not parse): never dead-letter on it at once.
+  if (shape.$metadata !== undefined || "$response" in shape) return "unclassified";
+  if (DETERMINISTIC_CODE_NAMES.has(name)) return "deterministic";
   return "unclassified";
 }
 

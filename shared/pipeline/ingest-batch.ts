@@ -78,7 +78,7 @@ export interface IngestDependencies {
    * could resurrect a deleted object. The engine's tombstone retention (the default's).
    */
   readonly maxEventAgeMs?: number;
-  /** Receives after which an unclassified failure is dead-lettered with its reason (default 3). */
+  /** Receives after which an unclassified failure is dead-lettered with its reason (default 4). */
   readonly giveUpAfterReceives?: number;
 }
 
@@ -89,7 +89,8 @@ interface EventOrigin {
   readonly raw: unknown;
 }
 
-const DEFAULT_GIVE_UP_AFTER_RECEIVES = 3;
+/** One receive short of the stack's default maxReceiveCount (5), where SQS would redrive without a reason. */
+const DEFAULT_GIVE_UP_AFTER_RECEIVES = 4;
 
 export async function ingestBatch(
   records: readonly IngestRecord[],

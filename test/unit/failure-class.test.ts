@@ -46,6 +46,7 @@ describe("classifyFailure", () => {
       Object.assign(new Error("timed out"), { name: "TimeoutError" }),
       new GroupConflictError("shop", 3, 4),
       new WriteBudgetExceededError("would wait 9000 ms"),
+      Object.assign(new SyntaxError("Unexpected token < in JSON"), { $metadata: { httpStatusCode: 502 } }),
     ]) {
       assert.equal(classifyFailure(error), "transient", `${error.name}: ${error.message}`);
     }
@@ -56,6 +57,8 @@ describe("classifyFailure", () => {
       new Error("intent of pending commit c1 of namespace shop is incomplete"),
       sdkError("AccessDeniedException", "client"),
       new TransactionFailedError("transaction cancelled: 0:None 1:SomethingElse"),
+      // A garbled response is the service's problem, not the events'.
+      Object.assign(new SyntaxError("Unexpected token < in JSON"), { $metadata: { httpStatusCode: 200 } }),
       "a string",
       undefined,
     ]) {

@@ -326,7 +326,7 @@ describe("ingestBatch: one failing namespace group costs only its own events", (
     });
     assert.deepEqual(first.failedMessageIds, ["m1"]);
     assert.equal(sink.letters.length, 0);
-    const last = await ingestBatch([{ ...record("m1", body), receiveCount: 3 }], {
+    const last = await ingestBatch([{ ...record("m1", body), receiveCount: 4 }], {
       engine: engineFailing(),
       deadLetters: sink,
     });
@@ -334,7 +334,7 @@ describe("ingestBatch: one failing namespace group costs only its own events", (
     assert.equal(sink.letters.length, 5);
     assert.match(
       sink.letters[0]?.reason ?? "",
-      /^namespace odd failed \(unclassified, receive 3\): Error: something odd/,
+      /^namespace odd failed \(unclassified, receive 4\): Error: something odd/,
     );
   });
 
