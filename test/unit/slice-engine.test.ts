@@ -99,6 +99,16 @@ describe("SliceEngine write discipline", () => {
     assert.equal(report.unchanged, 7);
   });
 
+  it("rewrites nothing when a Node event already applied comes again (its pods are only re-checked)", async () => {
+    await seedCluster();
+    const heartbeat = sim.heartbeatNode("node-0");
+    const move = sim.moveNodeToZone("node-1", "zone-9");
+    await apply(heartbeat, move);
+    const replay = await apply(heartbeat, move);
+    assert.equal(replay.stale, 2);
+    assert.deepEqual(replay.writes, []);
+  });
+
   it("moves endpoints to their node's new zone", async () => {
     await seedCluster();
     const report = await apply(sim.moveNodeToZone("node-0", "zone-9"));
