@@ -75,7 +75,8 @@ function toIngestRecord(record: SqsRecord, nowMs: number): IngestRecord {
 
 /**
  * The write budget, when SLICELINE_WRITE_BUDGET sets one: scaled down as watchers grow, waiting
- * up to 5 s for room and otherwise handing the batch back to the queue to be coalesced later.
+ * up to 5 s for room and otherwise handing the commit's messages back to the queue to be coalesced
+ * later (a commit too large to ever fit goes in debt instead).
  */
 function writeBudgetFromEnvironment(client: DynamoDBClient) {
   const base = process.env[ENV.writeBudget];
