@@ -29,6 +29,7 @@ import { METRIC } from "#shared/config/metric-names.ts";
 import { ENV } from "#shared/config/resources.ts";
 import { SliceEngine } from "#shared/core/slice-engine.ts";
 import { type IngestRecord, ingestBatch } from "#shared/pipeline/ingest-batch.ts";
+import { sentTimeOf, sourceTimeOf } from "#shared/pipeline/source-time.ts";
 import { BudgetedWriteGate, rateStepsFor } from "#shared/pipeline/write-budget.ts";
 
 const logger = new Logger({ serviceName: "sliceline-ingest" });
@@ -53,20 +54,34 @@ const identityRange = new CachedIdentityRangeUse(
   environment.identitiesTable,
 );
 
-/** A producer may stamp when it saw the change; otherwise the time SQS accepted the message. */
-function toIngestRecord(record: SqsRecord): IngestRecord {
-  const stamped = Number(record.messageAttributes.sourceTimeMs?.stringValue);
-  const sent = Number(record.attributes.SentTimestamp);
+/**
+ * A producer may stamp when it saw the change; otherwise (or when the stamp is not a sane time)
+ * the time SQS accepted the message.
+ */
+function toIngestRecord(record: SqsRecord, nowMs: number): IngestRecord {
+  const sentTimeMs = sentTimeOf(
+    record.attributes.SentTimestamp,
+    nowMs,
+    record.messageAttributes.firstSentTimestamp?.stringValue ?? undefined,
+  );
   return {
     messageId: record.messageId,
     body: record.body,
-    sourceTimeMs: Number.isFinite(stamped) && stamped > 0 ? stamped : sent,
+    sourceTimeMs: sourceTimeOf(
+      record.messageAttributes.sourceTimeMs?.stringValue ?? undefined,
+      sentTimeMs,
+      nowMs,
+      settings.tombstoneRetentionMs,
+    ),
+    sentTimeMs,
+    receiveCount: Number(record.attributes.ApproximateReceiveCount) || 1,
   };
 }
 
 /**
  * The write budget, when SLICELINE_WRITE_BUDGET sets one: scaled down as watchers grow, waiting
- * up to 5 s for room and otherwise handing the batch back to the queue to be coalesced later.
+ * up to 5 s for room and otherwise handing the commit's messages back to the queue to be coalesced
+ * later (a commit too large to ever fit goes in debt instead).
  */
 function writeBudgetFromEnvironment(client: DynamoDBClient) {
   const base = process.env[ENV.writeBudget];
@@ -85,19 +100,25 @@ function writeBudgetFromEnvironment(client: DynamoDBClient) {
 
 async function ingest(event: SqsEvent): Promise<SQSBatchResponse> {
   await budget?.watchers.refreshIfStale();
-  const outcome = await ingestBatch(event.Records.map(toIngestRecord), { engine, deadLetters });
+  const nowMs = Date.now();
+  const outcome = await ingestBatch(
+    event.Records.map((record) => toIngestRecord(record, nowMs)),
+    { engine, deadLetters, maxEventAgeMs: settings.tombstoneRetentionMs },
+  );
   const report = outcome.report;
-  metrics.addMetric("MessagesIn", MetricUnit.Count, event.Records.length);
-  metrics.addMetric("EventsRejected", MetricUnit.Count, outcome.rejected);
+  metrics.addMetric(METRIC.messagesIn, MetricUnit.Count, event.Records.length);
+  metrics.addMetric(METRIC.eventsRejected, MetricUnit.Count, outcome.rejected);
+  metrics.addMetric(METRIC.eventsDeadLettered, MetricUnit.Count, outcome.deadLettered);
+  metrics.addMetric(METRIC.ingestMessagesFailed, MetricUnit.Count, outcome.failedMessageIds.length);
   if (report !== undefined) {
-    metrics.addMetric("EventsIn", MetricUnit.Count, report.eventsIn);
-    metrics.addMetric("EventsStale", MetricUnit.Count, report.stale);
-    metrics.addMetric("EventsUnchanged", MetricUnit.Count, report.unchanged);
-    metrics.addMetric("SliceWrites", MetricUnit.Count, report.writes.length);
-    metrics.addMetric("GroupConflictRetries", MetricUnit.Count, report.conflictRetries);
+    metrics.addMetric(METRIC.eventsIn, MetricUnit.Count, report.eventsIn);
+    metrics.addMetric(METRIC.eventsStale, MetricUnit.Count, report.stale);
+    metrics.addMetric(METRIC.eventsUnchanged, MetricUnit.Count, report.unchanged);
+    metrics.addMetric(METRIC.sliceWrites, MetricUnit.Count, report.writes.length);
+    metrics.addMetric(METRIC.groupConflictRetries, MetricUnit.Count, report.conflictRetries);
     const now = Date.now();
     for (const write of report.writes) {
-      metrics.addMetric("IngestLatency", MetricUnit.Milliseconds, Math.max(0, now - write.sourceTimeMs));
+      metrics.addMetric(METRIC.ingestLatency, MetricUnit.Milliseconds, Math.max(0, now - write.sourceTimeMs));
     }
   }
   const identities = await identityRange.current();
@@ -107,6 +128,13 @@ async function ingest(event: SqsEvent): Promise<SQSBatchResponse> {
   }
   if (outcome.rejected > 0)
     logger.warn("poison events sent to the dead-letter queue", { count: outcome.rejected });
+  for (const failure of outcome.failures) {
+    const log = failure.failureClass === "deterministic" ? logger.warn : logger.error;
+    log.call(logger, `${failure.unit} not applied (${failure.failureClass})`, {
+      events: failure.events.length,
+      error: failure.error as Error,
+    });
+  }
   if (outcome.error !== undefined) {
     logger.error("batch not applied; its messages will be retried", { error: outcome.error as Error });
   }

@@ -7,6 +7,7 @@
 import { Duration } from "aws-cdk-lib";
 import { type CfnQueue, Queue, QueueEncryption, type QueueProps } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
+import { QUEUE_RETENTION_DAYS } from "#shared/config/queue-retention.ts";
 import { LOGICAL_IDS } from "#shared/config/resources.ts";
 
 export interface IngestQueuesProps {
@@ -35,15 +36,21 @@ export class IngestQueues extends Construct {
 
   constructor(scope: Construct, id: string, props: IngestQueuesProps) {
     super(scope, id);
+    // Retentions come from one place: the core's tombstones are derived from them.
     this.deadLetterQueue = namedQueue(this, LOGICAL_IDS.deadLetterQueue, {
-      retentionPeriod: Duration.days(14),
+      retentionPeriod: Duration.days(QUEUE_RETENTION_DAYS.deadLetter),
     });
     const common = {
       visibilityTimeout: Duration.seconds(props.consumerTimeoutSeconds * 6),
-      retentionPeriod: Duration.days(4),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount },
     };
-    this.ingestQueue = namedQueue(this, LOGICAL_IDS.ingestQueue, common);
-    this.priorityQueue = namedQueue(this, LOGICAL_IDS.priorityIngestQueue, common);
+    this.ingestQueue = namedQueue(this, LOGICAL_IDS.ingestQueue, {
+      ...common,
+      retentionPeriod: Duration.days(QUEUE_RETENTION_DAYS.ingest),
+    });
+    this.priorityQueue = namedQueue(this, LOGICAL_IDS.priorityIngestQueue, {
+      ...common,
+      retentionPeriod: Duration.days(QUEUE_RETENTION_DAYS.priorityIngest),
+    });
   }
 }

@@ -2,6 +2,7 @@
  * The knobs of the slicing core, with the defaults of Kubernetes and Cilium, validated once.
  * Each part validates its own knobs; this only gathers them.
  */
+import { DEFAULT_TOMBSTONE_RETENTION_MS } from "#shared/config/queue-retention.ts";
 import {
   type CesBatchingMode,
   DEFAULT_MAX_ENDPOINTS_PER_CES,
@@ -29,7 +30,11 @@ export interface SlicingSettings {
   readonly identityLabelPolicy: IdentityLabelPolicy;
   /** How long an identity nobody uses survives before it is garbage-collected. */
   readonly identityGcGraceMs: number;
-  /** How long a DELETED object's tombstone is kept to reject late, older events. */
+  /**
+   * How long a DELETED object's tombstone is kept to reject late, older events. The default
+   * outlives every queue retention that can replay an event (shared/config/queue-retention.ts);
+   * ingest refuses, with a reason, any event older than this.
+   */
   readonly tombstoneRetentionMs: number;
   /** Also compute the comparison baselines (per-endpoint objects, v1 Endpoints per Service). */
   readonly baselines: boolean;
@@ -41,7 +46,7 @@ export const DEFAULT_SLICING_SETTINGS: SlicingSettings = {
   cesBatchingMode: "fcfs",
   identityLabelPolicy: defaultIdentityLabelPolicy,
   identityGcGraceMs: DEFAULT_IDENTITY_GC_GRACE_MS,
-  tombstoneRetentionMs: 24 * 60 * 60 * 1000,
+  tombstoneRetentionMs: DEFAULT_TOMBSTONE_RETENTION_MS,
   baselines: false,
 };
 

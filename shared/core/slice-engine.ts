@@ -5,6 +5,10 @@
  * applied in order (stale ones dropped by resourceVersion), reconciled once for the whole batch,
  * and committed under a version check; a conflicting concurrent writer makes the group replay
  * from a fresh load, which is safe because applying an event twice changes nothing.
+ *
+ * With `isolateFailures`, each namespace group and each Node event is a unit of its own: a unit
+ * that fails (after its conflict replays) is reported with its events and the others still
+ * commit, then identity garbage collection runs. Without it, the first failure is thrown.
  */
 import type { WatchEvent } from "#shared/k8s/watch-event-schema.ts";
 import type { ClusterStore } from "./cluster-store.ts";
@@ -36,6 +40,25 @@ export interface BatchReport {
   readonly baselineWrites: BaselineWrite[];
   /** Group commits that lost a race and were replayed. */
   readonly conflictRetries: number;
+  /** Units that failed (only with isolateFailures): nothing of theirs was committed. */
+  readonly failures: readonly UnitFailure[];
+}
+
+/** A namespace group, a Node event or the identity garbage collection that could not be applied. */
+export interface UnitFailure {
+  /** "namespace <name>", "node <name>" or "identity garbage collection". */
+  readonly unit: string;
+  readonly error: unknown;
+  /**
+   * The batch's events whose effect on the unit was not applied (the same objects): its own, and
+   * for a namespace group the Node events that moved its pods (the Nodes themselves committed).
+   */
+  readonly events: readonly SourcedEvent[];
+}
+
+export interface ApplyBatchOptions {
+  /** Report a failing unit in BatchReport.failures and go on with the others, instead of throwing. */
+  readonly isolateFailures?: boolean;
 }
 
 export interface SliceEngineOptions {
@@ -65,18 +88,34 @@ export class SliceEngine {
     this.#writeGate = options.writeGate;
   }
 
-  async applyBatch(batch: readonly SourcedEvent[]): Promise<BatchReport> {
+  async applyBatch(batch: readonly SourcedEvent[], options: ApplyBatchOptions = {}): Promise<BatchReport> {
     const counts: Record<ApplyOutcome, number> = { applied: 0, stale: 0, unchanged: 0 };
     const writes: ObjectWrite[] = [];
     const baselineWrites: BaselineWrite[] = [];
+    const failures: UnitFailure[] = [];
+    const fail = (unit: string, error: unknown, events: readonly SourcedEvent[]): void => {
+      if (options.isolateFailures !== true) throw error;
+      failures.push({ unit, error, events });
+    };
     const byGroup = new Map<string, SourcedEvent[]>();
     const nodeDirt = new Map<string, number>();
+    /** The Node events whose pods must be reconciled, by node: a group that fails owes them too. */
+    const nodeEvents = new Map<string, SourcedEvent[]>();
     for (const item of batch) {
       const object = item.event.object;
       if (object.kind === "Node") {
-        const outcome = await this.#applyNode(item);
-        counts[outcome]++;
-        if (outcome === "applied") markEarliest(nodeDirt, object.metadata.name, item.sourceTimeMs);
+        let outcome: ApplyOutcome | "replayed";
+        try {
+          outcome = await this.#applyNode(item);
+        } catch (error) {
+          fail(`node ${object.metadata.name}`, error, [item]);
+          continue;
+        }
+        counts[outcome === "replayed" ? "stale" : outcome]++;
+        if (outcome === "applied" || outcome === "replayed") {
+          markEarliest(nodeDirt, object.metadata.name, item.sourceTimeMs);
+          nodeEvents.set(object.metadata.name, [...(nodeEvents.get(object.metadata.name) ?? []), item]);
+        }
         continue;
       }
       const namespace = object.kind === "Namespace" ? object.metadata.name : object.metadata.namespace;
@@ -89,24 +128,37 @@ export class SliceEngine {
     }
     const podsOfDirtyNodes = await this.#podsOfDirtyNodes(nodeDirt);
     for (const namespace of podsOfDirtyNodes.keys()) if (!byGroup.has(namespace)) byGroup.set(namespace, []);
+    const owedNodeEvents = (namespace: string): SourcedEvent[] =>
+      [...(podsOfDirtyNodes.get(namespace)?.nodes ?? [])].flatMap((node) => nodeEvents.get(node) ?? []);
 
     let conflictRetries = 0;
     for (const [namespace, events] of byGroup) {
       for (let attempt = 1; ; attempt++) {
         try {
-          const result = await this.#processGroup(namespace, events, podsOfDirtyNodes.get(namespace));
+          const result = await this.#processGroup(namespace, events, podsOfDirtyNodes.get(namespace)?.pods);
           for (const outcome of result.outcomes) counts[outcome]++;
           writes.push(...result.writes);
           baselineWrites.push(...result.baselineWrites);
           break;
         } catch (error) {
-          if (!(error instanceof GroupConflictError) || attempt >= this.#maxGroupAttempts) throw error;
-          conflictRetries++;
+          if (error instanceof GroupConflictError && attempt < this.#maxGroupAttempts) {
+            conflictRetries++;
+            continue;
+          }
+          // The Node events that moved its pods are owed too: applied, they would be stale on
+          // a retry, but an exact replay of an applied Node event reconciles its pods again.
+          fail(`namespace ${namespace}`, error, [...events, ...owedNodeEvents(namespace)]);
+          break;
         }
       }
     }
-    writes.push(...(await this.#collectIdentityGarbage()));
-    return { eventsIn: batch.length, ...counts, writes, baselineWrites, conflictRetries };
+    // Collection frees identities for every group, so it runs whatever happened to the others.
+    try {
+      writes.push(...(await this.#collectIdentityGarbage()));
+    } catch (error) {
+      fail("identity garbage collection", error, []);
+    }
+    return { eventsIn: batch.length, ...counts, writes, baselineWrites, conflictRetries, failures };
   }
 
   /**
@@ -114,7 +166,7 @@ export class SliceEngine {
    * conditional write is reloaded and decided again (the other writer may have stored a newer
    * version, which makes this event stale), like a namespace group conflict.
    */
-  async #applyNode(item: SourcedEvent): Promise<ApplyOutcome> {
+  async #applyNode(item: SourcedEvent): Promise<ApplyOutcome | "replayed"> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.#applyNodeOnce(item);
@@ -124,12 +176,17 @@ export class SliceEngine {
     }
   }
 
-  async #applyNodeOnce(item: SourcedEvent): Promise<ApplyOutcome> {
+  async #applyNodeOnce(item: SourcedEvent): Promise<ApplyOutcome | "replayed"> {
     const object = item.event.object;
     if (object.kind !== "Node") throw new TypeError("not a Node event");
     const current = await this.#store.loadNode(object.metadata.name);
     const resourceVersion = object.metadata.resourceVersion;
-    if (!isNewerThan(resourceVersion, current)) return "stale";
+    if (!isNewerThan(resourceVersion, current)) {
+      // The very event already applied, delivered again: an SQS duplicate, or a retry after the
+      // groups of its pods failed (or the invocation died) once the Node itself was committed.
+      // Its pods are reconciled again, which writes nothing where they are already right.
+      return current?.resourceVersion === resourceVersion ? "replayed" : "stale";
+    }
     const record: NodeRecord | undefined = item.event.type === "DELETED" ? undefined : toNodeRecord(object);
     const entry =
       record === undefined
@@ -140,18 +197,22 @@ export class SliceEngine {
     return current?.record?.zone === record?.zone && record !== undefined ? "unchanged" : "applied";
   }
 
-  async #podsOfDirtyNodes(nodeDirt: Map<string, number>): Promise<Map<string, Map<string, number>>> {
-    const byNamespace = new Map<string, Map<string, number>>();
+  /** Per namespace: its pods on the dirty nodes (with the earliest source time), and those nodes. */
+  async #podsOfDirtyNodes(
+    nodeDirt: Map<string, number>,
+  ): Promise<Map<string, { pods: Map<string, number>; nodes: Set<string> }>> {
+    const byNamespace = new Map<string, { pods: Map<string, number>; nodes: Set<string> }>();
     for (const [node, sourceTimeMs] of nodeDirt) {
       for (const key of await this.#store.podsOnNode(node)) {
         const slash = key.indexOf("/");
         const namespace = key.slice(0, slash);
-        let pods = byNamespace.get(namespace);
-        if (pods === undefined) {
-          pods = new Map();
-          byNamespace.set(namespace, pods);
+        let entry = byNamespace.get(namespace);
+        if (entry === undefined) {
+          entry = { pods: new Map(), nodes: new Set() };
+          byNamespace.set(namespace, entry);
         }
-        markEarliest(pods, key.slice(slash + 1), sourceTimeMs);
+        markEarliest(entry.pods, key.slice(slash + 1), sourceTimeMs);
+        entry.nodes.add(node);
       }
     }
     return byNamespace;

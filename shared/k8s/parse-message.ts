@@ -21,8 +21,19 @@ export interface RejectedEvent {
   readonly index: number | undefined;
 }
 
+/** A valid event with where it was in the body and what it was before the schema stripped it. */
+export interface AcceptedEvent {
+  readonly event: WatchEvent;
+  /** The event as received, to dead-letter it whole if applying it fails for good. */
+  readonly raw: unknown;
+  /** Position in a producer batch; undefined for a single-event body. */
+  readonly index: number | undefined;
+}
+
 export interface ParsedMessage {
   readonly events: WatchEvent[];
+  /** The same events as `events`, in the same order, with their origin. */
+  readonly accepted: AcceptedEvent[];
   readonly rejected: RejectedEvent[];
   /** BOOKMARK events: valid watch traffic that carries no change. */
   readonly ignored: number;
@@ -40,6 +51,7 @@ export function parseMessageBody(body: string, options: ParseOptions = {}): Pars
   } catch (error) {
     return {
       events: [],
+      accepted: [],
       rejected: [{ reason: `invalid JSON: ${(error as Error).message}`, raw: body, index: undefined }],
       ignored: 0,
     };
@@ -50,22 +62,26 @@ export function parseMessageBody(body: string, options: ParseOptions = {}): Pars
   if (isBatch && !Array.isArray(batch)) {
     return {
       events: [],
+      accepted: [],
       rejected: [{ reason: "events: must be an array of watch events", raw: decoded, index: undefined }],
       ignored: 0,
     };
   }
   const candidates: unknown[] = isBatch ? (batch as unknown[]) : [decoded];
   const events: WatchEvent[] = [];
+  const accepted: AcceptedEvent[] = [];
   const rejected: RejectedEvent[] = [];
   let ignored = 0;
   candidates.forEach((candidate, position) => {
     const index = isBatch ? position : undefined;
     const outcome = parseWatchEvent(candidate, maxEventBytes, isBatch ? undefined : body.length);
-    if (outcome.kind === "event") events.push(outcome.event);
-    else if (outcome.kind === "ignored") ignored++;
+    if (outcome.kind === "event") {
+      events.push(outcome.event);
+      accepted.push({ event: outcome.event, raw: candidate, index });
+    } else if (outcome.kind === "ignored") ignored++;
     else rejected.push({ reason: outcome.reason, raw: candidate, index });
   });
-  return { events, rejected, ignored };
+  return { events, accepted, rejected, ignored };
 }
 
 type EventOutcome =

@@ -5,20 +5,48 @@
  * (managedFields, annotations, status details) is accepted and dropped by the parse, so what flows
  * on is already small. The same zod schemas feed Powertools' parser in the Lambda handlers.
  */
+import { isIP } from "node:net";
 import { z } from "zod";
+import {
+  DNS1123_LABEL_MAX_LENGTH,
+  DNS1123_SUBDOMAIN_MAX_LENGTH,
+  isDns1123Label,
+  isDns1123Subdomain,
+  labelKeyProblem,
+  labelValueProblem,
+} from "./kubernetes-names.ts";
 
-const nameSchema = z.string().min(1, "must be a non-empty string").max(253, "is longer than 253 characters");
-const labelsSchema = z.record(z.string(), z.string()).optional();
+/** Pod and Node names are DNS-1123 subdomains in Kubernetes (Services are stricter there: DNS-1035 labels). */
+const nameSchema = z
+  .string()
+  .min(1, "must be a non-empty string")
+  .max(DNS1123_SUBDOMAIN_MAX_LENGTH, `is longer than ${DNS1123_SUBDOMAIN_MAX_LENGTH} characters`)
+  .refine(isDns1123Subdomain, "must be a DNS-1123 subdomain (lower-case alphanumerics, '-' and '.')");
+const namespaceNameSchema = z
+  .string()
+  .min(1, "must be a non-empty string")
+  .max(DNS1123_LABEL_MAX_LENGTH, `is longer than ${DNS1123_LABEL_MAX_LENGTH} characters`)
+  .refine(isDns1123Label, "must be a DNS-1123 label (lower-case alphanumerics and '-')");
+/** Labels and selectors as Kubernetes validates them: qualified-name keys, short values of a small charset. */
+const labelMapSchema = z.record(z.string(), z.string()).superRefine((labels, ctx) => {
+  for (const [key, value] of Object.entries(labels)) {
+    const problem = labelKeyProblem(key) ?? labelValueProblem(value);
+    if (problem !== undefined) ctx.addIssue({ code: "custom", path: [key], message: problem });
+  }
+});
+const labelsSchema = labelMapSchema.optional();
 /** Kubernetes resourceVersions are opaque to clients in general; sliceline requires etcd's decimal revisions. */
 const resourceVersionSchema = z
   .string({ error: "is required (a decimal integer string)" })
   .regex(/^[0-9]{1,30}$/, "must be a decimal integer string");
+/** An empty address is tolerated (a pod without one yet, as some producers send); anything else must parse. */
+const ipSchema = z.string().refine((ip) => ip === "" || isIP(ip) !== 0, "must be an IP address");
 const protocolSchema = z.enum(["TCP", "UDP", "SCTP"]).optional();
 const portNumberSchema = z.number().int().min(1).max(65535);
 
 const namespacedMeta = z.object({
   name: nameSchema,
-  namespace: nameSchema,
+  namespace: namespaceNameSchema,
   uid: z.string().optional(),
   resourceVersion: resourceVersionSchema,
   labels: labelsSchema,
@@ -56,11 +84,20 @@ export const podSchema = z.object({
     .optional(),
   status: z
     .object({
-      podIP: z.string().optional(),
-      podIPs: z.array(z.object({ ip: z.string() })).nullish(),
+      podIP: ipSchema.optional(),
+      podIPs: z
+        .array(z.object({ ip: ipSchema }))
+        .max(2, "has more than one IP per family")
+        .nullish(),
       hostIP: z.string().optional(),
       phase: z.string().optional(),
       conditions: z.array(z.object({ type: z.string(), status: z.string() })).nullish(),
+    })
+    .superRefine((status, ctx) => {
+      const families = (status.podIPs ?? []).map(({ ip }) => isIP(ip)).filter((family) => family !== 0);
+      if (new Set(families).size < families.length) {
+        ctx.addIssue({ code: "custom", path: ["podIPs"], message: "has more than one IP per family" });
+      }
     })
     .optional(),
 });
@@ -70,7 +107,7 @@ export const serviceSchema = z.object({
   metadata: namespacedMeta,
   spec: z
     .object({
-      selector: z.record(z.string(), z.string()).nullish(),
+      selector: labelMapSchema.nullish(),
       ports: z
         .array(
           z.object({

@@ -7,6 +7,8 @@
  * Writes a batch cannot make within the budget are not dropped: the batch waits for the next
  * window, and if the wait would be too long its messages are retried later, when SQS hands them
  * back together with newer changes that the next reconcile coalesces into the same slice writes.
+ * A single commit too large to ever fit is admitted in debt once the bucket is clear (see admit),
+ * so no commit is refused for ever.
  */
 
 export interface RateStep {
@@ -99,7 +101,7 @@ export interface BudgetedWriteGateOptions {
   readonly steps?: readonly RateStep[];
   /** The number of watchers each write reaches (refreshed by the caller as watchers come and go). */
   readonly watchers: () => number;
-  /** Longer than this, and the batch is given back to the queue instead of waiting. */
+  /** Longer than this, and the commit is given back to the queue instead of waiting. */
   readonly maxWaitMs: number;
   readonly nowMs?: () => number;
   readonly sleep?: (ms: number) => Promise<void>;
@@ -129,15 +131,31 @@ export class BudgetedWriteGate implements WriteGate {
 
   async admit(writes: number): Promise<void> {
     if (writes === 0) return;
-    this.#bucket.setStep(rateFor(this.#watchers(), this.#steps));
-    const waitMs = this.#bucket.take(writes, this.#nowMs());
-    if (waitMs > this.#maxWaitMs) {
-      this.#bucket.take(-writes, this.#nowMs());
-      throw new WriteBudgetExceededError(
-        `${writes} slice writes would wait ${waitMs} ms for the write budget (limit ${this.#maxWaitMs} ms)`,
-      );
+    const step = rateFor(this.#watchers(), this.#steps);
+    this.#bucket.setStep(step);
+    const nowMs = this.#nowMs();
+    const waitMs = this.#bucket.take(writes, nowMs);
+    if (waitMs <= this.#maxWaitMs) {
+      if (waitMs > 0) await this.#sleep(waitMs);
+      return;
     }
-    if (waitMs > 0) await this.#sleep(waitMs);
+    this.#bucket.take(-writes, nowMs);
+    // A commit is atomic (one namespace group), so one larger than the most the bucket can yield
+    // within the wait would be refused for ever. It goes as soon as the bucket is out of debt,
+    // taking it deep into debt: the commits after it wait (or are handed back) until that debt is
+    // paid, so the average rate holds and only its burst is exceeded, once.
+    const mostWithinWait = step.burst + (step.writesPerSecond * this.#maxWaitMs) / 1000;
+    if (writes > mostWithinWait) {
+      const outOfDebtMs = this.#bucket.take(0, nowMs);
+      if (outOfDebtMs <= this.#maxWaitMs) {
+        this.#bucket.take(writes, nowMs);
+        if (outOfDebtMs > 0) await this.#sleep(outOfDebtMs);
+        return;
+      }
+    }
+    throw new WriteBudgetExceededError(
+      `${writes} slice writes would wait ${waitMs} ms for the write budget (limit ${this.#maxWaitMs} ms)`,
+    );
   }
 }
 

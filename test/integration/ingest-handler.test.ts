@@ -1,11 +1,13 @@
 /**
  * The real ingest handler on DynamoDB Local + fauxqs: a batch with poison events sends each of them
  * to the dead-letter queue with its reason and applies the rest; a replay of the batch changes nothing.
+ * A namespace group that cannot be committed costs only its own events; an absurd producer time
+ * stamp costs nothing.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { CreateQueueCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
-import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import { CreateQueueCommand, DeleteMessageCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
+import type { SQSBatchResponse, SQSEvent, SQSMessageAttribute, SQSRecord } from "aws-lambda";
 import { ENV } from "#shared/config/resources.ts";
 import type { EndpointSlice } from "#shared/core/model.ts";
 import { ClusterSimulator } from "#shared/sim/cluster-simulator.ts";
@@ -32,7 +34,11 @@ after(async () => {
   await dynamo?.stop();
 });
 
-function sqsRecord(messageId: string, body: string): SQSRecord {
+function sqsRecord(
+  messageId: string,
+  body: string,
+  messageAttributes: SQSRecord["messageAttributes"] = {},
+): SQSRecord {
   return {
     messageId,
     receiptHandle: `rh-${messageId}`,
@@ -43,7 +49,7 @@ function sqsRecord(messageId: string, body: string): SQSRecord {
       SenderId: "producer",
       ApproximateFirstReceiveTimestamp: String(Date.now()),
     },
-    messageAttributes: {},
+    messageAttributes,
     md5OfBody: "",
     eventSource: "aws:sqs",
     eventSourceARN: "arn:aws:sqs:us-east-1:000000000000:IngestQueue",
@@ -135,4 +141,164 @@ describe("ingest handler", () => {
     const again = await storedObjects(dynamo.client, dynamo.tableNames.SlicesTable as string);
     assert.equal(JSON.stringify([...again.EndpointSlice.values()]), before);
   });
+
+  it("dead-letters a namespace group that can never be committed, with its reason, and commits the other namespace of the batch", async () => {
+    const sim = new ClusterSimulator();
+    const service = (namespace: string) =>
+      sim.upsertService({
+        namespace,
+        name: "web",
+        selector: { app: "web" },
+        ports: [{ name: "http", port: 80, targetPort: 8080 }],
+      });
+    const good = [
+      sim.addNamespace("calm"),
+      service("calm"),
+      sim.createPod("calm", "a", { app: "web" }, "node-1"),
+      sim.startPod("calm", "a"),
+      sim.setPodReady("calm", "a", true),
+    ];
+    // Valid pods, each under the event size limit, whose named ports add up to a
+    // CiliumEndpointSlice over DynamoDB's 400 KB item limit: the group fails on every attempt.
+    const ports = Array.from({ length: 3500 }, (_, i) => ({
+      name: `p${i}`,
+      containerPort: 1024 + i,
+      protocol: "TCP",
+    }));
+    const huge = ["x", "y", "z"].map((name) => [
+      sim.createPod("crowded", name, { app: "web" }, "node-1", { ports }),
+      sim.startPod("crowded", name),
+    ]);
+    const event: SQSEvent = {
+      Records: [
+        sqsRecord("g1", JSON.stringify({ events: good })),
+        ...huge.map((events, i) => sqsRecord(`h${i}`, JSON.stringify({ events }))),
+      ],
+    };
+    const response = await handler(event, lambdaContext("ingest"));
+    assert.deepEqual(response.batchItemFailures, []);
+
+    const letters = (await receiveDeadLetters()).filter((letter) => letter.source?.startsWith("h"));
+    assert.deepEqual(letters.map((l) => `${l.source}#${l.index}`).sort(), [
+      "h0#0",
+      "h0#1",
+      "h1#0",
+      "h1#1",
+      "h2#0",
+      "h2#1",
+    ]);
+    for (const letter of letters) {
+      assert.match(letter.reason, /^namespace crowded failed \(deterministic\): ItemTooLargeError: /);
+      assert.equal(JSON.parse(letter.body ?? "").object.metadata.namespace, "crowded");
+    }
+    const objects = await storedObjects(dynamo.client, dynamo.tableNames.SlicesTable as string);
+    const slicesOf = (namespace: string) =>
+      ([...objects.EndpointSlice.values()] as EndpointSlice[]).filter(
+        (s) => s.metadata.namespace === namespace,
+      );
+    assert.deepEqual(
+      slicesOf("calm").flatMap((s) => s.endpoints.map((e) => e.targetRef.name)),
+      ["a"],
+    );
+    assert.deepEqual(slicesOf("crowded"), []);
+  });
+
+  it("falls back to SentTimestamp for an absurd sourceTimeMs stamp instead of failing the batch", async () => {
+    const sim = new ClusterSimulator();
+    const events = [
+      sim.addNamespace("stamped"),
+      sim.upsertService({
+        namespace: "stamped",
+        name: "web",
+        selector: { app: "web" },
+        ports: [{ name: "http", port: 80, targetPort: 8080 }],
+      }),
+      sim.createPod("stamped", "a", { app: "web" }, "node-1"),
+      sim.startPod("stamped", "a"),
+    ];
+    const before = Date.now();
+    const response = await handler(
+      {
+        Records: [
+          sqsRecord("s1", JSON.stringify({ events }), {
+            sourceTimeMs: { stringValue: "1e20", dataType: "Number" } as SQSMessageAttribute,
+          }),
+        ],
+      },
+      lambdaContext("ingest"),
+    );
+    assert.deepEqual(response.batchItemFailures, []);
+    const objects = await storedObjects(dynamo.client, dynamo.tableNames.SlicesTable as string);
+    const slice = ([...objects.EndpointSlice.values()] as EndpointSlice[]).find(
+      (s) => s.metadata.namespace === "stamped",
+    );
+    const created = Date.parse(String(slice?.metadata.creationTimestamp));
+    assert.ok(
+      created >= before - 60_000 && created <= Date.now(),
+      `creationTimestamp ${slice?.metadata.creationTimestamp}`,
+    );
+  });
+
+  it("refuses an event older than tombstones last, and again when its dead letter is redriven", async () => {
+    const sim = new ClusterSimulator();
+    const day = 24 * 60 * 60 * 1000;
+    const old = sqsRecord("old1", JSON.stringify(sim.addNamespace("ancient")));
+    old.attributes.SentTimestamp = String(Date.now() - 24 * day);
+    const response = await handler({ Records: [old] }, lambdaContext("ingest"));
+    assert.deepEqual(response.batchItemFailures, []);
+    const letter = (await receiveDeadLetters()).find((l) => l.source === "old1");
+    assert.match(
+      letter?.reason ?? "",
+      /^too old: sent 576 h ago, longer than deleted objects' tombstones last \(552 h\)/,
+    );
+    assert.equal(letter?.firstSent, old.attributes.SentTimestamp);
+
+    // An operator redrives it: a new message, sent now, with the attributes the dead letter had.
+    const redriven = sqsRecord("old2", letter?.body ?? "", {
+      firstSentTimestamp: { stringValue: letter?.firstSent, dataType: "Number" } as SQSMessageAttribute,
+    });
+    assert.deepEqual((await handler({ Records: [redriven] }, lambdaContext("ingest"))).batchItemFailures, []);
+    const again = (await receiveDeadLetters()).filter((l) => l.source?.startsWith("old"));
+    assert.deepEqual(
+      again.map((l) => l.source),
+      ["old2"],
+    );
+    assert.match(again[0]?.reason ?? "", /^too old: sent 576 h ago/);
+  });
 });
+
+/** Everything on the dead-letter queue now (deleted as read), with the attributes ingest sets. */
+async function receiveDeadLetters(): Promise<
+  {
+    source: string | undefined;
+    index: string | undefined;
+    reason: string;
+    body: string | undefined;
+    firstSent: string | undefined;
+  }[]
+> {
+  const letters = [];
+  for (;;) {
+    const received = await messaging.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: deadLetterQueueUrl,
+        MaxNumberOfMessages: 10,
+        MessageAttributeNames: ["All"],
+      }),
+    );
+    const messages = received.Messages ?? [];
+    if (messages.length === 0) return letters;
+    for (const m of messages) {
+      letters.push({
+        source: m.MessageAttributes?.sourceMessageId?.StringValue,
+        index: m.MessageAttributes?.index?.StringValue,
+        reason: m.MessageAttributes?.reason?.StringValue ?? "",
+        body: m.Body,
+        firstSent: m.MessageAttributes?.firstSentTimestamp?.StringValue,
+      });
+      await messaging.sqs.send(
+        new DeleteMessageCommand({ QueueUrl: deadLetterQueueUrl, ReceiptHandle: m.ReceiptHandle }),
+      );
+    }
+  }
+}

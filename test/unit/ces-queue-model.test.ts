@@ -41,6 +41,7 @@ function batch(atMs: number, measured: boolean, writes: ObjectWrite[]): ReplayBa
     writes,
     baselineWrites: [],
     conflictRetries: 0,
+    failures: [],
   };
   return { atMs, from: 0, to: 0, measured, report };
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parseMessageBody } from "#shared/k8s/parse-message.ts";
-import { nodeObject, podObject, watchEvent } from "#test/support/k8s-objects.ts";
+import { nodeObject, podObject, serviceObject, watchEvent } from "#test/support/k8s-objects.ts";
 
 const pod = podObject({
   namespace: "shop",
@@ -97,5 +97,82 @@ describe("parseMessageBody", () => {
     );
     const node = parsed.events[0]?.object as { status?: Record<string, unknown> };
     assert.deepEqual(Object.keys(node.status ?? {}), ["addresses"]);
+  });
+});
+
+describe("Kubernetes validation at the schema", () => {
+  const reasonOf = (object: Record<string, unknown>): string =>
+    parseMessageBody(JSON.stringify(watchEvent("ADDED", object))).rejected[0]?.reason ?? "accepted";
+  const withMetadata = (patch: Record<string, unknown>) => ({
+    ...pod,
+    metadata: { ...(pod.metadata as object), ...patch },
+  });
+
+  it("accepts names, namespaces and labels Kubernetes accepts", () => {
+    const accepted = withMetadata({
+      name: `${"a".repeat(63)}.${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(61)}`,
+      namespace: "x".repeat(63),
+      labels: {
+        [`${"p".repeat(200)}.example.com/${"n".repeat(63)}`]: "v".repeat(63),
+        "app.kubernetes.io/name": "Web_1.x-y",
+        empty: "",
+      },
+    });
+    assert.equal(reasonOf(accepted), "accepted");
+  });
+
+  it("rejects names that are not DNS-1123 subdomains, or longer than 253", () => {
+    assert.match(
+      reasonOf(withMetadata({ name: "Web_1" })),
+      /object\.metadata\.name: must be a DNS-1123 subdomain/,
+    );
+    assert.match(reasonOf(withMetadata({ name: "a".repeat(254) })), /object\.metadata\.name: .*253/);
+    assert.match(
+      reasonOf({ ...nodeObject("ip-10-0-0-1_ec2", 5, "az-1", "192.0.2.1") }),
+      /object\.metadata\.name: must be a DNS-1123 subdomain/,
+    );
+  });
+
+  it("rejects namespaces that are not DNS-1123 labels, or longer than 63", () => {
+    assert.match(
+      reasonOf(withMetadata({ namespace: "a.b" })),
+      /object\.metadata\.namespace: must be a DNS-1123 label/,
+    );
+    assert.match(reasonOf(withMetadata({ namespace: "a".repeat(64) })), /object\.metadata\.namespace: .*63/);
+  });
+
+  it("rejects label keys and values Kubernetes rejects", () => {
+    for (const labels of [
+      { [`${"n".repeat(64)}`]: "v" },
+      { [`${"p".repeat(254)}/n`]: "v" },
+      { "Bad_Prefix/n": "v" },
+      { "-starts-with-dash": "v" },
+      { "a/b/c": "v" },
+      { app: "v".repeat(64) },
+      { app: "has space" },
+      { app: "-dash-first" },
+    ]) {
+      assert.match(reasonOf(withMetadata({ labels })), /object\.metadata\.labels/, JSON.stringify(labels));
+    }
+    const service = serviceObject({
+      namespace: "shop",
+      name: "web",
+      resourceVersion: 1,
+      selector: { "a b": "x" },
+    });
+    assert.match(reasonOf(service), /object\.spec\.selector/);
+  });
+
+  it("takes at most one IP per family in podIPs, as Kubernetes does", () => {
+    const withIPs = (podIPs: string[]) =>
+      podObject({ namespace: "shop", name: "p", resourceVersion: 1, podIPs, ready: true });
+    assert.equal(reasonOf(withIPs(["10.0.0.1", "fd00::1"])), "accepted");
+    assert.match(reasonOf(withIPs(["10.0.0.1", "10.0.0.2"])), /object\.status\.podIPs: .*one IP per family/);
+    const many = Array.from(
+      { length: 10_000 },
+      (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+    );
+    assert.match(reasonOf(withIPs(many)), /object\.status\.podIPs/);
+    assert.match(reasonOf(withIPs(["not-an-ip"])), /object\.status\.podIPs\.0\.ip: must be an IP address/);
   });
 });

@@ -15,6 +15,17 @@ import {
 } from "#shared/pipeline/write-budget.ts";
 import { ClusterSimulator } from "#shared/sim/cluster-simulator.ts";
 
+/** true when the gate lets the writes through, false when it hands them back. */
+async function admits(gate: BudgetedWriteGate, writes: number): Promise<boolean> {
+  try {
+    await gate.admit(writes);
+    return true;
+  } catch (error) {
+    if (error instanceof WriteBudgetExceededError) return false;
+    throw error;
+  }
+}
+
 describe("write budget", () => {
   it("lowers the rate as the audience grows, like Cilium's ces-rate-limits", () => {
     assert.equal(rateFor(0).writesPerSecond, 10);
@@ -71,9 +82,68 @@ describe("write budget", () => {
     assert.deepEqual(slept, []);
     await gate.admit(5);
     assert.deepEqual(slept, [1000]);
-    await assert.rejects(gate.admit(50), WriteBudgetExceededError);
+    // 15 writes would wait 3 s (rate 5/s), over the 2 s limit: handed back, to be retried.
+    await assert.rejects(gate.admit(15), WriteBudgetExceededError);
     await gate.admit(5);
     assert.deepEqual(slept, [1000, 1000]);
+  });
+
+  it("admits a commit larger than burst + the longest wait of rate, in debt paid by the commits after it", async () => {
+    let now = 0;
+    const gate = new BudgetedWriteGate({
+      watchers: () => 0,
+      maxWaitMs: 5000,
+      nowMs: () => now,
+      sleep: async (ms) => {
+        now += ms;
+      },
+    });
+    // 10 writes/s, burst 20: at most 70 writes fit within a 5 s wait; 500 never would.
+    await gate.admit(500);
+    // The debt (480 writes, 48 s) refuses what follows until it is nearly paid...
+    await assert.rejects(gate.admit(1), WriteBudgetExceededError);
+    await assert.rejects(gate.admit(500), WriteBudgetExceededError);
+    now += 44_000;
+    // ...then the next one waits out the rest, and the average rate holds: 501 writes in 48.1 s.
+    await gate.admit(1);
+    assert.equal(now, 48_100);
+  });
+
+  it("eventually admits any commit under steady small traffic, and never lets more through than the rate", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 71, max: 5000 }),
+        fc.array(fc.integer({ min: 1, max: 10 }), { minLength: 1, maxLength: 50 }),
+        async (big, smalls) => {
+          let now = 0;
+          const gate = new BudgetedWriteGate({
+            watchers: () => 0,
+            maxWaitMs: 5000,
+            nowMs: () => now,
+            sleep: async (ms) => {
+              now += ms;
+            },
+          });
+          let admitted = 0;
+          let bigAdmitted = false;
+          // Small commits keep coming every 100 ms; the big one is retried each time it is refused.
+          for (let round = 0; round < 10_000 && !bigAdmitted; round++) {
+            for (const writes of smalls) {
+              now += 100;
+              if (await admits(gate, writes)) admitted += writes;
+            }
+            if (await admits(gate, big)) {
+              admitted += big;
+              bigAdmitted = true;
+            }
+          }
+          assert.ok(bigAdmitted);
+          // Debt is allowed only for the one commit that could never fit.
+          assert.ok(admitted <= 20 + big + (now / 1000) * 10 + 1e-9);
+        },
+      ),
+      { numRuns: 30 },
+    );
   });
 });
 

@@ -89,6 +89,11 @@ const MAX_ITEM_BYTES = 390_000;
 const INTENT_CHUNK_BYTES = 350_000;
 const INTENT_TTL_SECONDS = 7 * 24 * 3600;
 
+/** An item DynamoDB would refuse: the same commit fails the same way every time. */
+export class ItemTooLargeError extends Error {
+  override name = "ItemTooLargeError";
+}
+
 export interface GroupCommitterOptions {
   readonly retry: RetryPolicy;
   readonly clock: () => number;
@@ -129,8 +134,11 @@ export class GroupCommitter {
     // An item DynamoDB would refuse must fail the commit before it is claimed: a claimed commit
     // whose intent cannot be applied would block its namespace.
     const oversized = request.ops.find((op) => op.bytes > MAX_ITEM_BYTES);
-    if (oversized !== undefined)
-      throw new Error(`${oversized.label}: item of about ${oversized.bytes} bytes exceeds DynamoDB's 400 KB`);
+    if (oversized !== undefined) {
+      throw new ItemTooLargeError(
+        `${oversized.label}: item of about ${oversized.bytes} bytes exceeds DynamoDB's 400 KB`,
+      );
+    }
     const single = [this.#metaOp(request, undefined), ...request.ops, ...(request.checks ?? [])];
     const bytes = single.reduce((sum, op) => sum + op.bytes, 0);
     if (single.length <= MAX_TRANSACTION_ITEMS && bytes <= MAX_TRANSACTION_BYTES) {

@@ -1,7 +1,9 @@
 /**
  * The dead-letter sink on SQS: each poison event becomes one message on the ingest DLQ, its body
  * the event as received and its reason in message attributes, so an operator can read why and
- * redrive after fixing the producer.
+ * redrive after fixing the producer. The event's source time and the time its message first
+ * entered the pipeline ride along, so a redriven event keeps its age (and is refused when older
+ * than tombstones last).
  */
 import {
   SendMessageBatchCommand,
@@ -50,6 +52,9 @@ function toEntry(letter: DeadLetter, position: number): SendMessageBatchRequestE
     MessageAttributes: {
       reason: { DataType: "String", StringValue: letter.reason.slice(0, MAX_REASON_LENGTH) },
       sourceMessageId: { DataType: "String", StringValue: letter.sourceMessageId },
+      // Read back by ingest if the letter is redriven: the same name producers stamp.
+      sourceTimeMs: { DataType: "Number", StringValue: String(letter.sourceTimeMs) },
+      firstSentTimestamp: { DataType: "Number", StringValue: String(letter.sentTimeMs) },
       ...(letter.index === undefined
         ? {}
         : { index: { DataType: "Number", StringValue: String(letter.index) } }),
