@@ -6,8 +6,9 @@
  *     - a namespace's EndpointSlices and every cluster-scoped list: Query on pk (consistent read)
  *     - EndpointSlices across namespaces: Query on byKind
  *     - get: GetItem (consistent read)
- *   state table       group#<ns> / pod#<name> items carry ipv4 / ipv6, the keys of the
- *                     podsByIPv4 / podsByIPv6 indexes: ipcache. record (M) is the PodRecord.
+ *   state table       group#<ns> / pod#<name> items of pods holding IPs carry ipv4 / ipv6 (the
+ *                     writer's items.ts), the keys of the podsByIPv4 / podsByIPv6 indexes:
+ *                     ipcache. record (M) is the PodRecord.
  *   identities table  id#<n> / #identity: labels (M) of an identity.
  *
  * Paging: selectors filter after reading (labels are inside the JSON), so a page keeps reading
@@ -27,6 +28,7 @@ import {
 import { readIdentityRangeUse } from "#shared/adapters/dynamodb/identity-range-reader.ts";
 import type { PodRecord } from "#shared/core/model.ts";
 import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
+import { holdsIPs } from "#shared/core/pod-addresses.ts";
 import { API_RESOURCES, OUTPUT_KINDS } from "./api-resources.ts";
 import {
   decodeContinueToken,
@@ -34,8 +36,8 @@ import {
   queryFingerprint,
   type TokenKey,
 } from "./continue-token.ts";
+import { type IPClaim, winningClaim } from "./ipcache-claims.ts";
 import { matchesFields, matchesLabels } from "./label-selector.ts";
-import { isLive } from "./memory-reader.ts";
 import {
   highestResourceVersion,
   type IPCacheEntry,
@@ -191,24 +193,46 @@ export class DynamoSliceReader implements SliceReader {
     return result.Item === undefined ? undefined : parseObject(result.Item as SliceItem);
   }
 
+  /**
+   * The index is eventually consistent and KEYS_ONLY: each pod it names is read again (strongly)
+   * and counts only if its item still carries the IP and holds it. Several pods may claim one IP
+   * (ipcache-claims.ts picks the same one as every reader).
+   */
   async lookupIP(ip: string): Promise<IPCacheEntry | undefined> {
-    const v6 = ip.includes(":");
-    const result = await this.#query({
-      TableName: this.#options.stateTable,
-      IndexName: v6 ? PODS_BY_IPV6_INDEX : PODS_BY_IPV4_INDEX,
-      KeyConditionExpression: "#ip = :ip",
-      ExpressionAttributeNames: { "#ip": v6 ? "ipv6" : "ipv4" },
-      ExpressionAttributeValues: { ":ip": ip },
-      Limit: 25,
-    });
-    let hostNetworkMatch: PodItem | undefined;
-    for (const indexed of (result.Items ?? []) as PodItem[]) {
-      const item = indexed.record === undefined ? await this.#podItem(indexed.pk, indexed.sk) : indexed;
-      if (item?.record === undefined || item.record === null || !isLive(item.record)) continue;
-      if (item.record.hostNetwork !== true) return this.#entry(ip, item);
-      hostNetworkMatch ??= item;
-    }
-    return hostNetworkMatch === undefined ? undefined : this.#entry(ip, hostNetworkMatch);
+    const attribute = ip.includes(":") ? "ipv6" : "ipv4";
+    const claims: DynamoClaim[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    let read = 0;
+    do {
+      const page = await this.#query({
+        TableName: this.#options.stateTable,
+        IndexName: attribute === "ipv6" ? PODS_BY_IPV6_INDEX : PODS_BY_IPV4_INDEX,
+        KeyConditionExpression: "#ip = :ip",
+        ExpressionAttributeNames: { "#ip": attribute },
+        ExpressionAttributeValues: { ":ip": ip },
+        Limit: MAX_IP_CLAIMS,
+        ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
+      });
+      const indexed = (page.Items ?? []) as PodItem[];
+      read += indexed.length;
+      const items = await Promise.all(indexed.map((key) => this.#podItem(key.pk, key.sk)));
+      for (const item of items) {
+        const pod = item?.record;
+        if (item === undefined || pod === undefined || pod === null) continue;
+        if (item[attribute] !== ip || !holdsIPs(pod)) continue;
+        claims.push({
+          namespace: pod.namespace ?? item.pk.replace(/^group#/, ""),
+          name: pod.name ?? item.sk.replace(/^pod#/, ""),
+          resourceVersion: String(item.resourceVersion ?? "0"),
+          pod,
+          item,
+        });
+      }
+      startKey = page.LastEvaluatedKey;
+      // Beyond this many claims (host-network pods of one node, all on its IP) the rest are left.
+    } while (startKey !== undefined && read < MAX_IP_CLAIMS);
+    const winner = winningClaim(claims);
+    return winner === undefined ? undefined : this.#entry(ip, winner);
   }
 
   async namespaceExists(namespace: string): Promise<boolean> {
@@ -327,10 +351,8 @@ export class DynamoSliceReader implements SliceReader {
     return result.Item as PodItem | undefined;
   }
 
-  async #entry(ip: string, item: PodItem): Promise<IPCacheEntry> {
-    const pod = item.record as PodRecord;
-    const namespace = pod.namespace ?? item.pk.replace(/^group#/, "");
-    const name = pod.name ?? item.sk.replace(/^pod#/, "");
+  async #entry(ip: string, claim: DynamoClaim): Promise<IPCacheEntry> {
+    const { pod, item } = claim;
     let identity: IPCacheEntry["identity"];
     const id = typeof item.identity === "number" ? item.identity : Number(item.identity);
     if (item.identity !== undefined && Number.isInteger(id)) {
@@ -344,8 +366,8 @@ export class DynamoSliceReader implements SliceReader {
     }
     return {
       ip,
-      namespace,
-      pod: name,
+      namespace: claim.namespace,
+      pod: claim.name,
       hostNetwork: pod.hostNetwork === true,
       identity,
       node: { nodeName: pod.nodeName ?? undefined, hostIP: pod.hostIP ?? undefined },
@@ -375,9 +397,20 @@ async function throttlingAs429<T>(request: Promise<T>): Promise<T> {
 interface PodItem {
   readonly pk: string;
   readonly sk: string;
+  readonly resourceVersion?: string;
   readonly identity?: number | string;
   readonly record?: PodRecord | null;
+  readonly ipv4?: string;
+  readonly ipv6?: string;
 }
+
+interface DynamoClaim extends IPClaim {
+  readonly pod: PodRecord;
+  readonly item: PodItem;
+}
+
+/** Pods read for one IP at most (one node's host-network pods all share its IP). */
+const MAX_IP_CLAIMS = 100;
 
 function partitionKey(kind: OutputKind, namespace: string | undefined): string {
   return `${kind}#${namespace ?? "-"}`;

@@ -8,8 +8,10 @@ import { identityRangeUse } from "#shared/core/identity/identity-range-use.ts";
 import type { MemoryClusterStore } from "#shared/core/memory-store.ts";
 import type { CiliumIdentity, PodRecord } from "#shared/core/model.ts";
 import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
+import { indexedAddresses } from "#shared/core/pod-addresses.ts";
 import { API_RESOURCES, OUTPUT_KINDS } from "./api-resources.ts";
 import { decodeContinueToken, encodeContinueToken, queryFingerprint } from "./continue-token.ts";
+import { type IPClaim, winningClaim } from "./ipcache-claims.ts";
 import { matchesFields, matchesLabels } from "./label-selector.ts";
 import {
   compareKeys,
@@ -93,18 +95,24 @@ export class MemorySliceReader implements SliceReader {
   async lookupIP(ip: string): Promise<IPCacheEntry | undefined> {
     const wanted = parseAddress(ip)?.address;
     if (wanted === undefined) return undefined;
-    let hostNetworkMatch: { namespace: string; pod: PodRecord; identity: number | undefined } | undefined;
+    const claims: MemoryClaim[] = [];
     for (const group of this.#store.groups()) {
       for (const [name, entry] of group.pods) {
         const pod = entry.record;
-        if (pod === undefined || !isLive(pod)) continue;
-        if (!pod.podIPs.some((podIP) => parseAddress(podIP)?.address === wanted)) continue;
-        const match = { namespace: group.name, pod, identity: group.podIdentities.get(name) };
-        if (!pod.hostNetwork) return this.#entry(ip, match);
-        hostNetworkMatch ??= match;
+        // The same addresses the DynamoDB writer indexes, so both readers answer alike.
+        const { ipv4, ipv6 } = indexedAddresses(pod);
+        if (pod === undefined || (ipv4 !== wanted && ipv6 !== wanted)) continue;
+        claims.push({
+          namespace: group.name,
+          name,
+          resourceVersion: entry.resourceVersion,
+          pod,
+          identity: group.podIdentities.get(name),
+        });
       }
     }
-    return hostNetworkMatch === undefined ? undefined : this.#entry(ip, hostNetworkMatch);
+    const winner = winningClaim(claims);
+    return winner === undefined ? undefined : this.#entry(ip, winner);
   }
 
   async namespaceExists(namespace: string): Promise<boolean> {
@@ -139,10 +147,7 @@ export class MemorySliceReader implements SliceReader {
     };
   }
 
-  #entry(
-    ip: string,
-    match: { namespace: string; pod: PodRecord; identity: number | undefined },
-  ): IPCacheEntry {
+  #entry(ip: string, match: MemoryClaim): IPCacheEntry {
     const { pod } = match;
     let identity: IPCacheEntry["identity"];
     if (match.identity !== undefined) {
@@ -165,9 +170,9 @@ export class MemorySliceReader implements SliceReader {
   }
 }
 
-/** A pod whose IP still belongs to it: Succeeded and Failed pods have released theirs. */
-export function isLive(pod: Pick<PodRecord, "phase">): boolean {
-  return pod.phase !== "Succeeded" && pod.phase !== "Failed";
+interface MemoryClaim extends IPClaim {
+  readonly pod: PodRecord;
+  readonly identity: number | undefined;
 }
 
 function afterKey(key: Readonly<Record<string, string>>): string {

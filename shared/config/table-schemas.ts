@@ -32,8 +32,9 @@ export interface TableSchema {
  *                               spanning several transactions is being applied (never expires)
  *   group#<ns>  / pod#<name>    resourceVersion, record (M), deletedAtMs, expiresAt (tombstones),
  *                               identity (N), groupVersion (N: the group version that wrote it);
- *                               live pods only: nodeName + podKey (podsByNode index), ipv4 / ipv6
- *                               (first pod IP of each family, canonical form; podsByIPv4/IPv6)
+ *                               live pods only: nodeName + podKey (podsByNode index); pods that
+ *                               hold their IPs (not Succeeded/Failed) only: ipv4 / ipv6 (first pod
+ *                               IP of each family, canonical form; podsByIPv4/IPv6, ipcache)
  *   group#<ns>  / svc#<name>    resourceVersion, record (M), deletedAtMs, expiresAt, groupVersion
  *   node#<name> / #node         resourceVersion, record (M), deletedAtMs, expiresAt
  *   #pending    / <ns>          commitId, sinceMs, version: registry of pending multi-transaction

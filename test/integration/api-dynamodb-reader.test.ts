@@ -1,19 +1,20 @@
 /**
  * The HTTP API over DynamoDB Local: the DynamoDB reader must answer exactly what the in-memory
- * reader answers for the same objects (lists, pages, selectors, gets, ipcache, stats), and the
- * real Lambda handler must serve them from the tables named in its environment.
+ * reader answers for the same objects (lists, pages, selectors, gets, stats), and the real Lambda
+ * handler must serve them from the tables named in its environment.
  *
  * Items are written by hand, following the layout documented in shared/config/table-schemas.ts,
- * so this test checks the reader against that layout, independently of the writer.
+ * so this test checks the reader against that layout, independently of the writer. Not ipcache:
+ * its index keys are the writer's to fill, so test/integration/ipcache-ingest.test.ts checks it
+ * through the real ingest handler.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { DescribeTableCommand, type DynamoDBClient, UpdateTableCommand } from "@aws-sdk/client-dynamodb";
 import { BatchWriteCommand, DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import fc from "fast-check";
 import { encodeContinueToken, queryFingerprint } from "#shared/api/continue-token.ts";
-import { DynamoSliceReader, PODS_BY_IPV4_INDEX, PODS_BY_IPV6_INDEX } from "#shared/api/dynamodb-reader.ts";
+import { DynamoSliceReader } from "#shared/api/dynamodb-reader.ts";
 import { parseLabelSelector } from "#shared/api/label-selector.ts";
 import { MemorySliceReader } from "#shared/api/memory-reader.ts";
 import { type ApiRouter, createApiRouter } from "#shared/api/router.ts";
@@ -21,7 +22,6 @@ import { listKey } from "#shared/api/slice-reader.ts";
 import { apiFixture, FIXTURE_TIME_MS } from "#shared/api/testing.ts";
 import { ENV } from "#shared/config/resources.ts";
 import { SLICES_TABLE } from "#shared/config/table-schemas.ts";
-import { parseAddress } from "#shared/core/endpointslice/ip-address.ts";
 import type { MemoryClusterStore } from "#shared/core/memory-store.ts";
 import type { CiliumIdentity } from "#shared/core/model.ts";
 import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
@@ -45,7 +45,6 @@ before(async () => {
     stateTable: process.env[ENV.stateTable] as string,
     identitiesTable: process.env[ENV.identitiesTable] as string,
   };
-  await ensureIpIndexes(local.client, tables.stateTable);
   store = (await apiFixture()).store;
   await seed(store, tables.slicesTable, tables.stateTable, tables.identitiesTable);
   memory = createApiRouter({ reader: new MemorySliceReader(store), now: () => NOW });
@@ -55,42 +54,6 @@ before(async () => {
 after(async () => {
   await local?.stop();
 });
-
-/**
- * The ipcache indexes the state table's pod items carry keys for (table-schemas.ts documents
- * them); created here if the schema the helper built the table from does not list them yet.
- */
-async function ensureIpIndexes(client: DynamoDBClient, tableName: string): Promise<void> {
-  for (const [index, attribute] of [
-    [PODS_BY_IPV4_INDEX, "ipv4"],
-    [PODS_BY_IPV6_INDEX, "ipv6"],
-  ] as const) {
-    const described = await client.send(new DescribeTableCommand({ TableName: tableName }));
-    if (described.Table?.GlobalSecondaryIndexes?.some((i) => i.IndexName === index)) continue;
-    await client.send(
-      new UpdateTableCommand({
-        TableName: tableName,
-        AttributeDefinitions: [{ AttributeName: attribute, AttributeType: "S" }],
-        GlobalSecondaryIndexUpdates: [
-          {
-            Create: {
-              IndexName: index,
-              KeySchema: [{ AttributeName: attribute, KeyType: "HASH" }],
-              Projection: { ProjectionType: "KEYS_ONLY" },
-            },
-          },
-        ],
-      }),
-    );
-    // One index at a time may be building: wait until this one is ACTIVE.
-    for (;;) {
-      const table = await client.send(new DescribeTableCommand({ TableName: tableName }));
-      const status = table.Table?.GlobalSecondaryIndexes?.find((i) => i.IndexName === index)?.IndexStatus;
-      if (status === "ACTIVE") break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-}
 
 function sliceItem(object: OutputObject, sourceTimeMs: number): Record<string, unknown> {
   const namespace = object.kind === "EndpointSlice" ? object.metadata.namespace : "-";
@@ -130,7 +93,6 @@ async function seed(
     for (const [name, entry] of group.pods) {
       const pod = entry.record;
       if (pod === undefined) continue;
-      const addresses = pod.podIPs.map((ip) => parseAddress(ip)).filter((a) => a !== undefined);
       podItems.push({
         pk: `group#${group.name}`,
         sk: `pod#${name}`,
@@ -138,8 +100,6 @@ async function seed(
         record: pod,
         identity: group.podIdentities.get(name),
         ...(pod.nodeName ? { nodeName: pod.nodeName, podKey: `${group.name}/${name}` } : {}),
-        ipv4: addresses.find((a) => a.family === "IPv4")?.address,
-        ipv6: addresses.find((a) => a.family === "IPv6")?.address,
       });
     }
   }
@@ -283,23 +243,6 @@ describe("DynamoDB reader on DynamoDB Local", () => {
     assert.equal(missing.body.message, 'endpointslices.discovery.k8s.io "ledger-00001" not found');
   });
 
-  it("answers ipcache from the state table's IP indexes and the identities table", async () => {
-    for (const ip of ["10.0.0.2", "10.0.0.9", "fd00::a", "192.168.0.1"]) {
-      const expected = await getJson(memory, `/v1/ipcache/${ip}`);
-      const actual = await getJson(dynamo, `/v1/ipcache/${ip}`);
-      assert.equal(actual.status, 200, ip);
-      assert.deepEqual(actual.body, expected.body, ip);
-    }
-    const labelled = (await getJson(dynamo, "/v1/ipcache/10.0.0.2")).body as unknown as {
-      identity: { id: number; labels: Record<string, string> };
-    };
-    assert.equal(labelled.identity.id, 256);
-    assert.equal(labelled.identity.labels["k8s:app"], "web");
-    for (const ip of ["10.0.0.11", "10.9.9.9", "fd00::ff"]) {
-      assert.equal((await getJson(dynamo, `/v1/ipcache/${ip}`)).status, 404, ip);
-    }
-  });
-
   it("counts per kind, knows namespaces, and serves stats from a short cache", async () => {
     const stats = (await getJson(dynamo, "/v1/stats")).body as unknown as { counts: Record<string, number> };
     assert.deepEqual(stats.counts, { EndpointSlice: 7, CiliumEndpointSlice: 4, CiliumIdentity: 3 });
@@ -440,7 +383,7 @@ describe("the real API handler on DynamoDB Local", () => {
     getRemainingTimeInMillis: () => 10_000,
   } as unknown as Context;
 
-  it("serves lists, gets, ipcache and stats from the tables in its environment", async () => {
+  it("serves lists, gets and stats from the tables in its environment", async () => {
     process.env.POWERTOOLS_METRICS_DISABLED = "true";
     process.env.POWERTOOLS_LOG_LEVEL = "WARN";
     const { handler } = await import("#functions/api/handler.ts");
@@ -472,8 +415,6 @@ describe("the real API handler on DynamoDB Local", () => {
     );
     const identity = await invoke("/apis/cilium.io/v2/ciliumidentities/258");
     assert.equal(JSON.parse(identity.body ?? "").metadata.labels.app, "ledger");
-    const ip = await invoke("/v1/ipcache/fd00::9");
-    assert.equal(JSON.parse(ip.body ?? "").pod, "ledger-0");
     const stats = await invoke("/v1/stats");
     assert.equal(JSON.parse(stats.body ?? "").counts.EndpointSlice, 7);
     const missing = await invoke("/apis/cilium.io/v2alpha1/ciliumendpointslices/nope");

@@ -7,6 +7,7 @@ import { sortedLabels } from "#shared/core/labels.ts";
 import type { NamespaceRecord, NodeRecord, PodRecord, ServiceRecord } from "#shared/core/model.ts";
 import type { Versioned } from "#shared/core/object-versions.ts";
 import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
+import { indexedAddresses } from "#shared/core/pod-addresses.ts";
 
 export type Item = Record<string, unknown>;
 export type Key = { readonly pk: string; readonly sk: string };
@@ -98,6 +99,11 @@ export function podItem(
     item.nodeName = nodeName;
     item.podKey = `${namespace}/${name}`;
   }
+  // The podsByIPv4 / podsByIPv6 indexes (ipcache) are sparse too: a pod item is put whole, so a
+  // pod that lost its IP, finished or was deleted (a tombstone has no record) leaves them.
+  const { ipv4, ipv6 } = indexedAddresses(entry.record);
+  if (ipv4 !== undefined) item.ipv4 = ipv4;
+  if (ipv6 !== undefined) item.ipv6 = ipv6;
   return item;
 }
 
