@@ -109,6 +109,7 @@ export class ReadApi extends Construct {
     grantTableTo(fn, tables.state, "read");
     grantTableTo(fn, tables.watchers, "readWrite");
     channels.grantManageTo(fn);
+    channels.scheduleSweepOn(fn);
 
     this.httpApi = new HttpApi(this, "Api", {
       description: "sliceline: Kubernetes-compatible read API and watcher registration (IAM auth)",
