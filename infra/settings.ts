@@ -134,7 +134,9 @@ const settingsSchema = z
     watcherAuthorization: z.enum(["principal", "none"]).default("principal"),
     watcherNodePrincipals: nameList.default([DEFAULT_NODE_PRINCIPAL]),
     /** Principals (patterns, no {node}) that may act on every node's watcher, uncapped. */
-    watcherAdminPrincipals: nameList.default([]),
+    watcherAdminPrincipals: nameList
+      .pipe(z.array(z.string().refine((p) => !p.includes("{node}"), "admin patterns name no {node}")))
+      .default([]),
     /** Live watcher registrations one (non-admin) principal may hold. */
     watcherCapPerCaller: integer(0, 100_000, 10),
     /** A registration not refreshed (re-registered, or read by its owner) for this long is swept. */

@@ -195,6 +195,8 @@ export class WatcherAgent {
    */
   #registered(registration: WatcherRegistration, response: Response): WatcherRegistration {
     this.#registration = registration;
+    // The queue collects from registration on: an agent that never receives is silent since then.
+    this.#lastReceivedAtMs ??= this.#now();
     if (registration.expiresAtMs === undefined) {
       // An older API: no expiry, no heartbeat.
       this.#expiresAtMs = undefined;

@@ -679,6 +679,10 @@ describe("settings", () => {
       { production: "yes" },
       { slicing: "{not json" },
       { fanoutFormat: "json" },
+      { watcherAuthorization: "iam" },
+      { watcherAdminPrincipals: "arn:aws:iam::*:role/{node}" },
+      { watcherTtlSeconds: 0 },
+      { watcherSweepMinutes: 0 },
     ];
     for (const values of bad) {
       const key = Object.keys(values).at(-1) as string;

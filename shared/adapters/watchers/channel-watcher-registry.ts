@@ -27,6 +27,7 @@ import {
 import type { WatcherOwner } from "#shared/api/watcher-authorization.ts";
 import {
   DEFAULT_WATCHER_TTL_SECONDS,
+  QUEUE_NAME_REUSE_SECONDS,
   WATCHER_QUEUE_RETENTION_SECONDS,
   WatcherBusyError,
   WatcherCapExceededError,
@@ -89,7 +90,10 @@ export class ChannelWatcherRegistry implements WatcherRegistry {
   async register(request: WatcherRequest, owner: WatcherOwner): Promise<WatcherRegistration> {
     const previous = await this.#item(request.node);
     if (previous?.removingSinceMs !== undefined)
-      throw new WatcherBusyError(`the watcher of node ${request.node} is being removed`, 60);
+      throw new WatcherBusyError(
+        `the watcher of node ${request.node} is being removed`,
+        QUEUE_NAME_REUSE_SECONDS,
+      );
     if (previous?.owner !== undefined && previous.owner !== owner.principal)
       throw new WatcherOwnedElsewhereError(`node ${request.node} is registered by another principal`);
     const counted = previous === undefined ? owner.cap !== undefined : previous.counted === true;
