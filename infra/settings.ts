@@ -5,6 +5,8 @@
  * message naming the key instead of failing the deployment half-way.
  */
 import { z } from "zod";
+import { DEFAULT_NODE_PRINCIPAL } from "#shared/api/watcher-authorization.ts";
+import { DEFAULT_WATCHER_TTL_SECONDS } from "#shared/api/watcher-registry.ts";
 import { FANOUT_FORMATS } from "#shared/config/resources.ts";
 
 const LOG_RETENTION_DAYS = [
@@ -121,6 +123,23 @@ const settingsSchema = z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,40}$/)
       .default("sliceline-watcher-"),
+    /**
+     * Watcher authorization (docs/aws.md "Watcher authorization"): "principal" binds each node's
+     * watcher to the IAM principals `watcherNodePrincipals` name for it ({node}: the node name,
+     * *: one ARN field); "none" lets any caller act on any watcher (the local runner's default).
+     */
+    watcherAuthorization: z.enum(["principal", "none"]).default("principal"),
+    watcherNodePrincipals: nameList.default([DEFAULT_NODE_PRINCIPAL]),
+    /** Principals (patterns, no {node}) that may act on every node's watcher, uncapped. */
+    watcherAdminPrincipals: nameList
+      .pipe(z.array(z.string().refine((p) => !p.includes("{node}"), "admin patterns name no {node}")))
+      .default([]),
+    /** Live watcher registrations one (non-admin) principal may hold. */
+    watcherCapPerCaller: integer(0, 100_000, 10),
+    /** A registration not refreshed (re-registered, or read by its owner) for this long is swept. */
+    watcherTtlSeconds: integer(1, 1_209_600, DEFAULT_WATCHER_TTL_SECONDS),
+    /** How often the sweep of expired watchers runs (an EventBridge schedule on the API function). */
+    watcherSweepMinutes: integer(1, 1440, 5),
 
     /** SlicingSettings overrides handed to the ingest function as JSON (validated by the handler). */
     slicing: jsonObject,

@@ -51,6 +51,14 @@ export class SlicelineStack extends Stack {
     this.channels = new WatcherChannels(this, "WatcherChannels", {
       queueNamePrefix: settings.watcherQueuePrefix,
       topics: this.topics,
+      authorization: {
+        mode: settings.watcherAuthorization,
+        nodePrincipals: settings.watcherNodePrincipals,
+        adminPrincipals: settings.watcherAdminPrincipals,
+        capPerCaller: settings.watcherCapPerCaller,
+      },
+      ttlSeconds: settings.watcherTtlSeconds,
+      sweepMinutes: settings.watcherSweepMinutes,
     });
     this.api = new ReadApi(this, "ReadApi", { tables: this.tables, channels: this.channels, settings });
     // Removes the queues the API creates at run time when the stack is deleted, after the API.

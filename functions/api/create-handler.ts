@@ -86,7 +86,24 @@ export function toApiRequest(event: APIGatewayProxyEventV2): ApiRequest {
       : event.isBase64Encoded
         ? Buffer.from(event.body, "base64").toString("utf8")
         : event.body;
-  return { method: event.requestContext.http.method, path, query, headers: event.headers ?? {}, body };
+  return {
+    method: event.requestContext.http.method,
+    path,
+    query,
+    headers: event.headers ?? {},
+    body,
+    callerArn: callerArnOf(event),
+  };
+}
+
+/**
+ * The caller as API Gateway's IAM authorizer established it (payload 2.0:
+ * requestContext.authorizer.iam.userArn). Never from a header: a client can send any header.
+ */
+function callerArnOf(event: APIGatewayProxyEventV2): string | undefined {
+  const authorizer = (event.requestContext as { authorizer?: { iam?: { userArn?: unknown } } }).authorizer;
+  const userArn = authorizer?.iam?.userArn;
+  return typeof userArn === "string" && userArn !== "" ? userArn : undefined;
 }
 
 export function toResult(response: ApiResponse): APIGatewayProxyStructuredResultV2 {

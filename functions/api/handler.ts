@@ -2,16 +2,23 @@
  * The HTTP API function (contract §3 and §4): Kubernetes-compatible reads of EndpointSlices,
  * CiliumEndpointSlices and CiliumIdentities from DynamoDB, ipcache, stats, watcher registration.
  * Everything is built once per container: environment, SDK clients, Powertools, reader, router.
+ *
+ * The same function sweeps expired watcher registrations when its scheduled rule invokes it with
+ * WATCHER_SWEEP_EVENT: it already holds every grant a sweep needs (the watchers table, the queue
+ * lifecycle, the subscriptions).
  */
 import { Logger } from "@aws-lambda-powertools/logger";
-import { Metrics } from "@aws-lambda-powertools/metrics";
+import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import { Tracer } from "@aws-lambda-powertools/tracer";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
 import { createSqsClient } from "#shared/adapters/sqs/sqs-client.ts";
 import { DynamoSliceReader } from "#shared/api/dynamodb-reader.ts";
 import { createApiRouter } from "#shared/api/router.ts";
+import { isWatcherSweepEvent } from "#shared/api/watcher-registry.ts";
+import { METRIC } from "#shared/config/metric-names.ts";
 import { createApiHandler, searchDottedPath } from "./create-handler.ts";
 import { readApiEnvironment } from "./environment.ts";
 import { createWatcherRegistry } from "./watcher-registry-factory.ts";
@@ -40,11 +47,29 @@ const watchers = createWatcherRegistry(process.env, {
 if (watchers.problem !== undefined) {
   logger.warn("watcher registry not configured: watcher routes answer 500", { reason: watchers.problem });
 }
+if (watchers.authorizationProblem !== undefined) {
+  logger.warn("watcher authorization not configured: watcher routes answer 403", {
+    reason: watchers.authorizationProblem,
+  });
+}
 
 const router = createApiRouter({
   reader,
   watchers: watchers.registry,
+  watcherAuthorization: watchers.authorization,
   onError: (error, route) => logger.error("unexpected error", { route, error }),
 });
 
-export const handler = createApiHandler({ router, logger, tracer, metrics });
+const apiHandler = createApiHandler({ router, logger, tracer, metrics });
+
+async function sweepWatchers(): Promise<{ swept: number }> {
+  if (watchers.registry === undefined) return { swept: 0 };
+  const swept = await watchers.registry.sweepExpired();
+  metrics.addMetric(METRIC.watchersExpired, MetricUnit.Count, swept);
+  metrics.publishStoredMetrics();
+  if (swept > 0) logger.info("expired watchers removed", { swept });
+  return { swept };
+}
+
+export const handler = (event: APIGatewayProxyEventV2, context: Context) =>
+  isWatcherSweepEvent(event) ? sweepWatchers() : apiHandler(event, context);

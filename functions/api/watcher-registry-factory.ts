@@ -13,6 +13,12 @@ import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { ChannelWatcherRegistry } from "#shared/adapters/watchers/channel-watcher-registry.ts";
 import { UnknownScopeError, WatcherChannels } from "#shared/adapters/watchers/watcher-channels.ts";
 import { badRequest } from "#shared/api/status.ts";
+import {
+  DENY_ALL_POLICY,
+  type WatcherAuthorizationPolicy,
+  type WatcherOwner,
+  watcherAuthorizationPolicySchema,
+} from "#shared/api/watcher-authorization.ts";
 import type { WatcherRegistration, WatcherRegistry, WatcherRequest } from "#shared/api/watcher-registry.ts";
 import { changeTopicArnsFromEnvironment } from "#shared/config/environment.ts";
 import { ENV } from "#shared/config/resources.ts";
@@ -31,21 +37,62 @@ export interface WatcherRegistryChoice {
   readonly registry: WatcherRegistry | undefined;
   /** Why there is none (for the cold-start log), when there is none. */
   readonly problem: string | undefined;
+  /** Who may act on which watcher; DENY_ALL_POLICY when the setting is missing or invalid. */
+  readonly authorization: WatcherAuthorizationPolicy;
+  /** Why every caller is denied (for the cold-start log), when the policy is unusable. */
+  readonly authorizationProblem: string | undefined;
+}
+
+/** The stack's policy (ENV.watcherAuthorization); fails closed, with the reason, when unusable. */
+export function watcherAuthorizationFromEnvironment(source: NodeJS.ProcessEnv): {
+  policy: WatcherAuthorizationPolicy;
+  problem: string | undefined;
+} {
+  const text = source[ENV.watcherAuthorization] ?? "";
+  if (text === "")
+    return {
+      policy: DENY_ALL_POLICY,
+      problem: `missing ${ENV.watcherAuthorization}: every caller is denied`,
+    };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return {
+      policy: DENY_ALL_POLICY,
+      problem: `${ENV.watcherAuthorization} is not JSON: every caller is denied`,
+    };
+  }
+  const result = watcherAuthorizationPolicySchema.safeParse(parsed);
+  if (!result.success)
+    return {
+      policy: DENY_ALL_POLICY,
+      problem: `${ENV.watcherAuthorization} is invalid (${result.error.issues.map((i) => i.message).join("; ")}): every caller is denied`,
+    };
+  return { policy: result.data, problem: undefined };
 }
 
 export function createWatcherRegistry(
   source: NodeJS.ProcessEnv,
   clients: WatcherRegistryClients,
 ): WatcherRegistryChoice {
+  const authorization = watcherAuthorizationFromEnvironment(source);
   const names = [ENV.watchersTable, ENV.changeTopicArns, WATCHER_QUEUE_PREFIX_ENV];
   const missing = names.filter((name) => (source[name] ?? "") === "");
-  if (missing.length > 0) return { registry: undefined, problem: `missing ${missing.join(", ")}` };
+  if (missing.length > 0)
+    return {
+      registry: undefined,
+      problem: `missing ${missing.join(", ")}`,
+      ...authorizationOf(authorization),
+    };
   let topicArns: Record<string, string>;
   try {
     topicArns = changeTopicArnsFromEnvironment(source);
   } catch (error) {
-    return { registry: undefined, problem: (error as Error).message };
+    return { registry: undefined, problem: (error as Error).message, ...authorizationOf(authorization) };
   }
+  const ttl = Number(source[ENV.watcherTtlSeconds] ?? "");
+  const ttlSeconds = Number.isInteger(ttl) && ttl > 0 ? ttl : undefined;
   const channels = new WatcherChannels(
     clients.sqs(),
     clients.sns(),
@@ -56,8 +103,15 @@ export function createWatcherRegistry(
     channels,
     clients.documents,
     source[ENV.watchersTable] as string,
+    {
+      ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
+    },
   );
-  return { registry: new CallerErrorsAs400(registry), problem: undefined };
+  return { registry: new CallerErrorsAs400(registry), problem: undefined, ...authorizationOf(authorization) };
+}
+
+function authorizationOf(decided: { policy: WatcherAuthorizationPolicy; problem: string | undefined }) {
+  return { authorization: decided.policy, authorizationProblem: decided.problem };
 }
 
 class CallerErrorsAs400 implements WatcherRegistry {
@@ -67,9 +121,9 @@ class CallerErrorsAs400 implements WatcherRegistry {
     this.#inner = inner;
   }
 
-  async register(request: WatcherRequest): Promise<WatcherRegistration> {
+  async register(request: WatcherRequest, owner: WatcherOwner): Promise<WatcherRegistration> {
     try {
-      return await this.#inner.register(request);
+      return await this.#inner.register(request, owner);
     } catch (error) {
       if (error instanceof UnknownScopeError)
         throw badRequest(`cannot watch this selection: ${error.message}`);
@@ -77,11 +131,19 @@ class CallerErrorsAs400 implements WatcherRegistry {
     }
   }
 
-  deregister(node: string): Promise<boolean> {
-    return this.#inner.deregister(node);
+  deregister(node: string, owner: WatcherOwner): Promise<boolean> {
+    return this.#inner.deregister(node, owner);
   }
 
   get(node: string): Promise<WatcherRegistration | undefined> {
     return this.#inner.get(node);
+  }
+
+  refresh(node: string, owner: WatcherOwner): Promise<WatcherRegistration | undefined> {
+    return this.#inner.refresh(node, owner);
+  }
+
+  sweepExpired(): Promise<number> {
+    return this.#inner.sweepExpired();
   }
 }

@@ -107,9 +107,11 @@ export class ReadApi extends Construct {
     grantTableTo(fn, tables.identities, READER_ACCESS);
     // ipcache: IP -> pod through the state table's IP indexes.
     grantTableTo(fn, tables.state, READER_ACCESS);
-    // Watcher registrations: read, put, delete one item per node.
-    grantTableTo(fn, tables.watchers, ["GetItem", "PutItem", "DeleteItem"]);
+    // Watcher registrations: conditional put/update/delete of a node's item and its caller's cap
+    // counter (in transactions), and the scheduled sweep's scan for expired registrations.
+    grantTableTo(fn, tables.watchers, ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Scan"]);
     channels.grantManageTo(fn);
+    channels.scheduleSweepOn(fn);
 
     this.httpApi = new HttpApi(this, "Api", {
       description: "sliceline: Kubernetes-compatible read API and watcher registration (IAM auth)",

@@ -2,15 +2,21 @@
  * Watcher channels: one SQS queue per registered watcher, created and deleted at run time by the
  * API (POST / DELETE /v1/watchers) and subscribed to the change topics of the scopes the watcher
  * asked for. The stack creates none of them; it grants exactly that lifecycle on queues whose name
- * starts with the channel prefix, and on the change topics.
+ * starts with the channel prefix, and on the change topics. It also hands the API function the
+ * watcher authorization policy and registration TTL, and schedules the sweep of expired watchers
+ * (an EventBridge rule invoking the API function with WATCHER_SWEEP_EVENT).
  */
-import { Aws, Validations } from "aws-cdk-lib";
+import { Aws, type CfnResource, Duration, Validations } from "aws-cdk-lib";
+import { Rule, RuleTargetInput, Schedule } from "aws-cdk-lib/aws-events";
+import { LambdaFunction as LambdaFunctionTarget } from "aws-cdk-lib/aws-events-targets";
 import { PolicyStatement } from "aws-cdk-lib/aws-iam";
 import type { Function as LambdaFunction } from "aws-cdk-lib/aws-lambda";
 import { Construct } from "constructs";
 import type { ChangeTopics } from "#infra/constructs/change-topics.ts";
 import { grantTopicsSubscribeTo } from "#infra/wiring.ts";
-import { ENV } from "#shared/config/resources.ts";
+import type { WatcherAuthorizationPolicy } from "#shared/api/watcher-authorization.ts";
+import { WATCHER_SWEEP_EVENT } from "#shared/api/watcher-registry.ts";
+import { ENV, LOGICAL_IDS } from "#shared/config/resources.ts";
 
 /** Carries the queue name prefix to the API function. */
 export const WATCHER_QUEUE_PREFIX_ENV = ENV.watcherQueuePrefix;
@@ -30,6 +36,9 @@ export const CHANNEL_QUEUE_ACTIONS = [
 export interface WatcherChannelsProps {
   readonly queueNamePrefix: string;
   readonly topics: ChangeTopics;
+  readonly authorization: WatcherAuthorizationPolicy;
+  readonly ttlSeconds: number;
+  readonly sweepMinutes: number;
 }
 
 export class WatcherChannels extends Construct {
@@ -37,9 +46,11 @@ export class WatcherChannels extends Construct {
   /** arn:<partition>:sqs:<region>:<account>:<prefix>* */
   readonly queueArnPattern: string;
   readonly topics: ChangeTopics;
+  readonly #props: WatcherChannelsProps;
 
   constructor(scope: Construct, id: string, props: WatcherChannelsProps) {
     super(scope, id);
+    this.#props = props;
     this.queueNamePrefix = props.queueNamePrefix;
     this.topics = props.topics;
     // Pseudo parameters (not the stack's literal env), so the ARN reads the same in every template.
@@ -63,6 +74,19 @@ export class WatcherChannels extends Construct {
       });
     }
     fn.addEnvironment(WATCHER_QUEUE_PREFIX_ENV, this.queueNamePrefix);
+    fn.addEnvironment(ENV.watcherAuthorization, JSON.stringify(this.#props.authorization));
+    fn.addEnvironment(ENV.watcherTtlSeconds, String(this.#props.ttlSeconds));
     grantTopicsSubscribeTo(fn, this.topics.byScope);
+  }
+
+  /** Invokes `fn` (which grantManageTo equipped) every sweepMinutes to remove expired watchers. */
+  scheduleSweepOn(fn: LambdaFunction): Rule {
+    const rule = new Rule(this, "SweepSchedule", {
+      description: "sliceline: remove watcher registrations (queues, subscriptions) that went silent",
+      schedule: Schedule.rate(Duration.minutes(this.#props.sweepMinutes)),
+      targets: [new LambdaFunctionTarget(fn, { event: RuleTargetInput.fromObject(WATCHER_SWEEP_EVENT) })],
+    });
+    (rule.node.defaultChild as CfnResource).overrideLogicalId(LOGICAL_IDS.watcherSweepSchedule);
+    return rule;
   }
 }

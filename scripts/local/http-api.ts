@@ -2,11 +2,17 @@
  * The HTTP API on 127.0.0.1: each real HTTP request becomes an API Gateway HTTP API event
  * (payload format 2.0) for the API function, with the routeKey and pathParameters of the
  * template's AWS::ApiGatewayV2::Route that API Gateway would pick (most specific first, then
- * $default); the handler does its own routing. IAM authorization is not emulated locally.
+ * $default); the handler does its own routing. IAM authorization is not emulated locally, except
+ * for the caller's identity: a request's LOCAL_CALLER_HEADER becomes the IAM authorizer's
+ * `requestContext.authorizer.iam.userArn`, so watcher authorization can be exercised locally
+ * (API Gateway never reads this header; in AWS the principal comes from the SigV4 signature).
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from "aws-lambda";
+
+/** The header the local HTTP API turns into the caller's IAM principal ARN. */
+export const LOCAL_CALLER_HEADER = "x-sliceline-local-principal";
 
 export type ApiHandler = (
   event: APIGatewayProxyEventV2,
@@ -112,6 +118,10 @@ export async function toHttpApiEvent(
   const isText = body.length === 0 || TEXT_TYPES.test(contentType);
   const now = new Date();
   const requestId = randomUUID();
+  const principal = headers[LOCAL_CALLER_HEADER];
+  delete headers[LOCAL_CALLER_HEADER];
+  const authorizer =
+    principal === undefined || principal === "" ? {} : { authorizer: { iam: localIamAuthorizer(principal) } };
   return {
     version: "2.0",
     routeKey: match.routeKey,
@@ -138,10 +148,25 @@ export async function toHttpApiEvent(
       stage: "$default",
       time: now.toUTCString(),
       timeEpoch: now.getTime(),
+      ...authorizer,
     },
     ...(body.length > 0
       ? { body: isText ? body.toString("utf8") : body.toString("base64"), isBase64Encoded: !isText }
       : { isBase64Encoded: false }),
+  };
+}
+
+/** What API Gateway's IAM authorizer puts in payload 2.0's requestContext, for one principal ARN. */
+function localIamAuthorizer(userArn: string) {
+  const accountId = /^arn:[^:]*:[^:]*::(\d{12}):/.exec(userArn)?.[1] ?? "000000000000";
+  return {
+    accessKey: "LOCAL",
+    accountId,
+    callerId: userArn.split("/").at(-1) ?? userArn,
+    cognitoIdentity: null,
+    principalOrgId: null,
+    userArn,
+    userId: userArn,
   };
 }
 

@@ -8,6 +8,11 @@
  *   event sources one emulated mapping per AWS::Lambda::EventSourceMapping (SQS or DynamoDB Streams)
  *   HTTP API     127.0.0.1, routes of the AWS::ApiGatewayV2::Route resources, payload 2.0 events
  *   TTL          a sweeper for the tables whose TimeToLiveSpecification is enabled
+ *   schedules    the template's rate() AWS::Events::Rule resources invoke their function targets
+ *
+ * IAM is not emulated: the runner synthesizes with `watcherAuthorization=none` unless the context
+ * says otherwise; with `-c watcherAuthorization=principal` the local HTTP API takes the caller's
+ * principal from the LOCAL_CALLER_HEADER request header (docs/aws.md "Watcher authorization").
  *
  * Handlers reach the backends only through AWS_ENDPOINT_URL_DYNAMODB / _DYNAMODB_STREAMS / _SQS /
  * _SNS, set here before they are imported (they read their environment at module load, so one
@@ -26,6 +31,7 @@ import { LOGICAL_IDS } from "#shared/config/resources.ts";
 import { type Backend, startDynamoDbLocal, startFauxqs } from "./backends.ts";
 import { type ApiHandler, type HttpApiServer, startHttpApi } from "./http-api.ts";
 import { LOCAL_ACCOUNT, LOCAL_REGION, type Provisioned, provision } from "./provision.ts";
+import { type ScheduledHandler, ScheduledRule, scheduledRules } from "./scheduled-rules.ts";
 import { SqsEventSource, type SqsHandler, sleep } from "./sqs-event-source.ts";
 import { StreamEventSource, type StreamHandler } from "./stream-event-source.ts";
 import { type LoadedTemplate, loadTemplate, resourcesOfType, type TemplateResource } from "./template.ts";
@@ -61,6 +67,8 @@ export interface LocalRunnerOptions {
   /** Powertools log level of the handlers (default WARN; tests: SILENT). */
   readonly logLevel?: string;
   readonly ttlSweepIntervalMs?: number;
+  /** Run every scheduled rule at this interval instead of its rate (tests); 0: only on fire(). */
+  readonly scheduleIntervalMs?: number;
   readonly log?: (line: string) => void;
   /** Test hook: wraps a function's handler (fault injection, pausing mid-batch). */
   readonly wrapHandler?: (logicalId: string, handler: (...args: never[]) => Promise<unknown>) => unknown;
@@ -110,6 +118,8 @@ export interface LocalRunner {
   readonly sqsSources: readonly SqsEventSource[];
   readonly streamSources: readonly StreamEventSource[];
   readonly sweeper: TtlSweeper;
+  /** The template's scheduled rules (the watcher sweep); `fire()` runs one now. */
+  readonly schedules: readonly ScheduledRule[];
   readonly counters: Counters;
   /** Resolves once nothing is in flight, the polled queues are empty and the streams drained. */
   whenIdle(options?: { timeoutMs?: number }): Promise<void>;
@@ -137,7 +147,8 @@ export async function startLocalRunner(options: LocalRunnerOptions = {}): Promis
   try {
     const templatePromise = loadTemplate({
       ...(options.cdkOut === undefined ? {} : { cdkOut: options.cdkOut }),
-      ...(options.context === undefined ? {} : { context: options.context }),
+      // No IAM locally: watcher routes are open unless the caller asks for principal mode.
+      context: { watcherAuthorization: "none", ...options.context },
       ...(options.outdir === undefined ? {} : { outdir: options.outdir }),
     });
     if (options.dynamodbEndpoint === undefined) {
@@ -339,6 +350,18 @@ export async function startLocalRunner(options: LocalRunnerOptions = {}): Promis
     );
     sweeper.start(options.ttlSweepIntervalMs ?? 60_000);
 
+    const schedules = scheduledRules(template.template).map(
+      (definition) =>
+        new ScheduledRule(
+          definition,
+          handlers as Map<string, ScheduledHandler>,
+          (id) => contextFor(id)(),
+          (error) => log(`schedule ${definition.logicalId}: ${String(error)}`),
+        ),
+    );
+    for (const schedule of schedules)
+      if (options.scheduleIntervalMs !== 0) schedule.start(options.scheduleIntervalMs);
+
     for (const source of sqsSources) source.start();
     for (const source of streamSources) source.start();
 
@@ -384,6 +407,7 @@ export async function startLocalRunner(options: LocalRunnerOptions = {}): Promis
       sqsSources,
       streamSources,
       sweeper,
+      schedules,
       counters,
       backends: {
         ...(dynamodbBackend === undefined ? {} : { dynamodb: dynamodbBackend }),
@@ -429,6 +453,7 @@ export async function startLocalRunner(options: LocalRunnerOptions = {}): Promis
         ]);
         await api.stop();
         await sweeper.stop();
+        await Promise.all(schedules.map((schedule) => schedule.stop()));
         sqs.destroy();
         sns.destroy();
         dynamodb.destroy();

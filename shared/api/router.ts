@@ -39,6 +39,13 @@ import {
   internalError as toInternalError,
 } from "./status.ts";
 import { type IncludeObject, renderTable, type Table } from "./table.ts";
+import {
+  authorizeWatcherCaller,
+  OPEN_POLICY,
+  type WatcherAuthorizationPolicy,
+  type WatcherOwner,
+} from "./watcher-authorization.ts";
+import { watcherErrorStatus } from "./watcher-errors.ts";
 import { nodeNameSchema, type WatcherRegistry, watcherRequestSchema } from "./watcher-registry.ts";
 
 export type QueryParameters = URLSearchParams | Readonly<Record<string, string | undefined>>;
@@ -51,6 +58,8 @@ export interface ApiRequest {
   /** Header names in any case. */
   readonly headers?: Readonly<Record<string, string | undefined>> | undefined;
   readonly body?: string | undefined;
+  /** The caller's IAM principal ARN, as API Gateway's IAM authorizer established it. */
+  readonly callerArn?: string | undefined;
 }
 
 export interface ApiResponse {
@@ -65,6 +74,8 @@ export interface ApiRouterOptions {
   readonly reader: SliceReader;
   /** undefined: watcher routes answer 500 "watcher registry not configured". */
   readonly watchers?: WatcherRegistry | undefined;
+  /** Who may act on which node's watcher; default: anyone (OPEN_POLICY). */
+  readonly watcherAuthorization?: WatcherAuthorizationPolicy | undefined;
   readonly now?: () => number;
   /** Called with anything unexpected that became a 500, so the caller can log it. */
   readonly onError?: (error: unknown, route: string) => void;
@@ -126,13 +137,19 @@ export function createApiRouter(options: ApiRouterOptions): ApiRouter {
         if (second === "stats" && n === 2)
           return get("/v1/stats", async () => json(200, await reader.stats()));
         if (second === "watchers" && n === 2)
-          return { route: "/v1/watchers", methods: ["POST"], run: () => registerWatcher(request.body) };
+          return {
+            route: "/v1/watchers",
+            methods: ["POST"],
+            run: () => watcherErrorStatus(() => registerWatcher(request.body)),
+          };
         if (second === "watchers" && n === 3)
           return {
             route: "/v1/watchers/{node}",
             methods: ["GET", "DELETE"],
             run: () =>
-              method === "DELETE" ? deregisterWatcher(third as string) : getWatcher(third as string),
+              watcherErrorStatus(() =>
+                method === "DELETE" ? deregisterWatcher(third as string) : getWatcher(third as string),
+              ),
           };
       }
       return undefined;
@@ -281,13 +298,15 @@ export function createApiRouter(options: ApiRouterOptions): ApiRouter {
           causes,
         );
       }
-      return json(201, await watchers.register(result.data));
+      return json(201, await watchers.register(result.data, authorize(result.data.node)));
     }
 
+    /** The owner's GET is its heartbeat; anyone else's (an admin's) only reads. */
     async function getWatcher(node: string): Promise<ApiResponse> {
       const watchers = registry();
       validNode(node);
-      const registration = await watchers.get(node);
+      const owner = authorize(node);
+      const registration = owner.admin ? await watchers.get(node) : await watchers.refresh(node, owner);
       if (registration === undefined) throw watcherNotFound(node);
       return json(200, registration);
     }
@@ -295,8 +314,19 @@ export function createApiRouter(options: ApiRouterOptions): ApiRouter {
     async function deregisterWatcher(node: string): Promise<ApiResponse> {
       const watchers = registry();
       validNode(node);
-      if (!(await watchers.deregister(node))) throw watcherNotFound(node);
+      if (!(await watchers.deregister(node, authorize(node)))) throw watcherNotFound(node);
       return json(200, successStatus({ name: node, kind: "watchers" }));
+    }
+
+    function authorize(node: string): WatcherOwner {
+      const decision = authorizeWatcherCaller(
+        options.watcherAuthorization ?? OPEN_POLICY,
+        request.callerArn,
+        node,
+      );
+      if (!decision.allowed)
+        throw new StatusError("Forbidden", decision.message, { name: node, kind: "watchers" });
+      return decision.owner;
     }
 
     function rejectWatch(): void {

@@ -6,10 +6,12 @@
 
 export type StatusReason =
   | "BadRequest"
+  | "Forbidden"
   | "NotFound"
   | "Expired"
   | "MethodNotAllowed"
   | "NotAcceptable"
+  | "Conflict"
   | "TooManyRequests"
   | "InternalError";
 
@@ -40,9 +42,11 @@ export interface KubeStatus {
 
 const CODES: Record<StatusReason, number> = {
   BadRequest: 400,
+  Forbidden: 403,
   NotFound: 404,
   MethodNotAllowed: 405,
   NotAcceptable: 406,
+  Conflict: 409,
   Expired: 410,
   TooManyRequests: 429,
   InternalError: 500,

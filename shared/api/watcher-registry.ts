@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import type { OutputKind } from "#shared/core/output-changes.ts";
+import type { WatcherOwner } from "./watcher-authorization.ts";
 
 export type WatchedKind = OutputKind;
 
@@ -24,14 +25,76 @@ export interface WatcherRegistration {
   /** The watcher's channel: the queue it receives its changes on. */
   readonly queueUrl: string;
   readonly registeredAtMs: number;
+  /**
+   * When the registration, its queue and its subscriptions are removed unless refreshed first (by
+   * registering again, or by its owner's GET /v1/watchers/{node}).
+   */
+  readonly expiresAtMs: number;
+  /** How long the queue keeps an undelivered change: a watcher silent for longer must re-list. */
+  readonly queueRetentionSeconds: number;
 }
 
 export interface WatcherRegistry {
-  /** Creates the watcher's channel, or updates it if the node is registered already. */
-  register(request: WatcherRequest): Promise<WatcherRegistration>;
-  /** false when the node was not registered. */
-  deregister(node: string): Promise<boolean>;
+  /**
+   * Creates the watcher's channel, or updates it if `owner` registered the node already (then it
+   * also refreshes the expiry). Throws WatcherOwnedElsewhereError, WatcherCapExceededError,
+   * WatcherBusyError, WatcherChannelConflictError.
+   */
+  register(request: WatcherRequest, owner: WatcherOwner): Promise<WatcherRegistration>;
+  /** false when the node was not registered; WatcherOwnedElsewhereError unless owner or admin. */
+  deregister(node: string, owner: WatcherOwner): Promise<boolean>;
+  /** undefined when not registered or expired. */
   get(node: string): Promise<WatcherRegistration | undefined>;
+  /** The heartbeat: pushes the expiry out if `owner` holds a live registration of the node. */
+  refresh(node: string, owner: WatcherOwner): Promise<WatcherRegistration | undefined>;
+  /** Removes expired registrations with their queues and subscriptions; returns how many. */
+  sweepExpired(): Promise<number>;
+}
+
+/** The node is registered by another principal (and the registration is live or being removed). */
+export class WatcherOwnedElsewhereError extends Error {
+  override name = "WatcherOwnedElsewhereError";
+}
+
+/** The owner holds as many live registrations as its cap allows. */
+export class WatcherCapExceededError extends Error {
+  override name = "WatcherCapExceededError";
+}
+
+/**
+ * The node's channel cannot be (re)created now: its queue was deleted less than 60 s ago (SQS
+ * refuses the name meanwhile), or a concurrent change or removal of the registration won.
+ */
+export class WatcherBusyError extends Error {
+  override name = "WatcherBusyError";
+  readonly retryAfterSeconds: number;
+
+  constructor(message: string, retryAfterSeconds: number) {
+    super(message);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** A queue of the channel's name exists with other attributes (SQS QueueNameExists). */
+export class WatcherChannelConflictError extends Error {
+  override name = "WatcherChannelConflictError";
+}
+
+/** SQS waits 60 s before a deleted queue's name can be used again. */
+export const QUEUE_NAME_REUSE_SECONDS = 60;
+/** The retention of every watcher queue (SQS allows up to 14 days). */
+export const WATCHER_QUEUE_RETENTION_SECONDS = 24 * 3600;
+export const DEFAULT_WATCHER_TTL_SECONDS = 3600;
+
+/** The input of the scheduled rule that invokes the API function to sweep expired watchers. */
+export const WATCHER_SWEEP_EVENT = { sliceline: "sweep-watchers" } as const;
+
+export function isWatcherSweepEvent(event: unknown): boolean {
+  return (
+    typeof event === "object" &&
+    event !== null &&
+    (event as { sliceline?: unknown }).sliceline === WATCHER_SWEEP_EVENT.sliceline
+  );
 }
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -68,40 +131,91 @@ export const watcherRequestSchema = z
 export interface MemoryWatcherRegistryOptions {
   readonly now?: () => number;
   readonly queueUrlOf?: (node: string) => string;
+  readonly ttlSeconds?: number;
 }
 
+interface MemoryEntry {
+  readonly registration: WatcherRegistration;
+  readonly owner: string;
+  readonly counted: boolean;
+}
+
+/** The same rules as the channel registry (ownership, cap, expiry), in memory, for tests. */
 export class MemoryWatcherRegistry implements WatcherRegistry {
-  readonly #watchers = new Map<string, WatcherRegistration>();
+  readonly #watchers = new Map<string, MemoryEntry>();
   readonly #now: () => number;
   readonly #queueUrlOf: (node: string) => string;
+  readonly #ttlMs: number;
 
   constructor(options: MemoryWatcherRegistryOptions = {}) {
     this.#now = options.now ?? Date.now;
     this.#queueUrlOf = options.queueUrlOf ?? ((node) => `memory://watchers/${node}`);
+    this.#ttlMs = (options.ttlSeconds ?? DEFAULT_WATCHER_TTL_SECONDS) * 1000;
   }
 
-  async register(request: WatcherRequest): Promise<WatcherRegistration> {
+  async register(request: WatcherRequest, owner: WatcherOwner): Promise<WatcherRegistration> {
+    const now = this.#now();
+    const previous = this.#watchers.get(request.node);
+    if (previous !== undefined && previous.owner !== owner.principal)
+      throw new WatcherOwnedElsewhereError(`node ${request.node} is registered by another principal`);
+    const counted = previous?.counted ?? owner.cap !== undefined;
+    if (previous === undefined && owner.cap !== undefined && this.#held(owner.principal) >= owner.cap)
+      throw new WatcherCapExceededError(`${owner.principal} holds ${owner.cap} watchers already`);
     const registration: WatcherRegistration = {
       node: request.node,
       zone: request.zone,
       kinds: [...new Set(request.kinds)],
       zoneOnly: request.zoneOnly ?? false,
       queueUrl: this.#queueUrlOf(request.node),
-      registeredAtMs: this.#watchers.get(request.node)?.registeredAtMs ?? this.#now(),
+      registeredAtMs: previous?.registration.registeredAtMs ?? now,
+      expiresAtMs: now + this.#ttlMs,
+      queueRetentionSeconds: WATCHER_QUEUE_RETENTION_SECONDS,
     };
-    this.#watchers.set(request.node, registration);
+    this.#watchers.set(request.node, { registration, owner: owner.principal, counted });
     return registration;
   }
 
-  async deregister(node: string): Promise<boolean> {
+  async deregister(node: string, owner: WatcherOwner): Promise<boolean> {
+    const entry = this.#watchers.get(node);
+    if (entry === undefined) return false;
+    if (entry.owner !== owner.principal && !owner.admin)
+      throw new WatcherOwnedElsewhereError(`node ${node} is registered by another principal`);
     return this.#watchers.delete(node);
   }
 
   async get(node: string): Promise<WatcherRegistration | undefined> {
-    return this.#watchers.get(node);
+    const entry = this.#watchers.get(node);
+    return entry === undefined || entry.registration.expiresAtMs <= this.#now()
+      ? undefined
+      : entry.registration;
+  }
+
+  async refresh(node: string, owner: WatcherOwner): Promise<WatcherRegistration | undefined> {
+    const entry = this.#watchers.get(node);
+    const now = this.#now();
+    if (entry === undefined || entry.registration.expiresAtMs <= now) return undefined;
+    if (entry.owner !== owner.principal) return entry.registration;
+    const registration = { ...entry.registration, expiresAtMs: now + this.#ttlMs };
+    this.#watchers.set(node, { ...entry, registration });
+    return registration;
+  }
+
+  async sweepExpired(): Promise<number> {
+    const now = this.#now();
+    let swept = 0;
+    for (const [node, entry] of this.#watchers) {
+      if (entry.registration.expiresAtMs > now) continue;
+      this.#watchers.delete(node);
+      swept++;
+    }
+    return swept;
   }
 
   all(): WatcherRegistration[] {
-    return [...this.#watchers.values()];
+    return [...this.#watchers.values()].map((entry) => entry.registration);
+  }
+
+  #held(principal: string): number {
+    return [...this.#watchers.values()].filter((entry) => entry.owner === principal && entry.counted).length;
   }
 }

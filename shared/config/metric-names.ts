@@ -26,4 +26,6 @@ export const METRIC = {
   propagationLatency: "PropagationLatency",
   apiRequests: "ApiRequests",
   apiLatency: "ApiLatency",
+  /** Watcher registrations the sweep removed (with their queues) because they went silent. */
+  watchersExpired: "WatchersExpired",
 } as const;

@@ -22,6 +22,10 @@ export const ENV = {
   changeTopicArns: "SLICELINE_CHANGE_TOPIC_ARNS",
   /** Name prefix of watcher channel queues (the API creates and deletes them at run time). */
   watcherQueuePrefix: "SLICELINE_WATCHER_QUEUE_PREFIX",
+  /** JSON WatcherAuthorizationPolicy: which IAM principal may act on which node's watcher, the cap. */
+  watcherAuthorization: "SLICELINE_WATCHER_AUTHORIZATION",
+  /** Seconds a watcher registration lives without a refresh before the sweep removes it. */
+  watcherTtlSeconds: "SLICELINE_WATCHER_TTL_SECONDS",
   /** JSON object of SlicingSettings overrides (maxEndpointsPerSlice, maxEndpointsPerCES, ...). */
   slicingSettings: "SLICELINE_SLICING_SETTINGS",
   /** Slice writes per second allowed, before scaling by watcher count (the seed's dynamic rate limit). */
@@ -56,6 +60,8 @@ export const LOGICAL_IDS = {
   fanoutFunction: "FanoutFunction",
   apiFunction: "ApiFunction",
   httpApi: "HttpApi",
+  /** The EventBridge rule that has the API function sweep expired watchers. */
+  watcherSweepSchedule: "WatcherSweepSchedule",
 } as const;
 
 /** Namespaces whose events skip the batching window (system-critical), besides configured ones. */

@@ -6,8 +6,23 @@
  * made during the list arrives on the queue too and the older copy is dropped by resourceVersion.
  * The agent runs no loop of its own: a fleet simulator calls pollOnce for many agents with its own
  * concurrency; `run` is the loop for a single agent.
+ *
+ * Outages: SQS standard carries no sequence numbers, so a lost delivery cannot be seen in the
+ * stream itself. What can be seen is time: a queue keeps a change for its retention
+ * (registration.queueRetentionSeconds), so an agent whose last receive is older than that, less a
+ * margin, may have lost changes, and one past its registration's expiry may have lost its queue
+ * (the sweep deletes it). Either way pollOnce re-registers (idempotent while the registration
+ * lives; a new queue otherwise) and re-lists before it receives again. A live agent keeps its
+ * registration alive by reading it (its owner's GET is the heartbeat) a third of the way to its
+ * expiry; a 404 there, or a queue that no longer exists, is the same recovery.
  */
-import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import {
+  DeleteMessageBatchCommand,
+  QueueDoesNotExist,
+  ReceiveMessageCommand,
+  type ReceiveMessageCommandOutput,
+  type SQSClient,
+} from "@aws-sdk/client-sqs";
 import { API_RESOURCES } from "#shared/api/api-resources.ts";
 import type { KubeStatus } from "#shared/api/status.ts";
 import type { WatchedKind, WatcherRegistration } from "#shared/api/watcher-registry.ts";
@@ -39,7 +54,12 @@ export interface WatcherAgentOptions {
   readonly tombstoneRetentionMs?: number;
   /** Where latencies go; a fleet in one process shares one (a histogram is ~140 KB). */
   readonly latency?: LatencyRecorder;
+  /** Safety margin below the queue's retention and the registration's expiry (default 60 s). */
+  readonly outageMarginMs?: number;
 }
+
+/** Why the agent re-registered and re-listed on its own. */
+export type RecoveryReason = "retention" | "expired" | "unregistered" | "queue-gone";
 
 export interface WatcherAgentStats {
   /** Queue messages received (deliveries), and their body bytes. */
@@ -62,6 +82,10 @@ export interface WatcherAgentStats {
   /** Bodies that were not a change, and changes of kinds the agent did not ask for. */
   malformed: number;
   ignored: number;
+  /** Registration reads that kept it alive; outages detected and recovered from (re-register, re-list). */
+  heartbeats: number;
+  recoveries: number;
+  lastRecovery: RecoveryReason | undefined;
 }
 
 /** An HTTP API answer other than the expected one; `status` is the Kubernetes Status when it sent one. */
@@ -79,6 +103,17 @@ export class WatcherApiError extends Error {
 
 export class WatcherNotRegisteredError extends Error {
   override name = "WatcherNotRegisteredError";
+}
+
+/** The queue was deleted (the registration expired and was swept, or deregistered elsewhere). */
+function isQueueGone(error: unknown): boolean {
+  const name = (error as Error | undefined)?.name ?? "";
+  return (
+    error instanceof QueueDoesNotExist ||
+    name === "QueueDoesNotExist" ||
+    name.endsWith(".NonExistentQueue") ||
+    name === "NonExistentQueue"
+  );
 }
 
 export interface PollResult {
@@ -103,6 +138,9 @@ export class WatcherAgent {
     bytesRead: 0,
     malformed: 0,
     ignored: 0,
+    heartbeats: 0,
+    recoveries: 0,
+    lastRecovery: undefined,
   };
   readonly #options: WatcherAgentOptions;
   readonly #fetch: typeof fetch;
@@ -111,6 +149,11 @@ export class WatcherAgent {
   readonly #kinds: ReadonlySet<string>;
   #registration: WatcherRegistration | undefined;
   #tombstonesRotatedAtMs: number | undefined;
+  /** When the last receive completed (undefined before the first). */
+  #lastReceivedAtMs: number | undefined;
+  /** The registration's expiry and next heartbeat, on the agent's clock. */
+  #expiresAtMs: number | undefined;
+  #heartbeatDueAtMs: number | undefined;
 
   constructor(options: WatcherAgentOptions) {
     this.#options = options;
@@ -143,8 +186,70 @@ export class WatcherAgent {
       ...(zoneOnly ? { zoneOnly } : {}),
     });
     const response = await this.#request("POST", "/v1/watchers", body);
-    this.#registration = (await response.json()) as WatcherRegistration;
-    return this.#registration;
+    return this.#registered((await response.json()) as WatcherRegistration, response);
+  }
+
+  /**
+   * Keeps the registration and its deadlines on the agent's own clock: expiresAtMs is the API's
+   * time, so the time left is measured against the answer's Date header (the API's clock).
+   */
+  #registered(registration: WatcherRegistration, response: Response): WatcherRegistration {
+    this.#registration = registration;
+    // The queue collects from registration on: an agent that never receives is silent since then.
+    this.#lastReceivedAtMs ??= this.#now();
+    if (registration.expiresAtMs === undefined) {
+      // An older API: no expiry, no heartbeat.
+      this.#expiresAtMs = undefined;
+      this.#heartbeatDueAtMs = undefined;
+      return registration;
+    }
+    const serverNow = Date.parse(response.headers.get("date") ?? "");
+    const leftMs = registration.expiresAtMs - (Number.isNaN(serverNow) ? Date.now() : serverNow);
+    const now = this.#now();
+    this.#expiresAtMs = now + leftMs;
+    // A third of the way to the expiry.
+    this.#heartbeatDueAtMs = now + Math.max(0, leftMs) / 3;
+    return registration;
+  }
+
+  /**
+   * Before a receive: re-register and re-list when the agent may have missed changes (silent past
+   * its queue's retention) or lost its registration (past its expiry, or unknown to the API);
+   * read the registration (the heartbeat) when it is due.
+   */
+  async #keepContinuity(): Promise<void> {
+    const registration = this.#registration;
+    if (registration === undefined) return;
+    const now = this.#now();
+    const margin = this.#options.outageMarginMs ?? 60_000;
+    const retentionMs = (registration.queueRetentionSeconds ?? Number.POSITIVE_INFINITY) * 1000;
+    if (this.#lastReceivedAtMs !== undefined && now - this.#lastReceivedAtMs > retentionMs - margin)
+      return this.#recover("retention");
+    if (this.#expiresAtMs !== undefined && now >= this.#expiresAtMs) return this.#recover("expired");
+    if (this.#heartbeatDueAtMs === undefined || now < this.#heartbeatDueAtMs) return;
+    const response = await this.#request(
+      "GET",
+      `/v1/watchers/${encodeURIComponent(this.#options.node)}`,
+      undefined,
+      [404],
+    );
+    if (response.status === 404) {
+      await response.text();
+      return this.#recover("unregistered");
+    }
+    this.stats.heartbeats++;
+    const refreshed = (await response.json()) as WatcherRegistration;
+    if (refreshed.queueUrl !== registration.queueUrl) return this.#recover("queue-gone");
+    this.#registered(refreshed, response);
+  }
+
+  /** The queue may have lost changes or be gone: a (new) channel first, then a fresh list. */
+  async #recover(reason: RecoveryReason): Promise<void> {
+    this.stats.recoveries++;
+    this.stats.lastRecovery = reason;
+    await this.register();
+    await this.relist();
+    this.#lastReceivedAtMs = this.#now();
   }
 
   /** false when the API did not know the node. */
@@ -207,19 +312,28 @@ export class WatcherAgent {
    * are resolved before and after.
    */
   async pollOnce(waitSeconds: number, maxMessages = 10, signal?: AbortSignal): Promise<PollResult> {
-    const queueUrl = this.#registration?.queueUrl;
-    if (queueUrl === undefined)
+    if (this.#registration === undefined)
       throw new WatcherNotRegisteredError(`watcher ${this.#options.node} is not registered`);
+    await this.#keepContinuity();
+    const queueUrl = this.#registration.queueUrl;
     const appliedBefore = this.stats.applied;
     await this.resolveExpiredGaps();
-    const received = await this.#options.sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: queueUrl,
-        MaxNumberOfMessages: maxMessages,
-        WaitTimeSeconds: this.#waitSeconds(waitSeconds),
-      }),
-      signal === undefined ? {} : { abortSignal: signal },
-    );
+    let received: ReceiveMessageCommandOutput;
+    try {
+      received = await this.#options.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: queueUrl,
+          MaxNumberOfMessages: maxMessages,
+          WaitTimeSeconds: this.#waitSeconds(waitSeconds),
+        }),
+        signal === undefined ? {} : { abortSignal: signal },
+      );
+    } catch (error) {
+      if (!isQueueGone(error)) throw error;
+      await this.#recover("queue-gone");
+      return { received: 0, applied: this.stats.applied - appliedBefore };
+    }
+    this.#lastReceivedAtMs = this.#now();
     const messages = received.Messages ?? [];
     for (const message of messages) {
       const body = message.Body ?? "";

@@ -43,6 +43,11 @@ const production = synthApp({
     writeBudget: "400",
     slicing: '{"maxEndpointsPerSlice":50}',
     fanoutFormat: "objects",
+    watcherNodePrincipals: "arn:aws:sts::*:assumed-role/eks-node/{node},arn:aws:iam::*:user/n/{node}",
+    watcherAdminPrincipals: "arn:aws:iam::123456789012:role/ops",
+    watcherCapPerCaller: "3",
+    watcherTtlSeconds: "900",
+    watcherSweepMinutes: "2",
   },
 });
 const productionTemplate = Template.fromStack(production.stack);
@@ -74,6 +79,7 @@ describe("logical ids the local runner relies on", () => {
       fanoutFunction: "AWS::Lambda::Function",
       apiFunction: "AWS::Lambda::Function",
       httpApi: "AWS::ApiGatewayV2::Api",
+      watcherSweepSchedule: "AWS::Events::Rule",
     };
     assert.deepEqual(Object.keys(expectedTypes).sort(), Object.keys(LOGICAL_IDS).sort());
     for (const [key, logicalId] of Object.entries(LOGICAL_IDS)) {
@@ -351,6 +357,39 @@ describe("environment variables name what is granted", () => {
       environmentOf(productionResources, LOGICAL_IDS.apiFunction).SLICELINE_WATCHER_QUEUE_PREFIX,
       "prod-w-",
     );
+  });
+
+  it("hands the watcher policy and TTL to the API function, and schedules its sweep of expired watchers", () => {
+    const api = environmentOf(resources, LOGICAL_IDS.apiFunction);
+    assert.deepEqual(JSON.parse(render(api[ENV.watcherAuthorization])), {
+      mode: "principal",
+      nodePrincipals: ["arn:aws:sts::*:assumed-role/sliceline-node/{node}"],
+      adminPrincipals: [],
+      capPerCaller: 10,
+    });
+    assert.equal(api[ENV.watcherTtlSeconds], "3600");
+    const production = environmentOf(productionResources, LOGICAL_IDS.apiFunction);
+    assert.deepEqual(JSON.parse(render(production[ENV.watcherAuthorization])), {
+      mode: "principal",
+      nodePrincipals: ["arn:aws:sts::*:assumed-role/eks-node/{node}", "arn:aws:iam::*:user/n/{node}"],
+      adminPrincipals: ["arn:aws:iam::123456789012:role/ops"],
+      capPerCaller: 3,
+    });
+    assert.equal(production[ENV.watcherTtlSeconds], "900");
+    for (const [from, rate] of [
+      [resources, "rate(5 minutes)"],
+      [productionResources, "rate(2 minutes)"],
+    ] as const) {
+      const rule = from[LOGICAL_IDS.watcherSweepSchedule]?.Properties ?? {};
+      assert.equal(rule.ScheduleExpression, rate);
+      const [target] = rule.Targets as Array<{ Arn: unknown; Input: string }>;
+      assert.deepEqual(target?.Arn, { "Fn::GetAtt": [LOGICAL_IDS.apiFunction, "Arn"] });
+      assert.deepEqual(JSON.parse(target?.Input ?? ""), { sliceline: "sweep-watchers" });
+    }
+    const invokers = ofType(resources, "AWS::Lambda::Permission").filter(
+      ([, permission]) => permission.Properties?.Principal === "events.amazonaws.com",
+    );
+    assert.equal(invokers.length, 1);
   });
 
   it("maps each change scope to its topic, for the publisher and the subscriber alike", () => {
@@ -830,6 +869,10 @@ describe("settings", () => {
       { production: "yes" },
       { slicing: "{not json" },
       { fanoutFormat: "json" },
+      { watcherAuthorization: "iam" },
+      { watcherAdminPrincipals: "arn:aws:iam::*:role/{node}" },
+      { watcherTtlSeconds: 0 },
+      { watcherSweepMinutes: 0 },
     ];
     for (const values of bad) {
       const key = Object.keys(values).at(-1) as string;

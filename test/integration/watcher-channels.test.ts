@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { CreateTopicCommand } from "@aws-sdk/client-sns";
-import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
+import { GetQueueUrlCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { SnsChangePublisher } from "#shared/adapters/sns/sns-change-publisher.ts";
 import { queueNameFor, WatcherChannels } from "#shared/adapters/watchers/watcher-channels.ts";
 import type { EndpointSlice } from "#shared/core/model.ts";
@@ -53,7 +53,7 @@ describe("watcher channels on SQS + SNS (fauxqs)", () => {
     const zoneA = await channels.open("node-2", scopesForWatcher(["EndpointSlice"], "a", true));
     const zoneB = await channels.open("node-3", scopesForWatcher(["EndpointSlice"], "b", true));
     const cilium = await channels.open("node-4", scopesForWatcher(["CiliumEndpointSlice"], "a", false));
-    assert.equal(everywhere.queueName, "sliceline-watcher-node-1-example");
+    assert.equal(everywhere.queueName, "sliceline-watcher-node-1_example");
 
     const publisher = new SnsChangePublisher(messaging.sns, topicArns);
     const routed = routeChange(
@@ -99,5 +99,17 @@ describe("watcher channels on SQS + SNS (fauxqs)", () => {
     assert.deepEqual(await drain(second.queueUrl), []);
     assert.equal(queueNameFor("p-", "x".repeat(200)).length, 80);
     await channels.close(second);
+  });
+
+  it("retires a channel named by the old, non-injective rule when its watcher registers again", async () => {
+    const channels = new WatcherChannels(messaging.sqs, messaging.sns, topicArns, "legacy-");
+    // What the old rule ("." -> "-") named node-7.example's queue: node-7-example's name today.
+    const legacy = await channels.open("node-7-example", ["EndpointSlice@a"]);
+    const reopened = await channels.open("node-7.example", ["EndpointSlice@a"], legacy);
+    assert.equal(reopened.queueName, "legacy-node-7_example");
+    assert.notEqual(reopened.queueUrl, legacy.queueUrl);
+    assert.notDeepEqual(reopened.subscriptions, legacy.subscriptions);
+    await assert.rejects(messaging.sqs.send(new GetQueueUrlCommand({ QueueName: "legacy-node-7-example" })));
+    await channels.close(reopened);
   });
 });

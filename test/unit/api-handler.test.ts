@@ -218,6 +218,24 @@ describe("API function handler", () => {
     assert.equal(searchDottedPath("requestContext.nothing.here", apiGatewayEvent("GET", "/")), undefined);
   });
 
+  it("takes the caller from the IAM authorizer's context, never from a header", () => {
+    const userArn = "arn:aws:sts::123456789012:assumed-role/sliceline-node/node-a";
+    const base = apiGatewayEvent("GET", "/v1/watchers/node-a");
+    const signed = toApiRequest({
+      ...base,
+      requestContext: {
+        ...base.requestContext,
+        authorizer: { iam: { userArn, callerId: "AROAEXAMPLE:node-a", accountId: "123456789012" } },
+      } as typeof base.requestContext,
+    });
+    assert.equal(signed.callerArn, userArn);
+    const spoofed = toApiRequest({
+      ...base,
+      headers: { ...base.headers, "x-sliceline-caller-arn": userArn },
+    });
+    assert.equal(spoofed.callerArn, undefined);
+  });
+
   it("is the real handler module: environment read once, watcher routes 500 until configured", async () => {
     process.env[ENV.slicesTable] = "sliceline-slices";
     process.env[ENV.stateTable] = "sliceline-state";
@@ -294,7 +312,22 @@ describe("API function environment", () => {
       [ENV.watchersTable]: "watchers",
       [ENV.changeTopicArns]: JSON.stringify({ EndpointSlice: "arn:aws:sns:eu-west-1:123456789012:changes" }),
       SLICELINE_WATCHER_QUEUE_PREFIX: "sliceline-watcher-",
+      [ENV.watcherAuthorization]: JSON.stringify({ mode: "none" }),
     };
+    const lazy = { documents, sqs: () => ({}) as never, sns: () => ({}) as never };
+    const unguarded = createWatcherRegistry({ ...environment, [ENV.watcherAuthorization]: "" }, lazy);
+    assert.equal(unguarded.problem, undefined);
+    assert.match(
+      String(unguarded.authorizationProblem),
+      /missing SLICELINE_WATCHER_AUTHORIZATION: every caller is denied/,
+    );
+    assert.deepEqual(unguarded.authorization.nodePrincipals, []);
+    assert.equal(unguarded.authorization.mode, "principal");
+    const badPolicy = createWatcherRegistry(
+      { ...environment, [ENV.watcherAuthorization]: '{"mode":1}' },
+      lazy,
+    );
+    assert.match(String(badPolicy.authorizationProblem), /is invalid/);
     const badJson = createWatcherRegistry({ ...environment, [ENV.changeTopicArns]: "{" }, clients);
     assert.equal(badJson.registry, undefined);
     assert.match(String(badJson.problem), /not JSON/);

@@ -5,7 +5,13 @@ import { type ApiRequest, type ApiResponse, type ApiRouter, createApiRouter } fr
 import type { SliceReader } from "#shared/api/slice-reader.ts";
 import { tooManyRequests } from "#shared/api/status.ts";
 import { type ApiFixture, apiFixture, FIXTURE_TIME_MS } from "#shared/api/testing.ts";
-import { MemoryWatcherRegistry } from "#shared/api/watcher-registry.ts";
+import type { WatcherAuthorizationPolicy } from "#shared/api/watcher-authorization.ts";
+import {
+  MemoryWatcherRegistry,
+  WatcherBusyError,
+  WatcherChannelConflictError,
+  type WatcherRegistry,
+} from "#shared/api/watcher-registry.ts";
 
 const KUBECTL_TABLE_ACCEPT =
   "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
@@ -580,6 +586,8 @@ describe("watchers", () => {
       zoneOnly: false,
       queueUrl: "memory://watchers/node-a",
       registeredAtMs: 5_000,
+      expiresAtMs: 5_000 + 3_600_000,
+      queueRetentionSeconds: 86_400,
     });
     clock = 6_000;
     const again = await post({
@@ -648,6 +656,124 @@ describe("watchers", () => {
       const status = assertStatus(await bare(request), 500, "InternalError");
       assert.equal(status.message, "Internal error occurred: watcher registry not configured");
     }
+  });
+});
+
+describe("watcher authorization, ownership, cap and expiry", () => {
+  const NODE_ROLE = "arn:aws:sts::111122223333:assumed-role/sliceline-node";
+  const ADMIN = "arn:aws:iam::111122223333:role/sliceline-admin";
+  const SHARED = "arn:aws:iam::111122223333:role/shared-";
+  const policy: WatcherAuthorizationPolicy = {
+    mode: "principal",
+    nodePrincipals: [`${NODE_ROLE}/{node}`, `${SHARED}*`],
+    adminPrincipals: [ADMIN],
+    capPerCaller: 2,
+  };
+  let now = 0;
+  const guarded = () => {
+    const registry = new MemoryWatcherRegistry({ now: () => now, ttlSeconds: 60 });
+    const route = createApiRouter({
+      reader: new MemorySliceReader(fixture.store),
+      watchers: registry,
+      watcherAuthorization: policy,
+    });
+    const as = (callerArn: string | undefined, method: string, path: string, payload?: unknown) =>
+      route({
+        method,
+        path,
+        callerArn,
+        ...(payload === undefined ? {} : { body: JSON.stringify(payload) }),
+      });
+    return { registry, as };
+  };
+  const watch = (node: string) => ({ node, kinds: ["EndpointSlice"] });
+
+  it("answers 403 Forbidden when a node's principal acts on another node's watcher, or nobody signed", async () => {
+    const { registry, as } = guarded();
+    const a = `${NODE_ROLE}/ip-10-0-0-1.ec2.internal`;
+    assert.equal((await as(a, "POST", "/v1/watchers", watch("ip-10-0-0-1.ec2.internal"))).status, 201);
+    const b = `${NODE_ROLE}/ip-10-0-0-2.ec2.internal`;
+    for (const [method, path, payload] of [
+      ["POST", "/v1/watchers", { node: "ip-10-0-0-1.ec2.internal", kinds: ["CiliumIdentity"] }],
+      ["GET", "/v1/watchers/ip-10-0-0-1.ec2.internal", undefined],
+      ["DELETE", "/v1/watchers/ip-10-0-0-1.ec2.internal", undefined],
+    ] as const) {
+      for (const caller of [b, undefined, `${NODE_ROLE}/ip-10-0-0-1-ec2-internal`]) {
+        const status = assertStatus(await as(caller, method, path, payload), 403, "Forbidden");
+        assert.deepEqual(status.details, { name: "ip-10-0-0-1.ec2.internal", kind: "watchers" });
+      }
+    }
+    const [kept] = registry.all();
+    assert.deepEqual(kept?.kinds, ["EndpointSlice"], "not narrowed");
+    assert.equal((await as(a, "GET", "/v1/watchers/ip-10-0-0-1.ec2.internal")).status, 200);
+    assert.equal((await as(ADMIN, "DELETE", "/v1/watchers/ip-10-0-0-1.ec2.internal")).status, 200);
+    assert.equal(registry.all().length, 0);
+  });
+
+  it("answers 409 Conflict when another principal holds the node, 429 past the caller's cap", async () => {
+    const { registry, as } = guarded();
+    const x = `${SHARED}x`;
+    const y = `${SHARED}y`;
+    assert.equal((await as(x, "POST", "/v1/watchers", watch("n1"))).status, 201);
+    assert.equal(
+      (await as(x, "POST", "/v1/watchers", watch("n1"))).status,
+      201,
+      "re-registration is idempotent",
+    );
+    assertStatus(await as(y, "POST", "/v1/watchers", watch("n1")), 409, "Conflict");
+    assertStatus(await as(y, "DELETE", "/v1/watchers/n1"), 409, "Conflict");
+    assertStatus(await as(ADMIN, "POST", "/v1/watchers", watch("n1")), 409, "Conflict");
+    assert.equal((await as(x, "POST", "/v1/watchers", watch("n2"))).status, 201);
+    assertStatus(await as(x, "POST", "/v1/watchers", watch("n3")), 429, "TooManyRequests");
+    assert.equal((await as(y, "POST", "/v1/watchers", watch("n3"))).status, 201, "the cap is per caller");
+    assert.equal((await as(x, "DELETE", "/v1/watchers/n2")).status, 200);
+    assert.equal((await as(x, "POST", "/v1/watchers", watch("n4"))).status, 201, "a freed slot is usable");
+    assert.equal((await as(ADMIN, "POST", "/v1/watchers", watch("n5"))).status, 201);
+    assert.equal((await as(ADMIN, "POST", "/v1/watchers", watch("n6"))).status, 201);
+    assert.equal((await as(ADMIN, "POST", "/v1/watchers", watch("n7"))).status, 201, "admins are not capped");
+    assert.equal(registry.all().length, 6);
+  });
+
+  it("expires a silent watcher; its owner's GET is the heartbeat, an admin's GET is not", async () => {
+    const { registry, as } = guarded();
+    const owner = `${NODE_ROLE}/n1`;
+    now = 1_000;
+    assert.equal((await as(owner, "POST", "/v1/watchers", watch("n1"))).status, 201);
+    now = 50_000;
+    const refreshed = JSON.parse((await as(owner, "GET", "/v1/watchers/n1")).body);
+    assert.equal(refreshed.expiresAtMs, 110_000);
+    now = 100_000;
+    assert.equal(JSON.parse((await as(ADMIN, "GET", "/v1/watchers/n1")).body).expiresAtMs, 110_000);
+    now = 110_000;
+    assertStatus(await as(owner, "GET", "/v1/watchers/n1"), 404, "NotFound");
+    assert.equal(await registry.sweepExpired(), 1);
+    assert.equal(registry.all().length, 0);
+    assert.equal((await as(owner, "POST", "/v1/watchers", watch("n1"))).status, 201, "registers again");
+  });
+
+  it("answers the registry's refusals as Statuses: busy 429 with Retry-After, queue name taken 409", async () => {
+    const refusing = (error: Error): WatcherRegistry => ({
+      register: async () => Promise.reject(error),
+      deregister: async () => Promise.reject(error),
+      get: async () => undefined,
+      refresh: async () => undefined,
+      sweepExpired: async () => 0,
+    });
+    const busy = createApiRouter({
+      reader: new MemorySliceReader(fixture.store),
+      watchers: refusing(new WatcherBusyError("queue deleted recently", 60)),
+    });
+    const post = { method: "POST", path: "/v1/watchers", body: JSON.stringify(watch("n1")) };
+    const response = await busy(post);
+    const status = assertStatus(response, 429, "TooManyRequests");
+    assert.deepEqual(status.details, { kind: "watchers", retryAfterSeconds: 60 });
+    assert.equal(response.headers["retry-after"], "60");
+    const taken = createApiRouter({
+      reader: new MemorySliceReader(fixture.store),
+      watchers: refusing(new WatcherChannelConflictError("queue exists")),
+    });
+    assertStatus(await taken(post), 409, "Conflict");
+    assertStatus(await taken({ method: "DELETE", path: "/v1/watchers/n1" }), 409, "Conflict");
   });
 });
 

@@ -358,3 +358,106 @@ describe("WatcherAgent deliveries", () => {
     assert.deepEqual(agent.cache.get(WEB), cut(versions[6]));
   });
 });
+
+describe("WatcherAgent outages", () => {
+  /** The world's API plus a watcher registry with a 60 s TTL, on the world's clock (its Date header). */
+  function withRegistry(world: FakeWorld) {
+    const server = { registered: false, expiresAtMs: 0, posts: 0, gets: 0, queueGone: false };
+    const answer = (status: number, body: unknown) =>
+      new Response(JSON.stringify(body), {
+        status,
+        headers: { "content-type": "application/json", date: new Date(world.nowMs).toUTCString() },
+      });
+    const registration = () => ({
+      node: "agent-1",
+      kinds: ["EndpointSlice"],
+      zoneOnly: false,
+      queueUrl: QUEUE,
+      registeredAtMs: 0,
+      expiresAtMs: server.expiresAtMs,
+      queueRetentionSeconds: 3600,
+    });
+    const fetch = (async (input: string | URL | Request, init?: RequestInit) => {
+      const url = new URL(String(input));
+      if (url.pathname === "/v1/watchers" && init?.method === "POST") {
+        server.posts++;
+        server.registered = true;
+        server.expiresAtMs = world.nowMs + 60_000;
+        return answer(201, registration());
+      }
+      if (url.pathname === "/v1/watchers/agent-1" && (init?.method ?? "GET") === "GET") {
+        server.gets++;
+        if (!server.registered || world.nowMs >= server.expiresAtMs)
+          return answer(404, { kind: "Status", reason: "NotFound", code: 404 });
+        server.expiresAtMs = world.nowMs + 60_000;
+        return answer(200, registration());
+      }
+      return world.fetch(input, init);
+    }) as typeof globalThis.fetch;
+    const sqs = {
+      send: async (command: unknown) => {
+        if (server.queueGone && command instanceof ReceiveMessageCommand) {
+          server.queueGone = false;
+          throw Object.assign(new Error("The specified queue does not exist."), {
+            name: "QueueDoesNotExist",
+          });
+        }
+        return world.sqs.send(command as never);
+      },
+    } as unknown as SQSClient;
+    const agent = new WatcherAgent({
+      api: "http://api.test",
+      node: "agent-1",
+      kinds: ["EndpointSlice"],
+      sqs,
+      fetch,
+      now: () => world.nowMs,
+      outageMarginMs: 60_000,
+    });
+    return { server, agent };
+  }
+
+  it("heartbeats a third of the way to its expiry, and recovers from every outage signal with a re-list", async () => {
+    const world = new FakeWorld();
+    world.put(v10);
+    const { server, agent } = withRegistry(world);
+    await agent.register();
+    await agent.list();
+
+    world.nowMs = 10_000;
+    await agent.pollOnce(0);
+    assert.equal(server.gets, 0, "not due yet");
+    world.nowMs = 21_000;
+    await agent.pollOnce(0);
+    assert.deepEqual([server.gets, agent.stats.heartbeats, agent.stats.recoveries], [1, 1, 0]);
+
+    // Swept behind its back: the next heartbeat reads 404.
+    server.registered = false;
+    world.put(v11);
+    world.nowMs = 42_000;
+    await agent.pollOnce(0);
+    assert.deepEqual([agent.stats.lastRecovery, agent.stats.relists, server.posts], ["unregistered", 1, 2]);
+    assert.equal(agent.cache.resourceVersionOf(WEB), "11", "re-listed");
+
+    // Silent past its expiry (but within the retention): registers again before receiving.
+    world.nowMs = 42_000 + 61_000;
+    await agent.pollOnce(0);
+    assert.deepEqual([agent.stats.lastRecovery, agent.stats.relists], ["expired", 2]);
+
+    // Silent past the queue's retention: what it missed may be gone from the queue.
+    world.put(v12);
+    world.nowMs += 3_600_000;
+    await agent.pollOnce(0);
+    assert.deepEqual([agent.stats.lastRecovery, agent.stats.relists], ["retention", 3]);
+    assert.equal(agent.cache.resourceVersionOf(WEB), "12");
+
+    // Its queue deleted under it while polling.
+    server.queueGone = true;
+    world.nowMs += 1_000;
+    await agent.pollOnce(0);
+    assert.deepEqual([agent.stats.lastRecovery, agent.stats.recoveries], ["queue-gone", 4]);
+    world.nowMs += 1_000;
+    await agent.pollOnce(0);
+    assert.equal(agent.stats.recoveries, 4, "recovered for good");
+  });
+});

@@ -1,8 +1,10 @@
 /**
  * How many watchers are registered, for the write budget: counted from the watchers table at most
  * once per refresh interval (a COUNT scan of a few thousand small items), read synchronously.
+ * Counts records whether live or expired-but-not-yet-swept: both still have a queue to deliver to.
  */
 import { type DynamoDBDocumentClient, ScanCommand } from "@aws-sdk/lib-dynamodb";
+import { WATCHER_KEY_PREFIX } from "./channel-watcher-registry.ts";
 
 export class CachedWatcherCount {
   readonly #documents: DynamoDBDocumentClient;
@@ -27,7 +29,14 @@ export class CachedWatcherCount {
     let startKey: Record<string, unknown> | undefined;
     do {
       const page = await this.#documents.send(
-        new ScanCommand({ TableName: this.#tableName, Select: "COUNT", ExclusiveStartKey: startKey }),
+        new ScanCommand({
+          TableName: this.#tableName,
+          Select: "COUNT",
+          // Watcher records only, not the per-owner counters beside them.
+          FilterExpression: "begins_with(pk, :prefix)",
+          ExpressionAttributeValues: { ":prefix": WATCHER_KEY_PREFIX },
+          ExclusiveStartKey: startKey,
+        }),
       );
       count += page.Count ?? 0;
       startKey = page.LastEvaluatedKey;
