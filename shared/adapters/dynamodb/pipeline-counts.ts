@@ -1,0 +1,101 @@
+/**
+ * The pipeline's per-minute counters in the state table (stats#<minute> / #counts, documented in
+ * shared/config/table-schemas.ts): one UpdateItem ADD per invocation records, one BatchGetItem of
+ * the wanted minutes' keys reads. Each minute's item expires an hour after it.
+ */
+import { BatchGetCommand, type DynamoDBDocumentClient, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { TABLE_KEYS } from "#shared/config/resources.ts";
+import {
+  MINUTE_MS,
+  nonZeroCounts,
+  PIPELINE_COUNTERS,
+  type PipelineCounts,
+  type PipelineCountsRecorder,
+  type PipelineCountsSource,
+} from "#shared/pipeline/pipeline-counts.ts";
+import { PIPELINE_COUNTS_RETENTION_SECONDS, pipelineCountsKey } from "./items.ts";
+
+/** BatchGetItem answers at most 100 keys; /v1/stats asks for six. */
+const MAX_KEYS = 100;
+/** Rounds of UnprocessedKeys retried before giving up (a throttled read: the caller answers 429). */
+const MAX_ROUNDS = 3;
+
+/** Some minutes stayed unprocessed round after round: the table is throttling reads. */
+export class PipelineCountsUnreadError extends Error {
+  override readonly name = "PipelineCountsUnreadError";
+}
+
+export interface DynamoPipelineCountsOptions {
+  readonly documents: DynamoDBDocumentClient;
+  readonly stateTable: string;
+  /** Strongly consistent reads (default false: the counts are advisory). */
+  readonly consistentRead?: boolean;
+}
+
+export class DynamoPipelineCounts implements PipelineCountsRecorder, PipelineCountsSource {
+  readonly #options: DynamoPipelineCountsOptions;
+
+  constructor(options: DynamoPipelineCountsOptions) {
+    this.#options = options;
+  }
+
+  async recordPipelineCounts(minute: number, counts: PipelineCounts): Promise<void> {
+    const added = nonZeroCounts(counts);
+    if (added.length === 0) return;
+    const names: Record<string, string> = { "#ttl": TABLE_KEYS.timeToLive };
+    const values: Record<string, number> = {
+      ":ttl": Math.ceil(((minute + 1) * MINUTE_MS) / 1000) + PIPELINE_COUNTS_RETENTION_SECONDS,
+    };
+    for (const [i, [counter, value]] of added.entries()) {
+      names[`#c${i}`] = counter;
+      values[`:c${i}`] = value;
+    }
+    await this.#options.documents.send(
+      new UpdateCommand({
+        TableName: this.#options.stateTable,
+        Key: pipelineCountsKey(minute),
+        UpdateExpression: `ADD ${added.map((_, i) => `#c${i} :c${i}`).join(", ")} SET #ttl = :ttl`,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      }),
+    );
+  }
+
+  async pipelineCountsOf(minutes: readonly number[]): Promise<ReadonlyMap<number, PipelineCounts>> {
+    const wanted = [...new Set(minutes)];
+    if (wanted.length > MAX_KEYS) throw new RangeError(`at most ${MAX_KEYS} minutes at once`);
+    const found = new Map<number, PipelineCounts>();
+    const table = this.#options.stateTable;
+    const minuteByPk = new Map(wanted.map((minute) => [pipelineCountsKey(minute).pk, minute]));
+    let keys: Array<Record<string, unknown>> = wanted.map((minute) => ({ ...pipelineCountsKey(minute) }));
+    for (let round = 0; keys.length > 0; round++) {
+      if (round === MAX_ROUNDS) {
+        throw new PipelineCountsUnreadError(
+          `${keys.length} counter items left unprocessed after ${round} rounds`,
+        );
+      }
+      const result = await this.#options.documents.send(
+        new BatchGetCommand({
+          RequestItems: {
+            [table]: { Keys: keys, ConsistentRead: this.#options.consistentRead ?? false },
+          },
+        }),
+      );
+      for (const item of result.Responses?.[table] ?? []) {
+        const minute = minuteByPk.get(String(item.pk));
+        if (minute !== undefined) found.set(minute, countsFrom(item));
+      }
+      keys = (result.UnprocessedKeys?.[table]?.Keys ?? []) as Array<Record<string, unknown>>;
+    }
+    return found;
+  }
+}
+
+function countsFrom(item: Record<string, unknown>): PipelineCounts {
+  const counts: PipelineCounts = {};
+  for (const counter of PIPELINE_COUNTERS) {
+    const value = Number(item[counter] ?? 0);
+    if (value > 0) counts[counter] = value;
+  }
+  return counts;
+}
