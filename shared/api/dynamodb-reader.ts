@@ -26,9 +26,9 @@ import {
 } from "@aws-sdk/lib-dynamodb";
 import { readIdentityRangeUse } from "#shared/adapters/dynamodb/identity-range-reader.ts";
 import {
-  DynamoPipelineCounts,
+  DynamoPipelineCountsReader,
   PipelineCountsUnreadError,
-} from "#shared/adapters/dynamodb/pipeline-counts.ts";
+} from "#shared/adapters/dynamodb/pipeline-counts-reader.ts";
 import type { PodRecord } from "#shared/core/model.ts";
 import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
 import { API_RESOURCES, OUTPUT_KINDS } from "./api-resources.ts";
@@ -103,7 +103,7 @@ export class DynamoSliceReader implements SliceReader {
   readonly #documents: DynamoDBDocumentClient;
   readonly #consistent: boolean;
   readonly #now: () => number;
-  readonly #pipelineCounts: DynamoPipelineCounts;
+  readonly #pipelineCounts: DynamoPipelineCountsReader;
   #statsCache: { atMs: number; stats: Promise<SliceStats> } | undefined;
 
   constructor(options: DynamoSliceReaderOptions) {
@@ -111,7 +111,7 @@ export class DynamoSliceReader implements SliceReader {
     this.#documents = options.documents;
     this.#consistent = options.consistentRead ?? true;
     this.#now = options.now ?? Date.now;
-    this.#pipelineCounts = new DynamoPipelineCounts({
+    this.#pipelineCounts = new DynamoPipelineCountsReader({
       documents: options.documents,
       stateTable: options.stateTable,
       consistentRead: this.#consistent,

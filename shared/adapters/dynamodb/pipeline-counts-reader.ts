@@ -1,19 +1,15 @@
 /**
- * The pipeline's per-minute counters in the state table (stats#<minute> / #counts, documented in
- * shared/config/table-schemas.ts): one UpdateItem ADD per invocation records, one BatchGetItem of
- * the wanted minutes' keys reads. Each minute's item expires an hour after it.
+ * Reads the pipeline's per-minute counters from the state table (stats#<minute> / #counts,
+ * documented in shared/config/table-schemas.ts; pipeline-counts-recorder.ts writes them): one
+ * BatchGetItem of the wanted minutes' keys, no scan.
  */
-import { BatchGetCommand, type DynamoDBDocumentClient, UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import { TABLE_KEYS } from "#shared/config/resources.ts";
+import { BatchGetCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import {
-  MINUTE_MS,
-  nonZeroCounts,
   PIPELINE_COUNTERS,
   type PipelineCounts,
-  type PipelineCountsRecorder,
   type PipelineCountsSource,
 } from "#shared/pipeline/pipeline-counts.ts";
-import { PIPELINE_COUNTS_RETENTION_SECONDS, pipelineCountsKey } from "./items.ts";
+import { pipelineCountsKey } from "./items.ts";
 
 /** BatchGetItem answers at most 100 keys; /v1/stats asks for six. */
 const MAX_KEYS = 100;
@@ -25,40 +21,18 @@ export class PipelineCountsUnreadError extends Error {
   override readonly name = "PipelineCountsUnreadError";
 }
 
-export interface DynamoPipelineCountsOptions {
+export interface DynamoPipelineCountsReaderOptions {
   readonly documents: DynamoDBDocumentClient;
   readonly stateTable: string;
   /** Strongly consistent reads (default false: the counts are advisory). */
   readonly consistentRead?: boolean;
 }
 
-export class DynamoPipelineCounts implements PipelineCountsRecorder, PipelineCountsSource {
-  readonly #options: DynamoPipelineCountsOptions;
+export class DynamoPipelineCountsReader implements PipelineCountsSource {
+  readonly #options: DynamoPipelineCountsReaderOptions;
 
-  constructor(options: DynamoPipelineCountsOptions) {
+  constructor(options: DynamoPipelineCountsReaderOptions) {
     this.#options = options;
-  }
-
-  async recordPipelineCounts(minute: number, counts: PipelineCounts): Promise<void> {
-    const added = nonZeroCounts(counts);
-    if (added.length === 0) return;
-    const names: Record<string, string> = { "#ttl": TABLE_KEYS.timeToLive };
-    const values: Record<string, number> = {
-      ":ttl": Math.ceil(((minute + 1) * MINUTE_MS) / 1000) + PIPELINE_COUNTS_RETENTION_SECONDS,
-    };
-    for (const [i, [counter, value]] of added.entries()) {
-      names[`#c${i}`] = counter;
-      values[`:c${i}`] = value;
-    }
-    await this.#options.documents.send(
-      new UpdateCommand({
-        TableName: this.#options.stateTable,
-        Key: pipelineCountsKey(minute),
-        UpdateExpression: `ADD ${added.map((_, i) => `#c${i} :c${i}`).join(", ")} SET #ttl = :ttl`,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-      }),
-    );
   }
 
   async pipelineCountsOf(minutes: readonly number[]): Promise<ReadonlyMap<number, PipelineCounts>> {
