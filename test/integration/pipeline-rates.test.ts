@@ -32,10 +32,12 @@ import { lambdaContext, quietPowertools } from "#test/support/lambda.ts";
 let dynamo: DynamoDbLocal;
 let messaging: FauxqsHandle;
 let ingest: (event: SQSEvent, context: unknown) => Promise<SQSBatchResponse>;
-let fanout: (
+type FanoutHandler = (
   event: DynamoDBStreamEvent,
   context: unknown,
 ) => Promise<{ batchItemFailures: { itemIdentifier: string }[] }>;
+let fanout: FanoutHandler;
+let objectsFanout: FanoutHandler;
 let api: (event: APIGatewayProxyEventV2, context: unknown) => Promise<APIGatewayProxyStructuredResultV2>;
 const topicArns: Record<string, string> = {};
 
@@ -54,6 +56,11 @@ before(async () => {
   process.env[ENV.changeTopicArns] = JSON.stringify(topicArns);
   ({ handler: ingest } = (await import("#functions/ingest/handler.ts")) as never);
   ({ handler: fanout } = (await import("#functions/fanout/handler.ts")) as never);
+  // A second instance of the module (it reads its environment when loaded), one message per change.
+  process.env[ENV.fanoutFormat] = "objects";
+  const objectsUrl = new URL("../../functions/fanout/handler.ts?objects", import.meta.url);
+  ({ handler: objectsFanout } = (await import(objectsUrl.href)) as never);
+  delete process.env[ENV.fanoutFormat];
   ({ handler: api } = (await import("#functions/api/handler.ts")) as never);
 });
 after(async () => {
@@ -185,6 +192,11 @@ describe("/v1/stats pipeline rates, through the ingest and fan-out handlers", ()
       lambdaContext("fanout"),
     );
     assert.deepEqual(fannedOut.batchItemFailures, []);
+    const oneByOne = await objectsFanout(
+      { Records: [streamRecord("3", "1001", "1002")] },
+      lambdaContext("fanout"),
+    );
+    assert.deepEqual(oneByOne.batchItemFailures, []);
 
     ({ pipeline } = (await getStats()).rates);
   });
@@ -204,11 +216,12 @@ describe("/v1/stats pipeline rates, through the ingest and fan-out handlers", ()
 
   it("serves fan-out rates: stream records, messages published and their deliveries", () => {
     for (const window of [pipeline.oneMinute, pipeline.fiveMinutes]) {
-      assert.equal(countOver(window, "streamRecords"), 2);
-      // One bundle per scope the slice is in: EndpointSlice and EndpointSlice@zone-a.
-      assert.equal(countOver(window, "messagesPublished"), 2);
-      // Only the EndpointSlice topic has a subscriber (the watcher queue): one delivery.
-      assert.equal(countOver(window, "deliveries"), 1);
+      assert.equal(countOver(window, "streamRecords"), 3);
+      // A bundle per scope the first batch reaches (EndpointSlice and EndpointSlice@zone-a), then
+      // the third change alone to EndpointSlice (its zone view is the same as before: not sent).
+      assert.equal(countOver(window, "messagesPublished"), 3);
+      // Only the EndpointSlice topic has a subscriber (the watcher queue): one delivery each time.
+      assert.equal(countOver(window, "deliveries"), 2);
       assert.ok((window.perSecond.bytesPublished ?? 0) > 0);
     }
   });
@@ -245,7 +258,7 @@ describe("/v1/stats pipeline rates, through the ingest and fan-out handlers", ()
     const total = (counter: string) => stored.reduce((sum, item) => sum + Number(item[counter] ?? 0), 0);
     assert.equal(total("eventsIn"), events.length);
     assert.equal(total("rejected"), 1);
-    assert.equal(total("streamRecords"), 2);
+    assert.equal(total("streamRecords"), 3);
     for (const item of stored) {
       const minuteEnd = (Number(String(item.pk).slice("stats#".length)) + 1) * 60;
       assert.equal(item.expiresAt, minuteEnd + 3600);

@@ -6,7 +6,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { MemorySliceReader } from "#shared/api/memory-reader.ts";
+import { createApiRouter } from "#shared/api/router.ts";
 import { PIPELINE_RATE_WINDOWS, pipelineRateMinutes, pipelineRates } from "#shared/api/stats-rates.ts";
+import { MemoryClusterStore } from "#shared/core/memory-store.ts";
+import { DEFAULT_SLICING_SETTINGS } from "#shared/core/settings.ts";
 import type { BatchReport } from "#shared/core/slice-engine.ts";
 import type { IngestOutcome } from "#shared/pipeline/ingest-batch.ts";
 import { MemoryPipelineCounts } from "#shared/pipeline/memory-pipeline-counts.ts";
@@ -240,5 +244,36 @@ describe("pipeline rates", () => {
         },
       ),
     );
+  });
+});
+
+describe("/v1/stats from the in-memory reader", () => {
+  it("serves the rates of the counters it is given next to the object write rates", async () => {
+    const NOW = Date.parse("2026-12-05T12:34:30.000Z");
+    const counts = new MemoryPipelineCounts();
+    await counts.recordPipelineCounts(minuteOf(NOW), { eventsIn: 45, rejected: 9 });
+    await counts.recordPipelineCounts(minuteOf(NOW) - 1, { deliveries: 90 });
+    const store = new MemoryClusterStore(DEFAULT_SLICING_SETTINGS);
+    const route = createApiRouter({
+      reader: new MemorySliceReader(store, { now: () => NOW, pipelineCounts: counts }),
+    });
+    const stats = JSON.parse((await route({ method: "GET", path: "/v1/stats" })).body);
+    assert.equal(stats.rates.windowSeconds, 300);
+    assert.deepEqual(stats.rates.pipeline.oneMinute.window, {
+      from: "2026-12-05T12:33:00.000Z",
+      to: "2026-12-05T12:34:30.000Z",
+      seconds: 90,
+    });
+    assert.equal(stats.rates.pipeline.oneMinute.perSecond.eventsIn, 0.5);
+    assert.equal(stats.rates.pipeline.oneMinute.perSecond.rejected, 0.1);
+    assert.equal(stats.rates.pipeline.oneMinute.perSecond.deliveries, 1);
+    assert.equal(stats.rates.pipeline.fiveMinutes.window.seconds, 330);
+  });
+
+  it("serves zeros when nothing records counters", async () => {
+    const store = new MemoryClusterStore(DEFAULT_SLICING_SETTINGS);
+    const route = createApiRouter({ reader: new MemorySliceReader(store) });
+    const stats = JSON.parse((await route({ method: "GET", path: "/v1/stats" })).body);
+    assert.ok(Object.values(stats.rates.pipeline.fiveMinutes.perSecond).every((rate) => rate === 0));
   });
 });
