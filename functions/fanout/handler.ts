@@ -123,13 +123,16 @@ async function fanOutRecord(record: DynamoDBRecord, totals: BatchTotals): Promis
 
 async function fanOutObjects(event: DynamoDBStreamEvent) {
   const totals: BatchTotals = { published: 0, bytes: 0, deliveries: 0 };
-  const response = await processPartialResponse(
-    event,
-    (record: DynamoDBRecord) => fanOutRecord(record, totals),
-    processor,
-  );
-  await recordBatchCounts(event.Records.length, totals);
-  return response;
+  try {
+    return await processPartialResponse(
+      event,
+      (record: DynamoDBRecord) => fanOutRecord(record, totals),
+      processor,
+    );
+  } finally {
+    // Also when every record failed (the processor throws): what went out before still counts.
+    await recordBatchCounts(event.Records.length, totals);
+  }
 }
 
 async function fanOutBundles(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {
