@@ -16,16 +16,21 @@ import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import { Tracer } from "@aws-lambda-powertools/tracer";
 import { captureLambdaHandler } from "@aws-lambda-powertools/tracer/middleware";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SNSClient } from "@aws-sdk/client-sns";
+import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import middy from "@middy/core";
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent, StreamRecord } from "aws-lambda";
+import { DynamoPipelineCountsRecorder } from "#shared/adapters/dynamodb/pipeline-counts-recorder.ts";
 import { SnsChangePublisher } from "#shared/adapters/sns/sns-change-publisher.ts";
 import { TopicAudience } from "#shared/adapters/sns/topic-audience.ts";
 import { changeTopicArnsFromEnvironment, fanoutFormatFromEnvironment } from "#shared/config/environment.ts";
+import { ENV } from "#shared/config/resources.ts";
 import { bundleMessages, coalesceChanges, type RecordChange } from "#shared/fanout/bundle-publisher.ts";
 import { routeChange } from "#shared/fanout/change-routing.ts";
 import { objectChangeFromImages, type SliceItemImage } from "#shared/fanout/stored-change.ts";
+import { fanoutCounts, recordPipelineCountsAdvisory } from "#shared/pipeline/pipeline-counts.ts";
 
 const logger = new Logger({ serviceName: "sliceline-fanout" });
 const metrics = new Metrics({ namespace: "Sliceline", serviceName: "sliceline-fanout" });
@@ -41,6 +46,35 @@ const sns = tracer.captureAWSv3Client(new SNSClient({}));
 const publisher = new SnsChangePublisher(sns, topicArns);
 const audience = new TopicAudience(sns);
 const processor = new BatchProcessor(EventType.DynamoDBStreams);
+const pipelineCounts = pipelineCountsFromEnvironment();
+
+/**
+ * The counters /v1/stats serves rates from, in the state table the stack names (granted UpdateItem
+ * alone). Without the variable (a test driving publishing alone) nothing is counted. Their own
+ * client with few retries: the counts are advisory and must not hold the shard up.
+ */
+function pipelineCountsFromEnvironment(): DynamoPipelineCountsRecorder | undefined {
+  const stateTable = process.env[ENV.stateTable];
+  if (stateTable === undefined || stateTable === "") return undefined;
+  const dynamodb = tracer.captureAWSv3Client(new DynamoDBClient({ maxAttempts: 2 }));
+  return new DynamoPipelineCountsRecorder({ documents: DynamoDBDocumentClient.from(dynamodb), stateTable });
+}
+
+/** What one invocation published, for its pipeline counts. */
+interface BatchTotals {
+  published: number;
+  bytes: number;
+  deliveries: number;
+}
+
+async function recordBatchCounts(streamRecords: number, totals: BatchTotals): Promise<void> {
+  await recordPipelineCountsAdvisory(
+    pipelineCounts,
+    Date.now(),
+    fanoutCounts({ streamRecords, ...totals }),
+    (error) => logger.warn("pipeline counts not recorded", { error }),
+  );
+}
 
 /** aws-lambda's AttributeValue type is not the SDK's, though the wire format is the same. */
 function imageOf(image: StreamRecord["NewImage"]): SliceItemImage | undefined {
@@ -53,12 +87,12 @@ function changeOf(record: DynamoDBRecord) {
   return objectChangeFromImages(imageOf(record.dynamodb?.OldImage), imageOf(record.dynamodb?.NewImage));
 }
 
-/** Publish totals to metrics; deliveries are publishes times each topic's subscribers. */
+/** Publish totals to metrics; deliveries are publishes times each topic's subscribers (returned). */
 async function recordPublished(totals: {
   published: number;
   bytes: number;
   byTopic: Map<string, { published: number; bytes: number }>;
-}): Promise<void> {
+}): Promise<number> {
   let deliveries = 0;
   let bytesDelivered = 0;
   for (const [topicArn, topic] of totals.byTopic) {
@@ -70,6 +104,7 @@ async function recordPublished(totals: {
   metrics.addMetric("BytesPublished", MetricUnit.Bytes, totals.bytes);
   metrics.addMetric("Deliveries", MetricUnit.Count, deliveries);
   metrics.addMetric("BytesDelivered", MetricUnit.Bytes, bytesDelivered);
+  return deliveries;
 }
 
 /** Source event to publish; watchers time the last hop (queue to applied) themselves. */
@@ -77,14 +112,27 @@ function recordLatency(sourceTimeMs: number): void {
   metrics.addMetric("PropagationLatency", MetricUnit.Milliseconds, Math.max(0, Date.now() - sourceTimeMs));
 }
 
-async function fanOutRecord(record: DynamoDBRecord): Promise<void> {
+async function fanOutRecord(record: DynamoDBRecord, totals: BatchTotals): Promise<void> {
   const change = changeOf(record);
-  await recordPublished(await publisher.publish(routeChange(change, zones)));
+  const published = await publisher.publish(routeChange(change, zones));
+  totals.published += published.published;
+  totals.bytes += published.bytes;
+  totals.deliveries += await recordPublished(published);
   recordLatency(change.sourceTimeMs);
 }
 
 async function fanOutObjects(event: DynamoDBStreamEvent) {
-  return processPartialResponse(event, fanOutRecord, processor);
+  const totals: BatchTotals = { published: 0, bytes: 0, deliveries: 0 };
+  try {
+    return await processPartialResponse(
+      event,
+      (record: DynamoDBRecord) => fanOutRecord(record, totals),
+      processor,
+    );
+  } finally {
+    // Also when every record failed (the processor throws): what went out before still counts.
+    await recordBatchCounts(event.Records.length, totals);
+  }
 }
 
 async function fanOutBundles(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {
@@ -105,12 +153,14 @@ async function fanOutBundles(event: DynamoDBStreamEvent): Promise<DynamoDBBatchR
   const result = await publisher.publishBodies(messages);
   for (const index of result.failed) failFrom = Math.min(failFrom, messages[index]?.firstRecord ?? 0);
   if (result.failed.length > 0) logger.error("bundles not published", { errors: result.errors });
+  let deliveries = 0;
   try {
-    await recordPublished(result);
+    deliveries = await recordPublished(result);
   } catch (error) {
     // The messages are out: failing the batch for a metric would only deliver them again.
     logger.warn("delivery metrics not recorded", { error });
   }
+  await recordBatchCounts(records.length, { published: result.published, bytes: result.bytes, deliveries });
   for (const { change, record } of changes) if (record < failFrom) recordLatency(change.sourceTimeMs);
   metrics.addMetric(
     "ChangesBundled",

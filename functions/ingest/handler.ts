@@ -17,6 +17,7 @@ import middy from "@middy/core";
 import type { SQSBatchResponse } from "aws-lambda";
 import { createDynamoClusterStore } from "#shared/adapters/dynamodb/create-store.ts";
 import { CachedIdentityRangeUse } from "#shared/adapters/dynamodb/identity-range-reader.ts";
+import { DynamoPipelineCountsRecorder } from "#shared/adapters/dynamodb/pipeline-counts-recorder.ts";
 import { createSqsClient } from "#shared/adapters/sqs/sqs-client.ts";
 import { SqsDeadLetterSink } from "#shared/adapters/sqs/sqs-dead-letters.ts";
 import { CachedWatcherCount } from "#shared/adapters/watchers/watcher-count.ts";
@@ -29,6 +30,7 @@ import { METRIC } from "#shared/config/metric-names.ts";
 import { ENV } from "#shared/config/resources.ts";
 import { SliceEngine } from "#shared/core/slice-engine.ts";
 import { type IngestRecord, ingestBatch } from "#shared/pipeline/ingest-batch.ts";
+import { ingestCounts, recordPipelineCountsAdvisory } from "#shared/pipeline/pipeline-counts.ts";
 import { sentTimeOf, sourceTimeOf } from "#shared/pipeline/source-time.ts";
 import { BudgetedWriteGate, rateStepsFor } from "#shared/pipeline/write-budget.ts";
 
@@ -53,6 +55,12 @@ const identityRange = new CachedIdentityRangeUse(
   DynamoDBDocumentClient.from(dynamodb),
   environment.identitiesTable,
 );
+// The counters /v1/stats serves rates from. Their own client with few retries: the counts are
+// advisory, and a throttled counter item must not hold the batch up.
+const pipelineCounts = new DynamoPipelineCountsRecorder({
+  documents: DynamoDBDocumentClient.from(tracer.captureAWSv3Client(new DynamoDBClient({ maxAttempts: 2 }))),
+  stateTable: environment.stateTable,
+});
 
 /**
  * A producer may stamp when it saw the change; otherwise (or when the stamp is not a sane time)
@@ -121,7 +129,15 @@ async function ingest(event: SqsEvent): Promise<SQSBatchResponse> {
       metrics.addMetric(METRIC.ingestLatency, MetricUnit.Milliseconds, Math.max(0, now - write.sourceTimeMs));
     }
   }
-  const identities = await identityRange.current();
+  const [identities] = await Promise.all([
+    identityRange.current(),
+    recordPipelineCountsAdvisory(
+      pipelineCounts,
+      Date.now(),
+      ingestCounts(event.Records.length, outcome),
+      (error) => logger.warn("pipeline counts not recorded", { error: error as Error }),
+    ),
+  ]);
   if (identities !== undefined) {
     metrics.addMetric(METRIC.identitiesInUse, MetricUnit.Count, identities.inUse);
     metrics.addMetric(METRIC.identityRangeUsedPercent, MetricUnit.Percent, identities.usedPercent);

@@ -15,7 +15,7 @@ import { namedQueue } from "#infra/constructs/ingest-queues.ts";
 import { PipelineFunction } from "#infra/constructs/pipeline-function.ts";
 import type { SlicelineTables } from "#infra/constructs/tables.ts";
 import type { Settings } from "#infra/settings.ts";
-import { grantTopicsPublishTo } from "#infra/wiring.ts";
+import { grantTableTo, grantTopicsPublishTo } from "#infra/wiring.ts";
 import { ENV, LOGICAL_IDS } from "#shared/config/resources.ts";
 
 export interface FanoutProps {
@@ -59,8 +59,10 @@ export class Fanout extends Construct {
     });
     const fn = this.handler.function;
 
-    // The stream images carry everything it publishes: no table access beyond the stream.
+    // The stream images carry everything it publishes: no table reads beyond the stream.
     grantTopicsPublishTo(fn, topics.byScope);
+    // Its per-minute counters for /v1/stats: one UpdateItem ADD per invocation.
+    grantTableTo(fn, tables.state, ["UpdateItem"]);
     fn.addEnvironment(ENV.fanoutFormat, settings.fanoutFormat);
 
     fn.addEventSource(

@@ -105,8 +105,9 @@ export class ReadApi extends Construct {
 
     grantTableTo(fn, tables.slices, READER_ACCESS);
     grantTableTo(fn, tables.identities, READER_ACCESS);
-    // ipcache: IP -> pod through the state table's IP indexes.
-    grantTableTo(fn, tables.state, READER_ACCESS);
+    // ipcache: IP -> pod through the state table's IP indexes; /v1/stats: the pipeline's
+    // per-minute counters, one BatchGetItem of the last minutes' keys.
+    grantTableTo(fn, tables.state, [...READER_ACCESS, "BatchGetItem"]);
     // Watcher registrations: conditional put/update/delete of a node's item and its caller's cap
     // counter (in transactions), and the scheduled sweep's scan for expired registrations.
     grantTableTo(fn, tables.watchers, ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Scan"]);

@@ -26,6 +26,10 @@ import {
   type QueryCommandOutput,
 } from "@aws-sdk/lib-dynamodb";
 import { readIdentityRangeUse } from "#shared/adapters/dynamodb/identity-range-reader.ts";
+import {
+  DynamoPipelineCountsReader,
+  PipelineCountsUnreadError,
+} from "#shared/adapters/dynamodb/pipeline-counts-reader.ts";
 import type { PodRecord } from "#shared/core/model.ts";
 import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
 import { holdsIPs } from "#shared/core/pod-addresses.ts";
@@ -46,7 +50,13 @@ import {
   type SliceReader,
   type SliceStats,
 } from "./slice-reader.ts";
-import { resourceVersionAt, STATS_RATE_WINDOW_SECONDS, statsRates } from "./stats-rates.ts";
+import {
+  pipelineRateMinutes,
+  pipelineRates,
+  resourceVersionAt,
+  STATS_RATE_WINDOW_SECONDS,
+  statsRates,
+} from "./stats-rates.ts";
 import { expiredContinue, internalError, tooManyRequests } from "./status.ts";
 
 export const SLICES_BY_KIND_INDEX = "byKind";
@@ -95,6 +105,7 @@ export class DynamoSliceReader implements SliceReader {
   readonly #documents: DynamoDBDocumentClient;
   readonly #consistent: boolean;
   readonly #now: () => number;
+  readonly #pipelineCounts: DynamoPipelineCountsReader;
   #statsCache: { atMs: number; stats: Promise<SliceStats> } | undefined;
 
   constructor(options: DynamoSliceReaderOptions) {
@@ -102,6 +113,11 @@ export class DynamoSliceReader implements SliceReader {
     this.#documents = options.documents;
     this.#consistent = options.consistentRead ?? true;
     this.#now = options.now ?? Date.now;
+    this.#pipelineCounts = new DynamoPipelineCountsReader({
+      documents: options.documents,
+      stateTable: options.stateTable,
+      consistentRead: this.#consistent,
+    });
   }
 
   async list(
@@ -257,7 +273,8 @@ export class DynamoSliceReader implements SliceReader {
   /**
    * Counts per kind from COUNT queries on the byKind index (the same query also counts the objects
    * written in the rate window: stats-rates.ts), and identity range use from the allocation
-   * cursor; reused for statsCacheMs.
+   * cursor, the pipeline's rates from its per-minute counters in the state table (one BatchGetItem
+   * of six keys); reused for statsCacheMs.
    */
   stats(): Promise<SliceStats> {
     const now = this.#now();
@@ -273,8 +290,9 @@ export class DynamoSliceReader implements SliceReader {
 
   async #countAll(now: number): Promise<SliceStats> {
     const since = resourceVersionAt(now - STATS_RATE_WINDOW_SECONDS * 1000);
-    const [identities, ...counted] = await Promise.all([
+    const [identities, pipelineCounts, ...counted] = await Promise.all([
       throttlingAs429(readIdentityRangeUse(this.#documents, this.#options.identitiesTable)),
+      throttlingAs429(this.#pipelineCounts.pipelineCountsOf(pipelineRateMinutes(now))),
       ...OUTPUT_KINDS.map((kind) => this.#count(kind, since)),
     ]);
     const perKind = (pick: (count: { total: number; recent: number }) => number) =>
@@ -284,7 +302,10 @@ export class DynamoSliceReader implements SliceReader {
     return {
       counts: perKind((count) => count.total),
       identities,
-      rates: statsRates(perKind((count) => count.recent)),
+      rates: statsRates(
+        perKind((count) => count.recent),
+        pipelineRates(now, pipelineCounts),
+      ),
       asOf: new Date(now).toISOString(),
     };
   }
@@ -388,7 +409,7 @@ async function throttlingAs429<T>(request: Promise<T>): Promise<T> {
   try {
     return await request;
   } catch (error) {
-    if (error instanceof Error && THROTTLING.has(error.name))
+    if (error instanceof PipelineCountsUnreadError || (error instanceof Error && THROTTLING.has(error.name)))
       throw tooManyRequests("the store is throttling reads; retry shortly", 1);
     throw error;
   }

@@ -9,6 +9,7 @@ import type { MemoryClusterStore } from "#shared/core/memory-store.ts";
 import type { CiliumIdentity, PodRecord } from "#shared/core/model.ts";
 import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
 import { indexedAddresses } from "#shared/core/pod-addresses.ts";
+import type { PipelineCountsSource } from "#shared/pipeline/pipeline-counts.ts";
 import { API_RESOURCES, OUTPUT_KINDS } from "./api-resources.ts";
 import { decodeContinueToken, encodeContinueToken, queryFingerprint } from "./continue-token.ts";
 import { type IPClaim, winningClaim } from "./ipcache-claims.ts";
@@ -23,11 +24,20 @@ import {
   type SliceReader,
   type SliceStats,
 } from "./slice-reader.ts";
-import { resourceVersionAt, STATS_RATE_WINDOW_SECONDS, statsRates, writtenSince } from "./stats-rates.ts";
+import {
+  pipelineRateMinutes,
+  pipelineRates,
+  resourceVersionAt,
+  STATS_RATE_WINDOW_SECONDS,
+  statsRates,
+  writtenSince,
+} from "./stats-rates.ts";
 import { expiredContinue } from "./status.ts";
 
 export interface MemorySliceReaderOptions {
   readonly now?: () => number;
+  /** The pipeline's per-minute counters, where the in-process pipeline records them (none: zeros). */
+  readonly pipelineCounts?: PipelineCountsSource;
 }
 
 export class MemorySliceReader implements SliceReader {
@@ -125,13 +135,15 @@ export class MemorySliceReader implements SliceReader {
     return false;
   }
 
-  /** Counts, identity range use and write rates (stats-rates.ts), as the DynamoDB reader computes them. */
+  /** Counts, identity range use and rates (stats-rates.ts), as the DynamoDB reader computes them. */
   async stats(): Promise<SliceStats> {
     const now = this.#options.now?.() ?? Date.now();
     const since = resourceVersionAt(now - STATS_RATE_WINDOW_SECONDS * 1000);
     const perKind = (count: (kind: OutputKind) => number) =>
       Object.fromEntries(OUTPUT_KINDS.map((kind) => [kind, count(kind)])) as Record<OutputKind, number>;
     const { allocator } = this.#store.identities;
+    const pipelineCounts =
+      (await this.#options.pipelineCounts?.pipelineCountsOf(pipelineRateMinutes(now))) ?? new Map();
     return {
       counts: perKind((kind) => this.#store.objects(kind).size),
       identities: identityRangeUse(allocator.size, allocator.minId, allocator.maxId),
@@ -142,6 +154,7 @@ export class MemorySliceReader implements SliceReader {
               writtenSince(object.metadata.resourceVersion, since),
             ).length,
         ),
+        pipelineRates(now, pipelineCounts),
       ),
       asOf: new Date(now).toISOString(),
     };

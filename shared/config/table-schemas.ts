@@ -41,6 +41,10 @@ export interface TableSchema {
  *                               commits, so garbage collection can finish them
  *   intent#<ns>#<commitId> / chunk#<n>   data (B): serialized operations of a multi-transaction
  *                               commit (see shared/adapters/dynamodb/group-commit.ts), expiresAt
+ *   stats#<minute> / #counts     the pipeline's counters (N each: messagesIn, eventsIn, ...,
+ *                               deliveries; shared/pipeline/pipeline-counts.ts) of one minute
+ *                               (whole minutes since the epoch), added to by the ingest and fan-out
+ *                               functions, read by /v1/stats; expiresAt an hour after the minute
  */
 export const STATE_TABLE: TableSchema = {
   logicalId: LOGICAL_IDS.stateTable,

@@ -346,8 +346,15 @@ describe("environment variables name what is granted", () => {
     assert.equal(environmentOf(productionResources, LOGICAL_IDS.fanoutFunction)[ENV.fanoutFormat], "objects");
     for (const id of [LOGICAL_IDS.ingestFunction, LOGICAL_IDS.apiFunction])
       assert.equal(environmentOf(resources, id)[ENV.fanoutFormat], undefined, id);
-    for (const table of TABLE_SCHEMAS)
+    for (const table of TABLE_SCHEMAS.filter((schema) => schema.envName !== ENV.stateTable))
       assert.equal(fanout[table.envName], undefined, "fan-out reads only its stream");
+    assert.deepEqual(
+      statementsOfFunction(resources, LOGICAL_IDS.fanoutFunction)
+        .filter((s) => s.resources.includes(`\${${LOGICAL_IDS.stateTable}.Arn}`))
+        .map((s) => s.actions),
+      [["dynamodb:UpdateItem"]],
+      "fan-out adds to its per-minute counters in the state table, and does nothing else there",
+    );
     const api = environmentOf(resources, LOGICAL_IDS.apiFunction);
     for (const name of [ENV.slicesTable, ENV.identitiesTable, ENV.stateTable, ENV.watchersTable]) {
       assert.ok(api[name] !== undefined, `api ${name}`);
@@ -460,7 +467,8 @@ describe("environment variables name what is granted", () => {
       const statements = statementsOfFunction(resources, id);
       const grantedTables = new Set(
         statements
-          .filter((s) => s.actions.some((action) => /^dynamodb:(GetItem|PutItem|Query)$/.test(action)))
+          // Any item or query action: the fan-out only adds to its counters (UpdateItem).
+          .filter((s) => s.actions.some((action) => /^dynamodb:(\w+Item|Query|Scan)$/.test(action)))
           .flatMap((s) => s.resources)
           .map((arn) => /^\$\{(\w+)\.Arn\}/.exec(arn)?.[1])
           .filter((table) => table !== undefined),

@@ -80,12 +80,29 @@ describe("DynamoDB reader errors", () => {
 describe("DynamoDB reader stats", () => {
   const NOW = Date.UTC(2026, 0, 1);
 
-  /** Answers the cursor GetItem and each kind's COUNT query; records what was asked. */
-  function recordingDocuments(allocated: number | undefined) {
+  /**
+   * Answers the cursor GetItem, each kind's COUNT query and the BatchGetItem of the pipeline's
+   * counters (from `counterItems`, keys left unprocessed `unprocessedRounds` times); records what
+   * was asked.
+   */
+  function recordingDocuments(
+    allocated: number | undefined,
+    counterItems: Record<string, unknown>[] = [],
+    unprocessedRounds = 0,
+  ) {
     const inputs: Record<string, unknown>[] = [];
+    let rounds = 0;
     const documents = {
       send: async (command: { input: Record<string, unknown> }) => {
         inputs.push(command.input);
+        if (command.input.RequestItems !== undefined) {
+          const { Keys } = (command.input.RequestItems as Record<string, { Keys: { pk: string }[] }>)
+            .state as { Keys: { pk: string }[] };
+          if (rounds++ < unprocessedRounds)
+            return { Responses: { state: [] }, UnprocessedKeys: { state: { Keys } } };
+          const asked = new Set(Keys.map((key) => key.pk));
+          return { Responses: { state: counterItems.filter((item) => asked.has(String(item.pk))) } };
+        }
         if (command.input.Key !== undefined)
           return { Item: allocated === undefined ? undefined : { allocated } };
         const kind = (command.input.ExpressionAttributeValues as Record<string, string>)[":kind"];
@@ -133,7 +150,7 @@ describe("DynamoDB reader stats", () => {
       CiliumEndpointSlice: 0,
       CiliumIdentity: 0,
     });
-    const queries = inputs.filter((input) => input.Key === undefined);
+    const queries = inputs.filter((input) => input.Key === undefined && input.RequestItems === undefined);
     assert.equal(queries.length, 3);
     for (const query of queries) {
       const values = query.ExpressionAttributeValues as Record<string, unknown>;
@@ -142,5 +159,43 @@ describe("DynamoDB reader stats", () => {
       assert.equal(values[":digits"], 16);
       assert.equal(query.Select, "COUNT");
     }
+  });
+
+  it("serves the pipeline's rates from its last six minutes' counters, read in one BatchGetItem", async () => {
+    const minute = Math.floor(NOW / 60_000);
+    const { inputs, reader } = recordingDocuments(0, [
+      { pk: `stats#${minute - 1}`, sk: "#counts", eventsIn: 120, rejected: 6, expiresAt: 1 },
+      { pk: `stats#${minute - 5}`, sk: "#counts", eventsIn: 180, deliveries: 600 },
+      { pk: `stats#${minute - 6}`, sk: "#counts", eventsIn: 1_000_000 },
+    ]);
+    const { pipeline } = (await reader.stats()).rates;
+    const batchGets = inputs.filter((input) => input.RequestItems !== undefined);
+    assert.equal(batchGets.length, 1);
+    const requested = (batchGets[0]?.RequestItems ?? {}) as Record<string, { Keys: unknown[] }>;
+    const keys = requested.state?.Keys;
+    assert.deepEqual(
+      keys,
+      [5, 4, 3, 2, 1, 0].map((ago) => ({ pk: `stats#${minute - ago}`, sk: "#counts" })),
+    );
+    // NOW is on a minute boundary: the windows are exactly one and five whole minutes.
+    assert.equal(pipeline.oneMinute.window.seconds, 60);
+    assert.equal(pipeline.oneMinute.perSecond.eventsIn, 2);
+    assert.equal(pipeline.oneMinute.perSecond.rejected, 0.1);
+    assert.equal(pipeline.fiveMinutes.window.seconds, 300);
+    assert.equal(pipeline.fiveMinutes.perSecond.eventsIn, 1);
+    assert.equal(pipeline.fiveMinutes.perSecond.deliveries, 2);
+  });
+
+  it("asks again for counters left unprocessed, and answers 429 when they stay so", async () => {
+    const minute = Math.floor(NOW / 60_000);
+    const items = [{ pk: `stats#${minute}`, sk: "#counts", eventsIn: 60 }];
+    const once = recordingDocuments(0, items, 1);
+    assert.equal((await once.reader.stats()).rates.pipeline.oneMinute.perSecond.eventsIn, 1);
+
+    const always = recordingDocuments(0, items, 3);
+    const route = createApiRouter({ reader: always.reader, onError: assert.fail });
+    const response = await route({ method: "GET", path: "/v1/stats" });
+    assert.equal(response.status, 429);
+    assert.equal(always.inputs.filter((input) => input.RequestItems !== undefined).length, 3);
   });
 });

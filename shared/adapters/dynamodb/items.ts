@@ -47,6 +47,10 @@ export const intentChunkKey = (namespace: string, commitId: string, chunk: numbe
   pk: intentPk(namespace, commitId),
   sk: `chunk#${String(chunk).padStart(6, "0")}`,
 });
+/** The pipeline's counters of one minute (whole minutes since the epoch: pipeline-counts.ts). */
+export const pipelineCountsKey = (minute: number): Key => ({ pk: `stats#${minute}`, sk: "#counts" });
+/** How long a minute's counters outlive it: /v1/stats reads the last six minutes. */
+export const PIPELINE_COUNTS_RETENTION_SECONDS = 3_600;
 
 /** What meta.pending holds while a commit spanning several transactions is being applied. */
 export interface PendingCommit {
