@@ -131,6 +131,7 @@ describe("cdk-nag AwsSolutions", () => {
       `${iam5Star} @ Ingest/Handler`,
       `${iam5Star} @ ReadApi/Handler`,
       "AwsSolutions-SQS3 @ Fanout/FanoutFailureQueue",
+      "AwsSolutions-SMG4 @ ReadApi/ContinueTokenKey",
       channels(prefix),
     ];
     assert.deepEqual(

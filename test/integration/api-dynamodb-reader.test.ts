@@ -480,6 +480,7 @@ describe("the real API handler on DynamoDB Local", () => {
   it("serves lists, gets, ipcache and stats from the tables in its environment", async () => {
     process.env.POWERTOOLS_METRICS_DISABLED = "true";
     process.env.POWERTOOLS_LOG_LEVEL = "WARN";
+    process.env[ENV.continueTokenKey] = "k".repeat(32);
     const { handler } = await import("#functions/api/handler.ts");
     const invoke = async (...args: Parameters<typeof event>) =>
       (await handler(event(...args), context)) as APIGatewayProxyStructuredResultV2;
