@@ -266,7 +266,10 @@ const body = fc.oneof(
   fc
     .record(
       {
-        node: fc.oneof(fc.constantFrom("node-a", "ip-10-0-0-1.ec2.internal"), segment),
+        node: fc.oneof(
+          fc.constantFrom("node-a", "node-b", "ip-10-0-0-1.ec2.internal", "ip-10-0-0-1-ec2-internal"),
+          segment,
+        ),
         zone: fc.oneof(fc.constantFrom("zone-a", ""), fc.string({ maxLength: 70 })),
         kinds: fc.array(
           fc.oneof(
@@ -285,6 +288,8 @@ const body = fc.oneof(
     '{"__proto__":{"polluted":true},"node":"node-a","kinds":["EndpointSlice"]}',
     '{"constructor":{"prototype":{"polluted":true}},"node":"node-a","kinds":["EndpointSlice"]}',
     '{"node":"node-a","kinds":["EndpointSlice"],"zoneOnly":true}',
+    '{"node":"node-a","zone":"zone-a","kinds":["EndpointSlice","CiliumIdentity"]}',
+    '{"node":"node-b","zone":"zone-a","kinds":["EndpointSlice"],"zoneOnly":true}',
     "null",
     "[]",
     '"text"',
@@ -307,7 +312,7 @@ export function fuzzRequest(realTokens: () => readonly string[] = () => []): fc.
     fc.constantFrom("None", "Object", "Metadata", "x").map((v) => ["includeObject", v] as const),
     fc.tuple(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 })),
   );
-  return fc.record({
+  const generic = fc.record({
     method,
     path: pathArbitrary,
     query: fc
@@ -319,6 +324,34 @@ export function fuzzRequest(realTokens: () => readonly string[] = () => []): fc.
     ),
     body,
   }) as fc.Arbitrary<FuzzRequest>;
+  // Watcher registration, read and removal with bodies that are often valid, so the registry runs.
+  const watcher: fc.Arbitrary<FuzzRequest> = fc.record({
+    method: fc.constantFrom("POST", "POST", "GET", "DELETE"),
+    path: fc.oneof(
+      fc.constant("/v1/watchers"),
+      fc
+        .constantFrom("node-a", "node-b", "ip-10-0-0-1.ec2.internal", "ip-10-0-0-1-ec2-internal")
+        .map((n) => `/v1/watchers/${n}`),
+      segment.map((n) => `/v1/watchers/${n}`),
+    ),
+    query: fc.constant(""),
+    headers: fc.constant({ "content-type": "application/json" }),
+    body: fc.oneof(
+      {
+        weight: 3,
+        arbitrary: fc
+          .record({
+            node: fc.constantFrom("node-a", "node-b", "ip-10-0-0-1.ec2.internal", "ip-10-0-0-1-ec2-internal"),
+            zone: fc.constantFrom("zone-a", "zone-b"),
+            kinds: fc.subarray(["EndpointSlice", "CiliumEndpointSlice", "CiliumIdentity"], { minLength: 1 }),
+            zoneOnly: fc.boolean(),
+          })
+          .map((o) => JSON.stringify(o)),
+      },
+      { weight: 1, arbitrary: body },
+    ),
+  });
+  return fc.oneof({ weight: 9, arbitrary: generic }, { weight: 1, arbitrary: watcher });
 }
 
 /** The property: below 500, and every error a Kubernetes Status with the HTTP code. */
