@@ -354,7 +354,7 @@ describe("DynamoDB reader on DynamoDB Local", () => {
 });
 
 describe("DynamoDB reader property", () => {
-  it("for random objects, limits and selectors, DynamoDB pages equal the in-memory list", async () => {
+  it("for random objects, limits, selectors and page budgets, DynamoDB pages equal the in-memory list", async () => {
     let run = 0;
     const objectArbitrary = fc.record({
       kind: fc.constantFrom<OutputKind>("EndpointSlice", "CiliumIdentity"),
@@ -368,7 +368,15 @@ describe("DynamoDB reader property", () => {
         fc.array(objectArbitrary, { maxLength: 25 }),
         fc.integer({ min: 1, max: 7 }),
         fc.constantFrom("", "app=x", "!app"),
-        async (specs, limit, selector) => {
+        fc.option(
+          fc.record({
+            maxLimit: fc.integer({ min: 1, max: 6 }),
+            maxItemsScanned: fc.integer({ min: 1, max: 8 }),
+            maxPageBytes: fc.integer({ min: 1, max: 3000 }),
+          }),
+          { nil: undefined },
+        ),
+        async (specs, limit, selector, pageBudget) => {
           const table = `api-reader-prop-${run++}`;
           await createTable(local.client, table, SLICES_TABLE);
           const objects = new Map<string, OutputObject>();
@@ -401,6 +409,7 @@ describe("DynamoDB reader property", () => {
             ...tables,
             slicesTable: table,
             filteredReadSize: 2,
+            ...(pageBudget === undefined ? {} : { pageBudget }),
           });
           const labelSelector = parseLabelSelector(selector);
           for (const [kind, namespace] of [
@@ -431,7 +440,7 @@ describe("DynamoDB reader property", () => {
           }
         },
       ),
-      { numRuns: 12 },
+      { numRuns: 20 },
     );
   });
 });

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { describe, it } from "node:test";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import fc from "fast-check";
 import { queryFingerprint } from "#shared/api/continue-token.ts";
 import { DynamoSliceReader } from "#shared/api/dynamodb-reader.ts";
 import { MemorySliceReader } from "#shared/api/memory-reader.ts";
@@ -245,5 +246,62 @@ describe("names checked before any read", () => {
     }
     assert.equal(reads(), 0);
     assert.deepEqual(errors, []);
+  });
+});
+
+describe("bounded pages property", () => {
+  it("for any budget, the pages concatenated are the full list, each item once, each page within budget", async () => {
+    const objectsArbitrary = fc.uniqueArray(
+      fc.record({
+        id: fc.integer({ min: 1, max: 400 }),
+        app: fc.constantFrom("x", "y"),
+      }),
+      { selector: (o) => o.id, maxLength: 30 },
+    );
+    const budgetArbitrary = fc.record({
+      maxLimit: fc.integer({ min: 1, max: 6 }),
+      maxItemsScanned: fc.integer({ min: 1, max: 8 }),
+      maxPageBytes: fc.integer({ min: 1, max: 3000 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        objectsArbitrary,
+        budgetArbitrary,
+        fc.constantFrom("", "app=x", "app=none"),
+        fc.option(fc.integer({ min: 1, max: 10 }), { nil: undefined }),
+        async (specs, budget, selector, limit) => {
+          const store = await storeOf(specs.map((s) => identity(s.id, s.app)));
+          const full = createApiRouter({ reader: new MemorySliceReader(store) });
+          const bounded = createApiRouter({ reader: new MemorySliceReader(store, { pageBudget: budget }) });
+          const path = "/apis/cilium.io/v2/ciliumidentities";
+          const expected = (
+            JSON.parse((await get(full, path, { labelSelector: selector })).body) as {
+              items: OutputObject[];
+            }
+          ).items.map((o) => o.metadata.name);
+          const seen: string[] = [];
+          let token: string | undefined;
+          let pages = 0;
+          do {
+            const query: Record<string, string> = { labelSelector: selector };
+            if (limit !== undefined) query.limit = String(limit);
+            if (token !== undefined) query.continue = token;
+            const response = await get(bounded, path, query);
+            assert.equal(response.status, 200, response.body);
+            const body = JSON.parse(response.body) as {
+              items: OutputObject[];
+              metadata: { continue?: string };
+            };
+            assert.ok(body.items.length <= Math.min(limit ?? budget.maxLimit, budget.maxLimit));
+            seen.push(...body.items.map((o) => o.metadata.name));
+            token = body.metadata.continue;
+            pages++;
+            assert.ok(pages <= specs.length + 1, "every page makes progress");
+          } while (token !== undefined);
+          assert.deepEqual(seen, expected);
+        },
+      ),
+      { numRuns: 150 },
+    );
   });
 });
