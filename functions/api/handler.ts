@@ -19,8 +19,10 @@ import { DynamoSliceReader } from "#shared/api/dynamodb-reader.ts";
 import { createApiRouter } from "#shared/api/router.ts";
 import { isWatcherSweepEvent } from "#shared/api/watcher-registry.ts";
 import { METRIC } from "#shared/config/metric-names.ts";
+import { loadContinueTokens } from "./continue-token-key.ts";
 import { createApiHandler, searchDottedPath } from "./create-handler.ts";
 import { readApiEnvironment } from "./environment.ts";
+import { SecretsManagerSecrets } from "./secret-value.ts";
 import { createWatcherRegistry } from "./watcher-registry-factory.ts";
 
 const SERVICE = "sliceline-api";
@@ -30,10 +32,23 @@ const tracer = new Tracer({ serviceName: SERVICE });
 const metrics = new Metrics({ namespace: "Sliceline", serviceName: SERVICE });
 
 const environment = readApiEnvironment();
-const documents = DynamoDBDocumentClient.from(tracer.captureAWSv3Client(new DynamoDBClient({})));
+const dynamodb = new DynamoDBClient({});
+const documents = DynamoDBDocumentClient.from(tracer.captureAWSv3Client(dynamodb));
+
+// One key for every container (the stack's secret), read before the first request.
+const continueTokens = await loadContinueTokens(
+  process.env,
+  () =>
+    new SecretsManagerSecrets({
+      region: () => dynamodb.config.region(),
+      credentials: () => dynamodb.config.credentials(),
+      endpoint: process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER ?? process.env.AWS_ENDPOINT_URL,
+    }),
+);
 
 const reader = new DynamoSliceReader({
   documents,
+  continueTokens,
   slicesTable: environment.slicesTable,
   stateTable: environment.stateTable,
   identitiesTable: environment.identitiesTable,

@@ -59,7 +59,7 @@ export function matchRoute(
       const greedy = /^\{(.+)\+\}$/.exec(pattern);
       if (greedy !== null && i === route.segments.length - 1) {
         if (segments.length <= i) ok = false;
-        else parameters[greedy[1] as string] = segments.slice(i).map(decodeURIComponent).join("/");
+        else parameters[greedy[1] as string] = segments.slice(i).map(decodeSegment).join("/");
         score.push(0);
         break;
       }
@@ -70,7 +70,7 @@ export function matchRoute(
       }
       const variable = /^\{(.+)\}$/.exec(pattern);
       if (variable !== null) {
-        parameters[variable[1] as string] = decodeURIComponent(segment);
+        parameters[variable[1] as string] = decodeSegment(segment);
         score.push(1);
       } else if (pattern === segment) score.push(2);
       else {
@@ -86,6 +86,36 @@ export function matchRoute(
   }
   return best === undefined ? undefined : { routeKey: best.routeKey, pathParameters: best.pathParameters };
 }
+
+/** A percent-decoded path segment; one that is not valid percent-encoding is passed on as it came. */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+/**
+ * The path and query string of a request target as sent: "//x" is a path here, not a host (as
+ * new URL(target, base) would read it), and an absolute-form or "*" target gives its path or "/".
+ */
+export function splitRequestTarget(target: string | undefined): { path: string; query: string } {
+  let text = target ?? "/";
+  if (!text.startsWith("/")) {
+    try {
+      const url = new URL(text);
+      text = `${url.pathname}${url.search}`;
+    } catch {
+      text = "/";
+    }
+  }
+  const mark = text.indexOf("?");
+  return mark < 0 ? { path: text, query: "" } : { path: text.slice(0, mark), query: text.slice(mark + 1) };
+}
+
+/** Lambda's limit on a synchronous invocation's response; API Gateway answers 500 beyond it. */
+export const LAMBDA_RESPONSE_LIMIT_BYTES = 6 * 1024 * 1024;
 
 function compareScores(a: number[], b: number[]): number {
   for (let i = 0; i < Math.max(a.length, b.length); i++) {
@@ -104,7 +134,8 @@ export async function toHttpApiEvent(
   apiId: string,
   port: number,
 ): Promise<APIGatewayProxyEventV2> {
-  const url = new URL(request.url ?? "/", "http://localhost");
+  const target = splitRequestTarget(request.url);
+  const searchParams = new URLSearchParams(target.query);
   const headers: Record<string, string> = {};
   const cookies: string[] = [];
   for (const [name, value] of Object.entries(request.headers)) {
@@ -113,7 +144,7 @@ export async function toHttpApiEvent(
     else headers[name] = Array.isArray(value) ? value.join(",") : value;
   }
   const query: Record<string, string> = {};
-  for (const [key, value] of url.searchParams) query[key] = key in query ? `${query[key]},${value}` : value;
+  for (const [key, value] of searchParams) query[key] = key in query ? `${query[key]},${value}` : value;
   const contentType = headers["content-type"] ?? "";
   const isText = body.length === 0 || TEXT_TYPES.test(contentType);
   const now = new Date();
@@ -125,8 +156,8 @@ export async function toHttpApiEvent(
   return {
     version: "2.0",
     routeKey: match.routeKey,
-    rawPath: url.pathname,
-    rawQueryString: url.search.startsWith("?") ? url.search.slice(1) : url.search,
+    rawPath: target.path,
+    rawQueryString: target.query,
     ...(cookies.length > 0 ? { cookies } : {}),
     headers,
     ...(Object.keys(query).length > 0 ? { queryStringParameters: query } : {}),
@@ -138,7 +169,7 @@ export async function toHttpApiEvent(
       domainPrefix: "127",
       http: {
         method: request.method ?? "GET",
-        path: url.pathname,
+        path: target.path,
         protocol: `HTTP/${request.httpVersion}`,
         sourceIp: request.socket.remoteAddress ?? "127.0.0.1",
         userAgent: headers["user-agent"] ?? "",
@@ -191,7 +222,7 @@ export async function startHttpApi(options: {
       const chunks: Buffer[] = [];
       for await (const chunk of request) chunks.push(chunk as Buffer);
       const body = Buffer.concat(chunks);
-      const path = new URL(request.url ?? "/", "http://localhost").pathname;
+      const { path } = splitRequestTarget(request.url);
       const match =
         matchRoute(routes, request.method ?? "GET", path) ??
         (hasDefault ? { routeKey: "$default", pathParameters: {} } : undefined);
@@ -206,6 +237,13 @@ export async function startHttpApi(options: {
         // Payload 2.0: anything but a structured result is a 200 JSON body.
         response.writeHead(200, { "content-type": "application/json" });
         response.end(typeof result === "string" ? result : JSON.stringify(result ?? null));
+        return;
+      }
+      if (Buffer.byteLength(JSON.stringify(result)) > LAMBDA_RESPONSE_LIMIT_BYTES) {
+        // Lambda refuses the response ("Response payload size exceeded"), API Gateway answers 500.
+        console.error("local API: response over Lambda's 6 MB limit");
+        response.writeHead(500, { "content-type": "application/json" });
+        response.end(JSON.stringify({ message: "Internal Server Error" }));
         return;
       }
       const headers: Record<string, string | string[]> = {};

@@ -19,6 +19,7 @@
  * process holds one set of handlers: a second runner in the same process must use the same
  * template and endpoints, as a restart on the same backends does).
  */
+import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
@@ -27,7 +28,7 @@ import { SNSClient } from "@aws-sdk/client-sns";
 import { SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { Context } from "aws-lambda";
 import { createSqsClient } from "#shared/adapters/sqs/sqs-client.ts";
-import { LOGICAL_IDS } from "#shared/config/resources.ts";
+import { ENV, LOGICAL_IDS } from "#shared/config/resources.ts";
 import { type Backend, startDynamoDbLocal, startFauxqs } from "./backends.ts";
 import { type ApiHandler, type HttpApiServer, startHttpApi } from "./http-api.ts";
 import { LOCAL_ACCOUNT, LOCAL_REGION, type Provisioned, provision } from "./provision.ts";
@@ -43,6 +44,15 @@ export const FUNCTION_MODULES: Readonly<Record<string, string>> = {
   [LOGICAL_IDS.fanoutFunction]: "#functions/fanout/handler.ts",
   [LOGICAL_IDS.apiFunction]: "#functions/api/handler.ts",
 };
+
+/**
+ * The continue-token key of a local run: the one this process already uses (a runner restarted in
+ * the same process keeps its handlers, so it keeps their key), else the caller's
+ * SLICELINE_CONTINUE_TOKEN_KEY, else a random one.
+ */
+function localContinueTokenKey(): string {
+  return process.env[ENV.continueTokenKey] || randomBytes(32).toString("base64url");
+}
 
 /** Variables a function's template environment sets that mean nothing in-process. */
 const IGNORED_VARIABLES = new Set(["NODE_OPTIONS", "POWERTOOLS_SERVICE_NAME"]);
@@ -185,6 +195,11 @@ export async function startLocalRunner(options: LocalRunnerOptions = {}): Promis
         ?.Variables;
       for (const [name, raw] of Object.entries(variables ?? {})) {
         if (IGNORED_VARIABLES.has(name)) continue;
+        if (name === ENV.continueTokenKeySecret) {
+          // Secrets Manager is not emulated: the API gets the key itself instead of the secret's ARN.
+          merged.set(ENV.continueTokenKey, { value: localContinueTokenKey(), from: id });
+          continue;
+        }
         const value = resources.resolver.resolveString(raw, `${id}.Environment.${name}`);
         const previous = merged.get(name);
         if (previous !== undefined && previous.value !== value)

@@ -1,20 +1,38 @@
 /**
- * Opaque continue tokens: base64url JSON of where the next page starts (a storage key) and a
- * fingerprint of the query it belongs to. A token that does not decode, or was issued for another
- * kind, namespace, selector or index, is answered 410 Expired as the apiserver answers a continue
- * it cannot resume, so the client starts a fresh list rather than reading a wrong page.
+ * Opaque continue tokens: `<payload>.<signature>`, both base64url. The payload is JSON of where
+ * the next page starts (a storage key) and a fingerprint of the query it belongs to; the signature
+ * is an HMAC-SHA256 of the payload under a key only the API holds (from the stack: a Secrets
+ * Manager secret; locally a random key). A start key therefore always comes from this server: a
+ * caller cannot make the reader start anywhere it chooses (another partition, a crafted key).
+ *
+ * A token that does not decode, is not signed with this key (forged, tampered, truncated, signed
+ * with an empty or old key) or was issued for another kind, namespace, selector or index is
+ * answered 410 Expired, as the apiserver answers a continue it cannot resume, so the client starts
+ * a fresh list rather than reading a wrong page. Rotating the key expires every open token.
  */
-import { createHash } from "node:crypto";
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
 import { expiredContinue } from "./status.ts";
 
 export type TokenKey = Readonly<Record<string, string>>;
 
+/** HMAC-SHA256 keys shorter than this are refused: an empty or guessable key signs nothing. */
+export const MIN_TOKEN_KEY_BYTES = 32;
+
+/** Longer tokens are refused before any work (a start key is a few hundred bytes at most). */
+export const MAX_TOKEN_LENGTH = 4096;
+
+export class ContinueTokenKeyError extends Error {
+  override name = "ContinueTokenKeyError";
+}
+
 const tokenSchema = z.strictObject({
-  v: z.literal(1),
+  v: z.literal(2),
   q: z.string(),
   k: z.record(z.string(), z.string()),
 });
+
+const TOKEN_SYNTAX = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/;
 
 /** A short digest of everything that defines a query; tokens carry it and are checked against it. */
 export function queryFingerprint(parts: readonly (string | undefined)[]): string {
@@ -23,20 +41,57 @@ export function queryFingerprint(parts: readonly (string | undefined)[]): string
   return hash.digest("base64url").slice(0, 16);
 }
 
-export function encodeContinueToken(fingerprint: string, key: TokenKey): string {
-  return Buffer.from(JSON.stringify({ v: 1, q: fingerprint, k: key })).toString("base64url");
+/** Signs and checks continue tokens with one HMAC key. */
+export class ContinueTokens {
+  readonly #key: Buffer;
+
+  constructor(key: Uint8Array) {
+    if (key.length < MIN_TOKEN_KEY_BYTES)
+      throw new ContinueTokenKeyError(
+        `a continue-token key needs at least ${MIN_TOKEN_KEY_BYTES} bytes, not ${key.length}`,
+      );
+    this.#key = Buffer.from(key);
+  }
+
+  /** A key of its own, for a single process (tests, in-memory runs): tokens do not outlive it. */
+  static withRandomKey(): ContinueTokens {
+    return new ContinueTokens(randomBytes(MIN_TOKEN_KEY_BYTES));
+  }
+
+  encode(fingerprint: string, key: TokenKey): string {
+    const payload = Buffer.from(JSON.stringify({ v: 2, q: fingerprint, k: key })).toString("base64url");
+    return `${payload}.${this.#sign(payload)}`;
+  }
+
+  /** The key a token resumes from; throws a 410 Expired StatusError for anything else. */
+  decode(token: string, fingerprint: string): TokenKey {
+    if (token.length > MAX_TOKEN_LENGTH || !TOKEN_SYNTAX.test(token)) throw expiredContinue();
+    const dot = token.indexOf(".");
+    const payload = token.slice(0, dot);
+    const signature = Buffer.from(token.slice(dot + 1), "base64url");
+    const expected = Buffer.from(this.#sign(payload), "base64url");
+    if (signature.length !== expected.length || !timingSafeEqual(signature, expected))
+      throw expiredContinue();
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(Buffer.from(payload, "base64url").toString("utf8"));
+    } catch {
+      throw expiredContinue();
+    }
+    const result = tokenSchema.safeParse(parsed);
+    if (!result.success || result.data.q !== fingerprint) throw expiredContinue();
+    return result.data.k;
+  }
+
+  #sign(payload: string): string {
+    return createHmac("sha256", this.#key).update(payload).digest("base64url");
+  }
 }
 
-/** The key a token resumes from; throws a 410 Expired StatusError for anything else. */
-export function decodeContinueToken(token: string, fingerprint: string): TokenKey {
-  if (token.length > 4096 || !/^[A-Za-z0-9_-]+$/.test(token)) throw expiredContinue();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
-  } catch {
-    throw expiredContinue();
-  }
-  const result = tokenSchema.safeParse(parsed);
-  if (!result.success || result.data.q !== fingerprint) throw expiredContinue();
-  return result.data.k;
+/**
+ * The key as the stack stores it: a secret string of at least MIN_TOKEN_KEY_BYTES characters
+ * (generated by Secrets Manager, or by the local runner), used as its UTF-8 bytes.
+ */
+export function continueTokensFromSecret(secret: string): ContinueTokens {
+  return new ContinueTokens(Buffer.from(secret, "utf8"));
 }

@@ -12,9 +12,10 @@
  *   identities table  id#<n> / #identity: labels (M) of an identity.
  *
  * Paging: selectors filter after reading (labels are inside the JSON), so a page keeps reading
- * until it has `limit` matches or the query ends. The continue token is the key of the last item
- * returned (not DynamoDB's LastEvaluatedKey, which may lie past items read but not returned),
- * bound to the query by a fingerprint; anything else is 410 Expired.
+ * until it has `limit` matches, the query ends, or the page budget (page-budget.ts: items read,
+ * bytes returned) runs out. The continue token is the key of the last item consumed, returned or
+ * filtered out (not DynamoDB's LastEvaluatedKey, which may lie past items read but not consumed),
+ * bound to the query by a fingerprint and signed (continue-token.ts); anything else is 410 Expired.
  */
 import {
   type DynamoDBDocumentClient,
@@ -34,14 +35,10 @@ import type { PodRecord } from "#shared/core/model.ts";
 import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
 import { holdsIPs } from "#shared/core/pod-addresses.ts";
 import { API_RESOURCES, OUTPUT_KINDS } from "./api-resources.ts";
-import {
-  decodeContinueToken,
-  encodeContinueToken,
-  queryFingerprint,
-  type TokenKey,
-} from "./continue-token.ts";
+import { ContinueTokens, queryFingerprint, type TokenKey } from "./continue-token.ts";
 import { type IPClaim, winningClaim } from "./ipcache-claims.ts";
 import { matchesFields, matchesLabels } from "./label-selector.ts";
+import { type PageBudget, PageCollector } from "./page-budget.ts";
 import {
   highestResourceVersion,
   type IPCacheEntry,
@@ -72,6 +69,10 @@ export interface DynamoSliceReaderOptions {
   readonly consistentRead?: boolean;
   /** How long stats() reuses its counts (they cost a COUNT query per kind); default 30 s. */
   readonly statsCacheMs?: number;
+  /** Signs continue tokens (default: a random key of this reader's own, good for one process). */
+  readonly continueTokens?: ContinueTokens;
+  /** What one list may read and return (default DEFAULT_PAGE_BUDGET). */
+  readonly pageBudget?: PageBudget;
   /** Items read per Query when a selector filters (a page may need to read past non-matches). */
   readonly filteredReadSize?: number;
   readonly now?: () => number;
@@ -106,6 +107,7 @@ export class DynamoSliceReader implements SliceReader {
   readonly #consistent: boolean;
   readonly #now: () => number;
   readonly #pipelineCounts: DynamoPipelineCountsReader;
+  readonly #tokens: ContinueTokens;
   #statsCache: { atMs: number; stats: Promise<SliceStats> } | undefined;
 
   constructor(options: DynamoSliceReaderOptions) {
@@ -118,6 +120,7 @@ export class DynamoSliceReader implements SliceReader {
       stateTable: options.stateTable,
       consistentRead: this.#consistent,
     });
+    this.#tokens = options.continueTokens ?? ContinueTokens.withRandomKey();
   }
 
   async list(
@@ -139,47 +142,49 @@ export class DynamoSliceReader implements SliceReader {
     let startKey =
       options.continueToken === undefined || options.continueToken === ""
         ? undefined
-        : checkedStartKey(decodeContinueToken(options.continueToken, fingerprint), plan);
-    const limit = options.limit !== undefined && options.limit > 0 ? options.limit : undefined;
+        : checkedStartKey(this.#tokens.decode(options.continueToken, fingerprint), plan);
+    const page = new PageCollector(options.limit, this.#options.pageBudget);
     const filtered =
       (options.labelSelector?.requirements.length ?? 0) > 0 ||
       (options.fieldSelector?.requirements.length ?? 0) > 0;
-    const items: OutputObject[] = [];
+    // The key to resume after: the last item read and consumed (taken or filtered out).
+    let resumeKey: TokenKey | undefined;
     for (;;) {
-      const wanted = limit === undefined ? undefined : limit - items.length;
-      const readSize =
-        wanted === undefined
-          ? undefined
-          : filtered
-            ? Math.max(wanted, this.#options.filteredReadSize ?? 100)
-            : wanted;
-      const page = await this.#query({
+      const wanted = page.limit - page.items.length;
+      const readSize = Math.min(
+        filtered ? Math.max(wanted, this.#options.filteredReadSize ?? 100) : wanted,
+        page.scanAllowance,
+        1000,
+      );
+      const result = await this.#query({
         ...plan.input,
         ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
-        ...(readSize === undefined ? {} : { Limit: Math.min(readSize, 1000) }),
+        Limit: readSize,
       });
-      const pageItems = (page.Items ?? []) as SliceItem[];
-      for (const [index, item] of pageItems.entries()) {
+      const pageItems = (result.Items ?? []) as SliceItem[];
+      let refused = false;
+      for (const item of pageItems) {
         const object = parseObject(item);
-        if (
-          options.labelSelector !== undefined &&
-          !matchesLabels(options.labelSelector, object.metadata.labels)
-        )
-          continue;
-        if (options.fieldSelector !== undefined && !matchesFields(options.fieldSelector, object)) continue;
-        items.push(object);
-        if (limit !== undefined && items.length === limit) {
-          const exhausted = index === pageItems.length - 1 && page.LastEvaluatedKey === undefined;
-          return {
-            items,
-            continueToken: exhausted ? undefined : encodeContinueToken(fingerprint, keyOf(item, plan)),
-            resourceVersion: highestResourceVersion(items),
-          };
+        const matches =
+          (options.labelSelector === undefined ||
+            matchesLabels(options.labelSelector, object.metadata.labels)) &&
+          (options.fieldSelector === undefined || matchesFields(options.fieldSelector, object));
+        if (page.offer(matches ? object : undefined, item.object) === "refused") {
+          refused = true;
+          break;
         }
+        resumeKey = keyOf(item, plan);
       }
-      if (page.LastEvaluatedKey === undefined)
-        return { items, continueToken: undefined, resourceVersion: highestResourceVersion(items) };
-      startKey = page.LastEvaluatedKey as Record<string, string>;
+      const exhausted = !refused && result.LastEvaluatedKey === undefined;
+      if (exhausted || page.done)
+        return {
+          items: page.items,
+          continueToken:
+            exhausted || resumeKey === undefined ? undefined : this.#tokens.encode(fingerprint, resumeKey),
+          resourceVersion: highestResourceVersion(page.items),
+        };
+      startKey = result.LastEvaluatedKey as Record<string, string>;
+      if (pageItems.length === 0) resumeKey = keyOf(startKey as unknown as SliceItem, plan);
     }
   }
 

@@ -244,9 +244,20 @@ export function matchesLabels(
   labels: Readonly<Record<string, string>> | undefined,
 ): boolean {
   for (const requirement of selector.requirements) {
-    if (!requirementMatches(requirement, labels?.[requirement.key])) return false;
+    if (!requirementMatches(requirement, ownLabel(labels, requirement.key))) return false;
   }
   return true;
+}
+
+/**
+ * The label's value if the object has it as its own string-valued property: `constructor`,
+ * `toString` or `__proto__` inherited from Object.prototype are not labels, and a stored
+ * `__proto__` label (JSON.parse keeps it as an own property) is one like any other.
+ */
+function ownLabel(labels: Readonly<Record<string, string>> | undefined, key: string): string | undefined {
+  if (labels === undefined || labels === null || !Object.hasOwn(labels, key)) return undefined;
+  const value: unknown = labels[key];
+  return typeof value === "string" ? value : undefined;
 }
 
 function requirementMatches(requirement: Requirement, value: string | undefined): boolean {

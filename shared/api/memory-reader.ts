@@ -11,9 +11,10 @@ import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
 import { indexedAddresses } from "#shared/core/pod-addresses.ts";
 import type { PipelineCountsSource } from "#shared/pipeline/pipeline-counts.ts";
 import { API_RESOURCES, OUTPUT_KINDS } from "./api-resources.ts";
-import { decodeContinueToken, encodeContinueToken, queryFingerprint } from "./continue-token.ts";
+import { ContinueTokens, queryFingerprint } from "./continue-token.ts";
 import { type IPClaim, winningClaim } from "./ipcache-claims.ts";
 import { matchesFields, matchesLabels } from "./label-selector.ts";
+import { type PageBudget, PageCollector } from "./page-budget.ts";
 import {
   compareKeys,
   highestResourceVersion,
@@ -35,6 +36,10 @@ import {
 import { expiredContinue } from "./status.ts";
 
 export interface MemorySliceReaderOptions {
+  /** Signs continue tokens (default: a random key of this reader's own). */
+  readonly continueTokens?: ContinueTokens;
+  /** What one list may read and return (default DEFAULT_PAGE_BUDGET). */
+  readonly pageBudget?: PageBudget;
   readonly now?: () => number;
   /** The pipeline's per-minute counters, where the in-process pipeline records them (none: zeros). */
   readonly pipelineCounts?: PipelineCountsSource;
@@ -43,10 +48,12 @@ export interface MemorySliceReaderOptions {
 export class MemorySliceReader implements SliceReader {
   readonly #store: MemoryClusterStore;
   readonly #options: MemorySliceReaderOptions;
+  readonly #tokens: ContinueTokens;
 
   constructor(store: MemoryClusterStore, options: MemorySliceReaderOptions = {}) {
     this.#store = store;
     this.#options = options;
+    this.#tokens = options.continueTokens ?? ContinueTokens.withRandomKey();
   }
 
   async list(
@@ -65,30 +72,32 @@ export class MemorySliceReader implements SliceReader {
     const after =
       options.continueToken === undefined || options.continueToken === ""
         ? undefined
-        : afterKey(decodeContinueToken(options.continueToken, fingerprint));
-    const candidates: Array<{ key: string; object: OutputObject }> = [];
+        : afterKey(this.#tokens.decode(options.continueToken, fingerprint));
+    const inOrder: Array<{ key: string; object: OutputObject }> = [];
     for (const { object } of this.#store.objects(kind).values()) {
       if (scoped !== undefined && object.metadata.namespace !== scoped) continue;
       const key = listKey(object);
       if (after !== undefined && compareKeys(key, after) <= 0) continue;
-      if (
-        options.labelSelector !== undefined &&
-        !matchesLabels(options.labelSelector, object.metadata.labels)
-      )
-        continue;
-      if (options.fieldSelector !== undefined && !matchesFields(options.fieldSelector, object)) continue;
-      candidates.push({ key, object });
+      inOrder.push({ key, object });
     }
-    candidates.sort((a, b) => compareKeys(a.key, b.key));
-    const limit = options.limit !== undefined && options.limit > 0 ? options.limit : undefined;
-    const page = limit === undefined ? candidates : candidates.slice(0, limit);
-    const last = page.at(-1);
-    const more = limit !== undefined && candidates.length > limit && last !== undefined;
-    const items = page.map((c) => c.object);
+    inOrder.sort((a, b) => compareKeys(a.key, b.key));
+    const matches = ({ object }: { object: OutputObject }): boolean =>
+      (options.labelSelector === undefined || matchesLabels(options.labelSelector, object.metadata.labels)) &&
+      (options.fieldSelector === undefined || matchesFields(options.fieldSelector, object));
+    const page = new PageCollector(options.limit, this.#options.pageBudget);
+    let consumed = 0;
+    for (const candidate of inOrder) {
+      const object = matches(candidate) ? candidate.object : undefined;
+      if (page.offer(object, object === undefined ? "" : JSON.stringify(object)) === "refused") break;
+      consumed++;
+    }
+    // Reading on costs nothing here: a token only when a later item matches (no empty last page).
+    const resumeAfter = inOrder[consumed - 1]?.key;
+    const more = resumeAfter !== undefined && inOrder.slice(consumed).some(matches);
     return {
-      items,
-      continueToken: more ? encodeContinueToken(fingerprint, { after: last.key }) : undefined,
-      resourceVersion: highestResourceVersion(items),
+      items: page.items,
+      continueToken: more ? this.#tokens.encode(fingerprint, { after: resumeAfter as string }) : undefined,
+      resourceVersion: highestResourceVersion(page.items),
     };
   }
 

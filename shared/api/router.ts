@@ -26,6 +26,7 @@ import {
   rootPaths,
 } from "./discovery.ts";
 import { parseFieldSelector, parseLabelSelector } from "./label-selector.ts";
+import { invalidName, namespaceProblem, objectNameProblem } from "./object-names.ts";
 import type { ListOptions, SliceReader } from "./slice-reader.ts";
 import {
   badRequest,
@@ -189,6 +190,7 @@ export function createApiRouter(options: ApiRouterOptions): ApiRouter {
 
     async function list(resource: ApiResource, namespace: string | undefined): Promise<ApiResponse> {
       rejectWatch();
+      if (namespace !== undefined) validNamespace(namespace);
       const output = negotiate(headers.accept);
       const listOptions: ListOptions = {
         limit: parseLimit(param("limit")),
@@ -227,6 +229,9 @@ export function createApiRouter(options: ApiRouterOptions): ApiRouter {
       name: string,
     ): Promise<ApiResponse> {
       rejectWatch();
+      if (namespace !== undefined) validNamespace(namespace);
+      const nameProblem = objectNameProblem(resource.kind, name);
+      if (nameProblem !== undefined) throw invalidName("metadata.name", name, nameProblem);
       const output = negotiate(headers.accept);
       const includeObject =
         output.table === undefined ? "Metadata" : parseIncludeObject(param("includeObject"));
@@ -249,6 +254,7 @@ export function createApiRouter(options: ApiRouterOptions): ApiRouter {
      * whether the object or its namespace is missing, so a known namespace gets a minimal object.
      */
     async function namespace(name: string): Promise<ApiResponse> {
+      validNamespace(name);
       if (!(await reader.namespaceExists(name)))
         throw objectNotFound({ group: "", plural: "namespaces" }, name);
       return json(200, {
@@ -361,6 +367,11 @@ function statusResponse(status: KubeStatus, route: string): ApiResponse {
 
 function watcherNotFound(node: string): StatusError {
   return new StatusError("NotFound", `watchers "${node}" not found`, { name: node, kind: "watchers" });
+}
+
+function validNamespace(namespace: string): void {
+  const problem = namespaceProblem(namespace);
+  if (problem !== undefined) throw invalidName("metadata.namespace", namespace, problem);
 }
 
 function validNode(node: string): void {

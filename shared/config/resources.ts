@@ -30,6 +30,13 @@ export const ENV = {
   slicingSettings: "SLICELINE_SLICING_SETTINGS",
   /** Slice writes per second allowed, before scaling by watcher count (the seed's dynamic rate limit). */
   writeBudget: "SLICELINE_WRITE_BUDGET",
+  /**
+   * The API's continue-token HMAC key: the ARN of the Secrets Manager secret the stack generates
+   * (read once per cold start), or, for local runs and tests, the key itself (next variable).
+   */
+  continueTokenKeySecret: "SLICELINE_CONTINUE_TOKEN_KEY_SECRET",
+  /** The continue-token key as a string of at least 32 characters (local runner, tests). */
+  continueTokenKey: "SLICELINE_CONTINUE_TOKEN_KEY",
   /** How the fan-out delivers: "bundles" (one delta bundle per scope and batch) or "objects" (one message per change). */
   fanoutFormat: "SLICELINE_FANOUT_FORMAT",
 } as const;

@@ -132,6 +132,7 @@ describe("cdk-nag AwsSolutions", () => {
       `${iam5Star} @ Ingest/Handler`,
       `${iam5Star} @ ReadApi/Handler`,
       "AwsSolutions-SQS3 @ Fanout/FanoutFailureQueue",
+      "AwsSolutions-SMG4 @ ReadApi/ContinueTokenKey",
       channels(prefix),
       `${iam5Star} @ WatcherSweeper/Handler`,
       channels(prefix).replace("ReadApi/Handler", "WatcherSweeper/Handler"),

@@ -9,14 +9,16 @@
  * through the real ingest handler.
  */
 import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { BatchWriteCommand, DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import fc from "fast-check";
-import { encodeContinueToken, queryFingerprint } from "#shared/api/continue-token.ts";
+import { ContinueTokens, queryFingerprint } from "#shared/api/continue-token.ts";
 import { DynamoSliceReader } from "#shared/api/dynamodb-reader.ts";
 import { parseLabelSelector } from "#shared/api/label-selector.ts";
 import { MemorySliceReader } from "#shared/api/memory-reader.ts";
+import { DEFAULT_PAGE_BUDGET } from "#shared/api/page-budget.ts";
 import { type ApiRouter, createApiRouter } from "#shared/api/router.ts";
 import { listKey } from "#shared/api/slice-reader.ts";
 import { apiFixture, FIXTURE_TIME_MS } from "#shared/api/testing.ts";
@@ -36,6 +38,7 @@ let store: MemoryClusterStore;
 let memory: ApiRouter;
 let dynamo: ApiRouter;
 let tables: { slicesTable: string; stateTable: string; identitiesTable: string };
+const tokens = ContinueTokens.withRandomKey();
 
 before(async () => {
   local = await startDynamoDbLocal({ tablePrefix: "api-reader-" });
@@ -48,7 +51,10 @@ before(async () => {
   store = (await apiFixture()).store;
   await seed(store, tables.slicesTable, tables.stateTable, tables.identitiesTable);
   memory = createApiRouter({ reader: new MemorySliceReader(store), now: () => NOW });
-  dynamo = createApiRouter({ reader: new DynamoSliceReader({ documents, ...tables }), now: () => NOW });
+  dynamo = createApiRouter({
+    reader: new DynamoSliceReader({ documents, ...tables, continueTokens: tokens }),
+    now: () => NOW,
+  });
 });
 
 after(async () => {
@@ -197,7 +203,7 @@ describe("DynamoDB reader on DynamoDB Local", () => {
     assert.equal(second.continueToken, undefined);
   });
 
-  it("refuses foreign, forged and malformed continue tokens with 410 Expired", async () => {
+  it("refuses foreign, forged, tampered, truncated and malformed continue tokens with 410 Expired", async () => {
     const path = "/apis/discovery.k8s.io/v1/endpointslices";
     const memoryToken = (await getJson(memory, path, { limit: "2" })).body.metadata.continue as string;
     const shopToken = (
@@ -206,21 +212,52 @@ describe("DynamoDB reader on DynamoDB Local", () => {
     // The right fingerprint for this query, but a start key in another partition.
     const fingerprint = queryFingerprint(["dynamodb", "EndpointSlice", undefined, "byKind", "", ""]);
     const ownToken = (await getJson(dynamo, path, { limit: "2" })).body.metadata.continue as string;
-    assert.equal(JSON.parse(Buffer.from(ownToken, "base64url").toString()).q, fingerprint);
-    const forged = encodeContinueToken(fingerprint, {
+    const [ownPayload = "", ownSignature = ""] = ownToken.split(".");
+    assert.equal(JSON.parse(Buffer.from(ownPayload, "base64url").toString()).q, fingerprint);
+    // Signed with this server's key, but a start key in another partition.
+    const forged = tokens.encode(fingerprint, {
       kind: "CiliumIdentity",
       nsName: "256",
       pk: "x",
       sk: "y",
     });
-    const extraKey = encodeContinueToken(fingerprint, {
+    const extraKey = tokens.encode(fingerprint, {
       kind: "EndpointSlice",
       nsName: "a/b",
       pk: "p",
       sk: "s",
       z: "",
     });
-    for (const token of [memoryToken, shopToken, forged, extraKey, "%%%", "e30"]) {
+    // The right query and a plausible start key, signed with another key, an empty key, or not at all.
+    const payload = Buffer.from(
+      JSON.stringify({ v: 2, q: fingerprint, k: { kind: "EndpointSlice", nsName: "a/b", pk: "p", sk: "s" } }),
+    ).toString("base64url");
+    const otherKey = ContinueTokens.withRandomKey().encode(fingerprint, {
+      kind: "EndpointSlice",
+      nsName: "shop/web-00001",
+      pk: "EndpointSlice#shop",
+      sk: "web-00001",
+    });
+    const emptyKey = `${payload}.${createHmac("sha256", "").update(payload).digest("base64url")}`;
+    const tampered = `${ownPayload.slice(0, -2)}${ownPayload.endsWith("A") ? "B" : "A"}${ownPayload.slice(-1)}.${ownSignature}`;
+    const truncated = ownToken.slice(0, -1);
+    const unsigned = ownPayload;
+    for (const token of [
+      memoryToken,
+      shopToken,
+      forged,
+      extraKey,
+      otherKey,
+      emptyKey,
+      tampered,
+      truncated,
+      unsigned,
+      "%%%",
+      "e30",
+      "e30.",
+      ".",
+      "x".repeat(5000),
+    ]) {
       const { status, body } = await getJson(dynamo, path, { limit: "2", continue: token });
       assert.equal(status, 410, token);
       assert.equal(body.reason, "Expired");
@@ -260,7 +297,7 @@ describe("DynamoDB reader on DynamoDB Local", () => {
 });
 
 describe("DynamoDB reader property", () => {
-  it("for random objects, limits and selectors, DynamoDB pages equal the in-memory list", async () => {
+  it("for random objects, limits, selectors and page budgets, DynamoDB pages equal the in-memory list", async () => {
     let run = 0;
     const objectArbitrary = fc.record({
       kind: fc.constantFrom<OutputKind>("EndpointSlice", "CiliumIdentity"),
@@ -274,7 +311,15 @@ describe("DynamoDB reader property", () => {
         fc.array(objectArbitrary, { maxLength: 25 }),
         fc.integer({ min: 1, max: 7 }),
         fc.constantFrom("", "app=x", "!app"),
-        async (specs, limit, selector) => {
+        fc.option(
+          fc.record({
+            maxLimit: fc.integer({ min: 1, max: 6 }),
+            maxItemsScanned: fc.integer({ min: 1, max: 8 }),
+            maxPageBytes: fc.integer({ min: 1, max: 3000 }),
+          }),
+          { nil: undefined },
+        ),
+        async (specs, limit, selector, pageBudget) => {
           const table = `api-reader-prop-${run++}`;
           await createTable(local.client, table, SLICES_TABLE);
           const objects = new Map<string, OutputObject>();
@@ -307,6 +352,7 @@ describe("DynamoDB reader property", () => {
             ...tables,
             slicesTable: table,
             filteredReadSize: 2,
+            ...(pageBudget === undefined ? {} : { pageBudget }),
           });
           const labelSelector = parseLabelSelector(selector);
           for (const [kind, namespace] of [
@@ -337,7 +383,7 @@ describe("DynamoDB reader property", () => {
           }
         },
       ),
-      { numRuns: 12 },
+      { numRuns: 20 },
     );
   });
 });
@@ -386,6 +432,7 @@ describe("the real API handler on DynamoDB Local", () => {
   it("serves lists, gets and stats from the tables in its environment", async () => {
     process.env.POWERTOOLS_METRICS_DISABLED = "true";
     process.env.POWERTOOLS_LOG_LEVEL = "WARN";
+    process.env[ENV.continueTokenKey] = "k".repeat(32);
     const { handler } = await import("#functions/api/handler.ts");
     const invoke = async (...args: Parameters<typeof event>) =>
       (await handler(event(...args), context)) as APIGatewayProxyStructuredResultV2;
@@ -419,5 +466,143 @@ describe("the real API handler on DynamoDB Local", () => {
     assert.equal(JSON.parse(stats.body ?? "").counts.EndpointSlice, 7);
     const missing = await invoke("/apis/cilium.io/v2alpha1/ciliumendpointslices/nope");
     assert.equal(missing.statusCode, 404);
+  });
+});
+
+describe("DynamoDB reader budgets (issue 9 item 5)", () => {
+  /** A document client that counts the items each Query read (ScannedCount). */
+  function counting(): { documents: DynamoDBDocumentClient; scanned: () => number; reset: () => void } {
+    let scanned = 0;
+    const counted = {
+      send: async (command: unknown) => {
+        const output = (await documents.send(command as never)) as { ScannedCount?: number };
+        scanned += output.ScannedCount ?? 0;
+        return output;
+      },
+    } as unknown as DynamoDBDocumentClient;
+    return { documents: counted, scanned: () => scanned, reset: () => (scanned = 0) };
+  }
+
+  it("reads at most maxItemsScanned items per request: a selector matching nothing pages on", async () => {
+    const table = "api-reader-budget-scan";
+    await createTable(local.client, table, SLICES_TABLE);
+    const count = DEFAULT_PAGE_BUDGET.maxItemsScanned + 100;
+    const items = Array.from({ length: count }, (_, i) =>
+      sliceItem(
+        {
+          apiVersion: "cilium.io/v2",
+          kind: "CiliumIdentity",
+          metadata: { name: String(1000 + i), labels: { app: "x" }, resourceVersion: String(i + 1) },
+          "security-labels": {},
+        },
+        0,
+      ),
+    );
+    await Promise.all(
+      Array.from({ length: 4 }, (_, part) =>
+        putAll(
+          table,
+          items.filter((_, i) => i % 4 === part),
+        ),
+      ),
+    );
+    const { documents: counted, scanned, reset } = counting();
+    const router = createApiRouter({
+      reader: new DynamoSliceReader({ documents: counted, ...tables, slicesTable: table }),
+    });
+    const reads: number[] = [];
+    const sizes: number[] = [];
+    let token: string | undefined;
+    do {
+      reset();
+      const { status, body } = await getJson(router, "/apis/cilium.io/v2/ciliumidentities", {
+        labelSelector: "app=none",
+        limit: "1",
+        ...(token === undefined ? {} : { continue: token }),
+      });
+      assert.equal(status, 200);
+      reads.push(scanned());
+      sizes.push(body.items.length);
+      token = body.metadata.continue;
+    } while (token !== undefined && reads.length < 10);
+    assert.deepEqual(reads, [DEFAULT_PAGE_BUDGET.maxItemsScanned, 100]);
+    assert.deepEqual(sizes, [0, 0], "pages with no items carry the continue token");
+  });
+
+  it("ends a page before Lambda's 6 MB response limit, and the pages hold everything", async () => {
+    const table = "api-reader-budget-bytes";
+    await createTable(local.client, table, SLICES_TABLE);
+    // 20 identities of ~330 KB each (DynamoDB items are at most 400 KB): ~6.6 MB in all.
+    const items = Array.from({ length: 20 }, (_, i) =>
+      sliceItem(
+        {
+          apiVersion: "cilium.io/v2",
+          kind: "CiliumIdentity",
+          metadata: { name: String(2000 + i), labels: { app: "x" }, resourceVersion: String(i + 1) },
+          "security-labels": Object.fromEntries(
+            Array.from({ length: 5000 }, (_, j) => [`k8s:label-${j}`, "v".repeat(40)]),
+          ),
+        },
+        0,
+      ),
+    );
+    await putAll(table, items.slice(0, 10));
+    await putAll(table, items.slice(10));
+    const router = createApiRouter({
+      reader: new DynamoSliceReader({ documents, ...tables, slicesTable: table }),
+    });
+    let token: string | undefined;
+    const names: string[] = [];
+    let pages = 0;
+    do {
+      const response = await router({
+        method: "GET",
+        path: "/apis/cilium.io/v2/ciliumidentities",
+        query: new URLSearchParams(token === undefined ? {} : { continue: token }),
+      });
+      assert.equal(response.status, 200);
+      const envelope = JSON.stringify({ statusCode: 200, headers: response.headers, body: response.body });
+      assert.ok(Buffer.byteLength(envelope) < 6 * 1024 * 1024, `page of ${envelope.length} bytes`);
+      const body = JSON.parse(response.body) as Json;
+      names.push(...body.items.map((i) => i.metadata.name));
+      token = body.metadata.continue;
+      pages++;
+    } while (token !== undefined && pages < 10);
+    assert.ok(pages >= 2);
+    assert.deepEqual(
+      names,
+      items.map((i) => i.sk),
+    );
+  });
+
+  it("answers a 2,100-character name or namespace with 400, not a store error", async () => {
+    const long = "a".repeat(2100);
+    for (const path of [
+      `/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices/${long}`,
+      `/apis/discovery.k8s.io/v1/namespaces/${long}/endpointslices`,
+      `/apis/cilium.io/v2alpha1/ciliumendpointslices/${long}`,
+      `/apis/cilium.io/v2/ciliumidentities/${"9".repeat(2100)}`,
+      `/api/v1/namespaces/${long}`,
+    ]) {
+      const { status, body } = await getJson(dynamo, path);
+      assert.equal(status, 400, path.slice(0, 80));
+      assert.equal(body.kind, "Status");
+    }
+  });
+});
+
+describe("DynamoDB reader selectors (issue 9 item 6)", () => {
+  it("matches own labels only: constructor and toString are not labels", async () => {
+    for (const path of LISTS) {
+      const all = (await getJson(dynamo, path)).body.items.length;
+      for (const key of ["constructor", "toString", "hasOwnProperty"]) {
+        assert.equal(
+          (await getJson(dynamo, path, { labelSelector: key })).body.items.length,
+          0,
+          `${path} ${key}`,
+        );
+        assert.equal((await getJson(dynamo, path, { labelSelector: `!${key}` })).body.items.length, all);
+      }
+    }
   });
 });

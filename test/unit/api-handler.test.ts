@@ -240,6 +240,7 @@ describe("API function handler", () => {
     process.env[ENV.slicesTable] = "sliceline-slices";
     process.env[ENV.stateTable] = "sliceline-state";
     process.env[ENV.identitiesTable] = "sliceline-identities";
+    process.env[ENV.continueTokenKey] = "k".repeat(32);
     process.env.AWS_REGION ??= "eu-west-1";
     process.env.POWERTOOLS_TRACE_ENABLED = "false";
     delete process.env[ENV.changeTopicArns];

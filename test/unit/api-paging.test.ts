@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { MemorySliceReader } from "#shared/api/memory-reader.ts";
+import { namespaceProblem } from "#shared/api/object-names.ts";
 import { createApiRouter } from "#shared/api/router.ts";
 import { MemoryClusterStore } from "#shared/core/memory-store.ts";
 import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
@@ -84,7 +85,10 @@ async function storeWith(specs: readonly Spec[]): Promise<MemoryClusterStore> {
 
 const LISTS = [
   "/apis/discovery.k8s.io/v1/endpointslices",
-  ...NAMESPACES.map((ns) => `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`),
+  // "a.b" is stored (ordering) but is no namespace name a path may ask for (a 400).
+  ...NAMESPACES.filter((ns) => namespaceProblem(ns) === undefined).map(
+    (ns) => `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`,
+  ),
   "/apis/cilium.io/v2alpha1/ciliumendpointslices",
   "/apis/cilium.io/v2/ciliumidentities",
 ];
