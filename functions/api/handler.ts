@@ -11,6 +11,7 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import { Tracer } from "@aws-lambda-powertools/tracer";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
@@ -38,12 +39,7 @@ const documents = DynamoDBDocumentClient.from(tracer.captureAWSv3Client(dynamodb
 // One key for every container (the stack's secret), read before the first request.
 const continueTokens = await loadContinueTokens(
   process.env,
-  () =>
-    new SecretsManagerSecrets({
-      region: () => dynamodb.config.region(),
-      credentials: () => dynamodb.config.credentials(),
-      endpoint: process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER ?? process.env.AWS_ENDPOINT_URL,
-    }),
+  () => new SecretsManagerSecrets(tracer.captureAWSv3Client(new SecretsManagerClient({}))),
 );
 
 const reader = new DynamoSliceReader({

@@ -13,6 +13,11 @@ import { join } from "node:path";
 import { build } from "esbuild";
 import { PROJECT_ROOT } from "#infra/constructs/pipeline-function.ts";
 
+/** Powertools providers the handlers construct -> the IAM actions of the one call they make (get). */
+const PROVIDER_ACTIONS: Readonly<Record<string, readonly string[]>> = {
+  SecretsProvider: ["secretsmanager:GetSecretValue"],
+};
+
 /** SDK v3 command (class name without "Command") -> IAM actions. lib-dynamodb's names included. */
 const COMMAND_ACTIONS: Readonly<Record<string, readonly string[]>> = {
   // DynamoDB (client-dynamodb and lib-dynamodb document commands).
@@ -105,6 +110,13 @@ export async function sdkUseOf(entry: string): Promise<HandlerSdkUse> {
     const mapped = COMMAND_ACTIONS[command];
     if (mapped === undefined) throw new UnknownCommandError(`${entry}: no IAM mapping for ${command}Command`);
     for (const action of mapped) actions.add(action);
+  }
+  // Library classes that send SDK commands inside an external package (invisible to the bundle).
+  for (const [provider, providerActions] of Object.entries(PROVIDER_ACTIONS)) {
+    if (new RegExp(`\\bnew ${provider}\\d*\\(`).test(code)) {
+      commands.push(provider);
+      for (const action of providerActions) actions.add(action);
+    }
   }
   if (commands.some((command) => command.startsWith("TransactWrite"))) {
     for (const match of code.matchAll(/\b(Put|Update|Delete|ConditionCheck):\s*\{/g)) {

@@ -1,11 +1,18 @@
 /**
  * The API function's continue-token key: the local key or the stack's secret, read once, refused
- * when missing or too short; and the one Secrets Manager call it makes, SigV4-signed.
+ * when missing or too short; and the one Secrets Manager call it makes, through Powertools.
  */
 import assert from "node:assert/strict";
+import { createServer, type IncomingHttpHeaders } from "node:http";
+import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { loadContinueTokens } from "#functions/api/continue-token-key.ts";
-import { SecretsManagerSecrets, type SecretValueSource } from "#functions/api/secret-value.ts";
+import {
+  SecretsManagerSecrets,
+  SecretValueError,
+  type SecretValueSource,
+} from "#functions/api/secret-value.ts";
 import { queryFingerprint } from "#shared/api/continue-token.ts";
 import { EnvironmentError } from "#shared/config/environment.ts";
 import { ENV } from "#shared/config/resources.ts";
@@ -60,44 +67,72 @@ describe("continue-token key", () => {
   });
 });
 
-describe("Secrets Manager GetSecretValue", () => {
-  it("sends one SigV4-signed JSON request and returns the SecretString", async () => {
-    const requests: Array<{ url: string; init: RequestInit }> = [];
-    const source = new SecretsManagerSecrets({
-      region: async () => "eu-west-1",
-      credentials: async () => ({
-        accessKeyId: "AKIDEXAMPLE",
-        secretAccessKey: "secret",
-        sessionToken: "session",
-      }),
-      fetch: (async (url: URL, init: RequestInit) => {
-        requests.push({ url: String(url), init });
-        return new Response(JSON.stringify({ SecretString: "the-key", ARN: SECRET_ARN }), { status: 200 });
-      }) as typeof fetch,
+describe("Secrets Manager GetSecretValue through Powertools' SecretsProvider", () => {
+  /** A local stand-in for the Secrets Manager endpoint: records requests, answers with `answer`. */
+  async function withSecretsManager(
+    answer: { status: number; body: unknown },
+    run: (requests: Array<{ headers: IncomingHttpHeaders; body: string }>) => Promise<void>,
+  ): Promise<void> {
+    const requests: Array<{ headers: IncomingHttpHeaders; body: string }> = [];
+    const server = createServer((request, response) => {
+      let body = "";
+      request.on("data", (chunk) => {
+        body += chunk;
+      });
+      request.on("end", () => {
+        requests.push({ headers: request.headers, body });
+        response.writeHead(answer.status, { "content-type": "application/x-amz-json-1.1" });
+        response.end(JSON.stringify(answer.body));
+      });
     });
-    assert.equal(await source.secretString(SECRET_ARN), "the-key");
-    assert.equal(requests.length, 1);
-    const [request] = requests as [{ url: string; init: RequestInit }];
-    assert.equal(request.url, "https://secretsmanager.eu-west-1.amazonaws.com/");
-    const headers = request.init.headers as Record<string, string>;
-    assert.equal(headers["x-amz-target"], "secretsmanager.GetSecretValue");
-    assert.equal(headers["content-type"], "application/x-amz-json-1.1");
-    assert.equal(headers["x-amz-security-token"], "session");
-    assert.match(
-      headers.authorization ?? "",
-      /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/secretsmanager\/aws4_request, SignedHeaders=[a-z0-9;-]*x-amz-target[a-z0-9;-]*, Signature=[0-9a-f]{64}$/,
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: `http://127.0.0.1:${port}`,
+      AWS_REGION: "eu-west-1",
+      AWS_ACCESS_KEY_ID: "AKIDEXAMPLE",
+      AWS_SECRET_ACCESS_KEY: "secret",
+      AWS_SESSION_TOKEN: "session",
+    });
+    try {
+      await run(requests);
+    } finally {
+      process.env = saved;
+      server.close();
+    }
+  }
+
+  it("sends one signed GetSecretValue and returns the SecretString", async () => {
+    await withSecretsManager(
+      { status: 200, body: { SecretString: "the-key", ARN: SECRET_ARN } },
+      async (requests) => {
+        const source = new SecretsManagerSecrets(new SecretsManagerClient({ maxAttempts: 1 }));
+        assert.equal(await source.secretString(SECRET_ARN), "the-key");
+        assert.equal(requests.length, 1);
+        const [request] = requests as [{ headers: IncomingHttpHeaders; body: string }];
+        assert.equal(request.headers["x-amz-target"], "secretsmanager.GetSecretValue");
+        assert.equal(request.headers["x-amz-security-token"], "session");
+        assert.match(
+          String(request.headers.authorization),
+          /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/secretsmanager\/aws4_request, /,
+        );
+        assert.deepEqual(JSON.parse(request.body), { SecretId: SECRET_ARN });
+      },
     );
-    assert.deepEqual(JSON.parse(String(request.init.body)), { SecretId: SECRET_ARN });
   });
 
-  it("fails with the status when Secrets Manager refuses", async () => {
-    const source = new SecretsManagerSecrets({
-      region: async () => "eu-west-1",
-      credentials: async () => ({ accessKeyId: "a", secretAccessKey: "b" }),
-      endpoint: "http://127.0.0.1:1/",
-      fetch: (async () =>
-        new Response('{"__type":"AccessDeniedException"}', { status: 400 })) as unknown as typeof fetch,
+  it("fails when Secrets Manager refuses or the secret has no string", async () => {
+    await withSecretsManager(
+      { status: 400, body: { __type: "AccessDeniedException", message: "no" } },
+      async () => {
+        const source = new SecretsManagerSecrets(new SecretsManagerClient({ maxAttempts: 1 }));
+        await assert.rejects(source.secretString(SECRET_ARN), /AccessDenied|no/);
+      },
+    );
+    await withSecretsManager({ status: 200, body: { ARN: SECRET_ARN } }, async () => {
+      const source = new SecretsManagerSecrets(new SecretsManagerClient({ maxAttempts: 1 }));
+      await assert.rejects(source.secretString(SECRET_ARN), SecretValueError);
     });
-    await assert.rejects(source.secretString(SECRET_ARN), /HTTP 400 .*AccessDenied/);
   });
 });
