@@ -9,13 +9,15 @@
  * `npm test` runs the short form (1 run of ~800 events); `npm run test:faults` the long one
  * (20 runs of ≥ 5,000 events). Parameters: FAULT_RUNS, FAULT_EVENTS, FAULT_SEED (run i uses seed
  * FAULT_SEED + i: a failing run is replayed with FAULT_SEED=<its seed> FAULT_RUNS=1), FAULT_RATE
- * (fraction of the handlers' calls faulted), FAULT_CRASH_RATE, FAULT_REDELIVERY_RATE; FAULT_REPORT
+ * (fraction of the handlers' calls faulted), FAULT_CRASH_RATE, FAULT_REDELIVERY_RATE; FAULT_LOG=1 prints the runner's log (failed
+ * invocations and their errors); FAULT_REPORT
  * names a JSON file for the per-run figures.
  */
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { type FaultRunReport, problemsOf, runFaultTrace } from "#test/support/fault-run.ts";
+import { type FaultRunReport, faultTable, problemsOf, runFaultTrace } from "#test/support/fault-run.ts";
 import { type FaultyPipeline, startFaultyPipeline } from "#test/support/faulty-pipeline.ts";
 
 const number = (name: string, fallback: number) => {
@@ -27,8 +29,9 @@ const EVENTS = number("FAULT_EVENTS", 800);
 const SEED = number("FAULT_SEED", 9001);
 const SETTINGS = {
   rate: number("FAULT_RATE", 0.03),
-  crashRate: number("FAULT_CRASH_RATE", 0.03),
-  redeliveryRate: number("FAULT_REDELIVERY_RATE", 0.05),
+  crashRate: number("FAULT_CRASH_RATE", 0.05),
+  redeliveryRate: number("FAULT_REDELIVERY_RATE", 0.1),
+  ...(process.env.FAULT_LOG === "1" ? { log: (line: string) => console.log(`[runner] ${line}`) } : {}),
 };
 
 let pipeline: FaultyPipeline;
@@ -39,9 +42,14 @@ before(async () => {
 });
 after(async () => {
   await pipeline?.stop();
+  console.log(
+    `\nfault runs (rate ${SETTINGS.rate}, crash rate ${SETTINGS.crashRate}, redelivery rate ${SETTINGS.redeliveryRate}):\n${faultTable(reports)}`,
+  );
   const report = process.env.FAULT_REPORT;
-  if (report !== undefined && report !== "")
+  if (report !== undefined && report !== "") {
+    mkdirSync(dirname(report), { recursive: true });
     writeFileSync(report, `${JSON.stringify({ settings: SETTINGS, runs: reports }, null, 2)}\n`);
+  }
 });
 
 describe(`fault injection: ${RUNS} seeded run(s) of ≥ ${EVENTS} events from seed ${SEED}`, {

@@ -254,3 +254,54 @@ function diffTotals(before: FaultTotals, after: FaultTotals): FaultTotals {
     },
   };
 }
+
+/** The runs as a Markdown table (docs/reliability.md), one row per run and a total. */
+export function faultTable(reports: readonly FaultRunReport[]): string {
+  const kinds = (report: FaultRunReport, service: string) => {
+    const counts = report.faults.proxy[service];
+    return counts === undefined
+      ? "0 / 0 / 0 / 0"
+      : `${counts.throttle} / ${counts.serverError} / ${counts.timeout} / ${counts.reset}`;
+  };
+  const rows = reports.map((report) => {
+    const { invocations, deliveries, calls } = report.faults;
+    const crashes = invocations.crashes;
+    return [
+      String(report.seed),
+      String(report.events),
+      (report.durationMs / 1000).toFixed(0),
+      `${calls.dynamodb ?? 0} / ${calls.sqs ?? 0} / ${calls.sns ?? 0}`,
+      kinds(report, "dynamodb"),
+      kinds(report, "sqs"),
+      kinds(report, "sns"),
+      `${crashes.start} / ${crashes.beforeCall} / ${crashes.afterCall} / ${crashes.end}`,
+      String(invocations.timeouts),
+      `${deliveries.sqsRedeliveries} / ${deliveries.streamRedeliveries}`,
+      String(problemsOf(report).length === 0 ? 0 : 1),
+      `${report.poisonLetters} / ${report.unexpectedLetters.length}`,
+    ];
+  });
+  const header = [
+    "seed",
+    "events",
+    "s",
+    "faultable calls DDB / SQS / SNS",
+    "DynamoDB faults thr / 5xx / hold / reset",
+    "SQS faults",
+    "SNS faults",
+    "crashes start / before / after call / end",
+    "invocation timeouts",
+    "redelivered SQS / stream batches",
+    "diverged",
+    "DLQ poison / other",
+  ];
+  const sum = (column: number) =>
+    rows
+      .map((row) => (row[column] ?? "").split(" / ").map(Number))
+      .reduce((total, parts) => total.map((value, i) => value + (parts[i] ?? 0)));
+  const total =
+    rows.length === 0 ? [] : header.map((_, column) => (column === 0 ? "total" : sum(column).join(" / ")));
+  return [header, header.map(() => "---"), ...rows, ...(rows.length > 1 ? [total] : [])]
+    .map((row) => `| ${row.join(" | ")} |`)
+    .join("\n");
+}

@@ -24,6 +24,8 @@ export interface FaultSettings {
   readonly crashRate: number;
   /** Fraction of SQS and stream batches delivered twice. */
   readonly redeliveryRate: number;
+  /** The runner's log (handler errors of failed invocations among others). */
+  readonly log?: (line: string) => void;
 }
 
 /**
@@ -111,6 +113,7 @@ export async function startFaultyPipeline(settings: FaultSettings, seed: number)
       context: FAULT_CONTEXT,
       logLevel: "SILENT",
       maxPollersPerQueue: 4,
+      ...(settings.log === undefined ? {} : { log: settings.log }),
       wrapHandler: invocations.wrap,
       deliveryFaults: deliveries,
     });

@@ -8,9 +8,10 @@
  *     the answer lost). The invocation fails as a whole, as when a Lambda runtime dies, and the
  *     event source retries it;
  *   - the function's timeout (the context's remaining time, from the template's Timeout) ends an
- *     invocation that has not answered, as Lambda does: the runner does not emulate timeouts, and
- *     a call the proxy never answers would otherwise hang it for ever (the handlers set no SDK
- *     request timeout, so in AWS such a call also costs a whole function timeout).
+ *     invocation that has not answered, as Lambda does (the handlers' middy ends them a few ms
+ *     before, with a TimeoutError; this is the backstop): a call the proxy never answers would
+ *     otherwise hang it for ever (the handlers set no SDK request timeout, so in AWS such a call
+ *     also costs a whole function timeout).
  * A dead invocation is frozen: its calls in flight are aborted and any call it tries later fails at
  * once, so nothing it does after its death reaches a backend (a crashed Lambda sandbox is gone).
  *
@@ -137,7 +138,17 @@ export class InvocationFaults {
           (handler as (event: unknown, context: Context) => Promise<unknown>)(event, context),
         );
         work.catch(() => {}); // a dead invocation's own failure is nobody's business
-        const result = await Promise.race([work, death]);
+        let result: unknown;
+        try {
+          result = await Promise.race([work, death]);
+        } catch (error) {
+          // middy ends the handler just before the function's timeout (TimeoutError); Lambda then
+          // kills the sandbox. Any failed invocation is frozen likewise: what it left running stops.
+          if (invocation.dead === undefined && (error as Error).name === "TimeoutError")
+            this.counts.timeouts++;
+          invocation.kill(error as Error);
+          throw error;
+        }
         if (plan !== undefined) {
           // A crash point past the calls it made: it dies after its work, before answering.
           this.counts.crashes.end++;
