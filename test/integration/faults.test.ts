@@ -7,11 +7,16 @@
  * and no other message of the run there, and no fan-out batch given up.
  *
  * `npm test` runs the short form (1 run of ~800 events); `npm run test:faults` the long one
- * (20 runs of ≥ 5,000 events). Parameters: FAULT_RUNS, FAULT_EVENTS, FAULT_SEED (run i uses seed
- * FAULT_SEED + i: a failing run is replayed with FAULT_SEED=<its seed> FAULT_RUNS=1), FAULT_RATE
- * (fraction of the handlers' calls faulted), FAULT_CRASH_RATE, FAULT_REDELIVERY_RATE; FAULT_LOG=1 prints the runner's log (failed
- * invocations and their errors); FAULT_REPORT
- * names a JSON file for the per-run figures.
+ * (20 runs of ≥ 5,000 events). Parameters:
+ *   FAULT_RUNS, FAULT_EVENTS   runs, and events per run (at least);
+ *   FAULT_SEED                 run i uses seed FAULT_SEED + i (replay a run: FAULT_SEED=<its seed>
+ *                              FAULT_RUNS=1);
+ *   FAULT_RATE                 fraction of the handlers' AWS calls faulted (default 0.03);
+ *   FAULT_CRASH_RATE           fraction of ingest / fan-out invocations crashed (default 0.05);
+ *   FAULT_REDELIVERY_RATE      fraction of SQS / stream batches delivered twice (default 0.1);
+ *   FAULT_SETTLE_SECONDS       a run's wait for the pipeline to go idle (default 600);
+ *   FAULT_LOG=1                the runner's log (failed invocations and their errors);
+ *   FAULT_REPORT               a JSON file for the per-run figures.
  */
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -27,6 +32,8 @@ const number = (name: string, fallback: number) => {
 const RUNS = number("FAULT_RUNS", 1);
 const EVENTS = number("FAULT_EVENTS", 800);
 const SEED = number("FAULT_SEED", 9001);
+/** How long a run may take to go idle before it counts as stuck. */
+const SETTLE_MS = number("FAULT_SETTLE_SECONDS", 600) * 1000;
 const SETTINGS = {
   rate: number("FAULT_RATE", 0.03),
   crashRate: number("FAULT_CRASH_RATE", 0.05),
@@ -58,7 +65,7 @@ describe(`fault injection: ${RUNS} seeded run(s) of ≥ ${EVENTS} events from se
   for (let i = 0; i < RUNS; i++) {
     const seed = SEED + i;
     it(`seed ${seed}: the API equals the reference model, watchers converge, only poison in the DLQ`, async () => {
-      const report = await runFaultTrace(pipeline, { seed, events: EVENTS, settleTimeoutMs: 600_000 });
+      const report = await runFaultTrace(pipeline, { seed, events: EVENTS, settleTimeoutMs: SETTLE_MS });
       reports.push(report);
       const { faults } = report;
       console.log(
