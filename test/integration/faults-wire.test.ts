@@ -2,20 +2,31 @@
  * The injected faults look like AWS's to the SDK: through the fault proxy in front of DynamoDB
  * Local and fauxqs, each kind of fault on a DynamoDB, SQS and SNS call is classified as retryable
  * by the SDK's own retry strategy (the call succeeds on its second attempt), and a throttle or 5xx
- * surfaces, when retries are off, as the error AWS's wire format names. And the invocation hook:
- * a call the proxy never answers ends in the function's timeout, with the call aborted.
+ * surfaces, when retries are off, as the error AWS's wire format names. The invocation hook: a
+ * call the proxy never answers ends in the function's timeout; a crashed invocation makes no more
+ * calls. The delivery hooks of the emulated event sources: an SQS batch shuffled and delivered
+ * again (deleted once), a stream batch delivered twice in a row, in order.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { CreateTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+} from "@aws-sdk/client-dynamodb";
+import { DynamoDBStreamsClient } from "@aws-sdk/client-dynamodb-streams";
 import { CreateTopicCommand, PublishCommand, SNSClient } from "@aws-sdk/client-sns";
-import { CreateQueueCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
+import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { isThrottlingError, isTransientError } from "@smithy/core/retry";
 import type { Context } from "aws-lambda";
 import { type CountingProxy, startCountingProxy } from "#scripts/bench/request-counter.ts";
 import { type Backend, startDynamoDbLocal, startFauxqs } from "#scripts/local/backends.ts";
 import type { FaultKind, ProxyFault } from "#scripts/local/fault-proxy.ts";
-import { lambdaContext } from "#scripts/local/runner.ts";
+import { lambdaContext, sendBodies } from "#scripts/local/runner.ts";
+import { SqsEventSource } from "#scripts/local/sqs-event-source.ts";
+import { StreamEventSource } from "#scripts/local/stream-event-source.ts";
 import { createSqsClient } from "#shared/adapters/sqs/sqs-client.ts";
 import { InvocationFaults, InvocationTimeoutError } from "#test/support/invocation-faults.ts";
 import { SeededRandom } from "#test/support/seeded-random.ts";
@@ -214,6 +225,110 @@ describe("invocation faults", () => {
     } finally {
       faults.dispose();
       client.destroy();
+    }
+  });
+});
+
+describe("delivery faults of the emulated event sources", () => {
+  it("SQS: hands a batch over in the hook's order, then once more later; deletes its messages once", async () => {
+    const direct = createSqsClient({ region, credentials, endpoint: sqsBackend.endpoint });
+    const { QueueUrl } = await direct.send(new CreateQueueCommand({ QueueName: "delivery-faults" }));
+    const batches: string[][] = [];
+    const source = new SqsEventSource({
+      name: "delivery-faults",
+      sqs: direct,
+      region,
+      context: () => lambdaContext("delivery-faults", 3),
+      handler: async (event) => {
+        batches.push(event.Records.map((record) => record.body));
+        return undefined;
+      },
+      settings: {
+        queueUrl: QueueUrl as string,
+        queueArn: "",
+        batchSize: 10,
+        maximumBatchingWindowInSeconds: 1,
+        reportBatchItemFailures: true,
+        maximumConcurrency: 1,
+      },
+      deliveryFaults: {
+        order: (count) => Array.from({ length: count }, (_, i) => count - 1 - i),
+        redeliveryDelayMs: () => 50,
+      },
+    });
+    try {
+      await sendBodies(direct, QueueUrl as string, ["a", "b", "c", "d"]);
+      source.start();
+      const deadline = Date.now() + 15_000;
+      while (batches.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(batches.length, 2, JSON.stringify(batches));
+      assert.deepEqual(batches[0], [...(batches[0] ?? [])].sort().reverse(), "in the hook's order");
+      assert.deepEqual([...(batches[1] ?? [])].sort(), ["a", "b", "c", "d"]);
+      assert.equal(await source.isIdle(), true);
+      const { Attributes } = await direct.send(
+        new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ["ApproximateNumberOfMessages"] }),
+      );
+      assert.equal(Attributes?.ApproximateNumberOfMessages, "0");
+    } finally {
+      await source.stop();
+      direct.destroy();
+    }
+  });
+
+  it("stream: delivers a batch twice in a row, keeping the shard's order", async () => {
+    const direct = new DynamoDBClient({ region, credentials, endpoint: dynamodbBackend.endpoint });
+    const streams = new DynamoDBStreamsClient({ region, credentials, endpoint: dynamodbBackend.endpoint });
+    await direct.send(
+      new CreateTableCommand({
+        TableName: "delivery-faults",
+        BillingMode: "PAY_PER_REQUEST",
+        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
+        KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
+        StreamSpecification: { StreamEnabled: true, StreamViewType: "NEW_AND_OLD_IMAGES" },
+      }),
+    );
+    const { Table } = await direct.send(new DescribeTableCommand({ TableName: "delivery-faults" }));
+    for (const pk of ["r0", "r1", "r2"])
+      await direct.send(new PutItemCommand({ TableName: "delivery-faults", Item: { pk: { S: pk } } }));
+    const delivered: string[][] = [];
+    const failures = createSqsClient({ region, credentials, endpoint: sqsBackend.endpoint });
+    const source = new StreamEventSource({
+      name: "delivery-faults",
+      streams,
+      sqs: failures,
+      region,
+      context: () => lambdaContext("delivery-faults", 3),
+      handler: async (event) => {
+        delivered.push(event.Records.map((record) => String(record.dynamodb?.Keys?.pk?.S)));
+        return undefined;
+      },
+      settings: {
+        streamArn: Table?.LatestStreamArn as string,
+        batchSize: 10,
+        bisectBatchOnFunctionError: true,
+        maximumRetryAttempts: 2,
+        maximumRecordAgeInSeconds: 3600,
+        reportBatchItemFailures: true,
+        onFailureQueueUrl: undefined,
+        functionArn: "arn:aws:lambda:us-east-1:000000000000:function:delivery-faults",
+      },
+      deliveryFaults: { redeliver: () => true },
+    });
+    source.start();
+    try {
+      const deadline = Date.now() + 15_000;
+      while (delivered.flat().length < 6 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
+      const flat = delivered.flat();
+      assert.equal(flat.length, 6, JSON.stringify(delivered));
+      assert.equal(delivered.length % 2, 0);
+      for (let i = 0; i < delivered.length; i += 2) assert.deepEqual(delivered[i], delivered[i + 1]);
+      assert.deepEqual([...new Set(flat)], ["r0", "r1", "r2"], "the shard's order");
+    } finally {
+      await source.stop();
+      direct.destroy();
+      streams.destroy();
+      failures.destroy();
     }
   });
 });
