@@ -8,9 +8,20 @@
  * DynamoDB's item size), twice inside a transaction, as AWS bills them, and once more for every
  * index that projects ALL attributes (`setWriteMultipliers`); KEYS_ONLY index writes (≤ 1 unit
  * each, pod items only) are left out.
+ *
+ * With a fault injector (scripts/local/fault-proxy.ts, the fault suite), a request the injector
+ * picks is answered with an AWS error, never answered (held until stop), or has its connection
+ * reset, before or after it is forwarded; it is counted like any other.
  */
-import { createServer, request as httpRequest, type Server } from "node:http";
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import type { AddressInfo } from "node:net";
+import { faultAnswer, type ProxyFault, type RequestFaultInjector } from "#scripts/local/fault-proxy.ts";
 
 export interface RequestCounts {
   /** "<service>:<action>" -> requests */
@@ -36,7 +47,14 @@ export function emptyCounts(): RequestCounts {
   return { requests: {}, writeUnits: 0, readUnits: 0, bytesIn: 0, bytesOut: 0 };
 }
 
-export async function startCountingProxy(target: string): Promise<CountingProxy> {
+export interface CountingProxyOptions {
+  readonly faults?: RequestFaultInjector;
+}
+
+export async function startCountingProxy(
+  target: string,
+  options: CountingProxyOptions = {},
+): Promise<CountingProxy> {
   const targetUrl = new URL(target);
   let counts = emptyCounts();
   let multipliers: Readonly<Record<string, number>> = {};
@@ -50,6 +68,11 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
       counts.bytesIn += body.length;
       if (action.startsWith("dynamodb:"))
         counts.writeUnits += writeUnitsOf(action, body, (table) => multipliers[table] ?? 1);
+      const fault = options.faults?.decide(action, req.headers);
+      if (fault !== undefined && !fault.afterForward) {
+        injectFault(fault, action, req, res);
+        return;
+      }
       const upstream = httpRequest(
         {
           hostname: targetUrl.hostname,
@@ -59,6 +82,11 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
           headers: req.headers,
         },
         (response) => {
+          if (fault !== undefined) {
+            response.resume(); // applied upstream; the answer is what gets lost
+            response.on("end", () => injectFault(fault, action, req, res));
+            return;
+          }
           res.writeHead(response.statusCode ?? 502, response.headers);
           let bytes = 0;
           response.on("data", (chunk: Buffer) => {
@@ -100,6 +128,22 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
         server.close(() => resolve());
       }),
   };
+}
+
+/** Answers as AWS does when it throttles or fails, or holds the request unanswered, or resets it. */
+function injectFault(fault: ProxyFault, action: string, req: IncomingMessage, res: ServerResponse): void {
+  switch (fault.kind) {
+    case "reset":
+      req.socket.destroy();
+      return;
+    case "timeout":
+      return; // never answered; stop() closes the connection
+    default: {
+      const answer = faultAnswer(action, fault.kind, fault.variant);
+      res.writeHead(answer.status, { ...answer.headers, "content-length": Buffer.byteLength(answer.body) });
+      res.end(answer.body);
+    }
+  }
 }
 
 /** JSON protocols name the action in X-Amz-Target; SNS's query protocol in the form body. */

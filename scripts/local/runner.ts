@@ -33,8 +33,8 @@ import { type Backend, startDynamoDbLocal, startFauxqs } from "./backends.ts";
 import { type ApiHandler, type HttpApiServer, startHttpApi } from "./http-api.ts";
 import { LOCAL_ACCOUNT, LOCAL_REGION, type Provisioned, provision } from "./provision.ts";
 import { type ScheduledHandler, ScheduledRule, scheduledRules } from "./scheduled-rules.ts";
-import { SqsEventSource, type SqsHandler, sleep } from "./sqs-event-source.ts";
-import { StreamEventSource, type StreamHandler } from "./stream-event-source.ts";
+import { type SqsDeliveryFaults, SqsEventSource, type SqsHandler, sleep } from "./sqs-event-source.ts";
+import { type StreamDeliveryFaults, StreamEventSource, type StreamHandler } from "./stream-event-source.ts";
 import { type LoadedTemplate, loadTemplate, resourcesOfType, type TemplateResource } from "./template.ts";
 import { TtlSweeper } from "./ttl-sweeper.ts";
 
@@ -82,6 +82,8 @@ export interface LocalRunnerOptions {
   readonly log?: (line: string) => void;
   /** Test hook: wraps a function's handler (fault injection, pausing mid-batch). */
   readonly wrapHandler?: (logicalId: string, handler: (...args: never[]) => Promise<unknown>) => unknown;
+  /** Test hooks (the fault suite): seeded reordering and duplicate deliveries of the event sources. */
+  readonly deliveryFaults?: { readonly sqs?: SqsDeliveryFaults; readonly stream?: StreamDeliveryFaults };
 }
 
 /** Where a running pipeline is (contract §5): what the local runner and a deployed stack both describe. */
@@ -276,6 +278,9 @@ export async function startLocalRunner(options: LocalRunnerOptions = {}): Promis
             counters.ingestFailedMessages += report.failed;
             if (report.error !== undefined) log(`${target} <- ${queue.logicalId}: ${String(report.error)}`);
           },
+          ...(options.deliveryFaults?.sqs === undefined
+            ? {}
+            : { deliveryFaults: options.deliveryFaults.sqs }),
         });
         sqsSources.push(source);
         continue;
@@ -324,6 +329,9 @@ export async function startLocalRunner(options: LocalRunnerOptions = {}): Promis
             counters.fanoutFailuresSent++;
           },
           onPollError: (error) => log(`${table.logicalId} stream: ${String(error)}`),
+          ...(options.deliveryFaults?.stream === undefined
+            ? {}
+            : { deliveryFaults: options.deliveryFaults.stream }),
         }),
       );
     }

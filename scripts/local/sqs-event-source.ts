@@ -8,6 +8,11 @@
  *     or when ReportBatchItemFailures names a message that is not in the batch (as Lambda does).
  * maxReceiveCount and the move to the dead-letter queue are the queue's own RedrivePolicy, which
  * the SQS backend (fauxqs, LocalStack, AWS) applies on receive: nothing is emulated there.
+ *
+ * Delivery faults (the fault suite; none by default): SQS standard queues promise neither order
+ * nor a single delivery, so a hook may shuffle a batch's records and hand a handled batch over
+ * once more, later, next to newer batches (its messages already deleted, as when SQS delivered a
+ * message twice and the other copy was handled first).
  */
 import {
   ChangeMessageVisibilityBatchCommand,
@@ -29,6 +34,14 @@ export interface SqsMappingSettings {
   readonly maximumConcurrency: number;
 }
 
+/** Seeded order and duplicates of the batches, for the fault suite. */
+export interface SqsDeliveryFaults {
+  /** The order to hand the batch's `count` messages over in: a permutation of 0..count-1. */
+  order(count: number): number[];
+  /** Hand the batch over once more, this many ms after it was handled; undefined: once only. */
+  redeliveryDelayMs(count: number): number | undefined;
+}
+
 export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | undefined>;
 
 export interface SqsInvocationReport {
@@ -46,6 +59,7 @@ export interface SqsEventSourceOptions {
   readonly context: () => Context;
   readonly region: string;
   readonly onInvocation?: (report: SqsInvocationReport) => void;
+  readonly deliveryFaults?: SqsDeliveryFaults;
 }
 
 export class SqsEventSource {
@@ -57,6 +71,8 @@ export class SqsEventSource {
   /** Messages received and not yet settled (being batched or handled). */
   #held = 0;
   #invocations = 0;
+  /** Duplicate deliveries scheduled or running (deliveryFaults). */
+  readonly #redeliveries = new Set<Promise<void>>();
 
   constructor(options: SqsEventSourceOptions) {
     this.#options = options;
@@ -91,11 +107,12 @@ export class SqsEventSource {
   async stop(): Promise<void> {
     this.#running = false;
     await Promise.allSettled(this.#workers);
+    await Promise.allSettled(this.#redeliveries);
   }
 
   /** Nothing received and unsettled here, and nothing visible, in flight or delayed on the queue. */
   async isIdle(): Promise<boolean> {
-    if (this.#held > 0) return false;
+    if (this.#held > 0 || this.#redeliveries.size > 0) return false;
     const { Attributes: attributes = {} } = await this.#options.sqs.send(
       new GetQueueAttributesCommand({
         QueueUrl: this.settings.queueUrl,
@@ -186,7 +203,7 @@ export class SqsEventSource {
   }
 
   async #invoke(batch: Message[]): Promise<void> {
-    const event: SQSEvent = { Records: batch.map((message) => this.#record(message)) };
+    const event = this.#event(batch);
     this.#invocations++;
     let failedIds: Set<string>;
     let error: unknown;
@@ -216,6 +233,43 @@ export class SqsEventSource {
       failed: failedIds.size,
       ...(error === undefined ? {} : { error }),
     });
+    const delayMs = this.#options.deliveryFaults?.redeliveryDelayMs(batch.length);
+    if (delayMs !== undefined) this.#redeliver(batch, delayMs);
+  }
+
+  /** The Lambda event of a batch, in the order the delivery hook picks (received order without one). */
+  #event(batch: Message[]): SQSEvent {
+    const records = batch.map((message) => this.#record(message));
+    const order = this.#options.deliveryFaults?.order(records.length);
+    return { Records: order === undefined ? records : order.map((i) => records[i] as SQSRecord) };
+  }
+
+  /** The duplicate copy: its outcome changes nothing (the messages were deleted after the first). */
+  #redeliver(batch: Message[], delayMs: number): void {
+    const delivery = (async () => {
+      await sleep(delayMs);
+      if (!this.#running) return;
+      this.#invocations++;
+      let error: unknown;
+      let failed = 0;
+      try {
+        failed = this.#failedIds(
+          batch,
+          await this.#options.handler(this.#event(batch), this.#options.context()),
+        ).size;
+      } catch (thrown) {
+        error = thrown;
+        failed = batch.length;
+      }
+      this.#options.onInvocation?.({
+        records: batch.length,
+        deleted: 0,
+        failed,
+        ...(error === undefined ? {} : { error }),
+      });
+    })();
+    this.#redeliveries.add(delivery);
+    void delivery.finally(() => this.#redeliveries.delete(delivery));
   }
 
   /** Lambda's rules: no response or an empty list is success; an unknown or empty id fails the batch. */

@@ -10,6 +10,9 @@
  *     the batch is skipped and described on the OnFailure destination (an SQS queue), in the shape
  *     Lambda sends (requestContext, responseContext, DDBStreamBatchInfo).
  * ParallelizationFactor above 1 is not emulated (batches of one shard stay sequential).
+ *
+ * Delivery faults (the fault suite; none by default): a hook may have a batch delivered twice in
+ * a row, as Lambda does when an invocation that did its work is retried; per-shard order is kept.
  */
 import type { _Record, DynamoDBStreamsClient } from "@aws-sdk/client-dynamodb-streams";
 import {
@@ -59,6 +62,13 @@ export interface StreamEventSourceOptions {
   readonly onFailure?: (description: unknown) => void;
   /** Errors of the Streams API itself (not of the handler). */
   readonly onPollError?: (error: unknown) => void;
+  readonly deliveryFaults?: StreamDeliveryFaults;
+}
+
+/** Seeded duplicate deliveries, for the fault suite. */
+export interface StreamDeliveryFaults {
+  /** Deliver this batch of `count` records once more, right after it was delivered. */
+  redeliver(count: number): boolean;
 }
 
 interface ShardState {
@@ -201,6 +211,8 @@ export class StreamEventSource {
           this.#inFlight++;
           try {
             await this.#deliver(shardId, records, 0);
+            if (this.#options.deliveryFaults?.redeliver(records.length) === true)
+              await this.#deliver(shardId, records, 0);
           } finally {
             this.#inFlight--;
           }
