@@ -15,6 +15,7 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import middy from "@middy/core";
 import type { SQSBatchResponse } from "aws-lambda";
+import { HANDLER_REQUEST_TIMEOUTS } from "#shared/adapters/aws/handler-request-timeouts.ts";
 import { createDynamoClusterStore } from "#shared/adapters/dynamodb/create-store.ts";
 import { CachedIdentityRangeUse } from "#shared/adapters/dynamodb/identity-range-reader.ts";
 import { DynamoPipelineCountsRecorder } from "#shared/adapters/dynamodb/pipeline-counts-recorder.ts";
@@ -45,8 +46,10 @@ const environment = requireEnvironment([
   "deadLetterQueueUrl",
 ]);
 const settings = slicingSettingsFromEnvironment();
-const dynamodb = tracer.captureAWSv3Client(new DynamoDBClient({ maxAttempts: 8 }));
-const sqs = tracer.captureAWSv3Client(createSqsClient());
+const dynamodb = tracer.captureAWSv3Client(
+  new DynamoDBClient({ maxAttempts: 8, ...HANDLER_REQUEST_TIMEOUTS }),
+);
+const sqs = tracer.captureAWSv3Client(createSqsClient(HANDLER_REQUEST_TIMEOUTS));
 const store = createDynamoClusterStore(dynamodb, environment, settings);
 const budget = writeBudgetFromEnvironment(dynamodb);
 const engine = new SliceEngine({ settings, store, writeGate: budget?.gate });
@@ -58,7 +61,9 @@ const identityRange = new CachedIdentityRangeUse(
 // The counters /v1/stats serves rates from. Their own client with few retries: the counts are
 // advisory, and a throttled counter item must not hold the batch up.
 const pipelineCounts = new DynamoPipelineCountsRecorder({
-  documents: DynamoDBDocumentClient.from(tracer.captureAWSv3Client(new DynamoDBClient({ maxAttempts: 2 }))),
+  documents: DynamoDBDocumentClient.from(
+    tracer.captureAWSv3Client(new DynamoDBClient({ maxAttempts: 2, ...HANDLER_REQUEST_TIMEOUTS })),
+  ),
   stateTable: environment.stateTable,
 });
 
