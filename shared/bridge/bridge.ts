@@ -62,7 +62,6 @@ export class Bridge implements SourceSink {
   readonly #namespaces = new Set<string>();
   /** Kinds whose events the full queue refused: re-listed once it has room. */
   readonly #refusedKinds = new Set<BridgeKind>();
-  #inFlight = 0;
   #failures = 0;
   #sendLagSeconds = 0;
   #running = false;
@@ -91,9 +90,9 @@ export class Bridge implements SourceSink {
     };
   }
 
-  /** Events queued or being sent. */
+  /** Events queued or being sent (what the bound applies to). */
   get pending(): number {
-    return this.#queue.size + this.#inFlight;
+    return this.#queue.size;
   }
 
   async start(): Promise<void> {
@@ -212,13 +211,7 @@ export class Bridge implements SourceSink {
       if (!this.#running) return;
       const events = this.#queue.take(5000, SQS_MAX_PAYLOAD_BYTES - 16 * 1024);
       if (events.length === 0) continue;
-      this.#inFlight += events.length;
-      try {
-        for (const batch of packBatches(events, { maxBodyBytes: this.#maxBodyBytes }))
-          await this.#send(batch);
-      } finally {
-        this.#inFlight -= events.length;
-      }
+      for (const batch of packBatches(events, { maxBodyBytes: this.#maxBodyBytes })) await this.#send(batch);
       this.#relistRefusedKinds();
     }
   }
@@ -258,6 +251,8 @@ export class Bridge implements SourceSink {
     if (sent.length > 0) {
       this.#sendLagSeconds = (this.#nowMs() - Math.min(...sent.map((body) => body.sourceTimeMs))) / 1000;
     }
+    const retried = new Set(retry);
+    this.#queue.settle(events.filter((event) => !retried.has(event)));
     if (retry.length > 0) {
       this.metrics.add("sqsRetries");
       this.#queue.requeue(retry);

@@ -6,7 +6,9 @@
  * the older one's place in line and its earlier source time.
  *
  * When the bound is reached an event for a new object is refused: the caller must then re-list
- * that kind once the queue has room, and the resync restores what was refused.
+ * that kind once the queue has room, and the resync restores what was refused. Taken events
+ * count against the bound until the taker settles them (sent, or put back), so what the bridge
+ * holds in all (queued and in flight) never exceeds it.
  */
 import { compareResourceVersions } from "#shared/core/object-versions.ts";
 
@@ -36,18 +38,22 @@ export class CoalescingQueue {
   /** Map order is the send order: replacing a value keeps its key's position. */
   readonly #entries = new Map<string, QueuedEvent>();
   #bytes = 0;
+  /** Events taken and not yet settled, and their bytes. */
+  #takenEvents = 0;
+  #takenBytes = 0;
   #waiters: Array<() => void> = [];
 
   constructor(options: CoalescingQueueOptions) {
     this.#options = options;
   }
 
+  /** Events queued or taken and not yet settled. */
   get size(): number {
-    return this.#entries.size;
+    return this.#entries.size + this.#takenEvents;
   }
 
   get bytes(): number {
-    return this.#bytes;
+    return this.#bytes + this.#takenBytes;
   }
 
   /** Queued time of the entry first in line (undefined when empty). */
@@ -57,7 +63,7 @@ export class CoalescingQueue {
   }
 
   get hasRoom(): boolean {
-    return this.#entries.size < this.#options.maxEvents && this.#bytes < this.#options.maxBytes;
+    return this.size < this.#options.maxEvents && this.bytes < this.#options.maxBytes;
   }
 
   offer(event: QueuedEvent): OfferOutcome {
@@ -80,11 +86,11 @@ export class CoalescingQueue {
   }
 
   /**
-   * Puts back events whose send failed, unless a newer event of the same object came in
-   * meanwhile. Allowed over the bound: they were counted in it when taken, and dropping them
-   * would lose changes the watch will not repeat.
+   * Puts back taken events whose send failed, unless a newer event of the same object came in
+   * meanwhile, and settles them. Within the bound: they were counted in it when taken.
    */
   requeue(events: readonly QueuedEvent[]): void {
+    this.settle(events);
     for (const event of events) {
       const queued = this.#entries.get(event.key);
       if (queued !== undefined) {
@@ -97,7 +103,15 @@ export class CoalescingQueue {
     if (events.length > 0) this.#wake();
   }
 
-  /** Takes up to `maxEvents` and about `maxBytes` from the head of the line. */
+  /** Taken events that are done with (sent, dropped or put back): they leave the bound. */
+  settle(events: readonly QueuedEvent[]): void {
+    for (const event of events) {
+      this.#takenEvents--;
+      this.#takenBytes -= event.json.length;
+    }
+  }
+
+  /** Takes up to `maxEvents` and about `maxBytes` from the head of the line; settle them later. */
   take(maxEvents: number, maxBytes: number): QueuedEvent[] {
     const taken: QueuedEvent[] = [];
     let bytes = 0;
@@ -108,6 +122,8 @@ export class CoalescingQueue {
       this.#entries.delete(key);
     }
     this.#bytes -= bytes;
+    this.#takenEvents += taken.length;
+    this.#takenBytes += bytes;
     return taken;
   }
 
