@@ -66,22 +66,46 @@ function kubeSystem(): SimEvent[] {
 }
 
 /** A namespace the gap deletes whole: its pod and Service first, then itself (as Kubernetes does). */
-function gammaNamespace(): SimEvent[] {
+function namespaceWithPod(namespace: string, node = "n1"): SimEvent[] {
   return [
-    sim.addNamespace("gamma"),
-    sim.upsertService({ namespace: "gamma", name: "svc-a", selector: { app: "web" }, ports: [{ port: 80 }] }),
-    sim.createPod("gamma", "g0", { app: "web" }, "n1"),
-    sim.startPod("gamma", "g0"),
-    sim.setPodReady("gamma", "g0", true),
+    sim.addNamespace(namespace),
+    sim.upsertService({ namespace, name: "svc-a", selector: { app: "web" }, ports: [{ port: 80 }] }),
+    sim.createPod(namespace, "g0", { app: "web" }, node),
+    sim.startPod(namespace, "g0"),
+    sim.setPodReady(namespace, "g0", true),
   ];
 }
 
-function deleteGamma(): SimEvent[] {
-  const events = [sim.deletePod("gamma", "g0"), sim.deleteService("gamma", "svc-a")];
+function deleteNamespace(namespace: string): SimEvent[] {
+  const events = [sim.deletePod(namespace, "g0"), sim.deleteService(namespace, "svc-a")];
   // The simulator has no namespace deletion: a last change gives the deletion its resourceVersion.
-  const last = sim.relabelNamespace("gamma", { gone: "yes" });
-  sim.namespaces.delete("gamma");
+  const last = sim.relabelNamespace(namespace, { gone: "yes" });
+  sim.namespaces.delete(namespace);
   return [...events, { type: "DELETED", object: last.object }];
+}
+
+/** A node, a pod on it and a Service of its own (whose endpoint carries the node's zone until the node goes). */
+function nodeWithPod(): SimEvent[] {
+  return [
+    sim.addNode("n9", "zone-9"),
+    sim.upsertService({ namespace: "alpha", name: "on-n9", selector: { node: "n9" }, ports: [{ port: 80 }] }),
+    sim.createPod("alpha", "on-n9", { node: "n9" }, "n9"),
+    sim.startPod("alpha", "on-n9"),
+    sim.setPodReady("alpha", "on-n9", true),
+  ];
+}
+
+function deleteNode(name: string): SimEvent {
+  const last = sim.heartbeatNode(name);
+  sim.nodes.delete(name);
+  return { type: "DELETED", object: last.object };
+}
+
+async function slicesOf(namespace: string): Promise<EndpointSlice[]> {
+  const response = await fetch(
+    `${runner.config.api}/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`,
+  );
+  return ((await response.json()) as { items: EndpointSlice[] }).items;
 }
 
 /** DELETED events of those pods and Services that still exist. */
@@ -244,18 +268,23 @@ describe("bridge", { concurrency: false }, () => {
   it("feeds the pipeline the cluster's state, and after a 410 Gone its resync deletes what went during the gap", async () => {
     const seeded = seededCluster();
     sim = seeded.sim;
-    apply([...seeded.events, ...kubeSystem(), ...gammaNamespace()]);
+    apply([...seeded.events, ...kubeSystem(), ...namespaceWithPod("gamma"), ...nodeWithPod()]);
     const bridge = startBridge();
     await bridge.start();
     try {
       churn(1, 40);
       await assertServesCluster(bridge);
+      const zoneOfPodOnN9 = async () =>
+        (await slicesOf("alpha"))
+          .flatMap((slice) => slice.endpoints)
+          .find((endpoint) => endpoint.targetRef.name === "on-n9")?.zone;
+      assert.equal(await zoneOfPodOnN9(), "zone-9");
 
       // The gap: watches dropped and refused; pods, Services and a namespace deleted; history compacted.
       fake.refuseWatches(true);
       const relistsBefore = bridge.metrics.counters.relists;
       const goneBefore = fake.requests.get("gone Pod") ?? 0;
-      apply(deleteGamma());
+      apply([...deleteNamespace("gamma"), deleteNode("n9")]);
       apply(
         deletions(
           [
@@ -272,10 +301,9 @@ describe("bridge", { concurrency: false }, () => {
       await assertServesCluster(bridge);
       assert.ok((fake.requests.get("gone Pod") ?? 0) > goneBefore, "the watch got 410 Gone");
       assert.ok(bridge.metrics.counters.relists >= relistsBefore + 4, "every kind was listed again");
-      const gamma = await fetch(
-        `${runner.config.api}/apis/discovery.k8s.io/v1/namespaces/gamma/endpointslices`,
-      );
-      assert.deepEqual(((await gamma.json()) as { items: unknown[] }).items, []);
+      assert.deepEqual(await slicesOf("gamma"), []);
+      // The node went (the Node resync found it through the store's known names): no zone any more.
+      assert.equal(await zoneOfPodOnN9(), undefined);
 
       // Watching resumes normally after the resync.
       churn(3, 20);
@@ -288,10 +316,14 @@ describe("bridge", { concurrency: false }, () => {
   it("loses nothing across a restart: the new bridge's list and resync catch up with changes and deletions made while it was away", async () => {
     const bridge = startBridge();
     await bridge.start();
+    apply(namespaceWithPod("delta", "n0"));
     churn(4, 20);
     await assertServesCluster(bridge);
+    assert.equal((await slicesOf("delta")).length, 1);
     assert.deepEqual(await bridge.stop(10_000), { drained: true, left: 0 });
 
+    // While no bridge runs: deletions, changes, and a whole namespace the next bridge never sees.
+    apply(deleteNamespace("delta"));
     apply(
       deletions(
         [
@@ -309,6 +341,7 @@ describe("bridge", { concurrency: false }, () => {
     try {
       await assertServesCluster(restarted);
       assert.ok(restarted.metrics.counters.syncChunksSent > 0);
+      assert.deepEqual(await slicesOf("delta"), [], "the Namespace resync deleted what it held");
     } finally {
       await restarted.stop(5000);
     }
