@@ -41,6 +41,27 @@ export const ENV = {
   fanoutFormat: "SLICELINE_FANOUT_FORMAT",
 } as const;
 
+/**
+ * The bridge's settings as environment variables (its container-friendly form; each has a flag
+ * of the same meaning, see scripts/bridge.ts).
+ */
+export const BRIDGE_ENV = {
+  kubeconfig: "SLICELINE_BRIDGE_KUBECONFIG",
+  context: "SLICELINE_BRIDGE_CONTEXT",
+  target: "SLICELINE_BRIDGE_TARGET",
+  stack: "SLICELINE_BRIDGE_STACK",
+  ingestQueueUrl: "SLICELINE_BRIDGE_INGEST_QUEUE_URL",
+  priorityQueueUrl: "SLICELINE_BRIDGE_PRIORITY_QUEUE_URL",
+  priorityNamespaces: "SLICELINE_BRIDGE_PRIORITY_NAMESPACES",
+  metricsPort: "SLICELINE_BRIDGE_METRICS_PORT",
+  logIntervalSeconds: "SLICELINE_BRIDGE_LOG_INTERVAL_SECONDS",
+  maxQueueEvents: "SLICELINE_BRIDGE_MAX_QUEUE_EVENTS",
+  maxQueueBytes: "SLICELINE_BRIDGE_MAX_QUEUE_BYTES",
+  senders: "SLICELINE_BRIDGE_SENDERS",
+  resyncIntervalSeconds: "SLICELINE_BRIDGE_RESYNC_INTERVAL_SECONDS",
+  drainTimeoutSeconds: "SLICELINE_BRIDGE_DRAIN_TIMEOUT_SECONDS",
+} as const;
+
 /** The fan-out's delivery formats (shared/fanout/change-bundle.ts; change-routing.ts ChangeMessage). */
 export const FANOUT_FORMATS = ["bundles", "objects"] as const;
 export type FanoutFormat = (typeof FANOUT_FORMATS)[number];

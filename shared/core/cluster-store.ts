@@ -4,7 +4,7 @@
  * conditional writes and transactions.
  */
 import type { CiliumIdentity, NodeRecord } from "./model.ts";
-import type { NamespaceGroup } from "./namespace-group.ts";
+import type { NameRange, NamespaceGroup } from "./namespace-group.ts";
 import type { Versioned } from "./object-versions.ts";
 import type { ObjectWrite } from "./output-changes.ts";
 
@@ -30,6 +30,13 @@ export interface ClusterStore {
   zonesOf(nodeNames: Iterable<string>): Promise<Map<string, string | undefined>>;
   /** Pods (namespace/name) scheduled on a node, so a zone change reaches their endpoints. */
   podsOnNode(nodeName: string): Promise<string[]>;
+
+  /**
+   * Names in a range the store knows, for a cluster-scoped resync: every namespace group
+   * (whatever it holds) or every live Node. A full read of the state in a persistent store, which
+   * a resync after a watch gap can afford and a change event never pays.
+   */
+  knownNames(kind: "Namespace" | "Node", range: NameRange): Promise<string[]>;
 
   readonly identities: IdentityStore;
 }

@@ -14,7 +14,7 @@ import {
   type IdentityStore,
 } from "./cluster-store.ts";
 import type { CiliumIdentity, NodeRecord } from "./model.ts";
-import { NamespaceGroup } from "./namespace-group.ts";
+import { inRange, type NameRange, NamespaceGroup } from "./namespace-group.ts";
 import type { Versioned } from "./object-versions.ts";
 import type { ObjectWrite, OutputKind, OutputObject } from "./output-changes.ts";
 import type { SlicingSettings } from "./settings.ts";
@@ -108,6 +108,14 @@ export class MemoryClusterStore implements ClusterStore {
       for (const pod of group.podsOnNode(nodeName)) keys.push(`${group.name}/${pod}`);
     }
     return keys;
+  }
+
+  async knownNames(kind: "Namespace" | "Node", range: NameRange): Promise<string[]> {
+    if (kind === "Namespace") return [...this.#groups.keys()].filter((name) => inRange(name, range));
+    const names: string[] = [];
+    for (const [name, entry] of this.#nodes)
+      if (entry.record !== undefined && inRange(name, range)) names.push(name);
+    return names;
   }
 
   /** Stored objects of one kind, keyed "namespace/name" (namespaced) or by name. */

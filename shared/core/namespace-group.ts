@@ -206,6 +206,54 @@ export class NamespaceGroup {
   }
 
   /**
+   * A resync of this group's pods or Services (the SYNC input event): each one named in `range`,
+   * not `listed` and last applied before `resourceVersion` is deleted at `resourceVersion`, as if
+   * its lost DELETED event had arrived. Objects the list holds, newer ones and tombstones are
+   * left alone, so chunks apply in any order and any number of times.
+   */
+  applySync(
+    kind: "Pod" | "Service",
+    listed: ReadonlySet<string>,
+    range: NameRange,
+    resourceVersion: string,
+    sourceTimeMs: number,
+    nowMs: number,
+  ): ApplyOutcome {
+    const entries: ReadonlyMap<string, Versioned<unknown>> = kind === "Pod" ? this.pods : this.services;
+    const gone: string[] = [];
+    for (const [name, entry] of entries) {
+      if (entry.record === undefined || listed.has(name) || !inRange(name, range)) continue;
+      if (isNewerThan(resourceVersion, entry)) gone.push(name);
+    }
+    let outcome: ApplyOutcome = "unchanged";
+    for (const name of gone) {
+      const applied =
+        kind === "Pod"
+          ? this.applyPod(name, resourceVersion, undefined, sourceTimeMs, nowMs)
+          : this.applyService(name, resourceVersion, undefined, sourceTimeMs, nowMs);
+      if (applied === "applied") outcome = "applied";
+    }
+    return outcome;
+  }
+
+  /**
+   * A resync of Namespaces that does not list this one: it was deleted before `resourceVersion`,
+   * and Kubernetes deletes a namespace's pods and Services before the namespace itself, so
+   * everything here last applied before that version is gone too.
+   */
+  applyNamespaceGone(resourceVersion: string, sourceTimeMs: number, nowMs: number): ApplyOutcome {
+    const everything: NameRange = { from: "" };
+    const outcomes = [
+      this.namespaceEntry?.record === undefined
+        ? "unchanged"
+        : this.applyNamespace(resourceVersion, undefined, sourceTimeMs, nowMs),
+      this.applySync("Pod", new Set(), everything, resourceVersion, sourceTimeMs, nowMs),
+      this.applySync("Service", new Set(), everything, resourceVersion, sourceTimeMs, nowMs),
+    ];
+    return outcomes.includes("applied") ? "applied" : "unchanged";
+  }
+
+  /**
    * Pods scheduled on a node. A scan rather than an index: a Node changes zone about never, and
    * an index would cost every pod memory for it.
    */
@@ -435,6 +483,16 @@ export class NamespaceGroup {
     }
     return [...changed.values()];
   }
+}
+
+/** A half-open range of object names [from, to); an absent `to` is unbounded. */
+export interface NameRange {
+  readonly from: string;
+  readonly to?: string | undefined;
+}
+
+export function inRange(name: string, range: NameRange): boolean {
+  return name >= range.from && (range.to === undefined || name < range.to);
 }
 
 /** What a persistent store holds of one group. */

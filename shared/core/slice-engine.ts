@@ -10,11 +10,11 @@
  * that fails (after its conflict replays) is reported with its events and the others still
  * commit, then identity garbage collection runs. Without it, the first failure is thrown.
  */
-import type { WatchEvent } from "#shared/k8s/watch-event-schema.ts";
+import { type InputEvent, isSyncEvent, type SyncEvent } from "#shared/k8s/watch-event-schema.ts";
 import type { ClusterStore } from "./cluster-store.ts";
 import { ConditionalWriteError, GroupConflictError } from "./cluster-store.ts";
 import type { CiliumIdentity, NodeRecord } from "./model.ts";
-import type { ApplyOutcome, GroupContext, NamespaceGroup } from "./namespace-group.ts";
+import { type ApplyOutcome, type GroupContext, inRange, type NamespaceGroup } from "./namespace-group.ts";
 import { isNewerThan } from "./object-versions.ts";
 import { type BaselineWrite, jsonBytes, type ObjectWrite } from "./output-changes.ts";
 import { refOf, toNodeRecord, toSlimRecord } from "./records.ts";
@@ -22,7 +22,8 @@ import { RevisionClock } from "./revision-clock.ts";
 import type { SlicingSettings } from "./settings.ts";
 
 export interface SourcedEvent {
-  readonly event: WatchEvent;
+  /** A change, or a resync (SYNC: see docs/input-events.md). */
+  readonly event: InputEvent;
   /** When the change happened at the source (watch time or SQS SentTimestamp), ms since epoch. */
   readonly sourceTimeMs: number;
 }
@@ -101,12 +102,58 @@ export class SliceEngine {
     const nodeDirt = new Map<string, number>();
     /** The Node events whose pods must be reconciled, by node: a group that fails owes them too. */
     const nodeEvents = new Map<string, SourcedEvent[]>();
+    const addToGroup = (namespace: string, item: SourcedEvent): void => {
+      let events = byGroup.get(namespace);
+      if (events === undefined) {
+        events = [];
+        byGroup.set(namespace, events);
+      }
+      events.push(item);
+    };
     for (const item of batch) {
-      const object = item.event.object;
+      const event = item.event;
+      if (isSyncEvent(event)) {
+        if (event.kind === "Pod" || event.kind === "Service") {
+          addToGroup(event.namespace as string, item);
+          continue;
+        }
+        let targets: string[];
+        try {
+          targets = await this.#syncTargets(event);
+        } catch (error) {
+          fail(`${event.kind} resync`, error, [item]);
+          continue;
+        }
+        if (targets.length === 0) counts.unchanged++;
+        if (event.kind === "Namespace") {
+          for (const namespace of targets) addToGroup(namespace, item);
+          continue;
+        }
+        for (const name of targets) {
+          let outcome: ApplyOutcome | "replayed";
+          try {
+            outcome = await this.#applyNode(name, event.resourceVersion, undefined);
+          } catch (error) {
+            fail(`node ${name}`, error, [item]);
+            continue;
+          }
+          counts[outcome === "replayed" ? "stale" : outcome]++;
+          if (outcome === "applied" || outcome === "replayed") {
+            markEarliest(nodeDirt, name, item.sourceTimeMs);
+            nodeEvents.set(name, [...(nodeEvents.get(name) ?? []), item]);
+          }
+        }
+        continue;
+      }
+      const object = event.object;
       if (object.kind === "Node") {
         let outcome: ApplyOutcome | "replayed";
         try {
-          outcome = await this.#applyNode(item);
+          outcome = await this.#applyNode(
+            object.metadata.name,
+            object.metadata.resourceVersion,
+            event.type === "DELETED" ? undefined : toNodeRecord(object),
+          );
         } catch (error) {
           fail(`node ${object.metadata.name}`, error, [item]);
           continue;
@@ -118,13 +165,7 @@ export class SliceEngine {
         }
         continue;
       }
-      const namespace = object.kind === "Namespace" ? object.metadata.name : object.metadata.namespace;
-      let events = byGroup.get(namespace);
-      if (events === undefined) {
-        events = [];
-        byGroup.set(namespace, events);
-      }
-      events.push(item);
+      addToGroup(object.kind === "Namespace" ? object.metadata.name : object.metadata.namespace, item);
     }
     const podsOfDirtyNodes = await this.#podsOfDirtyNodes(nodeDirt);
     for (const namespace of podsOfDirtyNodes.keys()) if (!byGroup.has(namespace)) byGroup.set(namespace, []);
@@ -166,35 +207,50 @@ export class SliceEngine {
    * conditional write is reloaded and decided again (the other writer may have stored a newer
    * version, which makes this event stale), like a namespace group conflict.
    */
-  async #applyNode(item: SourcedEvent): Promise<ApplyOutcome | "replayed"> {
+  async #applyNode(
+    name: string,
+    resourceVersion: string,
+    record: NodeRecord | undefined,
+  ): Promise<ApplyOutcome | "replayed"> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#applyNodeOnce(item);
+        return await this.#applyNodeOnce(name, resourceVersion, record);
       } catch (error) {
         if (!(error instanceof ConditionalWriteError) || attempt >= this.#maxGroupAttempts) throw error;
       }
     }
   }
 
-  async #applyNodeOnce(item: SourcedEvent): Promise<ApplyOutcome | "replayed"> {
-    const object = item.event.object;
-    if (object.kind !== "Node") throw new TypeError("not a Node event");
-    const current = await this.#store.loadNode(object.metadata.name);
-    const resourceVersion = object.metadata.resourceVersion;
+  /** A Node change; `record` undefined deletes it (a DELETED event, or a resync not listing it). */
+  async #applyNodeOnce(
+    name: string,
+    resourceVersion: string,
+    record: NodeRecord | undefined,
+  ): Promise<ApplyOutcome | "replayed"> {
+    const current = await this.#store.loadNode(name);
     if (!isNewerThan(resourceVersion, current)) {
       // The very event already applied, delivered again: an SQS duplicate, or a retry after the
       // groups of its pods failed (or the invocation died) once the Node itself was committed.
       // Its pods are reconciled again, which writes nothing where they are already right.
       return current?.resourceVersion === resourceVersion ? "replayed" : "stale";
     }
-    const record: NodeRecord | undefined = item.event.type === "DELETED" ? undefined : toNodeRecord(object);
     const entry =
       record === undefined
         ? { resourceVersion, record, deletedAtMs: this.#nowMs() }
         : { resourceVersion, record };
-    await this.#store.commitNode(object.metadata.name, entry, current);
+    await this.#store.commitNode(name, entry, current);
     // Endpoints read only the zone; addresses and heartbeats change nothing downstream.
     return current?.record?.zone === record?.zone && record !== undefined ? "unchanged" : "applied";
+  }
+
+  /**
+   * What a cluster-scoped resync deletes: the namespace groups, or the live Nodes, in its range
+   * that it does not list (whether each is older than the list is decided where it is applied).
+   */
+  async #syncTargets(sync: SyncEvent): Promise<string[]> {
+    const listed = new Set(sync.names);
+    const known = await this.#store.knownNames(sync.kind as "Namespace" | "Node", sync.range);
+    return known.filter((name) => !listed.has(name));
   }
 
   /** Per namespace: its pods on the dirty nodes (with the earliest source time), and those nodes. */
@@ -286,6 +342,22 @@ export class SliceEngine {
 
 function applyToGroup(group: NamespaceGroup, item: SourcedEvent, nowMs: number): ApplyOutcome {
   const { event, sourceTimeMs } = item;
+  if (isSyncEvent(event)) {
+    if (event.kind === "Namespace") {
+      // Routed here because the resync does not list this namespace; checked again all the same.
+      if (!inRange(group.name, event.range) || event.names.includes(group.name)) return "unchanged";
+      return group.applyNamespaceGone(event.resourceVersion, sourceTimeMs, nowMs);
+    }
+    if (event.kind === "Node") throw new TypeError("Node resync routed to a namespace group");
+    return group.applySync(
+      event.kind,
+      new Set(event.names),
+      event.range,
+      event.resourceVersion,
+      sourceTimeMs,
+      nowMs,
+    );
+  }
   const deleted = event.type === "DELETED";
   const slim = toSlimRecord(event.object);
   const resourceVersion = event.object.metadata.resourceVersion;

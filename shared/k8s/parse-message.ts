@@ -5,7 +5,14 @@
  * rejected alone, so one poison event never costs its neighbours; a body that is not JSON at all
  * is rejected whole.
  */
-import { type WatchEvent, watchEventSchema } from "./watch-event-schema.ts";
+import {
+  type InputEvent,
+  isSyncEvent,
+  type SyncEvent,
+  syncEventSchema,
+  type WatchEvent,
+  watchEventSchema,
+} from "./watch-event-schema.ts";
 
 export const KNOWN_KINDS = ["Pod", "Service", "Namespace", "Node"] as const;
 
@@ -23,7 +30,7 @@ export interface RejectedEvent {
 
 /** A valid event with where it was in the body and what it was before the schema stripped it. */
 export interface AcceptedEvent {
-  readonly event: WatchEvent;
+  readonly event: InputEvent;
   /** The event as received, to dead-letter it whole if applying it fails for good. */
   readonly raw: unknown;
   /** Position in a producer batch; undefined for a single-event body. */
@@ -31,8 +38,11 @@ export interface AcceptedEvent {
 }
 
 export interface ParsedMessage {
+  /** The change events (ADDED, MODIFIED, DELETED). */
   readonly events: WatchEvent[];
-  /** The same events as `events`, in the same order, with their origin. */
+  /** The resync events (the SYNC extension, docs/input-events.md). */
+  readonly syncs: SyncEvent[];
+  /** Every valid event (changes and resyncs), in body order, with its origin. */
   readonly accepted: AcceptedEvent[];
   readonly rejected: RejectedEvent[];
   /** BOOKMARK events: valid watch traffic that carries no change. */
@@ -51,6 +61,7 @@ export function parseMessageBody(body: string, options: ParseOptions = {}): Pars
   } catch (error) {
     return {
       events: [],
+      syncs: [],
       accepted: [],
       rejected: [{ reason: `invalid JSON: ${(error as Error).message}`, raw: body, index: undefined }],
       ignored: 0,
@@ -62,6 +73,7 @@ export function parseMessageBody(body: string, options: ParseOptions = {}): Pars
   if (isBatch && !Array.isArray(batch)) {
     return {
       events: [],
+      syncs: [],
       accepted: [],
       rejected: [{ reason: "events: must be an array of watch events", raw: decoded, index: undefined }],
       ignored: 0,
@@ -69,6 +81,7 @@ export function parseMessageBody(body: string, options: ParseOptions = {}): Pars
   }
   const candidates: unknown[] = isBatch ? (batch as unknown[]) : [decoded];
   const events: WatchEvent[] = [];
+  const syncs: SyncEvent[] = [];
   const accepted: AcceptedEvent[] = [];
   const rejected: RejectedEvent[] = [];
   let ignored = 0;
@@ -76,16 +89,17 @@ export function parseMessageBody(body: string, options: ParseOptions = {}): Pars
     const index = isBatch ? position : undefined;
     const outcome = parseWatchEvent(candidate, maxEventBytes, isBatch ? undefined : body.length);
     if (outcome.kind === "event") {
-      events.push(outcome.event);
+      if (isSyncEvent(outcome.event)) syncs.push(outcome.event);
+      else events.push(outcome.event);
       accepted.push({ event: outcome.event, raw: candidate, index });
     } else if (outcome.kind === "ignored") ignored++;
     else rejected.push({ reason: outcome.reason, raw: candidate, index });
   });
-  return { events, accepted, rejected, ignored };
+  return { events, syncs, accepted, rejected, ignored };
 }
 
 type EventOutcome =
-  | { kind: "event"; event: WatchEvent }
+  | { kind: "event"; event: InputEvent }
   | { kind: "ignored" }
   | { kind: "rejected"; reason: string };
 
@@ -102,6 +116,11 @@ export function parseWatchEvent(candidate: unknown, maxEventBytes: number, known
   if (candidate.type === "ERROR") {
     const message = isRecord(candidate.object) ? candidate.object.message : undefined;
     return { kind: "rejected", reason: `watch ERROR event: ${String(message ?? "no message")}` };
+  }
+  if (candidate.type === "SYNC") {
+    const sync = syncEventSchema.safeParse(candidate);
+    if (!sync.success) return { kind: "rejected", reason: `SYNC ${describeIssues(sync.error.issues)}` };
+    return { kind: "event", event: sync.data };
   }
   const kind = isRecord(candidate.object) ? candidate.object.kind : undefined;
   if (typeof kind === "string" && !(KNOWN_KINDS as readonly string[]).includes(kind)) {

@@ -154,6 +154,61 @@ export const watchEventSchema = z.object({
   object: watchedObjectSchema,
 });
 
+/** The kinds a SYNC covers; Namespaces and Nodes are cluster-scoped. */
+export const SYNC_KINDS = ["Pod", "Service", "Namespace", "Node"] as const;
+export type SyncKind = (typeof SYNC_KINDS)[number];
+const CLUSTER_SCOPED: ReadonlySet<string> = new Set(["Namespace", "Node"]);
+
+/** A half-open name range [from, to): from "" is the start, an absent to is the end. */
+const nameRangeSchema = z
+  .object({
+    from: z.string().max(DNS1123_SUBDOMAIN_MAX_LENGTH).default(""),
+    to: z.string().min(1).optional(),
+  })
+  .strict()
+  .refine((range) => range.to === undefined || range.from < range.to, "from must sort before to");
+
+/**
+ * The resync extension of the input (docs/input-events.md): every object of `kind` (in
+ * `namespace` for namespaced kinds) whose name is in `range` and not in `names`, and whose last
+ * applied resourceVersion is older than this one, is deleted at it. `names` is sorted, unique
+ * and inside the range, so a chunk means the same whatever else arrives, in any order, any number
+ * of times.
+ */
+export const syncEventSchema = z
+  .object({
+    type: z.literal("SYNC"),
+    kind: z.enum(SYNC_KINDS),
+    namespace: namespaceNameSchema.optional(),
+    resourceVersion: resourceVersionSchema,
+    names: z.array(nameSchema),
+    range: nameRangeSchema.default({ from: "" }),
+  })
+  .strict()
+  .superRefine((sync, ctx) => {
+    const clusterScoped = CLUSTER_SCOPED.has(sync.kind);
+    if (clusterScoped && sync.namespace !== undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["namespace"],
+        message: `must be absent: ${sync.kind} is cluster-scoped`,
+      });
+    if (!clusterScoped && sync.namespace === undefined)
+      ctx.addIssue({ code: "custom", path: ["namespace"], message: `is required for ${sync.kind}` });
+    for (let i = 0; i < sync.names.length; i++) {
+      const name = sync.names[i] as string;
+      const previous = sync.names[i - 1];
+      if (previous !== undefined && !(previous < name)) {
+        ctx.addIssue({ code: "custom", path: ["names", i], message: "names must be sorted and unique" });
+        return;
+      }
+      if (name < sync.range.from || (sync.range.to !== undefined && name >= sync.range.to)) {
+        ctx.addIssue({ code: "custom", path: ["names", i], message: `"${name}" is outside the range` });
+        return;
+      }
+    }
+  });
+
 export type PodObject = z.infer<typeof podSchema>;
 export type ServiceObject = z.infer<typeof serviceSchema>;
 export type NamespaceObject = z.infer<typeof namespaceSchema>;
@@ -161,3 +216,10 @@ export type NodeObject = z.infer<typeof nodeSchema>;
 export type WatchedObject = z.infer<typeof watchedObjectSchema>;
 export type WatchEvent = z.infer<typeof watchEventSchema>;
 export type WatchEventType = WatchEvent["type"];
+export type SyncEvent = z.infer<typeof syncEventSchema>;
+/** What one input event can be: a change (contract §1) or a resync (extension). */
+export type InputEvent = WatchEvent | SyncEvent;
+
+export function isSyncEvent(event: InputEvent): event is SyncEvent {
+  return event.type === "SYNC";
+}

@@ -43,6 +43,7 @@ function throttling(store: DynamoClusterStore, namespace: string, throttle: () =
     commitNode: (name, entry, expected) => store.commitNode(name, entry, expected),
     zonesOf: (names) => store.zonesOf(names),
     podsOnNode: (name) => store.podsOnNode(name),
+    knownNames: (kind, range) => store.knownNames(kind, range),
     identities: store.identities,
   };
 }

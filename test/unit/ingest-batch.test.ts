@@ -144,6 +144,7 @@ function failingStore(
     commitNode: (name, entry, expected) => inner.commitNode(name, entry, expected),
     zonesOf: (names) => inner.zonesOf(names),
     podsOnNode: (name) => inner.podsOnNode(name),
+    knownNames: (kind, range) => inner.knownNames(kind, range),
     identities,
   };
 }

@@ -12,7 +12,14 @@
  *  - identities: see identity-store.ts; reference counts are written by commitGroup.
  */
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import {
+  BatchGetCommand,
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  ScanCommand,
+} from "@aws-sdk/lib-dynamodb";
 import { type ClusterStore, ConditionalWriteError, GroupConflictError } from "#shared/core/cluster-store.ts";
 import type {
   CiliumEndpointSlice,
@@ -22,7 +29,7 @@ import type {
   PodRecord,
   ServiceRecord,
 } from "#shared/core/model.ts";
-import { NamespaceGroup } from "#shared/core/namespace-group.ts";
+import { inRange, type NameRange, NamespaceGroup } from "#shared/core/namespace-group.ts";
 import { compareResourceVersions, type Versioned } from "#shared/core/object-versions.ts";
 import type { ObjectWrite, OutputObject } from "#shared/core/output-changes.ts";
 import type { SlicingSettings } from "#shared/core/settings.ts";
@@ -445,6 +452,37 @@ export class DynamoClusterStore implements ClusterStore {
     }
     for (const name of names) this.#zoneReads.set(name, zones.has(name) ? zones.get(name) : null);
     return zones;
+  }
+
+  /**
+   * A Scan of the state table (groups' meta items, or live nodes): nothing indexes these names,
+   * and only a cluster-scoped resync (after a watch gap) asks, a few times a day at most.
+   */
+  async knownNames(kind: "Namespace" | "Node", range: NameRange): Promise<string[]> {
+    const prefix = kind === "Node" ? "node#" : "group#";
+    const names: string[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.#client.send(
+        new ScanCommand({
+          TableName: this.#tables.state,
+          FilterExpression:
+            kind === "Node"
+              ? "sk = :sk AND begins_with(pk, :prefix) AND attribute_exists(#record)"
+              : "sk = :sk AND begins_with(pk, :prefix)",
+          ProjectionExpression: "pk",
+          ExpressionAttributeNames: kind === "Node" ? { "#record": "record" } : undefined,
+          ExpressionAttributeValues: { ":sk": kind === "Node" ? "#node" : META_SK, ":prefix": prefix },
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        const name = String(item.pk).slice(prefix.length);
+        if (inRange(name, range)) names.push(name);
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey !== undefined);
+    return names;
   }
 
   /** From the podsByNode index (eventually consistent, like every GSI). */
