@@ -39,7 +39,8 @@ export class Ingest extends Construct {
     });
     const fn = this.handler.function;
 
-    grantTableTo(fn, tables.state, PIPELINE_WRITER_ACCESS);
+    // Scan: a resync (SYNC) of Namespaces or Nodes lists the names the state table knows.
+    grantTableTo(fn, tables.state, [...PIPELINE_WRITER_ACCESS, "Scan"]);
     grantTableTo(fn, tables.slices, PIPELINE_WRITER_ACCESS);
     grantTableTo(fn, tables.identities, PIPELINE_WRITER_ACCESS);
     grantQueueSendTo(fn, queues.deadLetterQueue, ENV.deadLetterQueueUrl);
