@@ -50,6 +50,8 @@ before(async () => {
   const queue = await messaging.sqs.send(new CreateQueueCommand({ QueueName: "ipcache-dlq" }));
   process.env[ENV.deadLetterQueueUrl] = queue.QueueUrl as string;
   ({ handler: ingestHandler } = (await import("#functions/ingest/handler.ts")) as never);
+  // The API signs continue tokens with a key the stack provides; a fixed one here.
+  process.env[ENV.continueTokenKey] = "k".repeat(32);
   ({ handler: apiHandler } = (await import("#functions/api/handler.ts")) as never);
   const documents = DynamoDBDocumentClient.from(dynamo.client);
   dynamoApi = createApiRouter({

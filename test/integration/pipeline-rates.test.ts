@@ -61,6 +61,8 @@ before(async () => {
   const objectsUrl = new URL("../../functions/fanout/handler.ts?objects", import.meta.url);
   ({ handler: objectsFanout } = (await import(objectsUrl.href)) as never);
   delete process.env[ENV.fanoutFormat];
+  // The API signs continue tokens with a key the stack provides; a fixed one here.
+  process.env[ENV.continueTokenKey] = "k".repeat(32);
   ({ handler: api } = (await import("#functions/api/handler.ts")) as never);
 });
 after(async () => {
