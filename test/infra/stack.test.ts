@@ -517,6 +517,7 @@ describe("HTTP API", () => {
       "POST /v1/watchers",
       "GET /v1/watchers/{node}",
       "DELETE /v1/watchers/{node}",
+      "POST /v1/watchers/{node}/applied",
     ]) {
       assert.ok(keys.includes(expected), expected);
     }
