@@ -84,6 +84,7 @@ export class NodeAgent {
       ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
       ...(options.gapGraceMs === undefined ? {} : { gapGraceMs: options.gapGraceMs }),
       deferDeletes: options.stateDir !== undefined,
+      validateBodies: true,
     });
   }
 

@@ -62,6 +62,8 @@ export interface WatcherAgentOptions {
    * next loses nothing (SQS delivers the undeleted messages again after their visibility timeout).
    */
   readonly deferDeletes?: boolean;
+  /** Hold every body to the wire format's schema (wire-format.ts); a body that fails counts as malformed. */
+  readonly validateBodies?: boolean;
 }
 
 /**
@@ -416,7 +418,7 @@ export class WatcherAgent {
       this.stats.bytes += Buffer.byteLength(body);
       let changes: BundledChange[];
       try {
-        changes = changesOfBody(body);
+        changes = changesOfBody(body, { validate: this.#options.validateBodies === true });
       } catch (error) {
         if (!(error instanceof MalformedChangeError)) throw error;
         this.stats.malformed++;
