@@ -911,7 +911,7 @@ describe("client policies", () => {
       `${api}/*/POST/v1/watchers`,
     ]);
     assert.deepEqual(statements[1]?.resources, [
-      "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:sliceline-watcher-${aws:PrincipalTag/sliceline-queue}",
+      `arn:\${AWS::Partition}:sqs:\${AWS::Region}:\${AWS::AccountId}:sliceline-watcher-\${aws:PrincipalTag/sliceline-queue}`,
     ]);
   });
 
