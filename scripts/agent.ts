@@ -106,6 +106,8 @@ const agent = new NodeAgent({
   ackIntervalMs: Number(values["ack-interval"]) * 1000,
   metricsPort: values["metrics-port"] === undefined ? undefined : Number(values["metrics-port"]),
   dump: values.dump,
+  // --once: a quiet queue answers within a second, not the long poll's 20 s.
+  ...(values.once ? { waitSeconds: 1 } : {}),
   log: (line, fields) =>
     process.stderr.write(`${line}${fields === undefined ? "" : ` ${JSON.stringify(fields)}`}\n`),
 });

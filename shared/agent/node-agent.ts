@@ -105,6 +105,8 @@ export class NodeAgent {
     this.counters.resumed = report.mode === "resumed" ? 1 : 0;
     this.counters.startupObjectsRead = report.objectsRead;
     this.#options.log?.(`agent ${this.#options.node} started`, { ...report });
+    // Registered and listed (or resumed): healthy until receives stop completing.
+    this.#lastPollOkAtMs = Date.now();
     if (this.#options.metricsPort !== undefined) await this.#serve(this.#options.metricsPort);
     this.#loop = this.#run();
     return report;
@@ -147,7 +149,7 @@ export class NodeAgent {
   health(nowMs = Date.now()): { ok: boolean; reason: string } {
     if (this.agent.registration === undefined) return { ok: false, reason: "not registered" };
     const wait = this.#options.waitSeconds ?? 20;
-    if (this.#lastPollOkAtMs === undefined) return { ok: false, reason: "no receive completed yet" };
+    if (this.#lastPollOkAtMs === undefined) return { ok: false, reason: "starting" };
     const silentMs = nowMs - this.#lastPollOkAtMs;
     if (silentMs > (wait + 30) * 1000)
       return { ok: false, reason: `no receive completed for ${Math.round(silentMs / 1000)} s` };
