@@ -46,6 +46,8 @@ before(async () => {
   seeded = seededCluster();
   await runner.sendEvents(runner.config.sqs.ingestQueueUrl, seeded.events, 10);
   await runner.whenIdle({ timeoutMs: 60_000 });
+  // A cluster of a few hundred objects, so a re-list and a resume differ measurably.
+  await changeCluster(10, 600);
 });
 after(async () => {
   await runner?.stop();
@@ -76,6 +78,8 @@ function nodeAgent(node: string, options: Partial<NodeAgentOptions> = {}): NodeA
   });
 }
 
+let listedBytes = 0;
+
 async function listAll<T extends OutputObject>(path: string): Promise<T[]> {
   const items: T[] = [];
   let token = "";
@@ -83,7 +87,9 @@ async function listAll<T extends OutputObject>(path: string): Promise<T[]> {
     const url = `${runner.config.api}${path}?limit=50${token === "" ? "" : `&continue=${encodeURIComponent(token)}`}`;
     const response = await fetch(url);
     assert.equal(response.status, 200, url);
-    const page = (await response.json()) as { items: T[]; metadata: { continue?: string } };
+    const text = await response.text();
+    listedBytes += Buffer.byteLength(text);
+    const page = JSON.parse(text) as { items: T[]; metadata: { continue?: string } };
     items.push(...page.items);
     token = page.metadata.continue ?? "";
   } while (token !== "");
@@ -91,7 +97,8 @@ async function listAll<T extends OutputObject>(path: string): Promise<T[]> {
 }
 
 /** The API's state: its digest and how many objects a full list reads. */
-async function truth(): Promise<{ digest: string; objects: number }> {
+async function truth(): Promise<{ digest: string; objects: number; bytes: number }> {
+  listedBytes = 0;
   const endpointSlices = await listAll<EndpointSlice>("/apis/discovery.k8s.io/v1/endpointslices");
   const ciliumEndpointSlices = await listAll<CiliumEndpointSlice>(
     "/apis/cilium.io/v2alpha1/ciliumendpointslices",
@@ -100,6 +107,7 @@ async function truth(): Promise<{ digest: string; objects: number }> {
   return {
     digest: snapshotDigest(snapshotFromObjects({ endpointSlices, ciliumEndpointSlices, identities })),
     objects: endpointSlices.length + ciliumEndpointSlices.length + identities.length,
+    bytes: listedBytes,
   };
 }
 
@@ -117,8 +125,11 @@ async function converged(agents: readonly NodeAgent[], timeoutMs = 60_000): Prom
   }
 }
 
-async function changeCluster(seed: number): Promise<void> {
-  const [ops] = fc.sample(fc.array(opArbitrary, { minLength: 60, maxLength: 60 }), { seed, numRuns: 1 });
+async function changeCluster(seed: number, count = 60): Promise<void> {
+  const [ops] = fc.sample(fc.array(opArbitrary, { minLength: count, maxLength: count }), {
+    seed,
+    numRuns: 1,
+  });
   await runner.sendEvents(runner.config.sqs.ingestQueueUrl, eventsFor(seeded.sim, ops ?? []), 7);
   await runner.whenIdle({ timeoutMs: 60_000 });
 }
@@ -166,7 +177,7 @@ describe("node agent on the local stack", { concurrency: false }, () => {
     assert.equal(resumed.mode, "resumed", JSON.stringify(resumed));
     assert.equal(resumed.objectsRead, 0, "a resume lists nothing");
     await converged([second, peer]);
-    const { objects: relistObjects } = await truth();
+    const { objects: relistObjects, bytes: relistBytes } = await truth();
     const resumeRead = second.agent.stats.objectsRead;
     assert.equal(second.agent.stats.relists, 0);
     assert.ok(
@@ -175,7 +186,7 @@ describe("node agent on the local stack", { concurrency: false }, () => {
     );
     t.diagnostic(
       `restart resume: ${resumeRead} objects (${second.agent.stats.bytesRead} B) read from the API to converge after 120 changes, ` +
-        `vs ${relistObjects} objects for a full re-list (first start listed ${fullList}; first run read ${stoppedRead} in all); ` +
+        `vs ${relistObjects} objects (${relistBytes} B) for a full re-list (first start listed ${fullList}; first run read ${stoppedRead} in all); ` +
         `${second.agent.stats.messages} queue messages received after the restart`,
     );
 
