@@ -8,7 +8,10 @@ import { backendsDump } from "./backends-dump.ts";
 export async function writeBackendsDump(target: string, node: string, agent: WatcherAgent): Promise<void> {
   const text = `${JSON.stringify(backendsDump(node, agent.cache, agent.appliedThroughMs), null, 2)}\n`;
   if (target === "-") {
-    process.stdout.write(text);
+    // Flushed before returning: the agent exits right after its final dump, and a pipe takes it in chunks.
+    await new Promise<void>((resolve, reject) =>
+      process.stdout.write(text, (error) => (error == null ? resolve() : reject(error))),
+    );
     return;
   }
   await mkdir(dirname(target), { recursive: true });
