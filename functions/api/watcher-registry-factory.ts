@@ -110,6 +110,8 @@ export function createWatcherRegistry(
     source[ENV.watchersTable] as string,
     {
       ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
+      // /v1/stats' convergence scans the watchers table: at most once per 5 s per container.
+      watermarksCacheMs: 5000,
     },
   );
   return { registry: new CallerErrorsAs400(registry), problem: undefined, ...authorizationOf(authorization) };

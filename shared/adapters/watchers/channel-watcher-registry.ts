@@ -71,6 +71,8 @@ export interface ChannelWatcherRegistryOptions {
   readonly now?: () => number;
   /** How long a registration lives without a refresh (default 1 h). */
   readonly ttlSeconds?: number;
+  /** How long appliedWatermarks reuses its scan (/v1/stats may be polled); default 0: always scan. */
+  readonly watermarksCacheMs?: number;
 }
 
 export class ChannelWatcherRegistry implements WatcherRegistry {
@@ -79,6 +81,8 @@ export class ChannelWatcherRegistry implements WatcherRegistry {
   readonly #tableName: string;
   readonly #now: () => number;
   readonly #ttlMs: number;
+  readonly #watermarksCacheMs: number;
+  #watermarks: { atMs: number; applied: Promise<WatcherApplied[]> } | undefined;
 
   constructor(
     channels: WatcherChannels,
@@ -91,6 +95,7 @@ export class ChannelWatcherRegistry implements WatcherRegistry {
     this.#tableName = tableName;
     this.#now = options.now ?? Date.now;
     this.#ttlMs = (options.ttlSeconds ?? DEFAULT_WATCHER_TTL_SECONDS) * 1000;
+    this.#watermarksCacheMs = options.watermarksCacheMs ?? 0;
   }
 
   async register(request: WatcherRequest, owner: WatcherOwner): Promise<WatcherRegistration> {
@@ -226,8 +231,20 @@ export class ChannelWatcherRegistry implements WatcherRegistry {
     }
   }
 
-  /** A scan of the watcher records (a few thousand small items), live ones only. */
-  async appliedWatermarks(): Promise<WatcherApplied[]> {
+  /** A scan of the watcher records (a few thousand small items), live ones only; reused for watermarksCacheMs. */
+  appliedWatermarks(): Promise<WatcherApplied[]> {
+    const now = this.#now();
+    const cached = this.#watermarks;
+    if (cached !== undefined && now - cached.atMs < this.#watermarksCacheMs) return cached.applied;
+    const applied = this.#scanWatermarks();
+    this.#watermarks = { atMs: now, applied };
+    applied.catch(() => {
+      if (this.#watermarks?.applied === applied) this.#watermarks = undefined;
+    });
+    return applied;
+  }
+
+  async #scanWatermarks(): Promise<WatcherApplied[]> {
     const applied: WatcherApplied[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
