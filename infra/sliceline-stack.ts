@@ -11,6 +11,7 @@
 import { type CfnElement, CfnOutput, Stack, type StackProps } from "aws-cdk-lib";
 import type { Construct } from "constructs";
 import { ChangeTopics } from "#infra/constructs/change-topics.ts";
+import { ClientPolicies } from "#infra/constructs/client-policies.ts";
 import { Fanout } from "#infra/constructs/fanout.ts";
 import { Ingest } from "#infra/constructs/ingest.ts";
 import { IngestQueues } from "#infra/constructs/ingest-queues.ts";
@@ -35,6 +36,7 @@ export class SlicelineStack extends Stack {
   readonly api: ReadApi;
   readonly sweeper: WatcherSweeper;
   readonly monitoring: Monitoring;
+  readonly clientPolicies: ClientPolicies;
 
   constructor(scope: Construct, id: string, props: SlicelineStackProps) {
     super(scope, id, { analyticsReporting: false, ...props });
@@ -82,6 +84,11 @@ export class SlicelineStack extends Stack {
       ingestQueueAgeAlarmSeconds: settings.ingestQueueAgeAlarmSeconds,
       alarmEmail: settings.alarmEmail,
     });
+    this.clientPolicies = new ClientPolicies(this, "ClientPolicies", {
+      httpApi: this.api.httpApi,
+      queueNamePrefix: settings.watcherQueuePrefix,
+      ingestQueues: [this.queues.ingestQueue, this.queues.priorityQueue],
+    });
 
     this.outputs();
   }
@@ -106,6 +113,21 @@ export class SlicelineStack extends Stack {
       "SlicesTableName",
       this.tables.slices.table.tableName,
       "EndpointSlices, CiliumEndpointSlices, identities",
+    );
+    output(
+      "NodeAgentPolicyArn",
+      this.clientPolicies.nodeAgentPolicy.managedPolicyArn,
+      "Attach to the node agents' role (sessions named after the node, tagged sliceline-queue)",
+    );
+    output(
+      "BridgePolicyArn",
+      this.clientPolicies.bridgePolicy.managedPolicyArn,
+      "Attach to the bridge's role: send to the ingest queues",
+    );
+    output(
+      "WatcherQueuePrefix",
+      this.channels.queueNamePrefix,
+      "Watcher queues are named <prefix><node, . as _>: the sliceline-queue tag is the part after it",
     );
     output("DashboardName", this.monitoring.dashboard.dashboardName, "CloudWatch dashboard");
     output("AlarmTopicArn", this.monitoring.alarmTopic.topicArn, "Alarm notifications");

@@ -68,6 +68,8 @@ const router = createApiRouter({
   reader,
   watchers: watchers.registry,
   watcherAuthorization: watchers.authorization,
+  onWatcherApplied: (_node, lagMs) =>
+    metrics.addMetric(METRIC.watcherAppliedLag, MetricUnit.Milliseconds, Math.max(0, lagMs)),
   onError: (error, route) => logger.error("unexpected error", { route, error }),
 });
 

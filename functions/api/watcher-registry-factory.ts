@@ -19,7 +19,12 @@ import {
   type WatcherOwner,
   watcherAuthorizationPolicySchema,
 } from "#shared/api/watcher-authorization.ts";
-import type { WatcherRegistration, WatcherRegistry, WatcherRequest } from "#shared/api/watcher-registry.ts";
+import type {
+  WatcherApplied,
+  WatcherRegistration,
+  WatcherRegistry,
+  WatcherRequest,
+} from "#shared/api/watcher-registry.ts";
 import { changeTopicArnsFromEnvironment } from "#shared/config/environment.ts";
 import { ENV } from "#shared/config/resources.ts";
 
@@ -105,6 +110,8 @@ export function createWatcherRegistry(
     source[ENV.watchersTable] as string,
     {
       ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
+      // /v1/stats' convergence scans the watchers table: at most once per 5 s per container.
+      watermarksCacheMs: 5000,
     },
   );
   return { registry: new CallerErrorsAs400(registry), problem: undefined, ...authorizationOf(authorization) };
@@ -145,5 +152,17 @@ class CallerErrorsAs400 implements WatcherRegistry {
 
   sweepExpired(): Promise<number> {
     return this.#inner.sweepExpired();
+  }
+
+  async acknowledge(
+    node: string,
+    owner: WatcherOwner,
+    appliedThroughMs: number,
+  ): Promise<WatcherApplied | undefined> {
+    return this.#inner.acknowledge?.(node, owner, appliedThroughMs);
+  }
+
+  async appliedWatermarks(): Promise<WatcherApplied[]> {
+    return (await this.#inner.appliedWatermarks?.()) ?? [];
   }
 }

@@ -56,6 +56,7 @@ export const API_ROUTES = [
   "POST /v1/watchers",
   "GET /v1/watchers/{node}",
   "DELETE /v1/watchers/{node}",
+  "POST /v1/watchers/{node}/applied",
 ] as const;
 
 /** One JSON line per request: who (IAM caller), what (route, status), how long. */

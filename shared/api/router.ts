@@ -11,12 +11,13 @@
  *   GET  /apis/cilium.io/v2/ciliumidentities[/{id}]
  *        ?labelSelector=&fieldSelector=&limit=&continue=   (and Table output on request)
  *   GET  /v1/ipcache/{ip}, /v1/stats, /healthz, /
- *   POST /v1/watchers, GET|DELETE /v1/watchers/{node}
+ *   POST /v1/watchers, GET|DELETE /v1/watchers/{node}, POST /v1/watchers/{node}/applied
  * Every error is a Kubernetes Status.
  */
 import { parseAddress } from "#shared/core/endpointslice/ip-address.ts";
 import type { OutputKind } from "#shared/core/output-changes.ts";
 import { API_RESOURCES, type ApiResource, OUTPUT_KINDS } from "./api-resources.ts";
+import { type FleetConvergence, fleetConvergence } from "./convergence.ts";
 import {
   apiGroup,
   apiGroupList,
@@ -47,7 +48,12 @@ import {
   type WatcherOwner,
 } from "./watcher-authorization.ts";
 import { watcherErrorStatus } from "./watcher-errors.ts";
-import { nodeNameSchema, type WatcherRegistry, watcherRequestSchema } from "./watcher-registry.ts";
+import {
+  nodeNameSchema,
+  type WatcherRegistry,
+  watcherAckSchema,
+  watcherRequestSchema,
+} from "./watcher-registry.ts";
 
 export type QueryParameters = URLSearchParams | Readonly<Record<string, string | undefined>>;
 
@@ -78,6 +84,8 @@ export interface ApiRouterOptions {
   /** Who may act on which node's watcher; default: anyone (OPEN_POLICY). */
   readonly watcherAuthorization?: WatcherAuthorizationPolicy | undefined;
   readonly now?: () => number;
+  /** Called when a node acknowledges its applied watermark, with how far behind now it is (a metric). */
+  readonly onWatcherApplied?: (node: string, lagMs: number) => void;
   /** Called with anything unexpected that became a 500, so the caller can log it. */
   readonly onError?: (error: unknown, route: string) => void;
 }
@@ -136,12 +144,20 @@ export function createApiRouter(options: ApiRouterOptions): ApiRouter {
       if (first === "v1") {
         if (second === "ipcache" && n === 3) return get("/v1/ipcache/{ip}", () => ipcache(third as string));
         if (second === "stats" && n === 2)
-          return get("/v1/stats", async () => json(200, await reader.stats()));
+          return get("/v1/stats", async () =>
+            json(200, { ...(await reader.stats()), ...(await convergence()) }),
+          );
         if (second === "watchers" && n === 2)
           return {
             route: "/v1/watchers",
             methods: ["POST"],
             run: () => watcherErrorStatus(() => registerWatcher(request.body)),
+          };
+        if (second === "watchers" && n === 4 && segments[3] === "applied")
+          return {
+            route: "/v1/watchers/{node}/applied",
+            methods: ["POST"],
+            run: () => watcherErrorStatus(() => acknowledgeWatcher(third as string, request.body)),
           };
         if (second === "watchers" && n === 3)
           return {
@@ -322,6 +338,35 @@ export function createApiRouter(options: ApiRouterOptions): ApiRouter {
       validNode(node);
       if (!(await watchers.deregister(node, authorize(node)))) throw watcherNotFound(node);
       return json(200, successStatus({ name: node, kind: "watchers" }));
+    }
+
+    /** The node's applied watermark (owner only): see shared/api/convergence.ts. */
+    async function acknowledgeWatcher(node: string, body: string | undefined): Promise<ApiResponse> {
+      const watchers = registry();
+      validNode(node);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(body ?? "");
+      } catch {
+        throw badRequest('the request body must be a JSON object: {"appliedThroughMs": ...}');
+      }
+      const result = watcherAckSchema.safeParse(parsed);
+      if (!result.success)
+        throw badRequest(
+          `invalid acknowledgement: ${result.error.issues.map((issue) => issue.message).join("; ")}`,
+        );
+      if (watchers.acknowledge === undefined)
+        throw toInternalError("this watcher registry keeps no acknowledgements");
+      const applied = await watchers.acknowledge(node, authorize(node), result.data.appliedThroughMs);
+      if (applied === undefined) throw watcherNotFound(node);
+      options.onWatcherApplied?.(node, now() - result.data.appliedThroughMs);
+      return json(200, applied);
+    }
+
+    /** The `convergence` field of /v1/stats, when the registry keeps acknowledgements. */
+    async function convergence(): Promise<{ convergence?: FleetConvergence }> {
+      const applied = await options.watchers?.appliedWatermarks?.();
+      return applied === undefined ? {} : { convergence: fleetConvergence(applied, now()) };
     }
 
     function authorize(node: string): WatcherOwner {

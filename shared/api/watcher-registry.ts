@@ -49,6 +49,48 @@ export interface WatcherRegistry {
   refresh(node: string, owner: WatcherOwner): Promise<WatcherRegistration | undefined>;
   /** Removes expired registrations with their queues and subscriptions; returns how many. */
   sweepExpired(): Promise<number>;
+  /**
+   * Records the node's applied watermark (POST /v1/watchers/{node}/applied): its owner only
+   * (WatcherOwnedElsewhereError otherwise); undefined when the node is not registered or expired.
+   * A watermark no newer than the last one is kept out of the history (acks may cross).
+   */
+  acknowledge?(
+    node: string,
+    owner: WatcherOwner,
+    appliedThroughMs: number,
+  ): Promise<WatcherApplied | undefined>;
+  /** The live registrations with their recent acknowledgements, for the convergence in /v1/stats. */
+  appliedWatermarks?(): Promise<WatcherApplied[]>;
+}
+
+/** One acknowledgement: everything delivered with a source time up to appliedThroughMs is applied at atMs (API clock). */
+export interface WatcherAck {
+  readonly appliedThroughMs: number;
+  readonly atMs: number;
+}
+
+/** A live registration's recent acknowledgements, oldest first. */
+export interface WatcherApplied {
+  readonly node: string;
+  readonly registeredAtMs: number;
+  readonly acks: readonly WatcherAck[];
+  /** Acknowledgements ever recorded for the registration; more than acks.length: older ones were dropped. */
+  readonly ackCount: number;
+}
+
+/** How many acknowledgements a registration keeps (the convergence's window: ~2.5 min at one per 5 s). */
+export const WATCHER_ACKS_KEPT = 32;
+
+/** The body of POST /v1/watchers/{node}/applied. */
+export const watcherAckSchema = z.strictObject({
+  appliedThroughMs: z.number().int().min(0).max(8.64e15),
+});
+
+/** Appends an acknowledgement to a history (pure): only a newer watermark, keeping the last WATCHER_ACKS_KEPT. */
+export function withAck(applied: Omit<WatcherApplied, "node" | "registeredAtMs">, ack: WatcherAck) {
+  const last = applied.acks.at(-1);
+  if (last !== undefined && ack.appliedThroughMs <= last.appliedThroughMs) return undefined;
+  return { acks: [...applied.acks, ack].slice(-WATCHER_ACKS_KEPT), ackCount: applied.ackCount + 1 };
 }
 
 /** The node is registered by another principal (and the registration is live or being removed). */
@@ -138,6 +180,8 @@ interface MemoryEntry {
   readonly registration: WatcherRegistration;
   readonly owner: string;
   readonly counted: boolean;
+  readonly acks?: readonly WatcherAck[];
+  readonly ackCount?: number;
 }
 
 /** The same rules as the channel registry (ownership, cap, expiry), in memory, for tests. */
@@ -171,7 +215,12 @@ export class MemoryWatcherRegistry implements WatcherRegistry {
       expiresAtMs: now + this.#ttlMs,
       queueRetentionSeconds: WATCHER_QUEUE_RETENTION_SECONDS,
     };
-    this.#watchers.set(request.node, { registration, owner: owner.principal, counted });
+    this.#watchers.set(request.node, {
+      registration,
+      owner: owner.principal,
+      counted,
+      ...(previous?.acks === undefined ? {} : { acks: previous.acks, ackCount: previous.ackCount }),
+    });
     return registration;
   }
 
@@ -198,6 +247,34 @@ export class MemoryWatcherRegistry implements WatcherRegistry {
     const registration = { ...entry.registration, expiresAtMs: now + this.#ttlMs };
     this.#watchers.set(node, { ...entry, registration });
     return registration;
+  }
+
+  async acknowledge(
+    node: string,
+    owner: WatcherOwner,
+    appliedThroughMs: number,
+  ): Promise<WatcherApplied | undefined> {
+    const entry = this.#watchers.get(node);
+    const now = this.#now();
+    if (entry === undefined || entry.registration.expiresAtMs <= now) return undefined;
+    if (entry.owner !== owner.principal)
+      throw new WatcherOwnedElsewhereError(`node ${node} is registered by another principal`);
+    const history = { acks: entry.acks ?? [], ackCount: entry.ackCount ?? 0 };
+    const next = withAck(history, { appliedThroughMs, atMs: now }) ?? history;
+    this.#watchers.set(node, { ...entry, ...next });
+    return { node, registeredAtMs: entry.registration.registeredAtMs, ...next };
+  }
+
+  async appliedWatermarks(): Promise<WatcherApplied[]> {
+    const now = this.#now();
+    return [...this.#watchers.values()]
+      .filter((entry) => entry.registration.expiresAtMs > now)
+      .map((entry) => ({
+        node: entry.registration.node,
+        registeredAtMs: entry.registration.registeredAtMs,
+        acks: entry.acks ?? [],
+        ackCount: entry.ackCount ?? 0,
+      }));
   }
 
   async sweepExpired(): Promise<number> {

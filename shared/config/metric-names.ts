@@ -51,4 +51,6 @@ export const METRIC = {
   apiLatency: "ApiLatency",
   /** Watcher registrations the sweep removed (with their queues) because they went silent. */
   watchersExpired: "WatchersExpired",
+  /** On each node acknowledgement: how far its applied watermark is behind the API's clock (ms). */
+  watcherAppliedLag: "WatcherAppliedLag",
 } as const;

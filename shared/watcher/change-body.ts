@@ -4,12 +4,14 @@
  * object too big for a message, to be read from the API).
  *
  * Checks only what applying needs, by hand: a fleet of agents parses every message, and a body
- * comes from the fan-out, not from the outside.
+ * comes from the fan-out, not from the outside. With `validate` (the node agent) the body is first
+ * held to the wire format's schema (wire-format.ts, docs/wire-format.md).
  */
 import type { OutputKind } from "#shared/core/output-changes.ts";
 import type { BundledChange } from "#shared/fanout/change-bundle.ts";
 import type { ChangeMessage } from "#shared/fanout/change-routing.ts";
 import { bundledFromMessage } from "./watcher-cache.ts";
+import { changeBodySchema } from "./wire-format.ts";
 
 export class MalformedChangeError extends Error {
   override name = "MalformedChangeError";
@@ -22,12 +24,19 @@ const KINDS: ReadonlySet<string> = new Set<OutputKind>([
 ]);
 const TYPES: ReadonlySet<string> = new Set(["ADDED", "MODIFIED", "DELETED"]);
 
-export function changesOfBody(body: string): BundledChange[] {
+export function changesOfBody(body: string, options: { readonly validate?: boolean } = {}): BundledChange[] {
   let value: unknown;
   try {
     value = JSON.parse(body);
   } catch {
     throw new MalformedChangeError("message body is not JSON");
+  }
+  if (options.validate === true) {
+    const result = changeBodySchema.safeParse(value);
+    if (!result.success) {
+      const issue = result.error.issues[0];
+      throw new MalformedChangeError(`not the wire format: ${issue?.path.join(".")}: ${issue?.message}`);
+    }
   }
   if (!isRecord(value)) throw new MalformedChangeError("message body is not an object");
   if (value.bundle === 1) {

@@ -70,6 +70,11 @@ export class GapTracker {
     return next;
   }
 
+  /** What is held, for a saved agent state. */
+  entries(): HeldGap[] {
+    return [...this.#held.values()];
+  }
+
   get size(): number {
     return this.#held.size;
   }

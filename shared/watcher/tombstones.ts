@@ -31,6 +31,11 @@ export class Tombstones {
     return dropped;
   }
 
+  /** Every tombstone, newer generation first (what a saved agent state keeps). */
+  entries(): Array<[string, string]> {
+    return [...this.#current, ...[...this.#previous].filter(([key]) => !this.#current.has(key))];
+  }
+
   get size(): number {
     return this.#current.size + this.#previous.size;
   }

@@ -33,7 +33,7 @@ import type { BundledChange } from "#shared/fanout/change-bundle.ts";
 import { changesOfBody, MalformedChangeError } from "./change-body.ts";
 import { DEFAULT_GAP_GRACE_MS, GapTracker } from "./gap-tracker.ts";
 import { LatencyRecorder } from "./latency-recorder.ts";
-import { type CacheObjectRef, cacheKey, WatcherCache } from "./watcher-cache.ts";
+import { type CacheObjectRef, cacheKey, WatcherCache, type WatcherCacheState } from "./watcher-cache.ts";
 
 export interface WatcherAgentOptions {
   /** The HTTP API's base URL (http://127.0.0.1:PORT locally). */
@@ -56,7 +56,48 @@ export interface WatcherAgentOptions {
   readonly latency?: LatencyRecorder;
   /** Safety margin below the queue's retention and the registration's expiry (default 60 s). */
   readonly outageMarginMs?: number;
+  /**
+   * Keep received messages on the queue (invisible) until `flushDeletes()`: an agent that saves
+   * its state to disk deletes only what a saved state covers, so a crash between a save and the
+   * next loses nothing (SQS delivers the undeleted messages again after their visibility timeout).
+   */
+  readonly deferDeletes?: boolean;
+  /** Hold every body to the wire format's schema (wire-format.ts); a body that fails counts as malformed. */
+  readonly validateBodies?: boolean;
 }
+
+/**
+ * What an agent needs to resume after a restart without listing again (exportState / resume):
+ * the cache, the patches held for their base, and where and since when it was receiving.
+ */
+export interface WatcherAgentState {
+  readonly format: typeof AGENT_STATE_FORMAT;
+  readonly node: string;
+  readonly kinds: readonly WatchedKind[];
+  readonly zone: string | undefined;
+  readonly zoneOnly: boolean;
+  readonly queueUrl: string;
+  /** The registration this state was received under (a new one means a new, empty queue). */
+  readonly registeredAtMs: number;
+  /** On the agent's clock: when the last receive completed, and when the registration expires. */
+  readonly lastReceivedAtMs: number;
+  readonly expiresAtMs: number | undefined;
+  readonly savedAtMs: number;
+  readonly appliedThroughMs: number | undefined;
+  readonly newestSourceTimeMs: number | undefined;
+  readonly cache: WatcherCacheState;
+  readonly held: ReadonlyArray<{ readonly ref: CacheObjectRef; readonly changes: readonly BundledChange[] }>;
+}
+
+export const AGENT_STATE_FORMAT = "sliceline-agent-state/1";
+
+/** Why `resume` listed again instead of continuing from the saved state. */
+export type ResumeOutcome =
+  | { readonly resumed: true }
+  | {
+      readonly resumed: false;
+      readonly reason: "other-watcher" | "retention" | "expired" | "new-registration";
+    };
 
 /** Why the agent re-registered and re-listed on its own. */
 export type RecoveryReason = "retention" | "expired" | "unregistered" | "queue-gone";
@@ -84,6 +125,8 @@ export interface WatcherAgentStats {
   ignored: number;
   /** Registration reads that kept it alive; outages detected and recovered from (re-register, re-list). */
   heartbeats: number;
+  /** Receives that found the queue empty with no patch waiting: the applied watermark moved then. */
+  drained: number;
   recoveries: number;
   lastRecovery: RecoveryReason | undefined;
 }
@@ -139,6 +182,7 @@ export class WatcherAgent {
     malformed: 0,
     ignored: 0,
     heartbeats: 0,
+    drained: 0,
     recoveries: 0,
     lastRecovery: undefined,
   };
@@ -154,6 +198,11 @@ export class WatcherAgent {
   /** The registration's expiry and next heartbeat, on the agent's clock. */
   #expiresAtMs: number | undefined;
   #heartbeatDueAtMs: number | undefined;
+  /** Receipt handles of applied messages not deleted yet (deferDeletes). */
+  #pendingDeletes: Array<{ readonly queueUrl: string; readonly receiptHandle: string }> = [];
+  /** The newest source-event time among the changes applied (or found already applied). */
+  #newestSourceTimeMs: number | undefined;
+  #appliedThroughMs: number | undefined;
 
   constructor(options: WatcherAgentOptions) {
     this.#options = options;
@@ -170,6 +219,15 @@ export class WatcherAgent {
 
   get registration(): WatcherRegistration | undefined {
     return this.#registration;
+  }
+
+  /**
+   * The agent's applied watermark: the newest source-event time among the changes it had applied
+   * when a receive last found its queue empty with no patch waiting for its base, so every change
+   * delivered to it before that receive is applied (docs/aws.md "Node agent: acknowledgements").
+   */
+  get appliedThroughMs(): number | undefined {
+    return this.#appliedThroughMs;
   }
 
   /** Patches waiting for their base. */
@@ -252,6 +310,24 @@ export class WatcherAgent {
     this.#lastReceivedAtMs = this.#now();
   }
 
+  /**
+   * Reports the applied watermark (POST /v1/watchers/{node}/applied), so the pipeline can tell
+   * when every node applied a change. false: nothing to report yet, or the API does not know the
+   * node (the next heartbeat recovers the registration).
+   */
+  async acknowledge(): Promise<boolean> {
+    const through = this.#appliedThroughMs;
+    if (through === undefined || this.#registration === undefined) return false;
+    const response = await this.#request(
+      "POST",
+      `/v1/watchers/${encodeURIComponent(this.#options.node)}/applied`,
+      JSON.stringify({ appliedThroughMs: through }),
+      [404],
+    );
+    await response.text();
+    return response.status !== 404;
+  }
+
   /** false when the API did not know the node. */
   async deregister(): Promise<boolean> {
     const response = await this.#request(
@@ -318,6 +394,7 @@ export class WatcherAgent {
     const queueUrl = this.#registration.queueUrl;
     const appliedBefore = this.stats.applied;
     await this.resolveExpiredGaps();
+    const newestBefore = this.#newestSourceTimeMs;
     let received: ReceiveMessageCommandOutput;
     try {
       received = await this.#options.sqs.send(
@@ -341,7 +418,7 @@ export class WatcherAgent {
       this.stats.bytes += Buffer.byteLength(body);
       let changes: BundledChange[];
       try {
-        changes = changesOfBody(body);
+        changes = changesOfBody(body, { validate: this.#options.validateBodies === true });
       } catch (error) {
         if (!(error instanceof MalformedChangeError)) throw error;
         this.stats.malformed++;
@@ -349,18 +426,123 @@ export class WatcherAgent {
       }
       for (const change of changes) await this.#receive(change);
     }
-    for (let start = 0; start < messages.length; start += 10) {
-      const batch = messages.slice(start, start + 10);
-      await this.#options.sqs.send(
-        new DeleteMessageBatchCommand({
-          QueueUrl: queueUrl,
-          Entries: batch.map((message, i) => ({ Id: String(i), ReceiptHandle: message.ReceiptHandle })),
-        }),
-      );
-    }
+    const handles = messages.map((message) => ({ queueUrl, receiptHandle: message.ReceiptHandle ?? "" }));
+    if (this.#options.deferDeletes === true) this.#pendingDeletes.push(...handles);
+    else await this.#deleteMessages(handles);
     await this.resolveExpiredGaps();
+    // Empty at the receive, nothing waiting: everything delivered before it is applied.
+    if (messages.length === 0 && this.#gaps.size === 0) {
+      this.stats.drained++;
+      const through = newestBefore ?? this.#newestSourceTimeMs;
+      if (through !== undefined && (this.#appliedThroughMs === undefined || through > this.#appliedThroughMs))
+        this.#appliedThroughMs = through;
+    }
     this.#rotateTombstonesWhenDue();
     return { received: messages.length, applied: this.stats.applied - appliedBefore };
+  }
+
+  /** Deletes the messages received since the last call (deferDeletes); returns how many. */
+  async flushDeletes(): Promise<number> {
+    const handles = this.#pendingDeletes;
+    this.#pendingDeletes = [];
+    await this.#deleteMessages(handles);
+    return handles.length;
+  }
+
+  /**
+   * An expired receipt handle or a gone queue fails its entry, not the batch: that message comes
+   * again (duplicates are harmless) or went with its queue.
+   */
+  async #deleteMessages(
+    handles: ReadonlyArray<{ readonly queueUrl: string; readonly receiptHandle: string }>,
+  ): Promise<void> {
+    const byQueue = Map.groupBy(handles, (handle) => handle.queueUrl);
+    for (const [queueUrl, ofQueue] of byQueue) {
+      for (let start = 0; start < ofQueue.length; start += 10) {
+        const batch = ofQueue.slice(start, start + 10);
+        try {
+          await this.#options.sqs.send(
+            new DeleteMessageBatchCommand({
+              QueueUrl: queueUrl,
+              Entries: batch.map((handle, i) => ({ Id: String(i), ReceiptHandle: handle.receiptHandle })),
+            }),
+          );
+        } catch (error) {
+          if (!isQueueGone(error)) throw error;
+        }
+      }
+    }
+  }
+
+  /**
+   * Everything needed to resume without a list (call between polls; with deferDeletes, save it
+   * before flushDeletes).
+   */
+  exportState(): WatcherAgentState {
+    const registration = this.#registration;
+    if (registration === undefined)
+      throw new WatcherNotRegisteredError(`watcher ${this.#options.node} is not registered`);
+    return {
+      format: AGENT_STATE_FORMAT,
+      node: this.#options.node,
+      kinds: [...this.#options.kinds],
+      zone: this.#options.zone,
+      zoneOnly: this.#options.zoneOnly ?? false,
+      queueUrl: registration.queueUrl,
+      registeredAtMs: registration.registeredAtMs,
+      lastReceivedAtMs: this.#lastReceivedAtMs ?? this.#now(),
+      expiresAtMs: this.#expiresAtMs,
+      savedAtMs: this.#now(),
+      appliedThroughMs: this.#appliedThroughMs,
+      newestSourceTimeMs: this.#newestSourceTimeMs,
+      cache: this.cache.exportState(),
+      held: this.#gaps.entries().map((gap) => ({ ref: gap.ref, changes: [...gap.changes] })),
+    };
+  }
+
+  /**
+   * Instead of register + list after a restart: restores the saved cache, registers (idempotent
+   * while the registration lives: the same queue, its backlog intact) and continues from the
+   * queue. Lists again when the state cannot be continued: saved by another kind of watcher,
+   * silent past the queue's retention (changes may have been dropped), past the registration's
+   * expiry, or registered anew meanwhile (a new queue: the old backlog is gone).
+   */
+  async resume(state: WatcherAgentState): Promise<ResumeOutcome> {
+    const { node, zone, zoneOnly, kinds } = this.#options;
+    const sameWatcher =
+      state.format === AGENT_STATE_FORMAT &&
+      state.node === node &&
+      state.zone === zone &&
+      state.zoneOnly === (zoneOnly ?? false) &&
+      [...state.kinds].sort().join() === [...kinds].sort().join();
+    const now = this.#now();
+    const margin = this.#options.outageMarginMs ?? 60_000;
+    let reason: Exclude<ResumeOutcome, { resumed: true }>["reason"] | undefined;
+    if (!sameWatcher) reason = "other-watcher";
+    else if (state.expiresAtMs !== undefined && now >= state.expiresAtMs - margin) reason = "expired";
+    if (reason === undefined) {
+      this.cache.restoreState(state.cache);
+      this.#gaps.clear();
+      for (const gap of state.held)
+        for (const change of gap.changes) this.#gaps.hold(cacheKey(gap.ref), gap.ref, change, now);
+      this.#lastReceivedAtMs = state.lastReceivedAtMs;
+      this.#appliedThroughMs = state.appliedThroughMs;
+      this.#newestSourceTimeMs = state.newestSourceTimeMs;
+    }
+    const registration = await this.register();
+    if (reason === undefined) {
+      const retentionMs = registration.queueRetentionSeconds * 1000;
+      if (now - state.lastReceivedAtMs > retentionMs - margin) reason = "retention";
+      else if (
+        registration.queueUrl !== state.queueUrl ||
+        registration.registeredAtMs !== state.registeredAtMs
+      )
+        reason = "new-registration";
+    }
+    if (reason === undefined) return { resumed: true };
+    await this.relist();
+    this.#lastReceivedAtMs = this.#now();
+    return { resumed: false, reason };
   }
 
   /**
@@ -418,8 +600,10 @@ export class WatcherAgent {
     if (result.outcome === "applied") {
       this.#applied(change);
       this.#retryHeld(result.key);
-    } else if (result.outcome === "duplicate") this.stats.duplicates++;
-    else if (result.reason === "reference") {
+    } else if (result.outcome === "duplicate") {
+      this.stats.duplicates++;
+      this.#sawSourceTime(change.sourceTimeMs);
+    } else if (result.reason === "reference") {
       this.stats.referencesFetched++;
       await this.#reread(result.ref, [change]);
     } else if (result.reason === "unlisted") {
@@ -432,8 +616,14 @@ export class WatcherAgent {
   }
 
   #applied(change: BundledChange): void {
+    this.#sawSourceTime(change.sourceTimeMs);
     this.stats.applied++;
     this.latency.record(this.#now() - change.sourceTimeMs);
+  }
+
+  #sawSourceTime(sourceTimeMs: number): void {
+    if (this.#newestSourceTimeMs === undefined || sourceTimeMs > this.#newestSourceTimeMs)
+      this.#newestSourceTimeMs = sourceTimeMs;
   }
 
   /** Held patches of the object, retried now that it moved on, until none applies any more. */

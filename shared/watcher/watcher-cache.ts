@@ -102,6 +102,14 @@ export interface CacheCounts {
   readonly tombstones: number;
 }
 
+/** A cache as plain JSON (exportState / restoreState). */
+export interface WatcherCacheState {
+  readonly objects: ReadonlyArray<{ readonly version: string; readonly object: OutputObject }>;
+  readonly listedAt: Readonly<Partial<Record<OutputKind, string>>>;
+  /** [cache key, the version at which the object was seen deleted]. */
+  readonly tombstones: ReadonlyArray<readonly [string, string]>;
+}
+
 export function refOf(kind: OutputKind, namespace: string | undefined, name: string): CacheObjectRef {
   return { kind, namespace: kind === "EndpointSlice" ? namespace : undefined, name };
 }
@@ -372,6 +380,19 @@ export class WatcherCache {
     );
   }
 
+  /** Every IPCache entry (the claim that wins where several entries claim an IP). */
+  ipcacheEntries(): IPCacheEntry[] {
+    return [...this.#ipcache.keys()].map((ip) => this.lookupIP(ip) as IPCacheEntry);
+  }
+
+  /** The Services with backends held, as [namespace, service]. */
+  services(): Array<[string, string]> {
+    return [...this.#serviceSlices.keys()].map((key) => {
+      const slash = key.indexOf("/");
+      return [key.slice(0, slash), key.slice(slash + 1)];
+    });
+  }
+
   /** The IPCache and backends in canonical form, read from the incremental structures. */
   snapshot(): WatcherSnapshot {
     const ipcache: string[] = [];
@@ -428,6 +449,38 @@ export class WatcherCache {
    */
   rotateTombstones(): number {
     return this.#tombstones.rotate();
+  }
+
+  /**
+   * Everything the cache holds, as plain JSON: each object at the version held (a patch applies only
+   * on that version), the newest list version per kind and the tombstones. `restoreState` rebuilds
+   * an equal cache from it, so an agent restarted from disk resumes instead of re-listing.
+   */
+  exportState(): WatcherCacheState {
+    const kinds: OutputKind[] = ["EndpointSlice", "CiliumEndpointSlice", "CiliumIdentity"];
+    return {
+      objects: kinds.flatMap((kind) =>
+        [...this.#heldOf(kind)].map(([, ref, version]) => ({
+          version,
+          object: this.get(ref) as OutputObject,
+        })),
+      ),
+      listedAt: Object.fromEntries(this.#listedAt),
+      tombstones: this.#tombstones.entries(),
+    };
+  }
+
+  /** Replaces what is held by a state exportState wrote. */
+  restoreState(state: WatcherCacheState): void {
+    this.clear();
+    for (const { version, object } of state.objects) {
+      const ref = refOfObject(object);
+      this.#store(ref, cacheKey(ref), object, version);
+    }
+    for (const [kind, version] of Object.entries(state.listedAt))
+      this.#listedAt.set(kind as OutputKind, version);
+    // Oldest generation first, so the newer one wins where both name a key.
+    for (const [key, version] of [...state.tombstones].reverse()) this.#tombstones.set(key, version);
   }
 
   clear(): void {

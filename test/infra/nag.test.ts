@@ -136,6 +136,10 @@ describe("cdk-nag AwsSolutions", () => {
       channels(prefix),
       `${iam5Star} @ WatcherSweeper/Handler`,
       channels(prefix).replace("ReadApi/Handler", "WatcherSweeper/Handler"),
+      ...["*/*/v1/watchers/*", "*/GET/*", "*/POST/v1/watchers"].map(
+        (path) =>
+          `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<HttpApi>/${path}] @ ClientPolicies/NodeAgentPolicy`,
+      ),
     ];
     assert.deepEqual(
       summary(sandbox),

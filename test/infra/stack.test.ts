@@ -525,6 +525,7 @@ describe("HTTP API", () => {
       "POST /v1/watchers",
       "GET /v1/watchers/{node}",
       "DELETE /v1/watchers/{node}",
+      "POST /v1/watchers/{node}/applied",
     ]) {
       assert.ok(keys.includes(expected), expected);
     }
@@ -601,8 +602,9 @@ describe("least privilege", () => {
     it(`has no other wildcard in a resource than the watcher channel prefix (${name})`, () => {
       const prefix = name === "sandbox" ? "sliceline-watcher-" : "prod-w-";
       const channelPattern = `arn:\${AWS::Partition}:sqs:\${AWS::Region}:\${AWS::AccountId}:${prefix}*`;
+      // The client policies are for roles outside the stack: checked in "client policies".
       const wildcards = identityStatements(from)
-        .filter((s) => s.effect === "Allow")
+        .filter((s) => s.effect === "Allow" && !s.owner.startsWith("ClientPolicies"))
         .flatMap((s) =>
           s.resources.filter((r) => r !== "*" && r.includes("*")).map((r) => [s.actions, r] as const),
         );
@@ -893,5 +895,51 @@ describe("settings", () => {
         },
       );
     }
+  });
+});
+
+describe("client policies", () => {
+  const managed = (prefix: string) =>
+    identityStatements(resources).filter((s) => s.owner.startsWith(`ClientPolicies${prefix}`));
+  const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+
+  it("lets a node agent invoke the API's read and watcher paths and use only its own, tagged queue", () => {
+    const statements = managed("NodeAgentPolicy");
+    assert.deepEqual(
+      statements.map((s) => [...s.actions].sort()),
+      [
+        ["execute-api:Invoke"],
+        ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
+      ],
+    );
+    const api = `arn:\${AWS::Partition}:execute-api:\${AWS::Region}:\${AWS::AccountId}:\${${LOGICAL_IDS.httpApi}}`;
+    assert.deepEqual([...(statements[0]?.resources ?? [])].sort(), [
+      `${api}/*/*/v1/watchers/*`,
+      `${api}/*/GET/*`,
+      `${api}/*/POST/v1/watchers`,
+    ]);
+    assert.deepEqual(statements[1]?.resources, [
+      `arn:\${AWS::Partition}:sqs:\${AWS::Region}:\${AWS::AccountId}:sliceline-watcher-\${aws:PrincipalTag/sliceline-queue}`,
+    ]);
+  });
+
+  it("lets a bridge send to the two ingest queues and nothing else", () => {
+    const statements = managed("BridgePolicy");
+    assert.equal(statements.length, 1);
+    assert.deepEqual([...(statements[0]?.actions ?? [])].sort(), [
+      "sqs:GetQueueAttributes",
+      "sqs:GetQueueUrl",
+      "sqs:SendMessage",
+    ]);
+    assert.deepEqual(statements[0]?.resources, [
+      `\${${LOGICAL_IDS.ingestQueue}.Arn}`,
+      `\${${LOGICAL_IDS.priorityIngestQueue}.Arn}`,
+    ]);
+  });
+
+  it("outputs both policies' ARNs and the watcher queue prefix", () => {
+    for (const name of ["NodeAgentPolicyArn", "BridgePolicyArn", "WatcherQueuePrefix"])
+      assert.ok(outputs[name] !== undefined, name);
+    assert.equal(outputs.WatcherQueuePrefix?.Value, "sliceline-watcher-");
   });
 });

@@ -199,6 +199,51 @@ describe("ChannelWatcherRegistry hardening", () => {
     await registry.deregister("raced-1", { principal: "arn:admin", admin: true, cap: undefined });
   });
 
+  it("keeps acknowledgements owner-only, monotonic and across re-registration and heartbeats; concurrent ones do not lose", async () => {
+    const { registry } = registryWith();
+    const request = { node: "acked-1", kinds: ["CiliumIdentity" as const] };
+    const registered = await registry.register(request, owner("arn:x"));
+    clock += 1000;
+    const first = await registry.acknowledge("acked-1", owner("arn:x"), 900_000);
+    assert.deepEqual(first?.acks, [{ appliedThroughMs: 900_000, atMs: clock }]);
+    await assert.rejects(
+      registry.acknowledge("acked-1", owner("arn:y"), 950_000),
+      WatcherOwnedElsewhereError,
+    );
+    assert.equal(await registry.acknowledge("unknown-1", owner("arn:x"), 1), undefined);
+    assert.equal(
+      (await registry.acknowledge("acked-1", owner("arn:x"), 800_000))?.acks.length,
+      1,
+      "not older",
+    );
+    await registry.refresh("acked-1", owner("arn:x"));
+    await registry.register(request, owner("arn:x"));
+    const racing = await Promise.allSettled(
+      [910_000, 920_000, 930_000].map((through) => registry.acknowledge("acked-1", owner("arn:x"), through)),
+    );
+    assert.ok(racing.some((result) => result.status === "fulfilled"));
+    const [applied] = (await registry.appliedWatermarks()).filter((entry) => entry.node === "acked-1");
+    assert.equal(applied?.registeredAtMs, registered.registeredAtMs);
+    assert.equal(
+      applied?.acks[0]?.appliedThroughMs,
+      900_000,
+      "re-registration and the heartbeat kept the history",
+    );
+    assert.ok((applied?.acks.length ?? 0) >= 2);
+    const throughs = applied?.acks.map((ack) => ack.appliedThroughMs) ?? [];
+    assert.deepEqual(
+      throughs,
+      [...throughs].sort((a, b) => a - b),
+      "monotonic",
+    );
+    assert.equal(applied?.ackCount, applied?.acks.length);
+    await registry.deregister("acked-1", owner("arn:x"));
+    assert.deepEqual(
+      (await registry.appliedWatermarks()).filter((entry) => entry.node === "acked-1"),
+      [],
+    );
+  });
+
   it("caps live registrations per principal, atomically, and frees a slot on removal", async () => {
     const { registry } = registryWith();
     const capped = owner("arn:capped", 3);

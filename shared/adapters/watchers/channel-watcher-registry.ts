@@ -29,12 +29,15 @@ import {
   DEFAULT_WATCHER_TTL_SECONDS,
   QUEUE_NAME_REUSE_SECONDS,
   WATCHER_QUEUE_RETENTION_SECONDS,
+  type WatcherAck,
+  type WatcherApplied,
   WatcherBusyError,
   WatcherCapExceededError,
   WatcherOwnedElsewhereError,
   type WatcherRegistration,
   type WatcherRegistry,
   type WatcherRequest,
+  withAck,
 } from "#shared/api/watcher-registry.ts";
 import { scopesForWatcher } from "#shared/fanout/change-routing.ts";
 import type { WatcherChannel, WatcherChannels } from "./watcher-channels.ts";
@@ -50,6 +53,9 @@ interface WatcherItem extends WatcherRegistration {
   /** Bumped by every write; absent on records written before revisions existed. */
   readonly revision?: number;
   readonly removingSinceMs?: number;
+  /** Recent acknowledgements (oldest first) and how many were ever recorded; see acknowledge. */
+  readonly acks?: readonly WatcherAck[];
+  readonly ackCount?: number;
 }
 
 /** Watcher records' partition keys start with this (owner counters do not). */
@@ -65,6 +71,8 @@ export interface ChannelWatcherRegistryOptions {
   readonly now?: () => number;
   /** How long a registration lives without a refresh (default 1 h). */
   readonly ttlSeconds?: number;
+  /** How long appliedWatermarks reuses its scan (/v1/stats may be polled); default 0: always scan. */
+  readonly watermarksCacheMs?: number;
 }
 
 export class ChannelWatcherRegistry implements WatcherRegistry {
@@ -73,6 +81,8 @@ export class ChannelWatcherRegistry implements WatcherRegistry {
   readonly #tableName: string;
   readonly #now: () => number;
   readonly #ttlMs: number;
+  readonly #watermarksCacheMs: number;
+  #watermarks: { atMs: number; applied: Promise<WatcherApplied[]> } | undefined;
 
   constructor(
     channels: WatcherChannels,
@@ -85,6 +95,7 @@ export class ChannelWatcherRegistry implements WatcherRegistry {
     this.#tableName = tableName;
     this.#now = options.now ?? Date.now;
     this.#ttlMs = (options.ttlSeconds ?? DEFAULT_WATCHER_TTL_SECONDS) * 1000;
+    this.#watermarksCacheMs = options.watermarksCacheMs ?? 0;
   }
 
   async register(request: WatcherRequest, owner: WatcherOwner): Promise<WatcherRegistration> {
@@ -122,6 +133,8 @@ export class ChannelWatcherRegistry implements WatcherRegistry {
       owner: owner.principal,
       counted,
       revision: (previous?.revision ?? 0) + 1,
+      // Re-registering keeps the node's acknowledgement history (the convergence reads it).
+      ...(previous?.acks === undefined ? {} : { acks: previous.acks, ackCount: previous.ackCount ?? 0 }),
     };
     if (previous === undefined) await this.#create(item, owner);
     else await this.#replace(item, previous);
@@ -171,6 +184,83 @@ export class ChannelWatcherRegistry implements WatcherRegistry {
       // A registration or a removal won the race: answer with what is there now.
       return this.get(node);
     }
+  }
+
+  /**
+   * Appends to the record's acknowledgement history, conditionally on the history it read
+   * (`ackCount`), on its owner and on its liveness. An acknowledgement does not bump `revision`:
+   * a heartbeat racing it must not lose. One that loses to a concurrent one reads again, once.
+   */
+  async acknowledge(
+    node: string,
+    owner: WatcherOwner,
+    appliedThroughMs: number,
+  ): Promise<WatcherApplied | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      const item = await this.#item(node);
+      if (item === undefined || !this.#live(item)) return undefined;
+      if (item.owner !== undefined && item.owner !== owner.principal)
+        throw new WatcherOwnedElsewhereError(`node ${node} is registered by another principal`);
+      const now = this.#now();
+      const history = { acks: item.acks ?? [], ackCount: item.ackCount ?? 0 };
+      const next = withAck(history, { appliedThroughMs, atMs: now });
+      if (next === undefined) return appliedOf(item);
+      try {
+        await this.#documents.send(
+          new UpdateCommand({
+            TableName: this.#tableName,
+            Key: { pk: item.pk, sk: SORT_KEY },
+            UpdateExpression: "SET acks = :acks, ackCount = :count",
+            ConditionExpression: `${item.ackCount === undefined ? "attribute_not_exists(ackCount)" : "ackCount = :read"} AND ${item.owner === undefined ? "attribute_not_exists(#owner)" : "#owner = :owner"} AND attribute_not_exists(removingSinceMs) AND expiresAtMs > :now`,
+            ExpressionAttributeNames: { "#owner": "owner" },
+            ExpressionAttributeValues: {
+              ":acks": next.acks,
+              ":count": next.ackCount,
+              ":now": now,
+              ...(item.ackCount === undefined ? {} : { ":read": item.ackCount }),
+              ...(item.owner === undefined ? {} : { ":owner": item.owner }),
+            },
+          }),
+        );
+        return { node, registeredAtMs: item.registeredAtMs, ...next };
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+        if (attempt > 0)
+          throw new WatcherBusyError(`the watcher of node ${node} changed meanwhile`, RACE_RETRY_SECONDS);
+      }
+    }
+  }
+
+  /** A scan of the watcher records (a few thousand small items), live ones only; reused for watermarksCacheMs. */
+  appliedWatermarks(): Promise<WatcherApplied[]> {
+    const now = this.#now();
+    const cached = this.#watermarks;
+    if (cached !== undefined && now - cached.atMs < this.#watermarksCacheMs) return cached.applied;
+    const applied = this.#scanWatermarks();
+    this.#watermarks = { atMs: now, applied };
+    applied.catch(() => {
+      if (this.#watermarks?.applied === applied) this.#watermarks = undefined;
+    });
+    return applied;
+  }
+
+  async #scanWatermarks(): Promise<WatcherApplied[]> {
+    const applied: WatcherApplied[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.#documents.send(
+        new ScanCommand({
+          TableName: this.#tableName,
+          FilterExpression: "begins_with(pk, :prefix)",
+          ExpressionAttributeValues: { ":prefix": WATCHER_KEY_PREFIX },
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of (page.Items ?? []) as WatcherItem[])
+        if (this.#live(item)) applied.push(appliedOf(item));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey !== undefined);
+    return applied;
   }
 
   async sweepExpired(): Promise<number> {
@@ -341,6 +431,15 @@ function registrationOf(item: WatcherItem): WatcherRegistration {
     registeredAtMs: item.registeredAtMs,
     expiresAtMs: item.expiresAtMs,
     queueRetentionSeconds: item.queueRetentionSeconds ?? WATCHER_QUEUE_RETENTION_SECONDS,
+  };
+}
+
+function appliedOf(item: WatcherItem): WatcherApplied {
+  return {
+    node: item.node,
+    registeredAtMs: item.registeredAtMs,
+    acks: item.acks ?? [],
+    ackCount: item.ackCount ?? 0,
   };
 }
 
