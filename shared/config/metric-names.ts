@@ -28,4 +28,6 @@ export const METRIC = {
   apiLatency: "ApiLatency",
   /** Watcher registrations the sweep removed (with their queues) because they went silent. */
   watchersExpired: "WatchersExpired",
+  /** Entries the fan-out appended to the change log the Kubernetes watch reads (docs/watch.md). */
+  changeLogEntries: "ChangeLogEntries",
 } as const;
