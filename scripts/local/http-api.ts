@@ -64,6 +64,9 @@ async function writeStreamed(
         if (next.done === true || !open) break;
         response.write(next.value);
       }
+    } catch (error) {
+      // A client that went away leaves nothing to answer (the runner may be stopping meanwhile).
+      if (open) throw error;
     } finally {
       response.off("close", closed);
     }
