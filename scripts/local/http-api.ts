@@ -14,6 +14,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from "aws-lambda";
+import { isTrueParameter } from "#shared/api/router.ts";
 
 /** The header the local HTTP API turns into the caller's IAM principal ARN. */
 export const LOCAL_CALLER_HEADER = "x-sliceline-local-principal";
@@ -36,8 +37,7 @@ export type ApiStreamHandler = (
 
 /** Whether a request is a Kubernetes watch (the parameter as the apiserver reads it). */
 export function isWatchRequest(query: string): boolean {
-  const watch = new URLSearchParams(query).get("watch");
-  return watch === "true" || watch === "1";
+  return isTrueParameter(new URLSearchParams(query).get("watch") ?? undefined);
 }
 
 /** Writes a streamed result to the response until it ends or the client goes away. */

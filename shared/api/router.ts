@@ -367,8 +367,7 @@ export function createApiRouter(options: ApiRouterOptions): ApiRouter {
     }
 
     function isWatch(): boolean {
-      const watch = param("watch");
-      return watch === "true" || watch === "1";
+      return isTrueParameter(param("watch"));
     }
 
     function rejectWatch(): void {
@@ -449,7 +448,7 @@ export function createApiRouter(options: ApiRouterOptions): ApiRouter {
         from,
         initial,
         // A Table watch (kubectl get -w) gets rows only: a bookmark is no row.
-        bookmarks: param("allowWatchBookmarks") === "true" && output.table === undefined,
+        bookmarks: isTrueParameter(param("allowWatchBookmarks")) && output.table === undefined,
         deadlineMs,
         endWhenEventsSent: !stream,
       };
@@ -481,6 +480,14 @@ export function createApiRouter(options: ApiRouterOptions): ApiRouter {
       };
     }
   };
+}
+
+/**
+ * A boolean query parameter as the apiserver reads it (Go's strconv.ParseBool): the Python client
+ * sends `watch=True`, kubectl `watch=true`, others `watch=1`.
+ */
+export function isTrueParameter(value: string | undefined): boolean {
+  return value !== undefined && ["1", "t", "T", "true", "TRUE", "True"].includes(value);
 }
 
 async function* mapLines<T>(lines: AsyncIterable<T>, render: (line: T) => string): AsyncGenerator<string> {

@@ -75,8 +75,9 @@ function relabel(slice: EndpointSlice, labels: Record<string, string>): Endpoint
 const BASE = "/apis/discovery.k8s.io/v1";
 
 describe("watch on the lists", () => {
-  it("serves watch=true and watch=1 instead of 405", async () => {
-    for (const flag of ["true", "1"]) {
+  it("serves watch=true, watch=1 and watch=True instead of 405", async () => {
+    // "True": the Python client's spelling (Go's ParseBool accepts it).
+    for (const flag of ["true", "1", "True"]) {
       const { status } = await watch(`${BASE}/namespaces/shop/endpointslices?watch=${flag}&timeoutSeconds=1`);
       assert.equal(status, 200);
     }
