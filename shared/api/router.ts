@@ -43,7 +43,14 @@ import {
   internalError as toInternalError,
 } from "./status.ts";
 import { type IncludeObject, renderTable, type Table } from "./table.ts";
-import { type ChangeLogReader, type WatchEventLine, type WatchPlan, watchEvents } from "./watch-stream.ts";
+import {
+  type ChangeLogReader,
+  listResourceVersion,
+  WATCH_REPLAY_MARGIN_MS,
+  type WatchEventLine,
+  type WatchPlan,
+  watchEvents,
+} from "./watch-stream.ts";
 import {
   authorizeWatcherCaller,
   OPEN_POLICY,
@@ -95,8 +102,6 @@ export interface WatchOptions {
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
-/** How far back a read looks for events that became visible late (hybrid clocks, shard lag). */
-export const WATCH_REPLAY_MARGIN_MS = 5_000;
 const BOOKMARK_INTERVAL_MS = 10_000;
 
 export interface ApiRouterOptions {
@@ -231,7 +236,7 @@ export function createApiRouter(options: ApiRouterOptions): ApiRouter {
       const includeObject =
         output.table === undefined ? "Metadata" : parseIncludeObject(param("includeObject"));
       const result = await reader.list(resource.kind, namespace, listOptions);
-      const resourceVersion = listResourceVersion(result.resourceVersion);
+      const resourceVersion = listVersion(result.resourceVersion);
       const metadata =
         result.continueToken === undefined
           ? { resourceVersion }
@@ -375,16 +380,9 @@ export function createApiRouter(options: ApiRouterOptions): ApiRouter {
         throw new StatusError("MethodNotAllowed", "watch is served on lists, not on a single object");
     }
 
-    /**
-     * A list's resourceVersion is where a watch of it starts. The highest version among the items
-     * alone would age while nothing changes, until a watch from it answered 410 and the client
-     * re-listed into the same old version. Any change the list did not see has a version above
-     * now minus the replay margin (docs/watch.md), so the list may claim that much.
-     */
-    function listResourceVersion(highest: string): string {
-      if (options.watch === undefined) return highest;
-      const floor = (BigInt(Math.floor(now() - WATCH_REPLAY_MARGIN_MS)) * 1000n).toString();
-      return compareResourceVersions(floor, highest) > 0 ? floor : highest;
+    /** Where a watch of a list starts (docs/watch.md); a server without watch keeps the items' highest. */
+    function listVersion(highest: string): string {
+      return options.watch === undefined ? highest : listResourceVersion(highest, now());
     }
 
     async function watch(resource: ApiResource, namespace: string | undefined): Promise<ApiResponse> {
@@ -429,7 +427,7 @@ export function createApiRouter(options: ApiRouterOptions): ApiRouter {
           if (compareResourceVersions(page.resourceVersion, highest) > 0) highest = page.resourceVersion;
           continueToken = page.continueToken;
         } while (continueToken !== undefined);
-        from = listResourceVersion(highest);
+        from = listVersion(highest);
       } else {
         const oldestKeptMicros = BigInt(Math.floor(startMs - CHANGE_LOG_RETENTION_MS)) * 1000n;
         if (BigInt(version) < oldestKeptMicros)

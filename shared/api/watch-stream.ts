@@ -68,6 +68,21 @@ export interface WatchTiming {
   readonly sleep: (ms: number) => Promise<void>;
 }
 
+/** How far back a read looks for events that became visible late (hybrid clocks, shard lag). */
+export const WATCH_REPLAY_MARGIN_MS = 5_000;
+
+/**
+ * A list's resourceVersion, where a watch of it starts: the highest version among its items, or
+ * now minus the replay margin if that is higher. The items' highest alone would age while nothing
+ * changes, until a watch from it answered 410 and the client re-listed into the same old version.
+ * Any change the list did not see has a version above now minus the margin, so the list may claim
+ * that much.
+ */
+export function listResourceVersion(highest: string, nowMs: number): string {
+  const floor = (BigInt(Math.floor(nowMs - WATCH_REPLAY_MARGIN_MS)) * 1000n).toString();
+  return compareResourceVersions(floor, highest) > 0 ? floor : highest;
+}
+
 export async function* watchEvents(plan: WatchPlan, timing: WatchTiming): AsyncGenerator<WatchEventLine> {
   const sent = new Set<string>();
   /** With an initial state: what the client holds (key -> version), to drop replays of it. */
