@@ -234,6 +234,48 @@ describe("kubectl get endpointslices -A -w", () => {
   }
 });
 
+describe("kubectl get endpointslices -A -w, as printed (server-side Table rows)", () => {
+  for (const [name, binary] of [
+    ["Debian kubectl 1.20", () => debianKubectl],
+    ["current kubectl", () => currentKubectl],
+  ] as const) {
+    it(`${name} prints a row for a new Service's slice`, {
+      skip: binary() === undefined && "no kubectl 1.3x on the PATH",
+    }, async () => {
+      const service = `kt${latencies.length}`;
+      let output = "";
+      let errors = "";
+      const child = spawn(
+        binary() as string,
+        ["--server", runner.config.api, "get", "endpointslices", "-A", "-w"],
+        {
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      );
+      child.stdout.on("data", (chunk: Buffer) => {
+        output += chunk.toString();
+      });
+      child.stderr.on("data", (chunk: Buffer) => {
+        errors += chunk.toString();
+      });
+      try {
+        await until(
+          `kubectl's header and rows (stderr: ${errors})`,
+          () => /^NAMESPACE\s+NAME\s+ADDRESSTYPE/m.test(output) && /\bweb-/.test(output),
+        );
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const sentAt = await sendService(service, 3);
+        const seenAt = await until(`a row for ${service} (output: ${output}; stderr: ${errors})`, () =>
+          new RegExp(`^shop\\s+${service}-\\S+\\s+IPv4\\s+8080\\s+(\\S+,){2}\\S+`, "m").test(output),
+        );
+        latencies.push([`${name}, table output`, seenAt - sentAt]);
+      } finally {
+        child.kill();
+      }
+    });
+  }
+});
+
 describe("@kubernetes/client-node informer", () => {
   it("reaches the API's list of EndpointSlices after changes", async () => {
     const kc = new KubeConfig();
