@@ -33,10 +33,18 @@ export type ApiHandler = (
 export function createApiHandler(parts: ApiHandlerParts): ApiHandler {
   const { router, logger, tracer, metrics } = parts;
 
-  async function handle(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+  async function handle(
+    event: APIGatewayProxyEventV2,
+    context: Context,
+  ): Promise<APIGatewayProxyStructuredResultV2> {
     const started = performance.now();
-    const request = toApiRequest(event);
-    const response = await router(request);
+    const request = {
+      ...toApiRequest(event),
+      watchMode: "long-poll" as const,
+      deadlineMs: deadlineOf(context),
+    };
+    // A watch behind API Gateway is a long poll: what arrived until it ended, in one body.
+    const response = await drained(await router(request));
     const latencyMs = performance.now() - started;
     metrics.addDimensions({ route: response.route, status: String(response.status) });
     metrics.addMetric("ApiRequests", MetricUnit.Count, 1);
@@ -59,6 +67,51 @@ export function createApiHandler(parts: ApiHandlerParts): ApiHandler {
     .use(captureLambdaHandler(tracer))
     .use(injectLambdaContext(logger, { correlationIdPath: CORRELATION_ID_PATH, resetKeys: true }))
     .use(logMetrics(metrics)) as unknown as ApiHandler;
+}
+
+/** What a streamed response is, answered at once: the router's body and every chunk after it. */
+async function drained(response: ApiResponse): Promise<ApiResponse> {
+  if (response.chunks === undefined) return response;
+  let body = response.body;
+  for await (const chunk of response.chunks) body += chunk;
+  return { ...response, body, chunks: undefined };
+}
+
+/** Leave the function 2 s to answer before it times out. */
+function deadlineOf(context: Context | undefined): number | undefined {
+  const remaining = context?.getRemainingTimeInMillis?.();
+  return remaining === undefined ? undefined : Date.now() + remaining - 2_000;
+}
+
+export interface StreamedApiResult {
+  readonly statusCode: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+  /** Body chunks after `body`, written as they come (a watch). */
+  readonly chunks?: AsyncIterable<string> | undefined;
+}
+
+/**
+ * The API for a connection that can stay open (the local HTTP API; a response-streaming function
+ * URL): a watch streams its events until its timeout instead of long-polling.
+ */
+export function createApiStreamHandler(parts: Pick<ApiHandlerParts, "router" | "logger">) {
+  return async (event: APIGatewayProxyEventV2): Promise<StreamedApiResult> => {
+    const request = { ...toApiRequest(event), watchMode: "stream" as const };
+    const response = await parts.router(request);
+    parts.logger.info("streamed request", {
+      method: request.method,
+      path: request.path,
+      route: response.route,
+      status: response.status,
+    });
+    return {
+      statusCode: response.status,
+      headers: response.headers,
+      body: response.body,
+      chunks: response.chunks,
+    };
+  };
 }
 
 /** The router's view of an HTTP API v2 event: method, path (stage prefix removed), query, headers, body. */

@@ -15,13 +15,14 @@ import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
+import { DynamoChangeLogReader } from "#shared/adapters/dynamodb/change-log-reader.ts";
 import { createSqsClient } from "#shared/adapters/sqs/sqs-client.ts";
 import { DynamoSliceReader } from "#shared/api/dynamodb-reader.ts";
 import { createApiRouter } from "#shared/api/router.ts";
 import { isWatcherSweepEvent } from "#shared/api/watcher-registry.ts";
 import { METRIC } from "#shared/config/metric-names.ts";
 import { loadContinueTokens } from "./continue-token-key.ts";
-import { createApiHandler, searchDottedPath } from "./create-handler.ts";
+import { createApiHandler, createApiStreamHandler, searchDottedPath } from "./create-handler.ts";
 import { readApiEnvironment } from "./environment.ts";
 import { SecretsManagerSecrets } from "./secret-value.ts";
 import { createWatcherRegistry } from "./watcher-registry-factory.ts";
@@ -70,10 +71,15 @@ const router = createApiRouter({
   watcherAuthorization: watchers.authorization,
   onWatcherApplied: (_node, lagMs) =>
     metrics.addMetric(METRIC.watcherAppliedLag, MetricUnit.Milliseconds, Math.max(0, lagMs)),
+  // The fan-out's change log, in the state table (docs/watch.md).
+  watch: { log: new DynamoChangeLogReader({ documents, stateTable: environment.stateTable }) },
   onError: (error, route) => logger.error("unexpected error", { route, error }),
 });
 
 const apiHandler = createApiHandler({ router, logger, tracer, metrics });
+
+/** The same API on a connection that may stay open: the local HTTP API streams watches with it. */
+export const streamHandler = createApiStreamHandler({ router, logger });
 
 async function sweepWatchers(): Promise<{ swept: number }> {
   if (watchers.registry === undefined) return { swept: 0 };

@@ -8,6 +8,8 @@
  *   - "objects": one message per change and scope; records are processed one by one with partial
  *     batch failures, so a bad record is retried (then bisected, then sent to the failure queue)
  *     without holding up the shard.
+ * Either way every record is first appended to the change log the Kubernetes watch reads
+ * (shared/fanout/change-log.ts, docs/watch.md); a batch whose log write fails is retried whole.
  */
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
 import { Logger } from "@aws-lambda-powertools/logger";
@@ -22,13 +24,16 @@ import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import middy from "@middy/core";
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent, StreamRecord } from "aws-lambda";
+import { DynamoChangeLogWriter } from "#shared/adapters/dynamodb/change-log-writer.ts";
 import { DynamoPipelineCountsRecorder } from "#shared/adapters/dynamodb/pipeline-counts-recorder.ts";
 import { SnsChangePublisher } from "#shared/adapters/sns/sns-change-publisher.ts";
 import { TopicAudience } from "#shared/adapters/sns/topic-audience.ts";
 import { changeTopicArnsFromEnvironment, fanoutFormatFromEnvironment } from "#shared/config/environment.ts";
+import { METRIC } from "#shared/config/metric-names.ts";
 import { ENV } from "#shared/config/resources.ts";
 import { bundleMessages, coalesceChanges, type RecordChange } from "#shared/fanout/bundle-publisher.ts";
-import { routeChange } from "#shared/fanout/change-routing.ts";
+import { changeLogEntry } from "#shared/fanout/change-log.ts";
+import { type ObjectChange, routeChange } from "#shared/fanout/change-routing.ts";
 import { objectChangeFromImages, type SliceItemImage } from "#shared/fanout/stored-change.ts";
 import { fanoutCounts, recordPipelineCountsAdvisory } from "#shared/pipeline/pipeline-counts.ts";
 
@@ -47,6 +52,30 @@ const publisher = new SnsChangePublisher(sns, topicArns);
 const audience = new TopicAudience(sns);
 const processor = new BatchProcessor(EventType.DynamoDBStreams);
 const pipelineCounts = pipelineCountsFromEnvironment();
+const changeLog = changeLogFromEnvironment();
+
+/** The watch's change log, in the state table; without the variable nothing is logged. */
+function changeLogFromEnvironment(): DynamoChangeLogWriter | undefined {
+  const stateTable = process.env[ENV.stateTable];
+  if (stateTable === undefined || stateTable === "") return undefined;
+  const dynamodb = tracer.captureAWSv3Client(new DynamoDBClient({}));
+  return new DynamoChangeLogWriter({ documents: DynamoDBDocumentClient.from(dynamodb), stateTable });
+}
+
+/** When the stream saw the record (whole seconds): a deletion's version is minted from it. */
+function recordTimeMs(record: DynamoDBRecord | undefined): number {
+  const seconds = record?.dynamodb?.ApproximateCreationDateTime;
+  return typeof seconds === "number" && Number.isFinite(seconds) ? seconds * 1000 : Date.now();
+}
+
+async function logChanges(
+  changes: ReadonlyArray<{ change: ObjectChange; record: DynamoDBRecord | undefined }>,
+) {
+  if (changeLog === undefined || changes.length === 0) return;
+  const entries = changes.map(({ change, record }) => changeLogEntry(change, recordTimeMs(record)));
+  await changeLog.append(entries, Date.now());
+  metrics.addMetric(METRIC.changeLogEntries, MetricUnit.Count, entries.length);
+}
 
 /**
  * The counters /v1/stats serves rates from, in the state table the stack names (granted UpdateItem
@@ -114,6 +143,7 @@ function recordLatency(sourceTimeMs: number): void {
 
 async function fanOutRecord(record: DynamoDBRecord, totals: BatchTotals): Promise<void> {
   const change = changeOf(record);
+  await logChanges([{ change, record }]);
   const published = await publisher.publish(routeChange(change, zones));
   totals.published += published.published;
   totals.bytes += published.bytes;
@@ -149,6 +179,8 @@ async function fanOutBundles(event: DynamoDBStreamEvent): Promise<DynamoDBBatchR
       break;
     }
   }
+  // Before anything is published: a watch must never miss what a watcher queue was sent.
+  await logChanges(changes.map(({ change, record }) => ({ change, record: records[record] })));
   const messages = bundleMessages(coalesceChanges(changes), zones, scopes);
   const result = await publisher.publishBodies(messages);
   for (const index of result.failed) failFrom = Math.min(failFrom, messages[index]?.firstRecord ?? 0);

@@ -61,8 +61,9 @@ export class Fanout extends Construct {
 
     // The stream images carry everything it publishes: no table reads beyond the stream.
     grantTopicsPublishTo(fn, topics.byScope);
-    // Its per-minute counters for /v1/stats: one UpdateItem ADD per invocation.
-    grantTableTo(fn, tables.state, ["UpdateItem"]);
+    // UpdateItem: its per-minute counters for /v1/stats (one ADD per invocation); BatchWriteItem:
+    // the change log the Kubernetes watch reads (docs/watch.md).
+    grantTableTo(fn, tables.state, ["UpdateItem", "BatchWriteItem"]);
     fn.addEnvironment(ENV.fanoutFormat, settings.fanoutFormat);
 
     fn.addEventSource(

@@ -6,10 +6,15 @@
  * for the caller's identity: a request's LOCAL_CALLER_HEADER becomes the IAM authorizer's
  * `requestContext.authorizer.iam.userArn`, so watcher authorization can be exercised locally
  * (API Gateway never reads this header; in AWS the principal comes from the SigV4 signature).
+ *
+ * A Kubernetes watch (`?watch=true`) goes to the function's streaming entry when it has one, and
+ * its events are written as chunks as they come, as a response-streaming function URL would;
+ * through API Gateway the same watch is a long poll (docs/watch.md).
  */
 import { randomUUID } from "node:crypto";
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from "aws-lambda";
+import { isTrueParameter } from "#shared/api/router.ts";
 
 /** The header the local HTTP API turns into the caller's IAM principal ARN. */
 export const LOCAL_CALLER_HEADER = "x-sliceline-local-principal";
@@ -18,6 +23,56 @@ export type ApiHandler = (
   event: APIGatewayProxyEventV2,
   context: Context,
 ) => Promise<APIGatewayProxyResultV2>;
+
+/** The API's streaming entry: a response whose `chunks` are written as they come. */
+export type ApiStreamHandler = (
+  event: APIGatewayProxyEventV2,
+  context: Context,
+) => Promise<{
+  statusCode: number;
+  headers: Record<string, string>;
+  body: string;
+  chunks?: AsyncIterable<string> | undefined;
+}>;
+
+/** Whether a request is a Kubernetes watch (the parameter as the apiserver reads it). */
+export function isWatchRequest(query: string): boolean {
+  return isTrueParameter(new URLSearchParams(query).get("watch") ?? undefined);
+}
+
+/** Writes a streamed result to the response until it ends or the client goes away. */
+async function writeStreamed(
+  result: Awaited<ReturnType<ApiStreamHandler>>,
+  request: IncomingMessage,
+  response: ServerResponse,
+): Promise<void> {
+  response.writeHead(result.statusCode, result.headers);
+  if (result.body !== "") response.write(result.body);
+  const chunks = result.chunks?.[Symbol.asyncIterator]();
+  if (chunks !== undefined) {
+    let open = true;
+    const closed = () => {
+      open = false;
+      // Ends the watch's generator after its current wait.
+      void chunks.return?.();
+    };
+    response.once("close", closed);
+    request.socket.once("close", closed);
+    try {
+      while (open) {
+        const next = await chunks.next();
+        if (next.done === true || !open) break;
+        response.write(next.value);
+      }
+    } catch (error) {
+      // A client that went away leaves nothing to answer (the runner may be stopping meanwhile).
+      if (open) throw error;
+    } finally {
+      response.off("close", closed);
+    }
+  }
+  response.end();
+}
 
 export interface Route {
   readonly method: string;
@@ -212,6 +267,8 @@ export async function startHttpApi(options: {
   readonly port: number;
   readonly routeKeys: readonly string[];
   readonly handler: ApiHandler;
+  /** The function's streaming entry, for watches; without it they go to `handler` as long polls. */
+  readonly streamHandler?: ApiStreamHandler | undefined;
   readonly context: () => Context;
   readonly apiId: string;
 }): Promise<HttpApiServer> {
@@ -232,6 +289,10 @@ export async function startHttpApi(options: {
         return;
       }
       const event = await toHttpApiEvent(request, body, match, options.apiId, port);
+      if (options.streamHandler !== undefined && isWatchRequest(splitRequestTarget(request.url).query)) {
+        await writeStreamed(await options.streamHandler(event, options.context()), request, response);
+        return;
+      }
       const result = await options.handler(event, options.context());
       if (typeof result === "string" || result === undefined || !("statusCode" in result)) {
         // Payload 2.0: anything but a structured result is a 200 JSON body.

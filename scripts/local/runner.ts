@@ -30,7 +30,7 @@ import type { Context } from "aws-lambda";
 import { createSqsClient } from "#shared/adapters/sqs/sqs-client.ts";
 import { ENV, LOGICAL_IDS } from "#shared/config/resources.ts";
 import { type Backend, startDynamoDbLocal, startFauxqs } from "./backends.ts";
-import { type ApiHandler, type HttpApiServer, startHttpApi } from "./http-api.ts";
+import { type ApiHandler, type ApiStreamHandler, type HttpApiServer, startHttpApi } from "./http-api.ts";
 import { LOCAL_ACCOUNT, LOCAL_REGION, type Provisioned, provision } from "./provision.ts";
 import { type ScheduledHandler, ScheduledRule, scheduledRules } from "./scheduled-rules.ts";
 import { type SqsDeliveryFaults, SqsEventSource, type SqsHandler, sleep } from "./sqs-event-source.ts";
@@ -218,6 +218,8 @@ export async function startLocalRunner(options: LocalRunnerOptions = {}): Promis
     process.env.AWS_LAMBDA_LOG_LEVEL = options.logLevel === "SILENT" ? "FATAL" : "WARN";
 
     const handlers = new Map<string, unknown>();
+    /** A module's streaming entry, when it has one (the API's: watches stream locally). */
+    const streamHandlers = new Map<string, ApiStreamHandler>();
     const timeouts = new Map<string, number>();
     for (const [id, resource] of functions) {
       const module = FUNCTION_MODULES[id];
@@ -225,8 +227,12 @@ export async function startLocalRunner(options: LocalRunnerOptions = {}): Promis
         log(`function ${id}: no local module, not run`);
         continue;
       }
-      const imported = (await import(module)) as { handler: (...args: never[]) => Promise<unknown> };
+      const imported = (await import(module)) as {
+        handler: (...args: never[]) => Promise<unknown>;
+        streamHandler?: ApiStreamHandler;
+      };
       handlers.set(id, options.wrapHandler?.(id, imported.handler) ?? imported.handler);
+      if (imported.streamHandler !== undefined) streamHandlers.set(id, imported.streamHandler);
       timeouts.set(id, Number(resource.Properties?.Timeout ?? 3));
     }
     const functionName = (id: string) => `${template.stackName}-${id}`;
@@ -349,6 +355,7 @@ export async function startLocalRunner(options: LocalRunnerOptions = {}): Promis
         counters.apiRequests++;
         return apiHandler(event, context);
       },
+      streamHandler: streamHandlers.get(LOGICAL_IDS.apiFunction),
       context: contextFor(LOGICAL_IDS.apiFunction),
       apiId: "local",
     });

@@ -4,7 +4,7 @@
  */
 import { API_RESOURCES, type ApiResource, GROUP_VERSIONS, OUTPUT_KINDS } from "./api-resources.ts";
 
-const VERBS = ["get", "list"] as const;
+const VERBS = ["get", "list", "watch"] as const;
 
 interface GroupVersionForDiscovery {
   groupVersion: string;
@@ -19,10 +19,17 @@ interface ApiGroup {
   preferredVersion: GroupVersionForDiscovery;
 }
 
+/**
+ * No core version is advertised: sliceline serves no core kind, and current kubectl (1.3x) fails
+ * discovery outright on a listed group version without resources ("received empty response for:
+ * v1"). /api/v1 itself still answers (kubectl reads /api/v1/namespaces/{ns} after a NotFound).
+ * Discovery is always answered in its plain form, Content-Type application/json: clients asking
+ * for aggregated discovery (apidiscovery.k8s.io/v2) see that and fall back to the plain documents.
+ */
 export function apiVersions(serverAddress: string): unknown {
   return {
     kind: "APIVersions",
-    versions: ["v1"],
+    versions: [],
     serverAddressByClientCIDRs: [{ clientCIDR: "0.0.0.0/0", serverAddress }],
   };
 }

@@ -10,12 +10,15 @@
  *   GET  /apis/cilium.io/v2alpha1/ciliumendpointslices[/{name}]
  *   GET  /apis/cilium.io/v2/ciliumidentities[/{id}]
  *        ?labelSelector=&fieldSelector=&limit=&continue=   (and Table output on request)
+ *        ?watch=true&resourceVersion=&allowWatchBookmarks=&timeoutSeconds=   on the lists (docs/watch.md)
  *   GET  /v1/ipcache/{ip}, /v1/stats, /healthz, /
  *   POST /v1/watchers, GET|DELETE /v1/watchers/{node}, POST /v1/watchers/{node}/applied
  * Every error is a Kubernetes Status.
  */
 import { parseAddress } from "#shared/core/endpointslice/ip-address.ts";
-import type { OutputKind } from "#shared/core/output-changes.ts";
+import { compareResourceVersions } from "#shared/core/object-versions.ts";
+import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
+import { CHANGE_LOG_RETENTION_MS } from "#shared/fanout/change-log.ts";
 import { API_RESOURCES, type ApiResource, OUTPUT_KINDS } from "./api-resources.ts";
 import { type FleetConvergence, fleetConvergence } from "./convergence.ts";
 import {
@@ -42,6 +45,14 @@ import {
 } from "./status.ts";
 import { type IncludeObject, renderTable, type Table } from "./table.ts";
 import {
+  type ChangeLogReader,
+  listResourceVersion,
+  WATCH_REPLAY_MARGIN_MS,
+  type WatchEventLine,
+  type WatchPlan,
+  watchEvents,
+} from "./watch-stream.ts";
+import {
   authorizeWatcherCaller,
   OPEN_POLICY,
   type WatcherAuthorizationPolicy,
@@ -67,6 +78,13 @@ export interface ApiRequest {
   readonly body?: string | undefined;
   /** The caller's IAM principal ARN, as API Gateway's IAM authorizer established it. */
   readonly callerArn?: string | undefined;
+  /**
+   * How a watch answers: "long-poll" (default; behind API Gateway's 30 s limit) ends as soon as
+   * it sent events, "stream" keeps going until its timeout (a connection that can stay open).
+   */
+  readonly watchMode?: "long-poll" | "stream" | undefined;
+  /** The latest time (ms since epoch) the response may end, e.g. before the function times out. */
+  readonly deadlineMs?: number | undefined;
 }
 
 export interface ApiResponse {
@@ -75,7 +93,22 @@ export interface ApiResponse {
   readonly body: string;
   /** The route template that answered ("GET /v1/ipcache/{ip}", "unmatched"), for metrics and logs. */
   readonly route: string;
+  /** A watch: further body chunks (JSON lines) after `body`, as they come. */
+  readonly chunks?: AsyncIterable<string> | undefined;
 }
+
+/** Where a watch reads changes from, and how it paces itself (docs/watch.md). */
+export interface WatchOptions {
+  readonly log: ChangeLogReader;
+  /** Between reads of the log; default 500 ms. */
+  readonly pollIntervalMs?: number;
+  /** Longest watch without a deadline of its own: long poll 25 s, stream 30 min by default. */
+  readonly longPollWindowMs?: number;
+  readonly streamWindowMs?: number;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+const BOOKMARK_INTERVAL_MS = 10_000;
 
 export interface ApiRouterOptions {
   readonly reader: SliceReader;
@@ -86,6 +119,8 @@ export interface ApiRouterOptions {
   readonly now?: () => number;
   /** Called when a node acknowledges its applied watermark, with how far behind now it is (a metric). */
   readonly onWatcherApplied?: (node: string, lagMs: number) => void;
+  /** undefined: `watch=true` answers 405. */
+  readonly watch?: WatchOptions | undefined;
   /** Called with anything unexpected that became a 500, so the caller can log it. */
   readonly onError?: (error: unknown, route: string) => void;
 }
@@ -205,7 +240,7 @@ export function createApiRouter(options: ApiRouterOptions): ApiRouter {
     }
 
     async function list(resource: ApiResource, namespace: string | undefined): Promise<ApiResponse> {
-      rejectWatch();
+      if (isWatch()) return watch(resource, namespace);
       if (namespace !== undefined) validNamespace(namespace);
       const output = negotiate(headers.accept);
       const listOptions: ListOptions = {
@@ -217,10 +252,11 @@ export function createApiRouter(options: ApiRouterOptions): ApiRouter {
       const includeObject =
         output.table === undefined ? "Metadata" : parseIncludeObject(param("includeObject"));
       const result = await reader.list(resource.kind, namespace, listOptions);
+      const resourceVersion = listVersion(result.resourceVersion);
       const metadata =
         result.continueToken === undefined
-          ? { resourceVersion: result.resourceVersion }
-          : { resourceVersion: result.resourceVersion, continue: result.continueToken };
+          ? { resourceVersion }
+          : { resourceVersion, continue: result.continueToken };
       if (output.table !== undefined) {
         return json(
           200,
@@ -380,15 +416,133 @@ export function createApiRouter(options: ApiRouterOptions): ApiRouter {
       return decision.owner;
     }
 
+    function isWatch(): boolean {
+      return isTrueParameter(param("watch"));
+    }
+
     function rejectWatch(): void {
-      const watch = param("watch");
-      if (watch === "true" || watch === "1")
+      if (isWatch())
+        throw new StatusError("MethodNotAllowed", "watch is served on lists, not on a single object");
+    }
+
+    /** Where a watch of a list starts (docs/watch.md); a server without watch keeps the items' highest. */
+    function listVersion(highest: string): string {
+      return options.watch === undefined ? highest : listResourceVersion(highest, now());
+    }
+
+    async function watch(resource: ApiResource, namespace: string | undefined): Promise<ApiResponse> {
+      const watching = options.watch;
+      if (watching === undefined)
         throw new StatusError(
           "MethodNotAllowed",
-          "watch is not served here: register a watcher (POST /v1/watchers) to receive changes",
+          "watch is not configured on this server: register a watcher (POST /v1/watchers) to receive changes",
         );
+      if (namespace !== undefined) validNamespace(namespace);
+      const output = negotiate(headers.accept);
+      const labelSelector = parseLabelSelector(param("labelSelector"));
+      const fieldSelector = parseFieldSelector(param("fieldSelector"));
+      const version = emptyToUndefined(param("resourceVersion"));
+      if (version !== undefined && !/^[0-9]{1,20}$/.test(version))
+        throw badRequest(`resourceVersion: must be a decimal number, not ${JSON.stringify(version)}`);
+      const startMs = now();
+      const timeoutSeconds = parseTimeoutSeconds(param("timeoutSeconds"));
+      const stream = request.watchMode === "stream";
+      const window = stream
+        ? (watching.streamWindowMs ?? 30 * 60_000)
+        : (watching.longPollWindowMs ?? 25_000);
+      const deadlineMs = Math.min(
+        startMs + window,
+        timeoutSeconds === undefined ? Number.POSITIVE_INFINITY : startMs + timeoutSeconds * 1000,
+        request.deadlineMs ?? Number.POSITIVE_INFINITY,
+      );
+      let from: string;
+      let initial: OutputObject[] | undefined;
+      if (version === undefined || /^0+$/.test(version)) {
+        // Unset or 0: the current state as ADDED events, then what follows (the apiserver's way).
+        initial = [];
+        let continueToken: string | undefined;
+        let highest = "0";
+        do {
+          const page = await reader.list(resource.kind, namespace, {
+            labelSelector,
+            fieldSelector,
+            continueToken,
+          });
+          initial.push(...page.items);
+          if (compareResourceVersions(page.resourceVersion, highest) > 0) highest = page.resourceVersion;
+          continueToken = page.continueToken;
+        } while (continueToken !== undefined);
+        from = listVersion(highest);
+      } else {
+        const oldestKeptMicros = BigInt(Math.floor(startMs - CHANGE_LOG_RETENTION_MS)) * 1000n;
+        if (BigInt(version) < oldestKeptMicros)
+          throw new StatusError(
+            "Expired",
+            `too old resource version: ${version} (changes are kept for ${CHANGE_LOG_RETENTION_MS / 60_000} minutes)`,
+          );
+        from = version;
+      }
+      const plan: WatchPlan = {
+        kind: resource.kind,
+        apiVersion: resource.groupVersion,
+        namespace,
+        labelSelector,
+        fieldSelector,
+        from,
+        initial,
+        // A Table watch (kubectl get -w) gets rows only: a bookmark is no row.
+        bookmarks: isTrueParameter(param("allowWatchBookmarks")) && output.table === undefined,
+        deadlineMs,
+        endWhenEventsSent: !stream,
+      };
+      const events = watchEvents(plan, {
+        log: watching.log,
+        pollIntervalMs: watching.pollIntervalMs ?? 500,
+        replayMarginMs: WATCH_REPLAY_MARGIN_MS,
+        bookmarkIntervalMs: BOOKMARK_INTERVAL_MS,
+        now,
+        sleep: watching.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
+      });
+      const table = output.table;
+      const render = (line: WatchEventLine): string => {
+        if (table === undefined || line.type === "BOOKMARK") return `${JSON.stringify(line)}\n`;
+        const object = renderTable(
+          resource.kind,
+          [line.object],
+          { resourceVersion: line.object.metadata.resourceVersion ?? "0" },
+          { nowMs: now(), includeObject: parseIncludeObject(param("includeObject")), apiVersion: table },
+        );
+        return `${JSON.stringify({ type: line.type, object })}\n`;
+      };
+      return {
+        status: 200,
+        headers: { ...JSON_HEADERS },
+        body: "",
+        route: "",
+        chunks: mapLines(events, render),
+      };
     }
   };
+}
+
+/**
+ * A boolean query parameter as the apiserver reads it (Go's strconv.ParseBool): the Python client
+ * sends `watch=True`, kubectl `watch=true`, others `watch=1`.
+ */
+export function isTrueParameter(value: string | undefined): boolean {
+  return value !== undefined && ["1", "t", "T", "true", "TRUE", "True"].includes(value);
+}
+
+async function* mapLines<T>(lines: AsyncIterable<T>, render: (line: T) => string): AsyncGenerator<string> {
+  for await (const line of lines) yield render(line);
+}
+
+function parseTimeoutSeconds(value: string | undefined): number | undefined {
+  if (value === undefined || value === "") return undefined;
+  if (!/^[0-9]{1,9}$/.test(value))
+    throw badRequest(`timeoutSeconds: must be a non-negative integer, not ${JSON.stringify(value)}`);
+  const seconds = Number(value);
+  return seconds === 0 ? undefined : seconds;
 }
 
 function get(route: string, run: () => Promise<ApiResponse> | ApiResponse): Matched {

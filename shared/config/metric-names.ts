@@ -53,4 +53,6 @@ export const METRIC = {
   watchersExpired: "WatchersExpired",
   /** On each node acknowledgement: how far its applied watermark is behind the API's clock (ms). */
   watcherAppliedLag: "WatcherAppliedLag",
+  /** Entries the fan-out appended to the change log the Kubernetes watch reads (docs/watch.md). */
+  changeLogEntries: "ChangeLogEntries",
 } as const;

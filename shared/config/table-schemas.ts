@@ -45,6 +45,10 @@ export interface TableSchema {
  *                               deliveries; shared/pipeline/pipeline-counts.ts) of one minute
  *                               (whole minutes since the epoch), added to by the ingest and fan-out
  *                               functions, read by /v1/stats; expiresAt an hour after the minute
+ *   watch#<kind> / <resourceVersion, 20 digits>#<key>   the change log the Kubernetes watch reads
+ *                               (docs/watch.md): type, resourceVersion, key, namespace, object (S,
+ *                               JSON), previousLabels (S, JSON), expiresAt (15 min + 1 min); written
+ *                               by the fan-out, read by the API
  */
 export const STATE_TABLE: TableSchema = {
   logicalId: LOGICAL_IDS.stateTable,

@@ -352,8 +352,8 @@ describe("environment variables name what is granted", () => {
       statementsOfFunction(resources, LOGICAL_IDS.fanoutFunction)
         .filter((s) => s.resources.includes(`\${${LOGICAL_IDS.stateTable}.Arn}`))
         .map((s) => s.actions),
-      [["dynamodb:UpdateItem"]],
-      "fan-out adds to its per-minute counters in the state table, and does nothing else there",
+      [["dynamodb:BatchWriteItem", "dynamodb:UpdateItem"]],
+      "fan-out adds to its per-minute counters and appends to the watch's change log in the state table, and does nothing else there",
     );
     const api = environmentOf(resources, LOGICAL_IDS.apiFunction);
     for (const name of [ENV.slicesTable, ENV.identitiesTable, ENV.stateTable, ENV.watchersTable]) {

@@ -8,11 +8,14 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { createApiHandler, searchDottedPath, toApiRequest } from "#functions/api/create-handler.ts";
 import { readApiEnvironment } from "#functions/api/environment.ts";
 import { createWatcherRegistry } from "#functions/api/watcher-registry-factory.ts";
+import { MemoryChangeLog } from "#shared/api/memory-change-log.ts";
 import { MemorySliceReader } from "#shared/api/memory-reader.ts";
 import { createApiRouter } from "#shared/api/router.ts";
 import { apiFixture } from "#shared/api/testing.ts";
 import { EnvironmentError } from "#shared/config/environment.ts";
 import { ENV } from "#shared/config/resources.ts";
+import type { EndpointSlice } from "#shared/core/model.ts";
+import { changeLogEntry } from "#shared/fanout/change-log.ts";
 
 const KUBECTL_ACCEPT =
   "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
@@ -265,6 +268,60 @@ describe("API function handler", () => {
     );
     const warning = lines.find((line) => String(line.message).startsWith("watcher registry not configured"));
     assert.match(String(warning?.reason), /SLICELINE_CHANGE_TOPIC_ARNS/);
+  });
+
+  it("answers a watch as a long poll: what arrived, in one body, ended before the function's time is up", async () => {
+    const fixture = await apiFixture();
+    const log = new MemoryChangeLog();
+    const listed = (await new MemorySliceReader(fixture.store).list("EndpointSlice", "shop")).items;
+    const slice = listed[0] as EndpointSlice;
+    const from = String(Date.now() * 1000);
+    const after = {
+      ...slice,
+      metadata: { ...slice.metadata, resourceVersion: String(Date.now() * 1000 + 1_000) },
+    };
+    await log.append(
+      [changeLogEntry({ kind: "EndpointSlice", before: slice, after, sourceTimeMs: 0 }, 0)],
+      Date.now(),
+    );
+    const router = createApiRouter({
+      reader: new MemorySliceReader(fixture.store),
+      watch: { log, pollIntervalMs: 20 },
+    });
+    const handler = createApiHandler({
+      router,
+      logger: new Logger({ serviceName: "sliceline-api" }),
+      tracer: new Tracer({ serviceName: "sliceline-api", enabled: false }),
+      metrics: new Metrics({ namespace: "Sliceline", serviceName: "sliceline-api" }),
+    });
+    const ask = async (namespace: string, query: string) => {
+      const path = `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`;
+      const event = { ...apiGatewayEvent("GET", path, query), headers: { accept: "application/json" } };
+      // 2.2 s left: the watch must end 2 s before, 200 ms from now.
+      const result = (await handler(event, {
+        ...context,
+        getRemainingTimeInMillis: () => 2_200,
+      })) as APIGatewayProxyStructuredResultV2;
+      assert.equal(result.statusCode, 200);
+      return String(result.body)
+        .split("\n")
+        .filter((l) => l !== "")
+        .map((l) => JSON.parse(l) as { type: string; object: { metadata: { resourceVersion: string } } });
+    };
+    const events = await ask("shop", `watch=true&allowWatchBookmarks=true&resourceVersion=${from}`);
+    assert.deepEqual(
+      events.map((e) => [e.type, e.object.metadata.resourceVersion]),
+      [
+        ["MODIFIED", after.metadata.resourceVersion],
+        ["BOOKMARK", after.metadata.resourceVersion],
+      ],
+    );
+    // Nothing for another namespace: the poll ends at the deadline with a bookmark past what it read.
+    const quiet = await ask("payments", `watch=true&allowWatchBookmarks=true&resourceVersion=${from}`);
+    assert.deepEqual(
+      quiet.map((e) => [e.type, e.object.metadata.resourceVersion]),
+      [["BOOKMARK", after.metadata.resourceVersion]],
+    );
   });
 });
 

@@ -64,10 +64,10 @@ function assertStatus(response: ApiResponse, code: number, reason: string): Reco
 }
 
 describe("discovery", () => {
-  it("serves /api and an /api/v1 without sliceline kinds", async () => {
+  it("advertises no core version (kubectl 1.3x fails on a v1 with no resources) and keeps /api/v1 answering", async () => {
     const versions = await body("/api", { headers: { Host: "api.test" } });
     assert.equal(versions.kind, "APIVersions");
-    assert.deepEqual(versions.versions, ["v1"]);
+    assert.deepEqual(versions.versions, []);
     assert.deepEqual(versions.serverAddressByClientCIDRs, [
       { clientCIDR: "0.0.0.0/0", serverAddress: "api.test" },
     ]);
@@ -108,7 +108,7 @@ describe("discovery", () => {
         singularName: "endpointslice",
         namespaced: true,
         kind: "EndpointSlice",
-        verbs: ["get", "list"],
+        verbs: ["get", "list", "watch"],
       },
     ]);
     const v2alpha1 = await body("/apis/cilium.io/v2alpha1");
@@ -118,7 +118,7 @@ describe("discovery", () => {
         singularName: "ciliumendpointslice",
         namespaced: false,
         kind: "CiliumEndpointSlice",
-        verbs: ["get", "list"],
+        verbs: ["get", "list", "watch"],
         shortNames: ["ces"],
         categories: ["cilium"],
       },
@@ -130,7 +130,7 @@ describe("discovery", () => {
         singularName: "ciliumidentity",
         namespaced: false,
         kind: "CiliumIdentity",
-        verbs: ["get", "list"],
+        verbs: ["get", "list", "watch"],
         shortNames: ["ciliumid"],
         categories: ["cilium"],
       },

@@ -214,3 +214,13 @@ export const labelsKey = (labelSetKey: string): Key => ({
 });
 
 export const itemKeyString = (table: TableRef, key: Key): string => `${table}|${key.pk}|${key.sk}`;
+
+/**
+ * Change-log entries (the Kubernetes watch, shared/fanout/change-log.ts) in the state table: one
+ * partition per kind, sorted by the event's resourceVersion (zero-padded so strings sort as
+ * numbers), then the object's key, so a rewrite of the same event is the same item.
+ */
+export const CHANGE_LOG_VERSION_DIGITS = 20;
+export const changeLogPk = (kind: string): string => `watch#${kind}`;
+export const changeLogSk = (resourceVersion: string, key: string): string =>
+  `${resourceVersion.padStart(CHANGE_LOG_VERSION_DIGITS, "0")}#${key}`;
