@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { Agent, request as httpRequest, METHODS } from "node:http";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
+import { isWatchRequest } from "#scripts/local/http-api.ts";
 import { type LocalRunner, startLocalRunner } from "#scripts/local/runner.ts";
 import { ClusterSimulator, type SimEvent } from "#shared/sim/cluster-simulator.ts";
 import {
@@ -66,7 +67,14 @@ after(async () => {
   await runner?.stop();
 });
 
-/** One raw HTTP request: the path goes out exactly as generated (Node checks only its characters). */
+/** How long a case reads an accepted watch stream before it hangs up, as a client that stops watching. */
+const WATCH_READ_MS = 200;
+
+/**
+ * One raw HTTP request: the path goes out exactly as generated (Node checks only its characters).
+ * An accepted watch streams until its timeout (30 min without `timeoutSeconds`), so the case reads
+ * it briefly and closes the connection: the server must stop cleanly, which later cases depend on.
+ */
 function send(request: FuzzRequest): Promise<{ status: number; body: string }> {
   const url = new URL(runner.config.api);
   return new Promise((resolve, reject) => {
@@ -84,11 +92,20 @@ function send(request: FuzzRequest): Promise<{ status: number; body: string }> {
       },
       (response) => {
         const chunks: Buffer[] = [];
+        const answer = () =>
+          resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") });
         response.on("data", (chunk: Buffer) => chunks.push(chunk));
-        response.on("end", () =>
-          resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }),
-        );
+        response.on("end", answer);
         response.on("error", reject);
+        if (response.statusCode === 200 && request.method === "GET" && isWatchRequest(request.query)) {
+          const hangUp = setTimeout(() => {
+            response.off("end", answer);
+            response.off("error", reject);
+            outgoing.destroy();
+            answer();
+          }, WATCH_READ_MS);
+          response.on("end", () => clearTimeout(hangUp));
+        }
       },
     );
     outgoing.on("error", reject);

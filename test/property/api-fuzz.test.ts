@@ -1,7 +1,7 @@
 /**
  * API fuzzing against the router (a pure function) over the in-memory reader holding the API
  * fixture's cluster, with an in-memory watcher registry: hostile paths, selectors, limits,
- * continue tokens (some mutated from real ones), methods, headers and bodies. Property: no answer
+ * continue tokens (some mutated from real ones), watch parameters, methods, headers and bodies. Property: no answer
  * of 500 or more, every error a Kubernetes Status (test/support/api-fuzz.ts).
  *
  * Short seeded form in `npm test`; FUZZ_RUNS=20000 for the long one, FUZZ_SEED to replay.
@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import fc from "fast-check";
+import { MemoryChangeLog } from "#shared/api/memory-change-log.ts";
 import { MemorySliceReader } from "#shared/api/memory-reader.ts";
 import { type ApiRouter, createApiRouter } from "#shared/api/router.ts";
 import { apiFixture } from "#shared/api/testing.ts";
@@ -25,6 +26,8 @@ before(async () => {
   router = createApiRouter({
     reader: new MemorySliceReader(fixture.store),
     watchers: new MemoryWatcherRegistry(),
+    // Watches answer as long polls; a short window with no waits keeps each case fast.
+    watch: { log: new MemoryChangeLog(), longPollWindowMs: 20, pollIntervalMs: 5, sleep: async () => {} },
     onError: (error) => unexpected.push(error),
   });
   // Real continue tokens to mutate: a page of each list.

@@ -308,7 +308,10 @@ export function fuzzRequest(realTokens: () => readonly string[] = () => []): fc.
     fieldSelector.map((v) => ["fieldSelector", v] as const),
     limit.map((v) => ["limit", v] as const),
     continueToken(realTokens).map((v) => ["continue", v] as const),
-    fc.constantFrom("true", "1", "false", "").map((v) => ["watch", v] as const),
+    fc.constantFrom("true", "1", "True", "false", "").map((v) => ["watch", v] as const),
+    fc.constantFrom("1", "0", "-1", "x", "", "99999999999").map((v) => ["timeoutSeconds", v] as const),
+    fc.constantFrom("0", "", "1", "x", "99999999999999999999").map((v) => ["resourceVersion", v] as const),
+    fc.constantFrom("true", "false", "x").map((v) => ["allowWatchBookmarks", v] as const),
     fc.constantFrom("None", "Object", "Metadata", "x").map((v) => ["includeObject", v] as const),
     fc.tuple(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 })),
   );
