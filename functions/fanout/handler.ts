@@ -24,6 +24,7 @@ import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import middy from "@middy/core";
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent, StreamRecord } from "aws-lambda";
+import { HANDLER_REQUEST_TIMEOUTS } from "#shared/adapters/aws/handler-request-timeouts.ts";
 import { DynamoChangeLogWriter } from "#shared/adapters/dynamodb/change-log-writer.ts";
 import { DynamoPipelineCountsRecorder } from "#shared/adapters/dynamodb/pipeline-counts-recorder.ts";
 import { SnsChangePublisher } from "#shared/adapters/sns/sns-change-publisher.ts";
@@ -47,7 +48,7 @@ const zones = Object.keys(topicArns)
   .filter((scope) => scope.startsWith("EndpointSlice@"))
   .map((scope) => scope.slice("EndpointSlice@".length));
 const scopes = new Set(Object.keys(topicArns));
-const sns = tracer.captureAWSv3Client(new SNSClient({}));
+const sns = tracer.captureAWSv3Client(new SNSClient(HANDLER_REQUEST_TIMEOUTS));
 const publisher = new SnsChangePublisher(sns, topicArns);
 const audience = new TopicAudience(sns);
 const processor = new BatchProcessor(EventType.DynamoDBStreams);
@@ -58,7 +59,7 @@ const changeLog = changeLogFromEnvironment();
 function changeLogFromEnvironment(): DynamoChangeLogWriter | undefined {
   const stateTable = process.env[ENV.stateTable];
   if (stateTable === undefined || stateTable === "") return undefined;
-  const dynamodb = tracer.captureAWSv3Client(new DynamoDBClient({}));
+  const dynamodb = tracer.captureAWSv3Client(new DynamoDBClient(HANDLER_REQUEST_TIMEOUTS));
   return new DynamoChangeLogWriter({ documents: DynamoDBDocumentClient.from(dynamodb), stateTable });
 }
 
@@ -85,7 +86,9 @@ async function logChanges(
 function pipelineCountsFromEnvironment(): DynamoPipelineCountsRecorder | undefined {
   const stateTable = process.env[ENV.stateTable];
   if (stateTable === undefined || stateTable === "") return undefined;
-  const dynamodb = tracer.captureAWSv3Client(new DynamoDBClient({ maxAttempts: 2 }));
+  const dynamodb = tracer.captureAWSv3Client(
+    new DynamoDBClient({ maxAttempts: 2, ...HANDLER_REQUEST_TIMEOUTS }),
+  );
   return new DynamoPipelineCountsRecorder({ documents: DynamoDBDocumentClient.from(dynamodb), stateTable });
 }
 
