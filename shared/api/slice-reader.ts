@@ -1,6 +1,6 @@
 /**
  * The read port of the HTTP API: what the router needs from storage, and nothing about how it is
- * stored. memory-reader.ts serves a MemoryClusterStore (tests, local runs), dynamodb-reader.ts the
+ * stored. memory-reader.ts serves a MemoryClusterStore (tests, local runs), adapters/dynamodb/slice-reader.ts the
  * slices, state and identities tables.
  *
  * Ordering: lists come in storage-key order, by name within a namespace and by

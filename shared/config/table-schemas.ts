@@ -5,6 +5,15 @@
  */
 import { ENV, LOGICAL_IDS, TABLE_KEYS } from "./resources.ts";
 
+/** Names of the global secondary indexes: the tables below declare them, the adapters query them. */
+export const INDEX_NAMES = {
+  podsByNode: "podsByNode",
+  podsByIPv4: "podsByIPv4",
+  podsByIPv6: "podsByIPv6",
+  slicesByKind: "byKind",
+  gcCandidates: "gcCandidates",
+} as const;
+
 export interface IndexSchema {
   readonly name: string;
   readonly partitionKey: string;
@@ -57,9 +66,9 @@ export const STATE_TABLE: TableSchema = {
   sortKey: TABLE_KEYS.sortKey,
   timeToLiveAttribute: TABLE_KEYS.timeToLive,
   globalIndexes: [
-    { name: "podsByNode", partitionKey: "nodeName", sortKey: "podKey", projection: "KEYS_ONLY" },
-    { name: "podsByIPv4", partitionKey: "ipv4", projection: "KEYS_ONLY" },
-    { name: "podsByIPv6", partitionKey: "ipv6", projection: "KEYS_ONLY" },
+    { name: INDEX_NAMES.podsByNode, partitionKey: "nodeName", sortKey: "podKey", projection: "KEYS_ONLY" },
+    { name: INDEX_NAMES.podsByIPv4, partitionKey: "ipv4", projection: "KEYS_ONLY" },
+    { name: INDEX_NAMES.podsByIPv6, partitionKey: "ipv6", projection: "KEYS_ONLY" },
   ],
 };
 
@@ -76,7 +85,9 @@ export const SLICES_TABLE: TableSchema = {
   partitionKey: TABLE_KEYS.partitionKey,
   sortKey: TABLE_KEYS.sortKey,
   stream: "NEW_AND_OLD_IMAGES",
-  globalIndexes: [{ name: "byKind", partitionKey: "kind", sortKey: "nsName", projection: "ALL" }],
+  globalIndexes: [
+    { name: INDEX_NAMES.slicesByKind, partitionKey: "kind", sortKey: "nsName", projection: "ALL" },
+  ],
 };
 
 /**
@@ -98,7 +109,7 @@ export const IDENTITIES_TABLE: TableSchema = {
   sortKey: TABLE_KEYS.sortKey,
   globalIndexes: [
     {
-      name: "gcCandidates",
+      name: INDEX_NAMES.gcCandidates,
       partitionKey: "gcCandidate",
       sortKey: "unusedSinceMs",
       sortKeyType: "N",

@@ -20,7 +20,7 @@ import type {
   SQSBatchResponse,
   SQSEvent,
 } from "aws-lambda";
-import { DynamoSliceReader } from "#shared/api/dynamodb-reader.ts";
+import { DynamoSliceReader } from "#shared/adapters/dynamodb/slice-reader.ts";
 import { MemorySliceReader } from "#shared/api/memory-reader.ts";
 import { type ApiRouter, createApiRouter } from "#shared/api/router.ts";
 import type { IPCacheEntry } from "#shared/api/slice-reader.ts";

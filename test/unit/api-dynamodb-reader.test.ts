@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { DynamoSliceReader } from "#shared/api/dynamodb-reader.ts";
+import { DynamoSliceReader } from "#shared/adapters/dynamodb/slice-reader.ts";
 import { createApiRouter } from "#shared/api/router.ts";
 
 function failingDocuments(name: string): DynamoDBDocumentClient {

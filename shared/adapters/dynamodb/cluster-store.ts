@@ -12,14 +12,7 @@
  *  - identities: see identity-store.ts; reference counts are written by commitGroup.
  */
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import {
-  BatchGetCommand,
-  DeleteCommand,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  ScanCommand,
-} from "@aws-sdk/lib-dynamodb";
+import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { type ClusterStore, ConditionalWriteError, GroupConflictError } from "#shared/core/cluster-store.ts";
 import type {
   CiliumEndpointSlice,
@@ -38,11 +31,14 @@ import { DynamoIdentityStore } from "./identity-store.ts";
 import {
   type DynamoTables,
   GC_CANDIDATE,
+  GROUP_PREFIX,
   groupPk,
   type Item,
   identityKey,
   itemKeyString,
   META_SK,
+  NODE_PREFIX,
+  NODE_SK,
   nodeItem,
   nodeKey,
   normalizeNamespace,
@@ -63,6 +59,7 @@ import {
   slicePk,
   versionedFrom,
 } from "./items.ts";
+import { queryAllItems, scanPages } from "./paginate.ts";
 import { queryPartition } from "./query-partition.ts";
 import {
   backoffDelayMs,
@@ -445,7 +442,7 @@ export class DynamoClusterStore implements ClusterStore {
         );
         for (const item of result.Responses?.[this.#tables.state] ?? []) {
           const record = item.record as NodeRecord | undefined;
-          if (record !== undefined) zones.set(String(item.pk).slice("node#".length), record.zone);
+          if (record !== undefined) zones.set(String(item.pk).slice(NODE_PREFIX.length), record.zone);
         }
         keys = result.UnprocessedKeys?.[this.#tables.state]?.Keys ?? [];
       }
@@ -459,50 +456,35 @@ export class DynamoClusterStore implements ClusterStore {
    * and only a cluster-scoped resync (after a watch gap) asks, a few times a day at most.
    */
   async knownNames(kind: "Namespace" | "Node", range: NameRange): Promise<string[]> {
-    const prefix = kind === "Node" ? "node#" : "group#";
+    const prefix = kind === "Node" ? NODE_PREFIX : GROUP_PREFIX;
     const names: string[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.#client.send(
-        new ScanCommand({
-          TableName: this.#tables.state,
-          FilterExpression:
-            kind === "Node"
-              ? "sk = :sk AND begins_with(pk, :prefix) AND attribute_exists(#record)"
-              : "sk = :sk AND begins_with(pk, :prefix)",
-          ProjectionExpression: "pk",
-          ExpressionAttributeNames: kind === "Node" ? { "#record": "record" } : undefined,
-          ExpressionAttributeValues: { ":sk": kind === "Node" ? "#node" : META_SK, ":prefix": prefix },
-          ExclusiveStartKey: startKey,
-        }),
-      );
+    for await (const page of scanPages(this.#client, {
+      TableName: this.#tables.state,
+      FilterExpression:
+        kind === "Node"
+          ? "sk = :sk AND begins_with(pk, :prefix) AND attribute_exists(#record)"
+          : "sk = :sk AND begins_with(pk, :prefix)",
+      ProjectionExpression: "pk",
+      ExpressionAttributeNames: kind === "Node" ? { "#record": "record" } : undefined,
+      ExpressionAttributeValues: { ":sk": kind === "Node" ? NODE_SK : META_SK, ":prefix": prefix },
+    })) {
       for (const item of page.Items ?? []) {
         const name = String(item.pk).slice(prefix.length);
         if (inRange(name, range)) names.push(name);
       }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey !== undefined);
+    }
     return names;
   }
 
   /** From the podsByNode index (eventually consistent, like every GSI). */
   async podsOnNode(nodeName: string): Promise<string[]> {
-    const keys: string[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.#client.send(
-        new QueryCommand({
-          TableName: this.#tables.state,
-          IndexName: PODS_BY_NODE_INDEX,
-          KeyConditionExpression: "nodeName = :node",
-          ExpressionAttributeValues: { ":node": nodeName },
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of page.Items ?? []) keys.push(String(item.podKey));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey !== undefined);
-    return keys;
+    const items = await queryAllItems(this.#client, {
+      TableName: this.#tables.state,
+      IndexName: PODS_BY_NODE_INDEX,
+      KeyConditionExpression: "nodeName = :node",
+      ExpressionAttributeValues: { ":node": nodeName },
+    });
+    return items.map((item) => String(item.podKey));
   }
 }
 

@@ -27,7 +27,6 @@ import {
   BatchGetCommand,
   type DynamoDBDocumentClient,
   GetCommand,
-  QueryCommand,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import type { IdentityStore } from "#shared/core/cluster-store.ts";
@@ -46,11 +45,13 @@ import {
   GC_CANDIDATE,
   GC_INDEX,
   type Item,
+  identityIdOf,
   identityKey,
   labelsKey,
   objectFrom,
   slicePk,
 } from "./items.ts";
+import { queryAllItems } from "./paginate.ts";
 import {
   backoffDelayMs,
   DEFAULT_RETRY_POLICY,
@@ -156,23 +157,15 @@ export class DynamoIdentityStore implements IdentityStore {
     this.resetAttempt(); // the caches may hold identities (and ids) about to be collected
     const threshold = nowMs - this.gcGraceMs;
     const candidates: number[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.#client.send(
-        new QueryCommand({
-          TableName: this.#tables.identities,
-          IndexName: GC_INDEX,
-          KeyConditionExpression: "gcCandidate = :yes AND unusedSinceMs <= :threshold",
-          ExpressionAttributeValues: { ":yes": GC_CANDIDATE, ":threshold": threshold },
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        const id = Number(String(item.pk).slice("id#".length));
-        if (Number.isInteger(id)) candidates.push(id);
-      }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey !== undefined);
+    for (const item of await queryAllItems(this.#client, {
+      TableName: this.#tables.identities,
+      IndexName: GC_INDEX,
+      KeyConditionExpression: "gcCandidate = :yes AND unusedSinceMs <= :threshold",
+      ExpressionAttributeValues: { ":yes": GC_CANDIDATE, ":threshold": threshold },
+    })) {
+      const id = identityIdOf(item);
+      if (id !== undefined) candidates.push(id);
+    }
     await this.#beforeCollect(candidates.length > 0);
     const deleted: CiliumIdentity[] = [];
     for (const id of candidates.sort((a, b) => a - b)) {
@@ -396,7 +389,8 @@ export class DynamoIdentityStore implements IdentityStore {
         }),
       );
       for (const item of result.Responses?.[this.#tables.identities] ?? []) {
-        taken.add(Number(String(item.pk).slice("id#".length)));
+        const id = identityIdOf(item);
+        if (id !== undefined) taken.add(id);
       }
       keys = result.UnprocessedKeys?.[this.#tables.identities]?.Keys ?? [];
       if (keys.length > 0) await sleep(backoffDelayMs(this.#retry, attempt));

@@ -3,6 +3,7 @@
  * source): keys, and the conversion of core records and output objects to items and back.
  */
 import { createHash } from "node:crypto";
+import { INDEX_NAMES } from "#shared/config/table-schemas.ts";
 import { sortedLabels } from "#shared/core/labels.ts";
 import type { NamespaceRecord, NodeRecord, PodRecord, ServiceRecord } from "#shared/core/model.ts";
 import type { Versioned } from "#shared/core/object-versions.ts";
@@ -24,13 +25,16 @@ export type TableRef = keyof DynamoTables;
 // State table
 // ----------------------------------------------------------------------------------------------
 
+export const GROUP_PREFIX = "group#";
+export const NODE_PREFIX = "node#";
 export const META_SK = "#meta";
+export const NODE_SK = "#node";
 export const POD_PREFIX = "pod#";
 export const SERVICE_PREFIX = "svc#";
 /** Pending multi-transaction commits, one item per namespace (see group-commit.ts). */
 export const PENDING_PK = "#pending";
 
-export const groupPk = (namespace: string): string => `group#${namespace}`;
+export const groupPk = (namespace: string): string => GROUP_PREFIX + namespace;
 export const metaKey = (namespace: string): Key => ({ pk: groupPk(namespace), sk: META_SK });
 export const podKeyOf = (namespace: string, name: string): Key => ({
   pk: groupPk(namespace),
@@ -40,7 +44,7 @@ export const serviceKeyOf = (namespace: string, name: string): Key => ({
   pk: groupPk(namespace),
   sk: SERVICE_PREFIX + name,
 });
-export const nodeKey = (name: string): Key => ({ pk: `node#${name}`, sk: "#node" });
+export const nodeKey = (name: string): Key => ({ pk: NODE_PREFIX + name, sk: NODE_SK });
 export const pendingKey = (namespace: string): Key => ({ pk: PENDING_PK, sk: namespace });
 export const intentPk = (namespace: string, commitId: string): string => `intent#${namespace}#${commitId}`;
 export const intentChunkKey = (namespace: string, commitId: string, chunk: number): Key => ({
@@ -199,10 +203,21 @@ export const IDENTITY_SK = "#identity";
 export const LABELS_SK = "#labels";
 export const CURSOR_KEY: Key = { pk: "#cursor", sk: "#cursor" };
 export const GC_CANDIDATE = "yes";
-export const GC_INDEX = "gcCandidates";
-export const PODS_BY_NODE_INDEX = "podsByNode";
+export const GC_INDEX = INDEX_NAMES.gcCandidates;
+export const PODS_BY_NODE_INDEX = INDEX_NAMES.podsByNode;
+export const PODS_BY_IPV4_INDEX = INDEX_NAMES.podsByIPv4;
+export const PODS_BY_IPV6_INDEX = INDEX_NAMES.podsByIPv6;
+export const SLICES_BY_KIND_INDEX = INDEX_NAMES.slicesByKind;
 
-export const identityKey = (id: number): Key => ({ pk: `id#${id}`, sk: IDENTITY_SK });
+const IDENTITY_PREFIX = "id#";
+export const identityKey = (id: number): Key => ({ pk: IDENTITY_PREFIX + id, sk: IDENTITY_SK });
+/** The numeric identity an `id#<n>` item (or index key) is about; undefined for any other item. */
+export function identityIdOf(item: Item): number | undefined {
+  const pk = String(item.pk);
+  if (!pk.startsWith(IDENTITY_PREFIX)) return undefined;
+  const id = Number(pk.slice(IDENTITY_PREFIX.length));
+  return Number.isInteger(id) ? id : undefined;
+}
 
 /**
  * The label set's unique mapping item. Keyed by a SHA-256 of the label-set key rather than by

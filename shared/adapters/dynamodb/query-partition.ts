@@ -1,26 +1,12 @@
-/** Every item of one partition, strongly consistent, following LastEvaluatedKey to the end. */
-import { type DynamoDBDocumentClient, QueryCommand } from "@aws-sdk/lib-dynamodb";
+/** Every item of one partition, strongly consistent, all pages read. */
 import type { Item } from "./items.ts";
+import { type DocumentSender, queryAllItems } from "./paginate.ts";
 
-export async function queryPartition(
-  client: DynamoDBDocumentClient,
-  table: string,
-  pk: string,
-): Promise<Item[]> {
-  const items: Item[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await client.send(
-      new QueryCommand({
-        TableName: table,
-        KeyConditionExpression: "pk = :pk",
-        ExpressionAttributeValues: { ":pk": pk },
-        ConsistentRead: true,
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    items.push(...(page.Items ?? []));
-    startKey = page.LastEvaluatedKey;
-  } while (startKey !== undefined);
-  return items;
+export function queryPartition(client: DocumentSender, table: string, pk: string): Promise<Item[]> {
+  return queryAllItems(client, {
+    TableName: table,
+    KeyConditionExpression: "pk = :pk",
+    ExpressionAttributeValues: { ":pk": pk },
+    ConsistentRead: true,
+  });
 }

@@ -14,16 +14,17 @@
  * Per-owner caps are counted in `owner#<sha256(principal)>` items (`held`), changed in the same
  * transaction as the registration record they count.
  */
+
 import { createHash } from "node:crypto";
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
-  ScanCommand,
   TransactWriteCommand,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
+import { scanPages } from "#shared/adapters/dynamodb/paginate.ts";
 import type { WatcherOwner } from "#shared/api/watcher-authorization.ts";
 import {
   DEFAULT_WATCHER_TTL_SECONDS,
@@ -246,45 +247,31 @@ export class ChannelWatcherRegistry implements WatcherRegistry {
 
   async #scanWatermarks(): Promise<WatcherApplied[]> {
     const applied: WatcherApplied[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.#documents.send(
-        new ScanCommand({
-          TableName: this.#tableName,
-          FilterExpression: "begins_with(pk, :prefix)",
-          ExpressionAttributeValues: { ":prefix": WATCHER_KEY_PREFIX },
-          ExclusiveStartKey: startKey,
-        }),
-      );
+    for await (const page of scanPages(this.#documents, {
+      TableName: this.#tableName,
+      FilterExpression: "begins_with(pk, :prefix)",
+      ExpressionAttributeValues: { ":prefix": WATCHER_KEY_PREFIX },
+    }))
       for (const item of (page.Items ?? []) as WatcherItem[])
         if (this.#live(item)) applied.push(appliedOf(item));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey !== undefined);
     return applied;
   }
 
   async sweepExpired(): Promise<number> {
     const now = this.#now();
     let swept = 0;
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.#documents.send(
-        new ScanCommand({
-          TableName: this.#tableName,
-          ConsistentRead: true,
-          FilterExpression:
-            "begins_with(pk, :prefix) AND (attribute_not_exists(expiresAtMs) OR expiresAtMs <= :now OR removingSinceMs < :stale)",
-          ExpressionAttributeValues: {
-            ":prefix": WATCHER_KEY_PREFIX,
-            ":now": now,
-            ":stale": now - CLAIM_STALE_MS,
-          },
-          ExclusiveStartKey: startKey,
-        }),
-      );
+    for await (const page of scanPages(this.#documents, {
+      TableName: this.#tableName,
+      ConsistentRead: true,
+      FilterExpression:
+        "begins_with(pk, :prefix) AND (attribute_not_exists(expiresAtMs) OR expiresAtMs <= :now OR removingSinceMs < :stale)",
+      ExpressionAttributeValues: {
+        ":prefix": WATCHER_KEY_PREFIX,
+        ":now": now,
+        ":stale": now - CLAIM_STALE_MS,
+      },
+    }))
       for (const item of (page.Items ?? []) as WatcherItem[]) if (await this.#remove(item)) swept++;
-      startKey = page.LastEvaluatedKey;
-    } while (startKey !== undefined);
     return swept;
   }
 

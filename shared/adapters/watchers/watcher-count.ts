@@ -3,7 +3,9 @@
  * once per refresh interval (a COUNT scan of a few thousand small items), read synchronously.
  * Counts records whether live or expired-but-not-yet-swept: both still have a queue to deliver to.
  */
-import { type DynamoDBDocumentClient, ScanCommand } from "@aws-sdk/lib-dynamodb";
+
+import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { scanPages } from "#shared/adapters/dynamodb/paginate.ts";
 import { WATCHER_KEY_PREFIX } from "./channel-watcher-registry.ts";
 
 export class CachedWatcherCount {
@@ -26,21 +28,14 @@ export class CachedWatcherCount {
   async refreshIfStale(nowMs = Date.now()): Promise<number> {
     if (nowMs - this.#countedAtMs < this.#refreshMs) return this.#count;
     let count = 0;
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.#documents.send(
-        new ScanCommand({
-          TableName: this.#tableName,
-          Select: "COUNT",
-          // Watcher records only, not the per-owner counters beside them.
-          FilterExpression: "begins_with(pk, :prefix)",
-          ExpressionAttributeValues: { ":prefix": WATCHER_KEY_PREFIX },
-          ExclusiveStartKey: startKey,
-        }),
-      );
+    for await (const page of scanPages(this.#documents, {
+      TableName: this.#tableName,
+      Select: "COUNT",
+      // Watcher records only, not the per-owner counters beside them.
+      FilterExpression: "begins_with(pk, :prefix)",
+      ExpressionAttributeValues: { ":prefix": WATCHER_KEY_PREFIX },
+    }))
       count += page.Count ?? 0;
-      startKey = page.LastEvaluatedKey;
-    } while (startKey !== undefined);
     this.#count = count;
     this.#countedAtMs = nowMs;
     return count;

@@ -26,19 +26,11 @@ import {
   type QueryCommandInput,
   type QueryCommandOutput,
 } from "@aws-sdk/lib-dynamodb";
-import { readIdentityRangeUse } from "#shared/adapters/dynamodb/identity-range-reader.ts";
-import {
-  DynamoPipelineCountsReader,
-  PipelineCountsUnreadError,
-} from "#shared/adapters/dynamodb/pipeline-counts-reader.ts";
-import type { PodRecord } from "#shared/core/model.ts";
-import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
-import { holdsIPs } from "#shared/core/pod-addresses.ts";
-import { API_RESOURCES, OUTPUT_KINDS } from "./api-resources.ts";
-import { ContinueTokens, queryFingerprint, type TokenKey } from "./continue-token.ts";
-import { type IPClaim, winningClaim } from "./ipcache-claims.ts";
-import { matchesFields, matchesLabels } from "./label-selector.ts";
-import { type PageBudget, PageCollector } from "./page-budget.ts";
+import { API_RESOURCES, OUTPUT_KINDS } from "#shared/api/api-resources.ts";
+import { ContinueTokens, queryFingerprint, type TokenKey } from "#shared/api/continue-token.ts";
+import { type IPClaim, winningClaim } from "#shared/api/ipcache-claims.ts";
+import { matchesFields, matchesLabels } from "#shared/api/label-selector.ts";
+import { type PageBudget, PageCollector } from "#shared/api/page-budget.ts";
 import {
   highestResourceVersion,
   type IPCacheEntry,
@@ -46,19 +38,31 @@ import {
   type ListResult,
   type SliceReader,
   type SliceStats,
-} from "./slice-reader.ts";
+} from "#shared/api/slice-reader.ts";
 import {
   pipelineRateMinutes,
   pipelineRates,
   resourceVersionAt,
   STATS_RATE_WINDOW_SECONDS,
   statsRates,
-} from "./stats-rates.ts";
-import { expiredContinue, internalError, tooManyRequests } from "./status.ts";
-
-export const SLICES_BY_KIND_INDEX = "byKind";
-export const PODS_BY_IPV4_INDEX = "podsByIPv4";
-export const PODS_BY_IPV6_INDEX = "podsByIPv6";
+} from "#shared/api/stats-rates.ts";
+import { expiredContinue, internalError, tooManyRequests } from "#shared/api/status.ts";
+import type { PodRecord } from "#shared/core/model.ts";
+import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
+import { holdsIPs } from "#shared/core/pod-addresses.ts";
+import { readIdentityRangeUse } from "./identity-range-reader.ts";
+import {
+  GROUP_PREFIX,
+  groupPk,
+  identityKey,
+  POD_PREFIX,
+  PODS_BY_IPV4_INDEX,
+  PODS_BY_IPV6_INDEX,
+  SLICES_BY_KIND_INDEX,
+  slicePk,
+} from "./items.ts";
+import { queryPages } from "./paginate.ts";
+import { DynamoPipelineCountsReader, PipelineCountsUnreadError } from "./pipeline-counts-reader.ts";
 
 export interface DynamoSliceReaderOptions {
   readonly documents: DynamoDBDocumentClient;
@@ -208,7 +212,7 @@ export class DynamoSliceReader implements SliceReader {
     }
     const result = await this.#getItem({
       TableName: this.#options.slicesTable,
-      Key: { pk: partitionKey(kind, namespace), sk: name },
+      Key: { pk: slicePk(kind, namespace), sk: name },
       ConsistentRead: this.#consistent,
     });
     return result.Item === undefined ? undefined : parseObject(result.Item as SliceItem);
@@ -222,36 +226,37 @@ export class DynamoSliceReader implements SliceReader {
   async lookupIP(ip: string): Promise<IPCacheEntry | undefined> {
     const attribute = ip.includes(":") ? "ipv6" : "ipv4";
     const claims: DynamoClaim[] = [];
-    let startKey: Record<string, unknown> | undefined;
     let read = 0;
-    do {
-      const page = await this.#query({
-        TableName: this.#options.stateTable,
-        IndexName: attribute === "ipv6" ? PODS_BY_IPV6_INDEX : PODS_BY_IPV4_INDEX,
-        KeyConditionExpression: "#ip = :ip",
-        ExpressionAttributeNames: { "#ip": attribute },
-        ExpressionAttributeValues: { ":ip": ip },
-        Limit: MAX_IP_CLAIMS,
-        ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
-      });
-      const indexed = (page.Items ?? []) as PodItem[];
-      read += indexed.length;
-      const items = await Promise.all(indexed.map((key) => this.#podItem(key.pk, key.sk)));
-      for (const item of items) {
-        const pod = item?.record;
-        if (item === undefined || pod === undefined || pod === null) continue;
-        if (item[attribute] !== ip || !holdsIPs(pod)) continue;
-        claims.push({
-          namespace: pod.namespace ?? item.pk.replace(/^group#/, ""),
-          name: pod.name ?? item.sk.replace(/^pod#/, ""),
-          resourceVersion: String(item.resourceVersion ?? "0"),
-          pod,
-          item,
-        });
+    const pages = queryPages(this.#documents, {
+      TableName: this.#options.stateTable,
+      IndexName: attribute === "ipv6" ? PODS_BY_IPV6_INDEX : PODS_BY_IPV4_INDEX,
+      KeyConditionExpression: "#ip = :ip",
+      ExpressionAttributeNames: { "#ip": attribute },
+      ExpressionAttributeValues: { ":ip": ip },
+      Limit: MAX_IP_CLAIMS,
+    });
+    const readClaims = async () => {
+      for await (const page of pages) {
+        const indexed = (page.Items ?? []) as PodItem[];
+        read += indexed.length;
+        const items = await Promise.all(indexed.map((key) => this.#podItem(key.pk, key.sk)));
+        for (const item of items) {
+          const pod = item?.record;
+          if (item === undefined || pod === undefined || pod === null) continue;
+          if (item[attribute] !== ip || !holdsIPs(pod)) continue;
+          claims.push({
+            namespace: pod.namespace ?? item.pk.slice(GROUP_PREFIX.length),
+            name: pod.name ?? item.sk.slice(POD_PREFIX.length),
+            resourceVersion: String(item.resourceVersion ?? "0"),
+            pod,
+            item,
+          });
+        }
+        // Beyond this many claims (host-network pods of one node, all on its IP) the rest are left.
+        if (read >= MAX_IP_CLAIMS) break;
       }
-      startKey = page.LastEvaluatedKey;
-      // Beyond this many claims (host-network pods of one node, all on its IP) the rest are left.
-    } while (startKey !== undefined && read < MAX_IP_CLAIMS);
+    };
+    await throttlingAs429(readClaims());
     const winner = winningClaim(claims);
     return winner === undefined ? undefined : this.#entry(ip, winner);
   }
@@ -260,7 +265,7 @@ export class DynamoSliceReader implements SliceReader {
     const slices = await this.#query({
       TableName: this.#options.slicesTable,
       KeyConditionExpression: "pk = :pk",
-      ExpressionAttributeValues: { ":pk": partitionKey("EndpointSlice", namespace) },
+      ExpressionAttributeValues: { ":pk": slicePk("EndpointSlice", namespace) },
       ProjectionExpression: "pk",
       Limit: 1,
     });
@@ -268,7 +273,7 @@ export class DynamoSliceReader implements SliceReader {
     const group = await this.#query({
       TableName: this.#options.stateTable,
       KeyConditionExpression: "pk = :pk",
-      ExpressionAttributeValues: { ":pk": `group#${namespace}` },
+      ExpressionAttributeValues: { ":pk": groupPk(namespace) },
       ProjectionExpression: "pk",
       Limit: 1,
     });
@@ -319,24 +324,25 @@ export class DynamoSliceReader implements SliceReader {
   async #count(kind: OutputKind, since: string): Promise<{ total: number; recent: number }> {
     let total = 0;
     let recent = 0;
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.#query({
-        TableName: this.#options.slicesTable,
-        IndexName: SLICES_BY_KIND_INDEX,
-        KeyConditionExpression: "kind = :kind",
-        // resourceVersion is a decimal string without leading zeros: longer is newer, and equal
-        // lengths compare as text.
-        FilterExpression:
-          "size(resourceVersion) > :digits OR (size(resourceVersion) = :digits AND resourceVersion >= :since)",
-        ExpressionAttributeValues: { ":kind": kind, ":since": since, ":digits": since.length },
-        Select: "COUNT",
-        ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
-      });
-      total += page.ScannedCount ?? 0;
-      recent += page.Count ?? 0;
-      startKey = page.LastEvaluatedKey;
-    } while (startKey !== undefined);
+    const pages = queryPages(this.#documents, {
+      TableName: this.#options.slicesTable,
+      IndexName: SLICES_BY_KIND_INDEX,
+      KeyConditionExpression: "kind = :kind",
+      // resourceVersion is a decimal string without leading zeros: longer is newer, and equal
+      // lengths compare as text.
+      FilterExpression:
+        "size(resourceVersion) > :digits OR (size(resourceVersion) = :digits AND resourceVersion >= :since)",
+      ExpressionAttributeValues: { ":kind": kind, ":since": since, ":digits": since.length },
+      Select: "COUNT",
+    });
+    await throttlingAs429(
+      (async () => {
+        for await (const page of pages) {
+          total += page.ScannedCount ?? 0;
+          recent += page.Count ?? 0;
+        }
+      })(),
+    );
     return { total, recent };
   }
 
@@ -355,7 +361,7 @@ export class DynamoSliceReader implements SliceReader {
         fixed: { kind },
       };
     }
-    const pk = partitionKey(kind, namespace);
+    const pk = slicePk(kind, namespace);
     return {
       input: {
         TableName: this.#options.slicesTable,
@@ -384,7 +390,7 @@ export class DynamoSliceReader implements SliceReader {
     if (item.identity !== undefined && Number.isInteger(id)) {
       const stored = await this.#getItem({
         TableName: this.#options.identitiesTable,
-        Key: { pk: `id#${id}`, sk: "#identity" },
+        Key: identityKey(id),
         ProjectionExpression: "labels",
       });
       const labels = (stored.Item as { labels?: Record<string, string> } | undefined)?.labels;
@@ -437,10 +443,6 @@ interface DynamoClaim extends IPClaim {
 
 /** Pods read for one IP at most (one node's host-network pods all share its IP). */
 const MAX_IP_CLAIMS = 100;
-
-function partitionKey(kind: OutputKind, namespace: string | undefined): string {
-  return `${kind}#${namespace ?? "-"}`;
-}
 
 function parseObject(item: SliceItem): OutputObject {
   try {

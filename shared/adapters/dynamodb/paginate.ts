@@ -1,0 +1,62 @@
+/**
+ * The one paginator of the DynamoDB adapters: every Query or Scan that follows LastEvaluatedKey
+ * goes through these generators, so a loop that forgets the last page or restarts from the first
+ * cannot be written twice. A caller that needs less than everything stops iterating (`break`), and
+ * the next page is never requested.
+ *
+ * Why not `paginateQuery` / `paginateScan` of @aws-sdk/lib-dynamodb: they refuse any client that is
+ * not an `instanceof DynamoDBDocumentClient` (the tests' counting and failing doubles only
+ * implement `send`) and they write the start key into the caller's input object.
+ */
+import {
+  type DynamoDBDocumentClient,
+  QueryCommand,
+  type QueryCommandInput,
+  type QueryCommandOutput,
+  ScanCommand,
+  type ScanCommandInput,
+  type ScanCommandOutput,
+} from "@aws-sdk/lib-dynamodb";
+
+export type DocumentSender = Pick<DynamoDBDocumentClient, "send">;
+type StartKey = Record<string, unknown>;
+
+/** Every page of a Query, from `ExclusiveStartKey` (if the input has one) to the last. */
+export async function* queryPages(
+  client: DocumentSender,
+  input: QueryCommandInput,
+): AsyncGenerator<QueryCommandOutput, void, undefined> {
+  let startKey: StartKey | undefined = input.ExclusiveStartKey;
+  do {
+    const page: QueryCommandOutput = await client.send(
+      new QueryCommand({ ...input, ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }) }),
+    );
+    yield page;
+    startKey = page.LastEvaluatedKey;
+  } while (startKey !== undefined);
+}
+
+/** Every page of a Scan, from `ExclusiveStartKey` (if the input has one) to the last. */
+export async function* scanPages(
+  client: DocumentSender,
+  input: ScanCommandInput,
+): AsyncGenerator<ScanCommandOutput, void, undefined> {
+  let startKey: StartKey | undefined = input.ExclusiveStartKey;
+  do {
+    const page: ScanCommandOutput = await client.send(
+      new ScanCommand({ ...input, ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }) }),
+    );
+    yield page;
+    startKey = page.LastEvaluatedKey;
+  } while (startKey !== undefined);
+}
+
+/** Every item a Query returns, all pages read. */
+export async function queryAllItems(
+  client: DocumentSender,
+  input: QueryCommandInput,
+): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  for await (const page of queryPages(client, input)) items.push(...(page.Items ?? []));
+  return items;
+}
