@@ -17,6 +17,7 @@ import { agentTarget } from "#shared/agent/agent-target.ts";
 import { NodeAgent } from "#shared/agent/node-agent.ts";
 import { signingFetch } from "#shared/agent/sigv4-fetch.ts";
 import { nodeNameSchema, type WatchedKind } from "#shared/api/watcher-registry.ts";
+import { OUTPUT_KINDS } from "#shared/core/output-changes.ts";
 
 const USAGE = `usage: npm run agent -- --node NAME --target .sliceline/local.json|<cdk outputs file> [options]
   --zone Z              the node's zone (topology.kubernetes.io/zone)
@@ -33,7 +34,7 @@ const USAGE = `usage: npm run agent -- --node NAME --target .sliceline/local.jso
   --snapshot-interval S seconds between state saves (default 5)
   --ack-interval S      seconds between acknowledgements (default 5)`;
 
-const ALL_KINDS: readonly WatchedKind[] = ["EndpointSlice", "CiliumEndpointSlice", "CiliumIdentity"];
+const ALL_KINDS: readonly WatchedKind[] = OUTPUT_KINDS;
 
 const { values } = parseArgs({
   options: {

@@ -59,7 +59,7 @@ export const API_RESOURCES: Readonly<Record<OutputKind, ApiResource>> = {
   }),
 };
 
-export const OUTPUT_KINDS: readonly OutputKind[] = ["EndpointSlice", "CiliumEndpointSlice", "CiliumIdentity"];
+export { OUTPUT_KINDS } from "#shared/core/output-changes.ts";
 
 /** Served group versions, in the order discovery lists them; a group's first version is preferred. */
 export const GROUP_VERSIONS: ReadonlyArray<{ readonly group: string; readonly versions: readonly string[] }> =

@@ -4,7 +4,7 @@
  * to the fan-out topics) implements the same port.
  */
 import { z } from "zod";
-import type { OutputKind } from "#shared/core/output-changes.ts";
+import { OUTPUT_KINDS, type OutputKind } from "#shared/core/output-changes.ts";
 import type { WatcherOwner } from "./watcher-authorization.ts";
 
 export type WatchedKind = OutputKind;
@@ -160,7 +160,7 @@ export const watcherRequestSchema = z
       .regex(LABEL_VALUE, "must be a valid label value (topology.kubernetes.io/zone)")
       .optional(),
     kinds: z
-      .array(z.enum(["EndpointSlice", "CiliumEndpointSlice", "CiliumIdentity"]))
+      .array(z.enum(OUTPUT_KINDS))
       .min(1, "name at least one kind")
       .transform((kinds) => [...new Set(kinds)]),
     zoneOnly: z.boolean().optional(),

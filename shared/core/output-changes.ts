@@ -4,7 +4,9 @@
 import type { CiliumEndpointSlice, CiliumIdentity, EndpointSlice } from "./model.ts";
 
 /** Primary outputs are stored and fanned out; baselines are only counted, for the benchmark's comparison. */
-export type OutputKind = "EndpointSlice" | "CiliumEndpointSlice" | "CiliumIdentity";
+/** The kinds sliceline stores, serves and fans out: the one list every other place reads. */
+export const OUTPUT_KINDS = ["EndpointSlice", "CiliumEndpointSlice", "CiliumIdentity"] as const;
+export type OutputKind = (typeof OUTPUT_KINDS)[number];
 export type BaselineKind = "CiliumEndpoint" | "Endpoints";
 export type WriteOp = "create" | "update" | "delete";
 

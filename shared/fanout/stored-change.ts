@@ -2,7 +2,7 @@
  * A slices-table stream record (images already unmarshalled) as an object change.
  * Items carry the object as JSON text, so the stream hands over exactly what the API serves.
  */
-import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
+import { OUTPUT_KINDS, type OutputKind, type OutputObject } from "#shared/core/output-changes.ts";
 import type { ObjectChange } from "./change-routing.ts";
 
 export interface SliceItemImage {
@@ -10,8 +10,6 @@ export interface SliceItemImage {
   readonly object?: unknown;
   readonly sourceTimeMs?: unknown;
 }
-
-const OUTPUT_KINDS: readonly OutputKind[] = ["EndpointSlice", "CiliumEndpointSlice", "CiliumIdentity"];
 
 export class MalformedStreamRecordError extends Error {
   override name = "MalformedStreamRecordError";

@@ -24,7 +24,7 @@ import type {
   ObjectMeta,
 } from "#shared/core/model.ts";
 import { compareResourceVersions } from "#shared/core/object-versions.ts";
-import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
+import { OUTPUT_KINDS, type OutputKind, type OutputObject } from "#shared/core/output-changes.ts";
 import type { BundledChange, SlicePatch } from "#shared/fanout/change-bundle.ts";
 import type { ChangeMessage } from "#shared/fanout/change-routing.ts";
 import { zoneViewDigest } from "#shared/fanout/slice-delta.ts";
@@ -457,9 +457,8 @@ export class WatcherCache {
    * an equal cache from it, so an agent restarted from disk resumes instead of re-listing.
    */
   exportState(): WatcherCacheState {
-    const kinds: OutputKind[] = ["EndpointSlice", "CiliumEndpointSlice", "CiliumIdentity"];
     return {
-      objects: kinds.flatMap((kind) =>
+      objects: OUTPUT_KINDS.flatMap((kind) =>
         [...this.#heldOf(kind)].map(([, ref, version]) => ({
           version,
           object: this.get(ref) as OutputObject,

@@ -8,9 +8,10 @@
  * field: Kubernetes objects grow fields, and a watcher keeps what it does not read.
  */
 import { z } from "zod";
+import { OUTPUT_KINDS } from "#shared/core/output-changes.ts";
 
 const RESOURCE_VERSION = z.string().regex(/^[0-9]+$/, "a decimal resourceVersion");
-const KIND = z.enum(["EndpointSlice", "CiliumEndpointSlice", "CiliumIdentity"]);
+const KIND = z.enum(OUTPUT_KINDS);
 const TYPE = z.enum(["ADDED", "MODIFIED", "DELETED"]);
 
 const metadata = z.looseObject({

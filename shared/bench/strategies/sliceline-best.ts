@@ -13,7 +13,7 @@ import type { ReplayBatch } from "#shared/bench/model/core-replay.ts";
 import { FleetTally, RelistSchedule, type StrategyRun } from "#shared/bench/model/strategy-run.ts";
 import type { Trace } from "#shared/bench/types.ts";
 import type { EndpointSlice } from "#shared/core/model.ts";
-import type { ObjectWrite, OutputObject } from "#shared/core/output-changes.ts";
+import { type ObjectWrite, OUTPUT_KINDS, type OutputObject } from "#shared/core/output-changes.ts";
 import {
   bundleMessages,
   coalesceChanges,
@@ -204,7 +204,7 @@ export function slicelineBest(
   };
 }
 
-const AGENT_KINDS = ["EndpointSlice", "CiliumEndpointSlice", "CiliumIdentity"] as const;
+const AGENT_KINDS = OUTPUT_KINDS;
 
 function onlyScope(scopes: readonly string[]): string {
   if (scopes.length !== 1) throw new Error(`a node agent has one scope, not ${scopes.join(", ")}`);
