@@ -34,6 +34,7 @@ import { METRIC } from "#shared/config/metric-names.ts";
 import { ENV } from "#shared/config/resources.ts";
 import { bundleMessages, coalesceChanges, type RecordChange } from "#shared/fanout/bundle-publisher.ts";
 import { changeLogEntry } from "#shared/fanout/change-log.ts";
+import { publishMessages } from "#shared/fanout/change-publisher.ts";
 import { type ObjectChange, routeChange } from "#shared/fanout/change-routing.ts";
 import { objectChangeFromImages, type SliceItemImage } from "#shared/fanout/stored-change.ts";
 import { fanoutCounts, recordPipelineCountsAdvisory } from "#shared/pipeline/pipeline-counts.ts";
@@ -147,7 +148,7 @@ function recordLatency(sourceTimeMs: number): void {
 async function fanOutRecord(record: DynamoDBRecord, totals: BatchTotals): Promise<void> {
   const change = changeOf(record);
   await logChanges([{ change, record }]);
-  const published = await publisher.publish(routeChange(change, zones));
+  const published = await publishMessages(publisher, routeChange(change, zones));
   totals.published += published.published;
   totals.bytes += published.bytes;
   totals.deliveries += await recordPublished(published);

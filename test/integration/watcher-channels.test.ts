@@ -5,6 +5,7 @@ import { GetQueueUrlCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { SnsChangePublisher } from "#shared/adapters/sns/sns-change-publisher.ts";
 import { queueNameFor, WatcherChannels } from "#shared/adapters/watchers/watcher-channels.ts";
 import type { EndpointSlice } from "#shared/core/model.ts";
+import { publishMessages } from "#shared/fanout/change-publisher.ts";
 import { type ChangeMessage, routeChange, scopesForWatcher } from "#shared/fanout/change-routing.ts";
 import { type FauxqsHandle, startLocalMessaging } from "#test/support/fauxqs.ts";
 
@@ -60,7 +61,7 @@ describe("watcher channels on SQS + SNS (fauxqs)", () => {
       { kind: "EndpointSlice", before: undefined, after: slice("7", "a"), sourceTimeMs: 3 },
       ["a", "b"],
     );
-    assert.deepEqual(await publisher.publish(routed).then((r) => r.published), 2);
+    assert.deepEqual(await publishMessages(publisher, routed).then((r) => r.published), 2);
 
     const [full] = await drain(everywhere.queueUrl);
     assert.equal(full?.type, "ADDED");
@@ -72,7 +73,8 @@ describe("watcher channels on SQS + SNS (fauxqs)", () => {
     assert.deepEqual(await drain(cilium.queueUrl), []);
 
     await channels.close(zoneA);
-    await publisher.publish(
+    await publishMessages(
+      publisher,
       routeChange(
         { kind: "EndpointSlice", before: slice("7", "a"), after: slice("8", "b"), sourceTimeMs: 4 },
         ["a", "b"],
@@ -90,7 +92,8 @@ describe("watcher channels on SQS + SNS (fauxqs)", () => {
     assert.equal(second.queueUrl, first.queueUrl);
     assert.deepEqual(Object.keys(second.subscriptions), ["EndpointSlice@b"]);
     const publisher = new SnsChangePublisher(messaging.sns, topicArns);
-    await publisher.publish(
+    await publishMessages(
+      publisher,
       routeChange({ kind: "EndpointSlice", before: undefined, after: slice("1", "a"), sourceTimeMs: 1 }, [
         "a",
         "b",

@@ -26,6 +26,7 @@ import { apiFixture } from "#shared/api/testing.ts";
 import type { WatcherAuthorizationPolicy, WatcherOwner } from "#shared/api/watcher-authorization.ts";
 import { WatcherOwnedElsewhereError } from "#shared/api/watcher-registry.ts";
 import type { CiliumIdentity, EndpointSlice } from "#shared/core/model.ts";
+import { publishMessages } from "#shared/fanout/change-publisher.ts";
 import { routeChange } from "#shared/fanout/change-routing.ts";
 import { type DynamoDbLocal, startDynamoDbLocal } from "#test/support/dynamodb-local.ts";
 import { type FauxqsHandle, startLocalMessaging } from "#test/support/fauxqs.ts";
@@ -94,10 +95,12 @@ describe("ChannelWatcherRegistry", () => {
     );
     const publisher = new SnsChangePublisher(messaging.sns, topicArns);
     const publishBoth = async () => {
-      await publisher.publish(
+      await publishMessages(
+        publisher,
         routeChange({ kind: "EndpointSlice", before: undefined, after: slice, sourceTimeMs: 1 }, ["a"]),
       );
-      await publisher.publish(
+      await publishMessages(
+        publisher,
         routeChange({ kind: "CiliumIdentity", before: undefined, after: identity, sourceTimeMs: 1 }, ["a"]),
       );
     };
@@ -171,7 +174,8 @@ describe("ChannelWatcherRegistry hardening", () => {
     assert.notEqual(dotted.queueUrl, dashed.queueUrl);
     assert.equal(await registry.deregister("ip-10-0-0-1.ec2.internal", ANONYMOUS), true);
     assert.equal(await queueExists(`${prefix}ip-10-0-0-1-ec2-internal`), true);
-    await new SnsChangePublisher(messaging.sns, topicArns).publish(
+    await publishMessages(
+      new SnsChangePublisher(messaging.sns, topicArns),
       routeChange({ kind: "CiliumIdentity", before: undefined, after: identity, sourceTimeMs: 1 }, ["a"]),
     );
     assert.deepEqual(await receiveKinds(dashed.queueUrl), ["CiliumIdentity/-"]);

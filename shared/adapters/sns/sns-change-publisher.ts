@@ -1,10 +1,14 @@
 /**
- * ChangePublisher on SNS: one topic per scope, PublishBatch of up to 10 messages per call; single
- * change messages (publish) or prepared delivery bundles (publishBodies).
+ * ChangePublisher on SNS: one topic per scope, PublishBatch of up to 10 messages (256 KiB) per call,
+ * topics in parallel.
  */
 import { PublishBatchCommand, type PublishBatchRequestEntry, type SNSClient } from "@aws-sdk/client-sns";
-import { type ChangePublisher, MAX_MESSAGE_BYTES, messageBody } from "#shared/fanout/change-publisher.ts";
-import type { RoutedMessage } from "#shared/fanout/change-routing.ts";
+import {
+  type BodiesPublished,
+  type ChangePublisher,
+  MAX_MESSAGE_BYTES,
+  type ScopedBody,
+} from "#shared/fanout/change-publisher.ts";
 
 const SNS_BATCH_LIMIT = 10;
 
@@ -30,20 +34,6 @@ function publishChunks<T>(items: readonly T[], bytesOf: (item: T) => number): T[
   return chunks;
 }
 
-/** What publishing a set of prepared bodies achieved: totals of what went out, and what did not. */
-export interface BodiesPublished {
-  readonly published: number;
-  readonly bytes: number;
-  readonly byTopic: Map<string, { published: number; bytes: number }>;
-  /** Indexes (into the input) of bodies not published: rejected entries, or calls that threw. */
-  readonly failed: number[];
-  readonly errors: string[];
-}
-
-export class PublishFailedError extends Error {
-  override name = "PublishFailedError";
-}
-
 export class SnsChangePublisher implements ChangePublisher {
   readonly #sns: SNSClient;
   readonly #topicArns: Readonly<Record<string, string>>;
@@ -54,49 +44,7 @@ export class SnsChangePublisher implements ChangePublisher {
     this.#topicArns = topicArns;
   }
 
-  async publish(messages: readonly RoutedMessage[]): Promise<{
-    published: number;
-    bytes: number;
-    byTopic: Map<string, { published: number; bytes: number }>;
-  }> {
-    const byTopic = new Map<string, string[]>();
-    for (const { scope, message } of messages) {
-      const topicArn = this.#topicArns[scope];
-      if (topicArn === undefined) continue;
-      byTopic.set(topicArn, [...(byTopic.get(topicArn) ?? []), messageBody(message)]);
-    }
-    let published = 0;
-    let bytes = 0;
-    const perTopic = new Map<string, { published: number; bytes: number }>();
-    for (const [topicArn, bodies] of byTopic) {
-      const topicTotals = { published: 0, bytes: 0 };
-      perTopic.set(topicArn, topicTotals);
-      for (const chunk of publishChunks(bodies, (body) => Buffer.byteLength(body))) {
-        const entries: PublishBatchRequestEntry[] = chunk.map((Message, i) => ({ Id: String(i), Message }));
-        const result = await this.#sns.send(
-          new PublishBatchCommand({ TopicArn: topicArn, PublishBatchRequestEntries: entries }),
-        );
-        if ((result.Failed ?? []).length > 0) {
-          throw new PublishFailedError(
-            `${result.Failed?.length} messages not published to ${topicArn}: ${result.Failed?.map((f) => f.Message).join("; ")}`,
-          );
-        }
-        const chunkBytes = entries.reduce((sum, e) => sum + Buffer.byteLength(e.Message ?? ""), 0);
-        published += entries.length;
-        bytes += chunkBytes;
-        topicTotals.published += entries.length;
-        topicTotals.bytes += chunkBytes;
-      }
-    }
-    return { published, bytes, byTopic: perTopic };
-  }
-
-  /**
-   * Prepared bodies (delivery bundles), each to its scope's topic. Unlike publish() it does not stop
-   * at the first failure: every body is attempted and the caller learns which did not go out, so a
-   * stream batch can be failed from the earliest record an unpublished body carries.
-   */
-  async publishBodies(bodies: readonly { scope: string; body: string }[]): Promise<BodiesPublished> {
+  async publishBodies(bodies: readonly ScopedBody[]): Promise<BodiesPublished> {
     const byTopic = new Map<string, number[]>();
     for (const [index, { scope }] of bodies.entries()) {
       const topicArn = this.#topicArns[scope];
