@@ -6,6 +6,7 @@
  * handler.ts builds the real one from the environment; tests build one around an in-memory
  * reader with exactly the same middleware.
  */
+
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
@@ -15,6 +16,7 @@ import { captureLambdaHandler } from "@aws-lambda-powertools/tracer/middleware";
 import middy from "@middy/core";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import type { ApiRequest, ApiResponse, ApiRouter } from "#shared/api/router.ts";
+import { METRIC } from "#shared/config/metric-names.ts";
 
 export const CORRELATION_ID_PATH = "requestContext.requestId";
 
@@ -47,8 +49,8 @@ export function createApiHandler(parts: ApiHandlerParts): ApiHandler {
     const response = await drained(await router(request));
     const latencyMs = performance.now() - started;
     metrics.addDimensions({ route: response.route, status: String(response.status) });
-    metrics.addMetric("ApiRequests", MetricUnit.Count, 1);
-    metrics.addMetric("ApiLatency", MetricUnit.Milliseconds, latencyMs);
+    metrics.addMetric(METRIC.apiRequests, MetricUnit.Count, 1);
+    metrics.addMetric(METRIC.apiLatency, MetricUnit.Milliseconds, latencyMs);
     tracer.putAnnotation("route", response.route);
     tracer.putAnnotation("status", response.status);
     const fields = {

@@ -11,12 +11,11 @@
  * Either way every record is first appended to the change log the Kubernetes watch reads
  * (shared/fanout/change-log.ts, docs/watch.md); a batch whose log write fails is retried whole.
  */
+
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
-import { Logger } from "@aws-lambda-powertools/logger";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
-import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
-import { Tracer } from "@aws-lambda-powertools/tracer";
 import { captureLambdaHandler } from "@aws-lambda-powertools/tracer/middleware";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SNSClient } from "@aws-sdk/client-sns";
@@ -24,6 +23,7 @@ import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import middy from "@middy/core";
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent, StreamRecord } from "aws-lambda";
+import { createPowertools } from "#functions/commons/powertools.ts";
 import { HANDLER_REQUEST_TIMEOUTS } from "#shared/adapters/aws/handler-request-timeouts.ts";
 import { DynamoChangeLogWriter } from "#shared/adapters/dynamodb/change-log-writer.ts";
 import { DynamoPipelineCountsRecorder } from "#shared/adapters/dynamodb/pipeline-counts-recorder.ts";
@@ -32,6 +32,7 @@ import { TopicAudience } from "#shared/adapters/sns/topic-audience.ts";
 import { changeTopicArnsFromEnvironment, fanoutFormatFromEnvironment } from "#shared/config/environment.ts";
 import { METRIC } from "#shared/config/metric-names.ts";
 import { ENV } from "#shared/config/resources.ts";
+import { SERVICE_NAMES } from "#shared/config/service-names.ts";
 import { bundleMessages, coalesceChanges, type RecordChange } from "#shared/fanout/bundle-publisher.ts";
 import { changeLogEntry } from "#shared/fanout/change-log.ts";
 import { publishMessages } from "#shared/fanout/change-publisher.ts";
@@ -39,9 +40,7 @@ import { type ObjectChange, routeChange } from "#shared/fanout/change-routing.ts
 import { objectChangeFromImages, type SliceItemImage } from "#shared/fanout/stored-change.ts";
 import { fanoutCounts, recordPipelineCountsAdvisory } from "#shared/pipeline/pipeline-counts.ts";
 
-const logger = new Logger({ serviceName: "sliceline-fanout" });
-const metrics = new Metrics({ namespace: "Sliceline", serviceName: "sliceline-fanout" });
-const tracer = new Tracer({ serviceName: "sliceline-fanout" });
+const { logger, metrics, tracer } = createPowertools(SERVICE_NAMES.fanout);
 
 const topicArns = changeTopicArnsFromEnvironment();
 const format = fanoutFormatFromEnvironment();
@@ -133,16 +132,20 @@ async function recordPublished(totals: {
     deliveries += topic.published * subscribers;
     bytesDelivered += topic.bytes * subscribers;
   }
-  metrics.addMetric("MessagesPublished", MetricUnit.Count, totals.published);
-  metrics.addMetric("BytesPublished", MetricUnit.Bytes, totals.bytes);
-  metrics.addMetric("Deliveries", MetricUnit.Count, deliveries);
-  metrics.addMetric("BytesDelivered", MetricUnit.Bytes, bytesDelivered);
+  metrics.addMetric(METRIC.messagesPublished, MetricUnit.Count, totals.published);
+  metrics.addMetric(METRIC.bytesPublished, MetricUnit.Bytes, totals.bytes);
+  metrics.addMetric(METRIC.deliveries, MetricUnit.Count, deliveries);
+  metrics.addMetric(METRIC.bytesDelivered, MetricUnit.Bytes, bytesDelivered);
   return deliveries;
 }
 
 /** Source event to publish; watchers time the last hop (queue to applied) themselves. */
 function recordLatency(sourceTimeMs: number): void {
-  metrics.addMetric("PropagationLatency", MetricUnit.Milliseconds, Math.max(0, Date.now() - sourceTimeMs));
+  metrics.addMetric(
+    METRIC.propagationLatency,
+    MetricUnit.Milliseconds,
+    Math.max(0, Date.now() - sourceTimeMs),
+  );
 }
 
 async function fanOutRecord(record: DynamoDBRecord, totals: BatchTotals): Promise<void> {

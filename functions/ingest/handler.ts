@@ -2,19 +2,19 @@
  * Ingest: an SQS batch of Kubernetes watch events in, slices and identities in DynamoDB out.
  * Thin on purpose: adapt the SQS event, call the pipeline, report partial failures and metrics.
  */
-import { Logger } from "@aws-lambda-powertools/logger";
+
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
-import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import { parser } from "@aws-lambda-powertools/parser/middleware";
 import { SqsSchema } from "@aws-lambda-powertools/parser/schemas";
 import type { SqsEvent, SqsRecord } from "@aws-lambda-powertools/parser/types";
-import { Tracer } from "@aws-lambda-powertools/tracer";
 import { captureLambdaHandler } from "@aws-lambda-powertools/tracer/middleware";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import middy from "@middy/core";
 import type { SQSBatchResponse } from "aws-lambda";
+import { createPowertools } from "#functions/commons/powertools.ts";
 import { HANDLER_REQUEST_TIMEOUTS } from "#shared/adapters/aws/handler-request-timeouts.ts";
 import { createDynamoClusterStore } from "#shared/adapters/dynamodb/create-store.ts";
 import { CachedIdentityRangeUse } from "#shared/adapters/dynamodb/identity-range-reader.ts";
@@ -29,15 +29,14 @@ import {
 } from "#shared/config/environment.ts";
 import { METRIC } from "#shared/config/metric-names.ts";
 import { ENV } from "#shared/config/resources.ts";
+import { SERVICE_NAMES } from "#shared/config/service-names.ts";
 import { SliceEngine } from "#shared/core/slice-engine.ts";
 import { type IngestRecord, ingestBatch } from "#shared/pipeline/ingest-batch.ts";
 import { ingestCounts, recordPipelineCountsAdvisory } from "#shared/pipeline/pipeline-counts.ts";
 import { sentTimeOf, sourceTimeOf } from "#shared/pipeline/source-time.ts";
 import { BudgetedWriteGate, rateStepsFor } from "#shared/pipeline/write-budget.ts";
 
-const logger = new Logger({ serviceName: "sliceline-ingest" });
-const metrics = new Metrics({ namespace: "Sliceline", serviceName: "sliceline-ingest" });
-const tracer = new Tracer({ serviceName: "sliceline-ingest" });
+const { logger, metrics, tracer } = createPowertools(SERVICE_NAMES.ingest);
 
 const environment = requireEnvironment([
   "stateTable",

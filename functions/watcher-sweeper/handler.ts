@@ -8,14 +8,16 @@
  * replacement sweeps the old prefix). A failed sweep answers FAILED with the reason: the
  * stack's deletion stops there rather than leave queues behind silently.
  */
-import { Logger } from "@aws-lambda-powertools/logger";
+
 import { SNSClient } from "@aws-sdk/client-sns";
 import type { CloudFormationCustomResourceEvent } from "aws-lambda";
+import { createPowertools } from "#functions/commons/powertools.ts";
 import { type CustomResourceOutcome, sendResponse } from "#shared/adapters/cloudformation/custom-resource.ts";
 import { createSqsClient } from "#shared/adapters/sqs/sqs-client.ts";
 import { sweepWatcherChannels } from "#shared/adapters/watchers/watcher-channel-sweep.ts";
+import { SERVICE_NAMES } from "#shared/config/service-names.ts";
 
-const logger = new Logger({ serviceName: "sliceline-watcher-sweeper" });
+const { logger } = createPowertools(SERVICE_NAMES.watcherSweeper);
 const sqs = createSqsClient();
 const sns = new SNSClient({});
 

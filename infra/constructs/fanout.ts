@@ -5,6 +5,7 @@
  * retried a bounded number of times, dropped when older than the maximum record age, and then
  * described on the fan-out failure queue instead of blocking the shard.
  */
+
 import { Duration, Validations } from "aws-cdk-lib";
 import { StartingPosition } from "aws-cdk-lib/aws-lambda";
 import { DynamoEventSource, SqsDlq } from "aws-cdk-lib/aws-lambda-event-sources";
@@ -17,6 +18,7 @@ import type { SlicelineTables } from "#infra/constructs/tables.ts";
 import type { Settings } from "#infra/settings.ts";
 import { grantTableTo, grantTopicsPublishTo } from "#infra/wiring.ts";
 import { ENV, LOGICAL_IDS } from "#shared/config/resources.ts";
+import { SERVICE_NAMES } from "#shared/config/service-names.ts";
 
 export interface FanoutProps {
   readonly tables: SlicelineTables;
@@ -47,7 +49,7 @@ export class Fanout extends Construct {
       logicalId: LOGICAL_IDS.fanoutFunction,
       entry: "functions/fanout/handler.ts",
       description: "sliceline fan-out: slice changes from the table stream to the change topics",
-      serviceName: "sliceline-fanout",
+      serviceName: SERVICE_NAMES.fanout,
       memoryMb: settings.fanoutMemoryMb,
       timeoutSeconds: settings.fanoutTimeoutSeconds,
       logRetentionDays: settings.logRetentionDays,

@@ -5,6 +5,7 @@
  * batch failures are reported per message, and a maximum concurrency per queue bounds how hard the
  * pipeline hits DynamoDB.
  */
+
 import { Duration } from "aws-cdk-lib";
 import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import { Construct } from "constructs";
@@ -14,6 +15,7 @@ import type { SlicelineTables } from "#infra/constructs/tables.ts";
 import type { Settings } from "#infra/settings.ts";
 import { grantQueueSendTo, grantTableTo, PIPELINE_WRITER_ACCESS, setSetting } from "#infra/wiring.ts";
 import { ENV, LOGICAL_IDS } from "#shared/config/resources.ts";
+import { SERVICE_NAMES } from "#shared/config/service-names.ts";
 
 export interface IngestProps {
   readonly queues: IngestQueues;
@@ -31,7 +33,7 @@ export class Ingest extends Construct {
       logicalId: LOGICAL_IDS.ingestFunction,
       entry: "functions/ingest/handler.ts",
       description: "sliceline ingest: watch events from SQS into slices and identities",
-      serviceName: "sliceline-ingest",
+      serviceName: SERVICE_NAMES.ingest,
       memoryMb: settings.ingestMemoryMb,
       timeoutSeconds: settings.ingestTimeoutSeconds,
       logRetentionDays: settings.logRetentionDays,

@@ -21,6 +21,7 @@ import { NodejsFunction, OutputFormat, SourceMapMode } from "aws-cdk-lib/aws-lam
 import { LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
 import { METRICS_NAMESPACE } from "#shared/config/metric-names.ts";
+import type { ServiceName } from "#shared/config/service-names.ts";
 
 /** The repository root: entries, package-lock.json and tsconfig.json are resolved from here. */
 export const PROJECT_ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -37,7 +38,7 @@ export interface PipelineFunctionProps {
   readonly entry: string;
   readonly description: string;
   /** Powertools service name (logs, traces, the EMF `service` dimension). */
-  readonly serviceName: string;
+  readonly serviceName: ServiceName;
   readonly memoryMb: number;
   readonly timeoutSeconds: number;
   readonly logRetentionDays: number;
@@ -53,7 +54,7 @@ export interface PipelineFunctionProps {
 export class PipelineFunction extends Construct {
   readonly function: NodejsFunction;
   /** Powertools service name: the `service` dimension of every metric the handler emits. */
-  readonly serviceName: string;
+  readonly serviceName: ServiceName;
   readonly role: Role;
   readonly logGroup: LogGroup;
 

@@ -5,6 +5,7 @@
  * EndpointSlices, CiliumEndpointSlices and CiliumIdentities (namespaced and cluster-wide), the
  * conveniences, and watcher registration. Access logs go to their own log group, as JSON lines.
  */
+
 import { RemovalPolicy, Validations } from "aws-cdk-lib";
 import { AccessLogFormat } from "aws-cdk-lib/aws-apigateway";
 import {
@@ -29,6 +30,7 @@ import type { WatcherChannels } from "#infra/constructs/watcher-channels.ts";
 import type { Settings } from "#infra/settings.ts";
 import { grantTableTo, READER_ACCESS } from "#infra/wiring.ts";
 import { ENV, LOGICAL_IDS } from "#shared/config/resources.ts";
+import { SERVICE_NAMES } from "#shared/config/service-names.ts";
 
 /** Every route of the API (contract §3 and §4), as "METHOD path". */
 export const API_ROUTES = [
@@ -100,7 +102,7 @@ export class ReadApi extends Construct {
       logicalId: LOGICAL_IDS.apiFunction,
       entry: "functions/api/handler.ts",
       description: "sliceline HTTP API: Kubernetes-compatible reads, ipcache, stats, watcher registration",
-      serviceName: "sliceline-api",
+      serviceName: SERVICE_NAMES.api,
       memoryMb: settings.apiMemoryMb,
       timeoutSeconds: settings.apiTimeoutSeconds,
       logRetentionDays: settings.logRetentionDays,

@@ -9,6 +9,7 @@
  * first (no new queue appears during the sweep), then this resource (the sweep), then the topics
  * and the sweeper's function and role it references.
  */
+
 import { CustomResource, Validations } from "aws-cdk-lib";
 import { PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { Construct } from "constructs";
@@ -16,6 +17,7 @@ import type { ChangeTopics } from "#infra/constructs/change-topics.ts";
 import { PipelineFunction } from "#infra/constructs/pipeline-function.ts";
 import type { WatcherChannels } from "#infra/constructs/watcher-channels.ts";
 import type { Settings } from "#infra/settings.ts";
+import { SERVICE_NAMES } from "#shared/config/service-names.ts";
 
 export const WATCHER_SWEEPER_FUNCTION_ID = "WatcherSweeperFunction";
 
@@ -38,7 +40,7 @@ export class WatcherSweeper extends Construct {
       entry: "functions/watcher-sweeper/handler.ts",
       description:
         "sliceline: removes the run-time watcher queues and subscriptions when the stack is deleted",
-      serviceName: "sliceline-watcher-sweeper",
+      serviceName: SERVICE_NAMES.watcherSweeper,
       memoryMb: 256,
       // Thousands of queues at SQS's and SNS's API rates: give it Lambda's longest.
       timeoutSeconds: 900,
