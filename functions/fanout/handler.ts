@@ -33,11 +33,11 @@ import { changeTopicArnsFromEnvironment, fanoutFormatFromEnvironment } from "#sh
 import { METRIC } from "#shared/config/metric-names.ts";
 import { ENV } from "#shared/config/resources.ts";
 import { SERVICE_NAMES } from "#shared/config/service-names.ts";
-import { bundleMessages, coalesceChanges, type RecordChange } from "#shared/fanout/bundle-publisher.ts";
 import { changeLogEntry } from "#shared/fanout/change-log.ts";
 import { publishMessages } from "#shared/fanout/change-publisher.ts";
 import { type ObjectChange, routeChange } from "#shared/fanout/change-routing.ts";
 import { objectChangeFromImages, type SliceItemImage } from "#shared/fanout/stored-change.ts";
+import { fanOutBundleBatch } from "#shared/pipeline/fanout-batch.ts";
 import { fanoutCounts, recordPipelineCountsAdvisory } from "#shared/pipeline/pipeline-counts.ts";
 
 const { logger, metrics, tracer } = createPowertools(SERVICE_NAMES.fanout);
@@ -173,42 +173,41 @@ async function fanOutObjects(event: DynamoDBStreamEvent) {
 }
 
 async function fanOutBundles(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {
-  const records = event.Records;
-  const changes: RecordChange[] = [];
-  let failFrom = records.length;
-  for (const [index, record] of records.entries()) {
-    try {
-      changes.push({ change: changeOf(record), record: index });
-    } catch (error) {
+  const result = await fanOutBundleBatch(
+    event.Records.map((record) => ({
+      sequenceNumber: sequenceOf(record),
+      recordTimeMs: recordTimeMs(record),
+      images: () => ({ old: imageOf(record.dynamodb?.OldImage), new: imageOf(record.dynamodb?.NewImage) }),
+    })),
+    {
+      publisher,
+      changeLog,
+      zones,
+      scopes,
+      now: Date.now,
       // Later records wait for this one: Lambda retries from it, then bisects it away.
-      logger.error("malformed stream record", { sequenceNumber: sequenceOf(record), error });
-      failFrom = index;
-      break;
-    }
-  }
-  // Before anything is published: a watch must never miss what a watcher queue was sent.
-  await logChanges(changes.map(({ change, record }) => ({ change, record: records[record] })));
-  const messages = bundleMessages(coalesceChanges(changes), zones, scopes);
-  const result = await publisher.publishBodies(messages);
-  for (const index of result.failed) failFrom = Math.min(failFrom, messages[index]?.firstRecord ?? 0);
-  if (result.failed.length > 0) logger.error("bundles not published", { errors: result.errors });
+      onMalformed: (sequenceNumber, error) =>
+        logger.error("malformed stream record", { sequenceNumber, error }),
+    },
+  );
+  const { published } = result;
+  if (result.logged > 0) metrics.addMetric(METRIC.changeLogEntries, MetricUnit.Count, result.logged);
+  if (published.failed.length > 0) logger.error("bundles not published", { errors: published.errors });
   let deliveries = 0;
   try {
-    deliveries = await recordPublished(result);
+    deliveries = await recordPublished(published);
   } catch (error) {
     // The messages are out: failing the batch for a metric would only deliver them again.
     logger.warn("delivery metrics not recorded", { error });
   }
-  await recordBatchCounts(records.length, { published: result.published, bytes: result.bytes, deliveries });
-  for (const { change, record } of changes) if (record < failFrom) recordLatency(change.sourceTimeMs);
-  metrics.addMetric(
-    "ChangesBundled",
-    MetricUnit.Count,
-    messages.reduce((sum, m) => sum + m.changes, 0),
-  );
-  return {
-    batchItemFailures: records.slice(failFrom).map((record) => ({ itemIdentifier: sequenceOf(record) })),
-  };
+  await recordBatchCounts(event.Records.length, {
+    published: published.published,
+    bytes: published.bytes,
+    deliveries,
+  });
+  for (const { change, delivered } of result.changes) if (delivered) recordLatency(change.sourceTimeMs);
+  metrics.addMetric(METRIC.changesBundled, MetricUnit.Count, result.bundled);
+  return { batchItemFailures: result.failedSequenceNumbers.map((itemIdentifier) => ({ itemIdentifier })) };
 }
 
 function sequenceOf(record: DynamoDBRecord): string {

@@ -47,6 +47,8 @@ export const METRIC = {
   deliveries: "Deliveries",
   bytesDelivered: "BytesDelivered",
   propagationLatency: "PropagationLatency",
+  /** Changes the fan-out's bundles carried (a change counts once per scope it went to). */
+  changesBundled: "ChangesBundled",
   apiRequests: "ApiRequests",
   apiLatency: "ApiLatency",
   /** Watcher registrations the sweep removed (with their queues) because they went silent. */
