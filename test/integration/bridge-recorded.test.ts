@@ -13,6 +13,9 @@ import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { Bridge } from "#shared/bridge/bridge.ts";
 import { KubeClusterSource } from "#shared/bridge/kube-source.ts";
+import { MemoryClusterStore } from "#shared/core/memory-store.ts";
+import { resolveSlicingSettings } from "#shared/core/settings.ts";
+import { SliceEngine } from "#shared/core/slice-engine.ts";
 import { parseMessageBody } from "#shared/k8s/parse-message.ts";
 import { kubeConfigFor, RecordingTransport } from "#test/support/bridge-harness.ts";
 import { FakeApiServer } from "#test/support/fake-apiserver.ts";
@@ -317,6 +320,30 @@ describe("the bridge on a recorded cluster", () => {
       assert.equal(added.object?.metadata.resourceVersion, "2433921");
       assert.deepEqual(added.object?.status, CRASHLOOP_STATUS);
     }
+
+    // Ingest's engine applies all of it, body by body in send order, without a failure.
+    const settings = resolveSlicingSettings({});
+    const store = new MemoryClusterStore(settings);
+    const engine = new SliceEngine({ settings, store });
+    let applied = 0;
+    for (const batch of transport.batches)
+      for (const body of batch.bodies) {
+        const report = await engine.applyBatch(
+          parseMessageBody(body.body).accepted.map(({ event }) => ({
+            event,
+            sourceTimeMs: body.sourceTimeMs,
+          })),
+          { isolateFailures: true },
+        );
+        assert.deepEqual(report.failures, []);
+        applied += report.applied;
+      }
+    assert.ok(applied > 0);
+    assert.deepEqual((await store.loadNode("dual-stack-worker"))?.record, {
+      name: "dual-stack-worker",
+      zone: undefined,
+      internalIPs: ["172.18.0.8", "fc00:f853:ccd:e793::8"],
+    });
 
     // SYNC chunks at each list's resourceVersion, for every namespace known by then.
     const syncs = all.map(({ event }) => event).filter((event) => event.type === "SYNC");
