@@ -30,6 +30,19 @@ import { drain } from "#test/support/pipeline-checks.ts";
 import { recordedResponses } from "#test/support/recorded-cluster.ts";
 
 const MANIFEST = "infra/bridge/kubernetes.yaml";
+
+/** A current kubectl (1.3x), when this machine has one on the PATH (besides Debian's 1.20). */
+const currentKubectl = (() => {
+  try {
+    const version = execFileSync("kubectl", ["version", "--client", "-o", "json"], { encoding: "utf8" });
+    const minor = Number(
+      (JSON.parse(version) as { clientVersion: { minor: string } }).clientVersion.minor.replace(/\D/g, ""),
+    );
+    return minor >= 30 ? "kubectl" : undefined;
+  } catch {
+    return undefined;
+  }
+})();
 const DOCKERFILE = "infra/bridge/Dockerfile";
 
 let dir: string;
@@ -179,6 +192,7 @@ describe("infra/bridge/kubernetes.yaml", () => {
     [field: string]: unknown;
   };
   let objects: Manifest[];
+  let currentObjects: Manifest[] | undefined;
 
   before(async () => {
     const kubectl = execFileSync("scripts/ensure-kubectl.sh", { encoding: "utf8" }).trim();
@@ -211,27 +225,33 @@ describe("infra/bridge/kubernetes.yaml", () => {
         "current-context": "stub",
       }),
     );
+    // --validate=false: validation would fetch the server's OpenAPI document, which the stub
+    // lacks; schemaErrors below checks the fields against the models instead.
+    const dryRun = async (binary: string) =>
+      jsonDocuments(
+        (
+          await promisify(execFile)(
+            binary,
+            [
+              "--kubeconfig",
+              kubeconfig,
+              "--cache-dir",
+              join(dir, `kube-cache-${binary.length}`),
+              "create",
+              "--dry-run=client",
+              "--validate=false",
+              "-o",
+              "json",
+              "-f",
+              MANIFEST,
+            ],
+            { encoding: "utf8" },
+          )
+        ).stdout,
+      ) as Manifest[];
     try {
-      // --validate=false: validation would fetch the server's OpenAPI document, which the stub
-      // lacks; schemaErrors below checks the fields against the models instead.
-      const { stdout } = await promisify(execFile)(
-        kubectl,
-        [
-          "--kubeconfig",
-          kubeconfig,
-          "--cache-dir",
-          join(dir, "kube-cache"),
-          "create",
-          "--dry-run=client",
-          "--validate=false",
-          "-o",
-          "json",
-          "-f",
-          MANIFEST,
-        ],
-        { encoding: "utf8" },
-      );
-      objects = jsonDocuments(stdout) as Manifest[];
+      objects = await dryRun(kubectl);
+      if (currentKubectl !== undefined) currentObjects = await dryRun(currentKubectl);
     } finally {
       await discovery.close();
     }
@@ -243,7 +263,7 @@ describe("infra/bridge/kubernetes.yaml", () => {
     return found[0] as Manifest & Record<string, never>;
   };
 
-  it("is what kubectl creates (dry run), with only fields the Kubernetes API has", () => {
+  it("is what Debian's kubectl 1.20 creates (dry run), with only fields the Kubernetes API has", () => {
     assert.deepEqual(objects.map((object) => object.kind).sort(), [
       "ClusterRole",
       "ClusterRoleBinding",
@@ -252,6 +272,12 @@ describe("infra/bridge/kubernetes.yaml", () => {
       "ServiceAccount",
     ]);
     for (const object of objects) assert.deepEqual(schemaErrors(object, modelOf(object)), [], object.kind);
+  });
+
+  it("is the same with a current kubectl", {
+    skip: currentKubectl === undefined && "no kubectl 1.3x on the PATH",
+  }, () => {
+    assert.deepEqual(currentObjects, objects);
   });
 
   it("grants the service account list and watch on the four kinds, and nothing else", () => {
