@@ -13,6 +13,7 @@ import { promisify } from "node:util";
 import { DiscoveryV1Api, KubeConfig, makeInformer, type V1EndpointSlice } from "@kubernetes/client-node";
 import { type LocalRunner, startLocalRunner } from "#scripts/local/runner.ts";
 import { ClusterSimulator, type SimEvent } from "#shared/sim/cluster-simulator.ts";
+import { jsonDocuments } from "#test/support/kube-schema.ts";
 
 const run = promisify(execFile);
 let runner: LocalRunner;
@@ -127,31 +128,6 @@ function endpointsOf(events: Array<{ type: string; object: V1EndpointSlice }>, s
     else slices.set(key, object.endpoints?.length ?? 0);
   }
   return [...slices.values()].reduce((a, b) => a + b, 0);
-}
-
-/** Parses concatenated JSON documents (kubectl -o json prints them one after another). */
-function jsonDocuments(text: string): unknown[] {
-  const out: unknown[] = [];
-  let depth = 0;
-  let start = -1;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (inString) {
-      if (c === "\\") i++;
-      else if (c === '"') inString = false;
-      continue;
-    }
-    if (c === '"') inString = true;
-    else if (c === "{") {
-      if (depth === 0) start = i;
-      depth++;
-    } else if (c === "}") {
-      depth--;
-      if (depth === 0) out.push(JSON.parse(text.slice(start, i + 1)));
-    }
-  }
-  return out;
 }
 
 const latencies: Array<[string, number]> = [];

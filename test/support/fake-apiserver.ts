@@ -5,12 +5,39 @@
  * by the cluster simulator's events. Tests can drop every watch, refuse new ones for a while (a
  * network gap) and compact the history, after which a watch from an older resourceVersion gets
  * the 410 Gone ERROR event a real apiserver sends.
+ *
+ * It can also replay recorded responses (`replay`): for a kind and verb, each request gets the next
+ * recorded body, byte for byte, written in chunks as HTTP chunked transfer does, whatever it asked
+ * for; the simulator's state is not consulted for that kind and verb.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { SimEvent } from "#shared/sim/cluster-simulator.ts";
 
-type Kind = "Pod" | "Service" | "Namespace" | "Node";
+export type FakeKind = "Pod" | "Service" | "Namespace" | "Node";
+type Kind = FakeKind;
+
+/** A response recorded from a real API server (or assembled from recorded objects), served byte for byte. */
+export interface RecordedResponse {
+  readonly body: Uint8Array;
+  /** HTTP status; 200 by default (a watch that ends in 410 Gone is a 200 carrying an ERROR event). */
+  readonly status?: number;
+  /** Sizes of the successive writes, cycled: a body split anywhere, as chunked transfer may split it. */
+  readonly chunkSizes?: readonly number[];
+  /** A watch: keep the connection open after the body (an idle watch); by default it ends, as at a watch timeout. */
+  readonly holdOpen?: boolean;
+  /** Served only once this settles (lets a test sequence a recorded stream against the bridge). */
+  readonly after?: Promise<unknown>;
+}
+
+/** A recorded response as served: to which request, and how many bytes in how many writes. */
+export interface ServedRecording {
+  readonly kind: Kind;
+  readonly verb: "list" | "watch";
+  readonly query: URLSearchParams;
+  readonly bytes: number;
+  readonly writes: number;
+}
 
 const RESOURCES: Record<string, Kind> = {
   pods: "Pod",
@@ -47,6 +74,10 @@ export class FakeApiServer {
   readonly #log = new Map<Kind, LoggedEvent[]>();
   readonly #watches = new Set<OpenWatch>();
   readonly #pagedLists = new Map<string, { revision: number; items: StoredObject[] }>();
+  readonly #replays = new Map<string, RecordedResponse[]>();
+  readonly #lastReplayedList = new Map<Kind, RecordedResponse>();
+  /** Recorded responses served, in order (`replay`). */
+  readonly served: ServedRecording[] = [];
   #server: Server | undefined;
   #revision = 0;
   #compactedRevision = 0;
@@ -115,6 +146,14 @@ export class FakeApiServer {
     }
   }
 
+  /**
+   * From now on, the `verb` requests of `kind` get these responses, one per request in order. Once
+   * they are used up, a list gets the last list again and a watch stays open and silent.
+   */
+  replay(kind: Kind, verb: "list" | "watch", responses: readonly RecordedResponse[]): void {
+    this.#replays.set(`${verb} ${kind}`, [...responses]);
+  }
+
   #handle(request: IncomingMessage, response: ServerResponse): void {
     const url = new URL(request.url ?? "/", "http://fake");
     const match = /^\/api\/v1\/(pods|services|namespaces|nodes)$/.exec(url.pathname);
@@ -123,8 +162,62 @@ export class FakeApiServer {
       sendStatus(response, 404, "NotFound", `${request.method} ${url.pathname}: not served`);
       return;
     }
-    if (url.searchParams.get("watch") === "true") this.#watch(kind, url, response);
+    const verb = url.searchParams.get("watch") === "true" ? "watch" : "list";
+    const script = this.#replays.get(`${verb} ${kind}`);
+    if (script !== undefined) void this.#serveRecorded(kind, verb, url, response, script.shift());
+    else if (verb === "watch") this.#watch(kind, url, response);
     else this.#list(kind, url, response);
+  }
+
+  async #serveRecorded(
+    kind: Kind,
+    verb: "list" | "watch",
+    url: URL,
+    response: ServerResponse,
+    recorded: RecordedResponse | undefined,
+  ): Promise<void> {
+    this.#count(`${verb} ${kind}`);
+    const next = recorded ?? (verb === "list" ? this.#lastReplayedList.get(kind) : undefined);
+    if (next === undefined) {
+      // A watch past the end of the recording: open, and silent until the server stops.
+      response.writeHead(200, { "content-type": "application/json", "transfer-encoding": "chunked" });
+      response.flushHeaders();
+      const watch: OpenWatch = { kind, response };
+      this.#watches.add(watch);
+      response.on("close", () => this.#watches.delete(watch));
+      return;
+    }
+    if (verb === "list") this.#lastReplayedList.set(kind, next);
+    await next.after;
+    if (response.destroyed) return;
+    response.writeHead(next.status ?? 200, {
+      "content-type": "application/json",
+      "transfer-encoding": "chunked",
+    });
+    const sizes =
+      next.chunkSizes === undefined || next.chunkSizes.length === 0 ? [next.body.length] : next.chunkSizes;
+    let offset = 0;
+    let writes = 0;
+    while (offset < next.body.length && !response.destroyed) {
+      const size = Math.max(1, sizes[writes % sizes.length] as number);
+      response.write(next.body.subarray(offset, offset + size));
+      offset += size;
+      writes++;
+      // A pause between writes, so that the client reads them as separate chunks.
+      if (offset < next.body.length) await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    this.served.push({
+      kind,
+      verb,
+      query: url.searchParams,
+      bytes: Math.min(offset, next.body.length),
+      writes,
+    });
+    if (next.holdOpen === true && verb === "watch") {
+      const watch: OpenWatch = { kind, response };
+      this.#watches.add(watch);
+      response.on("close", () => this.#watches.delete(watch));
+    } else response.end();
   }
 
   #list(kind: Kind, url: URL, response: ServerResponse): void {
