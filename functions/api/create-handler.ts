@@ -78,7 +78,7 @@ async function drained(response: ApiResponse): Promise<ApiResponse> {
 }
 
 /** Leave the function 2 s to answer before it times out. */
-function deadlineOf(context: Context | undefined): number | undefined {
+export function deadlineOf(context: Context | undefined): number | undefined {
   const remaining = context?.getRemainingTimeInMillis?.();
   return remaining === undefined ? undefined : Date.now() + remaining - 2_000;
 }
