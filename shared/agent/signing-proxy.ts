@@ -148,7 +148,8 @@ export function proxyTarget(
         ? `no stack${options.stack === undefined ? "" : ` ${options.stack}`} with an output ${output} (deployed from an older app?)`
         : `several stacks have ${output} (${stacks.map(([name]) => name).join(", ")}): name one with --stack`,
     );
-  const upstream = String((stacks[0]?.[1] as Record<string, unknown>)[output]);
+  const [, values] = stacks[0] as [string, Record<string, unknown>];
+  const upstream = String(values[output]);
   const region = regionOfUrl(upstream) ?? options.region;
   if (region === undefined)
     throw new ProxyTargetError(`cannot tell the region of ${upstream}: set AWS_REGION`);
