@@ -92,8 +92,9 @@ export interface StreamedApiResult {
 }
 
 /**
- * The API for a connection that can stay open (the local HTTP API; a response-streaming function
- * URL): a watch streams its events until its timeout instead of long-polling.
+ * The API for a connection that can stay open (the local HTTP API's watches): a watch streams its
+ * events until its timeout instead of long-polling. The function URL has its own entry, which
+ * writes to Lambda's response stream (function-url-handler.ts).
  */
 export function createApiStreamHandler(parts: Pick<ApiHandlerParts, "router" | "logger">) {
   return async (event: APIGatewayProxyEventV2): Promise<StreamedApiResult> => {
