@@ -104,6 +104,17 @@ const settingsSchema = z
     fanoutFormat: z.enum(FANOUT_FORMATS).default("bundles"),
 
     apiTimeoutSeconds: integer(1, 29, 10),
+    /**
+     * The watch function (a function URL with response streaming, docs/watch.md): its timeout bounds
+     * a streaming watch, which ends cleanly 2 s before it; Lambda allows up to 15 minutes.
+     */
+    watchTimeoutSeconds: integer(10, 900, 900),
+    /**
+     * Reserved concurrency of the watch function: each open watch holds one execution, so this caps
+     * open watches and keeps them from taking the concurrency ingest and fan-out need. Absent: none
+     * reserved (an account's unreserved pool must keep 100, so a default could fail to deploy).
+     */
+    watchReservedConcurrency: z.coerce.number().int().min(1).max(10_000).optional(),
     /** HTTP API stage throttling (requests per second, burst). */
     apiRateLimit: integer(1, 10_000, 200),
     apiBurstLimit: integer(1, 5_000, 400),

@@ -4,6 +4,7 @@
  *   IngestQueues ─▶ Ingest ─▶ SlicelineTables ─(slices stream)─▶ Fanout ─▶ ChangeTopics ─▶ watcher queues
  *                                    ▲                                         ▲
  *                                    └──────────── ReadApi ── WatcherChannels ─┘
+ *                                                  WatchUrl (the API's code, streaming watches)
  *
  * plus WatcherSweeper (removes the run-time watcher queues on stack deletion) and Monitoring (alarms,
  * dashboard). Settings come from CDK context (infra/settings.ts).
@@ -18,6 +19,7 @@ import { IngestQueues } from "#infra/constructs/ingest-queues.ts";
 import { Monitoring } from "#infra/constructs/monitoring.ts";
 import { ReadApi } from "#infra/constructs/read-api.ts";
 import { SlicelineTables } from "#infra/constructs/tables.ts";
+import { WatchUrl } from "#infra/constructs/watch-url.ts";
 import { WatcherChannels } from "#infra/constructs/watcher-channels.ts";
 import { WatcherSweeper } from "#infra/constructs/watcher-sweeper.ts";
 import type { Settings } from "#infra/settings.ts";
@@ -34,6 +36,7 @@ export class SlicelineStack extends Stack {
   readonly fanout: Fanout;
   readonly channels: WatcherChannels;
   readonly api: ReadApi;
+  readonly watch: WatchUrl;
   readonly sweeper: WatcherSweeper;
   readonly monitoring: Monitoring;
   readonly clientPolicies: ClientPolicies;
@@ -63,6 +66,7 @@ export class SlicelineStack extends Stack {
       sweepMinutes: settings.watcherSweepMinutes,
     });
     this.api = new ReadApi(this, "ReadApi", { tables: this.tables, channels: this.channels, settings });
+    this.watch = new WatchUrl(this, "Watch", { api: this.api, settings });
     // Removes the queues the API creates at run time when the stack is deleted, after the API.
     this.sweeper = new WatcherSweeper(this, "WatcherSweeper", {
       channels: this.channels,
@@ -70,6 +74,8 @@ export class SlicelineStack extends Stack {
       settings,
     });
     this.api.handler.function.node.addDependency(this.sweeper.resource);
+    // The watch function runs the same routes (watcher registration included).
+    this.watch.handler.function.node.addDependency(this.sweeper.resource);
     this.monitoring = new Monitoring(this, "Monitoring", {
       ingestQueue: this.queues.ingestQueue,
       priorityQueue: this.queues.priorityQueue,
@@ -79,6 +85,7 @@ export class SlicelineStack extends Stack {
       ingestServiceName: this.ingest.handler.serviceName,
       fanoutFunction: this.fanout.handler.function,
       apiFunction: this.api.handler.function,
+      watchFunction: this.watch.handler.function,
       httpApi: this.api.httpApi,
       iteratorAgeAlarmSeconds: settings.iteratorAgeAlarmSeconds,
       ingestQueueAgeAlarmSeconds: settings.ingestQueueAgeAlarmSeconds,
@@ -86,6 +93,7 @@ export class SlicelineStack extends Stack {
     });
     this.clientPolicies = new ClientPolicies(this, "ClientPolicies", {
       httpApi: this.api.httpApi,
+      watchFunction: this.watch.handler.function,
       queueNamePrefix: settings.watcherQueuePrefix,
       ingestQueues: [this.queues.ingestQueue, this.queues.priorityQueue],
     });
@@ -109,6 +117,11 @@ export class SlicelineStack extends Stack {
       "Stream batches the fan-out gave up on",
     );
     output("ApiUrl", this.api.httpApi.apiEndpoint, "HTTP API (SigV4-signed requests, execute-api:Invoke)");
+    output(
+      "WatchUrl",
+      this.watch.url.url,
+      "The API behind a streaming function URL: watches that stream (SigV4 for service lambda, lambda:InvokeFunctionUrl)",
+    );
     output(
       "SlicesTableName",
       this.tables.slices.table.tableName,

@@ -1,7 +1,7 @@
 /**
  * The whole pipeline on this machine, no AWS account:
  *
- *   npm run local [-- --api-port N --dynamodb-port N --sqs-port N --cdk-out DIR --no-demo]
+ *   npm run local [-- --api-port N --watch-port N --dynamodb-port N --sqs-port N --cdk-out DIR --no-demo]
  *
  * Starts DynamoDB Local and fauxqs on 127.0.0.1, builds queues, tables, streams and topics from
  * the synthesized CDK template, runs the real handlers behind emulated event sources, serves the
@@ -17,6 +17,7 @@ const CONFIG_PATH = ".sliceline/local.json";
 const { values } = parseArgs({
   options: {
     "api-port": { type: "string" },
+    "watch-port": { type: "string" },
     "dynamodb-port": { type: "string" },
     "sqs-port": { type: "string" },
     "cdk-out": { type: "string" },
@@ -36,6 +37,7 @@ const { values } = parseArgs({
 if (values.help) {
   console.log(`usage: npm run local -- [options]
   --api-port N        HTTP API port on 127.0.0.1 (default: a free port)
+  --watch-port N      the watch function URL's port (streaming watches; default: a free port)
   --dynamodb-port N   DynamoDB Local port (default: a free port)
   --sqs-port N        fauxqs (SQS + SNS) port (default: a free port)
   --cdk-out DIR       read the template from an existing cloud assembly instead of synthesizing
@@ -103,6 +105,7 @@ try {
       ? {}
       : { dynamodbEndpoint: localstack, sqsEndpoint: localstack, snsEndpoint: localstack }),
     apiPort: port("api-port", values["api-port"]),
+    watchPort: port("watch-port", values["watch-port"]),
     dynamodbPort: port("dynamodb-port", values["dynamodb-port"]),
     sqsPort: port("sqs-port", values["sqs-port"]),
     ...(values["cdk-out"] === undefined ? { outdir: ".sliceline/cdk.out" } : { cdkOut: values["cdk-out"] }),
@@ -168,6 +171,10 @@ function printHowTo(r: LocalRunner): void {
   console.log(`  curl -s ${api}/v1/stats`);
   console.log(`  kubectl --server=${api} get endpointslices -n shop`);
   console.log(`  kubectl --server=${api} get ciliumendpointslices,ciliumidentities`);
+  if (r.config.watchUrl !== undefined)
+    console.log(
+      `  kubectl --server=${r.config.watchUrl} get endpointslices -A -w   # the streaming watch function URL`,
+    );
   console.log(
     "send watch events, read a watcher's queue (any SQS client; dummy credentials, region us-east-1):",
   );

@@ -80,7 +80,7 @@ async function drained(response: ApiResponse): Promise<ApiResponse> {
 }
 
 /** Leave the function 2 s to answer before it times out. */
-function deadlineOf(context: Context | undefined): number | undefined {
+export function deadlineOf(context: Context | undefined): number | undefined {
   const remaining = context?.getRemainingTimeInMillis?.();
   return remaining === undefined ? undefined : Date.now() + remaining - 2_000;
 }
@@ -94,8 +94,9 @@ export interface StreamedApiResult {
 }
 
 /**
- * The API for a connection that can stay open (the local HTTP API; a response-streaming function
- * URL): a watch streams its events until its timeout instead of long-polling.
+ * The API for a connection that can stay open (the local HTTP API's watches): a watch streams its
+ * events until its timeout instead of long-polling. The function URL has its own entry, which
+ * writes to Lambda's response stream (function-url-handler.ts).
  */
 export function createApiStreamHandler(parts: Pick<ApiHandlerParts, "router" | "logger">) {
   return async (event: APIGatewayProxyEventV2): Promise<StreamedApiResult> => {

@@ -6,6 +6,10 @@
  * The same function sweeps expired watcher registrations when its scheduled rule invokes it with
  * WATCHER_SWEEP_EVENT: it already holds every grant a sweep needs (the watchers table, the queue
  * lifecycle, the subscriptions).
+ *
+ * Two entries: `handler` behind API Gateway (a watch is a long poll), and `functionUrlHandler`, the
+ * same API behind a Lambda function URL with response streaming (a watch streams until the
+ * function's time is nearly up): the ApiWatchFunction runs this module with that entry.
  */
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
@@ -24,10 +28,13 @@ import { METRIC } from "#shared/config/metric-names.ts";
 import { loadContinueTokens } from "./continue-token-key.ts";
 import { createApiHandler, createApiStreamHandler, searchDottedPath } from "./create-handler.ts";
 import { readApiEnvironment } from "./environment.ts";
+import { createFunctionUrlHandler } from "./function-url-handler.ts";
+import { httpResponseStream, streamifyResponse } from "./lambda-streaming.ts";
 import { SecretsManagerSecrets } from "./secret-value.ts";
 import { createWatcherRegistry } from "./watcher-registry-factory.ts";
 
-const SERVICE = "sliceline-api";
+// The stack names each function's service (sliceline-api, sliceline-api-watch) in its environment.
+const SERVICE = process.env.POWERTOOLS_SERVICE_NAME || "sliceline-api";
 
 const logger = new Logger({ serviceName: SERVICE, correlationIdSearchFn: searchDottedPath });
 const tracer = new Tracer({ serviceName: SERVICE });
@@ -80,6 +87,14 @@ const apiHandler = createApiHandler({ router, logger, tracer, metrics });
 
 /** The same API on a connection that may stay open: the local HTTP API streams watches with it. */
 export const streamHandler = createApiStreamHandler({ router, logger });
+
+/**
+ * The function URL's entry (InvokeMode RESPONSE_STREAM): wrapped by the runtime's
+ * awslambda.streamifyResponse at load, as the runtime requires (functions/api/lambda-streaming.ts).
+ */
+export const functionUrlHandler = streamifyResponse(
+  createFunctionUrlHandler({ router, logger, metrics, httpResponseStream }),
+);
 
 async function sweepWatchers(): Promise<{ swept: number }> {
   if (watchers.registry === undefined) return { swept: 0 };

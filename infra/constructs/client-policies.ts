@@ -2,7 +2,9 @@
  * IAM managed policies for the two clients outside the stack (README "Node agent", docs/aws.md
  * "Client policies"):
  *   - NodeAgentPolicy, for the role node agents run as: read the API and call its watcher routes
- *     (execute-api:Invoke), and receive from and delete on the node's own watcher queue. The queue
+ *     (execute-api:Invoke), the same through the watch function URL (lambda:InvokeFunctionUrl, and
+ *     lambda:InvokeFunction only by way of a function URL, as AWS requires of URLs created since
+ *     October 2025), and receive from and delete on the node's own watcher queue. The queue
  *     is named at run time (`<prefix><node>`), so the grant names it through the principal tag
  *     `sliceline-queue` (the queue name after the prefix: the node name with "." written "_"),
  *     set as a session tag when the node assumes the role; an untagged session gets no queue.
@@ -12,6 +14,7 @@
 import { Aws, Validations } from "aws-cdk-lib";
 import type { HttpApi } from "aws-cdk-lib/aws-apigatewayv2";
 import { ManagedPolicy, PolicyStatement } from "aws-cdk-lib/aws-iam";
+import { FunctionUrlAuthType, type IFunction } from "aws-cdk-lib/aws-lambda";
 import type { IQueue } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
 import { LOGICAL_IDS } from "#shared/config/resources.ts";
@@ -31,6 +34,8 @@ export const BRIDGE_QUEUE_ACTIONS = ["sqs:SendMessage", "sqs:GetQueueAttributes"
 
 export interface ClientPoliciesProps {
   readonly httpApi: HttpApi;
+  /** The function behind the watch function URL (IAM auth). */
+  readonly watchFunction: IFunction;
   readonly queueNamePrefix: string;
   readonly ingestQueues: readonly IQueue[];
 }
@@ -54,6 +59,18 @@ export class ClientPolicies extends Construct {
           sid: "ReadApiAndWatcherRoutes",
           actions: ["execute-api:Invoke"],
           resources: [apiArn("*/GET/*"), apiArn("*/POST/v1/watchers"), apiArn("*/*/v1/watchers/*")],
+        }),
+        new PolicyStatement({
+          sid: "WatchFunctionUrl",
+          actions: ["lambda:InvokeFunctionUrl"],
+          resources: [props.watchFunction.functionArn],
+          conditions: { StringEquals: { "lambda:FunctionUrlAuthType": FunctionUrlAuthType.AWS_IAM } },
+        }),
+        new PolicyStatement({
+          sid: "WatchFunctionViaUrlOnly",
+          actions: ["lambda:InvokeFunction"],
+          resources: [props.watchFunction.functionArn],
+          conditions: { Bool: { "lambda:InvokedViaFunctionUrl": "true" } },
         }),
         new PolicyStatement({
           sid: "OwnWatcherQueue",

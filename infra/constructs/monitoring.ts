@@ -41,6 +41,8 @@ export interface MonitoringProps {
   readonly ingestServiceName: string;
   readonly fanoutFunction: IFunction;
   readonly apiFunction: IFunction;
+  /** The streaming watch function (its concurrency is the number of open watches). */
+  readonly watchFunction: IFunction;
   readonly httpApi: HttpApi;
   readonly iteratorAgeAlarmSeconds: number;
   readonly ingestQueueAgeAlarmSeconds: number;
@@ -233,6 +235,7 @@ export class Monitoring extends Construct {
       ["ingest", props.ingestFunction],
       ["fan-out", props.fanoutFunction],
       ["api", props.apiFunction],
+      ["watch", props.watchFunction],
     ] as const;
     const perFunction = (name: string, statistic: string) =>
       functions.map(([label, fn]) =>

@@ -34,8 +34,10 @@ const REQUIRE_SHIM =
 export interface PipelineFunctionProps {
   /** CloudFormation logical id of the function (LOGICAL_IDS). */
   readonly logicalId: string;
-  /** Handler file, relative to the repository root; it exports `handler`. */
+  /** Handler file, relative to the repository root. */
   readonly entry: string;
+  /** The export Lambda calls (template Handler `index.<export>`); default `handler`. */
+  readonly handler?: string;
   readonly description: string;
   /** Powertools service name (logs, traces, the EMF `service` dimension). */
   readonly serviceName: ServiceName;
@@ -44,6 +46,8 @@ export interface PipelineFunctionProps {
   readonly logRetentionDays: number;
   /** Production keeps the log group when the stack is deleted. */
   readonly production: boolean;
+  /** Reserved concurrency (a cap, and a guarantee taken from the account's pool); default none. */
+  readonly reservedConcurrency?: number | undefined;
   /**
    * Other grants on Resource "*" this function's event sources add (besides X-Ray's), with why
    * AWS requires "*" for them; becomes part of the cdk-nag acknowledgement.
@@ -74,7 +78,7 @@ export class PipelineFunction extends Construct {
 
     this.function = new NodejsFunction(this, "Function", {
       entry: join(PROJECT_ROOT, props.entry),
-      handler: "handler",
+      handler: props.handler ?? "handler",
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: join(PROJECT_ROOT, "package-lock.json"),
       description: props.description,
@@ -82,6 +86,9 @@ export class PipelineFunction extends Construct {
       architecture: Architecture.ARM_64,
       memorySize: props.memoryMb,
       timeout: Duration.seconds(props.timeoutSeconds),
+      ...(props.reservedConcurrency === undefined
+        ? {}
+        : { reservedConcurrentExecutions: props.reservedConcurrency }),
       role: this.role,
       logGroup: this.logGroup,
       loggingFormat: LoggingFormat.JSON,

@@ -7,6 +7,8 @@
  *                AWS::Lambda::Function (Ref / GetAtt / Join / Sub resolved to local values)
  *   event sources one emulated mapping per AWS::Lambda::EventSourceMapping (SQS or DynamoDB Streams)
  *   HTTP API     127.0.0.1, routes of the AWS::ApiGatewayV2::Route resources, payload 2.0 events
+ *   function URL 127.0.0.1, one per AWS::Lambda::Url with InvokeMode RESPONSE_STREAM: the function's
+ *                streaming export (its template Handler) under a shim of the runtime's `awslambda`
  *   TTL          a sweeper for the tables whose TimeToLiveSpecification is enabled
  *   schedules    the template's rate() AWS::Events::Rule resources invoke their function targets
  *
@@ -31,6 +33,7 @@ import { createSqsClient } from "#shared/adapters/sqs/sqs-client.ts";
 import { ENV, LOGICAL_IDS } from "#shared/config/resources.ts";
 import { type Backend, startDynamoDbLocal, startFauxqs } from "./backends.ts";
 import { type ApiHandler, type ApiStreamHandler, type HttpApiServer, startHttpApi } from "./http-api.ts";
+import { installLambdaStreamingShim, isStreamified, startFunctionUrl } from "./lambda-streaming-shim.ts";
 import { LOCAL_ACCOUNT, LOCAL_REGION, type Provisioned, provision } from "./provision.ts";
 import { type ScheduledHandler, ScheduledRule, scheduledRules } from "./scheduled-rules.ts";
 import { type SqsDeliveryFaults, SqsEventSource, type SqsHandler, sleep } from "./sqs-event-source.ts";
@@ -38,11 +41,15 @@ import { type StreamDeliveryFaults, StreamEventSource, type StreamHandler } from
 import { type LoadedTemplate, loadTemplate, resourcesOfType, type TemplateResource } from "./template.ts";
 import { TtlSweeper } from "./ttl-sweeper.ts";
 
-/** The in-process module of each function of the template, by logical id. */
+/**
+ * The in-process module of each function of the template, by logical id; the export it runs is the
+ * one the template's Handler names (`index.<export>`).
+ */
 export const FUNCTION_MODULES: Readonly<Record<string, string>> = {
   [LOGICAL_IDS.ingestFunction]: "#functions/ingest/handler.ts",
   [LOGICAL_IDS.fanoutFunction]: "#functions/fanout/handler.ts",
   [LOGICAL_IDS.apiFunction]: "#functions/api/handler.ts",
+  [LOGICAL_IDS.apiWatchFunction]: "#functions/api/handler.ts",
 };
 
 /**
@@ -60,6 +67,8 @@ const IGNORED_VARIABLES = new Set(["NODE_OPTIONS", "POWERTOOLS_SERVICE_NAME"]);
 export interface LocalRunnerOptions {
   /** 0 (default): a free port. */
   readonly apiPort?: number;
+  /** The watch function URL's port; 0 (default): a free port. */
+  readonly watchPort?: number;
   readonly dynamodbPort?: number;
   readonly sqsPort?: number;
   /** Use these backends instead of starting DynamoDB Local / fauxqs (SQS and SNS share one endpoint). */
@@ -80,7 +89,7 @@ export interface LocalRunnerOptions {
   /** Run every scheduled rule at this interval instead of its rate (tests); 0: only on fire(). */
   readonly scheduleIntervalMs?: number;
   readonly log?: (line: string) => void;
-  /** Test hook: wraps a function's handler (fault injection, pausing mid-batch). */
+  /** Test hook: wraps a function's handler (fault injection, pausing mid-batch); not a streaming one. */
   readonly wrapHandler?: (logicalId: string, handler: (...args: never[]) => Promise<unknown>) => unknown;
   /** Test hooks (the fault suite): seeded reordering and duplicate deliveries of the event sources. */
   readonly deliveryFaults?: { readonly sqs?: SqsDeliveryFaults; readonly stream?: StreamDeliveryFaults };
@@ -89,6 +98,8 @@ export interface LocalRunnerOptions {
 /** Where a running pipeline is (contract §5): what the local runner and a deployed stack both describe. */
 export interface PipelineEndpoints {
   readonly api: string;
+  /** The streaming watch function URL (docs/watch.md), when the pipeline has one. */
+  readonly watchUrl?: string;
   readonly region: string;
   readonly sqs: {
     readonly endpoint: string;
@@ -119,6 +130,7 @@ export interface Counters {
   fanoutFailedBatches: number;
   fanoutFailuresSent: number;
   apiRequests: number;
+  functionUrlRequests: number;
 }
 
 export interface LocalRunner {
@@ -221,17 +233,22 @@ export async function startLocalRunner(options: LocalRunnerOptions = {}): Promis
     /** A module's streaming entry, when it has one (the API's: watches stream locally). */
     const streamHandlers = new Map<string, ApiStreamHandler>();
     const timeouts = new Map<string, number>();
+    // Response-streaming exports call awslambda.streamifyResponse when their module loads.
+    installLambdaStreamingShim();
     for (const [id, resource] of functions) {
       const module = FUNCTION_MODULES[id];
       if (module === undefined) {
         log(`function ${id}: no local module, not run`);
         continue;
       }
-      const imported = (await import(module)) as {
-        handler: (...args: never[]) => Promise<unknown>;
+      const imported = (await import(module)) as Record<string, unknown> & {
         streamHandler?: ApiStreamHandler;
       };
-      handlers.set(id, options.wrapHandler?.(id, imported.handler) ?? imported.handler);
+      const exportName = handlerExport(id, resource);
+      const handler = imported[exportName] as ((...args: never[]) => Promise<unknown>) | undefined;
+      if (typeof handler !== "function") throw new Error(`${id}: ${module} exports no ${exportName}`);
+      // A streaming export keeps the runtime's calling convention: hooks do not wrap it.
+      handlers.set(id, isStreamified(handler) ? handler : (options.wrapHandler?.(id, handler) ?? handler));
       if (imported.streamHandler !== undefined) streamHandlers.set(id, imported.streamHandler);
       timeouts.set(id, Number(resource.Properties?.Timeout ?? 3));
     }
@@ -245,6 +262,7 @@ export async function startLocalRunner(options: LocalRunnerOptions = {}): Promis
       fanoutFailedBatches: 0,
       fanoutFailuresSent: 0,
       apiRequests: 0,
+      functionUrlRequests: 0,
     };
 
     const sqsSources: SqsEventSource[] = [];
@@ -361,6 +379,44 @@ export async function startLocalRunner(options: LocalRunnerOptions = {}): Promis
     });
     log(`HTTP API on ${api.url} (${routeKeys.length} routes)`);
 
+    // Function URLs: the function's export the template names, behind a local URL each.
+    const functionUrls = new Map<string, HttpApiServer>();
+    try {
+      for (const [id, resource] of resourcesOfType(template.template, "AWS::Lambda::Url")) {
+        const target = functionOf({ FunctionName: resource.Properties?.TargetFunctionArn }, functions);
+        const invokeMode = String(resource.Properties?.InvokeMode ?? "BUFFERED");
+        if (invokeMode !== "RESPONSE_STREAM") {
+          log(`function URL ${id}: InvokeMode ${invokeMode} is not emulated, not served`);
+          continue;
+        }
+        const handler = handlers.get(target);
+        if (!isStreamified(handler))
+          throw new Error(
+            `${id}: InvokeMode RESPONSE_STREAM, but ${target}'s handler is not wrapped in awslambda.streamifyResponse` +
+              " (was its module imported before the runner installed the shim?)",
+          );
+        const server = await startFunctionUrl({
+          port: id === LOGICAL_IDS.watchFunctionUrl ? (options.watchPort ?? 0) : 0,
+          handler,
+          context: contextFor(target),
+          timeoutMs: (timeouts.get(target) ?? 3) * 1000,
+          urlId: id.toLowerCase(),
+          log,
+          onRequest: () => {
+            counters.functionUrlRequests++;
+          },
+        });
+        functionUrls.set(id, server);
+        log(
+          `function URL ${id} (${target}, ${String(resource.Properties?.AuthType)} not enforced) on ${server.url}`,
+        );
+      }
+    } catch (error) {
+      await api.stop();
+      for (const server of functionUrls.values()) await server.stop();
+      throw error;
+    }
+
     const sweeper = new TtlSweeper(
       dynamodb,
       [...resources.tables.values()].flatMap((table) => {
@@ -398,8 +454,10 @@ export async function startLocalRunner(options: LocalRunnerOptions = {}): Promis
     const queueUrl = (id: string) => resources.queues.get(id)?.url;
     const ingestQueueUrl = queueUrl(LOGICAL_IDS.ingestQueue);
     if (ingestQueueUrl === undefined) throw new Error(`${LOGICAL_IDS.ingestQueue}: not in the template`);
+    const watchUrl = functionUrls.get(LOGICAL_IDS.watchFunctionUrl)?.url;
     const config: LocalConfig = {
       api: api.url,
+      ...(watchUrl === undefined ? {} : { watchUrl }),
       region: LOCAL_REGION,
       sqs: {
         endpoint: sqsEndpoint,
@@ -482,6 +540,7 @@ export async function startLocalRunner(options: LocalRunnerOptions = {}): Promis
           ...streamSources.map((source) => source.stop()),
         ]);
         await api.stop();
+        for (const server of functionUrls.values()) await server.stop();
         await sweeper.stop();
         await Promise.all(schedules.map((schedule) => schedule.stop()));
         sqs.destroy();
@@ -511,6 +570,14 @@ export async function sendBodies(sqs: SQSClient, queueUrl: string, bodies: reado
     if ((result.Failed ?? []).length > 0)
       throw new Error(`SendMessageBatch: ${JSON.stringify(result.Failed)}`);
   }
+}
+
+/** The export a function runs: its template Handler, `index.<export>` (NodejsFunction's bundle). */
+function handlerExport(id: string, resource: TemplateResource): string {
+  const handler = String(resource.Properties?.Handler ?? "index.handler");
+  const exportName = handler.slice(handler.lastIndexOf(".") + 1);
+  if (exportName === "") throw new Error(`${id}: Handler ${handler} names no export`);
+  return exportName;
 }
 
 function functionOf(mapping: Record<string, unknown>, functions: Array<[string, TemplateResource]>): string {

@@ -57,9 +57,12 @@ export function deployedConfig(input: DeployedConfigInput): DeployedConfig {
     fanoutFailureQueueUrl: optional("FanoutFailureQueueUrl"),
   };
   const streamArn = optional("SlicesTableStreamArn");
+  const watchUrl = optional("WatchUrl");
   return {
     mode: "localstack-deploy",
     api: input.apiUrl ?? apiUrlOf(required("ApiId"), optional("ApiUrl"), input.endpoint),
+    // As the stack reports it (a stack from before the watch function has none).
+    ...(watchUrl === undefined ? {} : { watchUrl }),
     region: input.region,
     sqs: {
       endpoint: input.endpoint,

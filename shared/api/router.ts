@@ -85,6 +85,8 @@ export interface ApiRequest {
   readonly watchMode?: "long-poll" | "stream" | undefined;
   /** The latest time (ms since epoch) the response may end, e.g. before the function times out. */
   readonly deadlineMs?: number | undefined;
+  /** Aborted when the client went away: a watch then ends at its next poll instead of its deadline. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 export interface ApiResponse {
@@ -494,6 +496,7 @@ export function createApiRouter(options: ApiRouterOptions): ApiRouter {
         bookmarks: isTrueParameter(param("allowWatchBookmarks")) && output.table === undefined,
         deadlineMs,
         endWhenEventsSent: !stream,
+        signal: request.signal,
       };
       const events = watchEvents(plan, {
         log: watching.log,
@@ -501,7 +504,7 @@ export function createApiRouter(options: ApiRouterOptions): ApiRouter {
         replayMarginMs: WATCH_REPLAY_MARGIN_MS,
         bookmarkIntervalMs: BOOKMARK_INTERVAL_MS,
         now,
-        sleep: watching.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
+        sleep: watching.sleep ?? ((ms) => abortableSleep(ms, request.signal)),
       });
       const table = output.table;
       const render = (line: WatchEventLine): string => {
@@ -531,6 +534,20 @@ export function createApiRouter(options: ApiRouterOptions): ApiRouter {
  */
 export function isTrueParameter(value: string | undefined): boolean {
   return value !== undefined && ["1", "t", "T", "true", "TRUE", "True"].includes(value);
+}
+
+/** Resolves after `ms`, or as soon as `signal` aborts. */
+function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted === true) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
 }
 
 async function* mapLines<T>(lines: AsyncIterable<T>, render: (line: T) => string): AsyncGenerator<string> {

@@ -56,6 +56,8 @@ export interface WatchPlan {
   readonly deadlineMs: number;
   /** Long poll: end after the first poll that found events. */
   readonly endWhenEventsSent: boolean;
+  /** The client went away: end before the next read of the log. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 export interface WatchTiming {
@@ -96,6 +98,7 @@ export async function* watchEvents(plan: WatchPlan, timing: WatchTiming): AsyncG
   const marginMicros = BigInt(Math.round(timing.replayMarginMs * 1000));
   let lookBack = true;
   for (;;) {
+    if (plan.signal?.aborted === true) return;
     const since = BigInt(position) - (lookBack ? marginMicros : 0n);
     const { entries, more } = await timing.log.readSince(plan.kind, (since > 0n ? since : 0n).toString());
     // Catching up over full pages reads on from the position, or a margin denser than a page would stall.

@@ -87,6 +87,10 @@ export const LOGICAL_IDS = {
   ingestFunction: "IngestFunction",
   fanoutFunction: "FanoutFunction",
   apiFunction: "ApiFunction",
+  /** The API's code behind a function URL with response streaming: streaming watches. */
+  apiWatchFunction: "ApiWatchFunction",
+  /** That function's URL (AWS::Lambda::Url, IAM auth, RESPONSE_STREAM). */
+  watchFunctionUrl: "WatchFunctionUrl",
   httpApi: "HttpApi",
   /** The EventBridge rule that has the API function sweep expired watchers. */
   watcherSweepSchedule: "WatcherSweepSchedule",

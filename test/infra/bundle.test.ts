@@ -25,14 +25,19 @@ function bundleOf(functionId: string): string {
 }
 
 describe("bundled handlers", () => {
-  it("bundles exactly the three pipeline functions and the watcher sweeper", () => {
-    assert.equal(ofType(resources, "AWS::Lambda::Function").length, 4);
+  it("bundles exactly the three pipeline functions, the watch function and the watcher sweeper", () => {
+    assert.equal(ofType(resources, "AWS::Lambda::Function").length, 5);
+  });
+
+  it("bundles the API's module once for the API and the watch function (one asset, two entries)", () => {
+    assert.equal(bundleOf(LOGICAL_IDS.apiWatchFunction), bundleOf(LOGICAL_IDS.apiFunction));
   });
 
   for (const functionId of [
     LOGICAL_IDS.ingestFunction,
     LOGICAL_IDS.fanoutFunction,
     LOGICAL_IDS.apiFunction,
+    LOGICAL_IDS.apiWatchFunction,
     WATCHER_SWEEPER_FUNCTION_ID,
   ]) {
     it(`${functionId}: ESM with a require shim, a linked source map, the SDK left external`, () => {
@@ -41,7 +46,8 @@ describe("bundled handlers", () => {
       assert.ok(code.startsWith("import { createRequire as __slicelineCreateRequire } from 'node:module';"));
       assert.match(code, /\/\/# sourceMappingURL=index\.mjs\.map\s*$/);
       assert.ok(existsSync(join(directory, "index.mjs.map")));
-      assert.match(code, /export\s*\{[^}]*\bhandler\b[^}]*\}/, "exports handler");
+      const exported = String(resources[functionId]?.Properties?.Handler).replace(/^index\./, "");
+      assert.match(code, new RegExp(`export\\s*\\{[^}]*\\b${exported}\\b[^}]*\\}`), `exports ${exported}`);
       assert.doesNotMatch(code, /node_modules\/@aws-sdk\/client-/, "the AWS SDK comes from the runtime");
     });
   }

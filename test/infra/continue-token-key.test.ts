@@ -1,6 +1,7 @@
 /**
  * The API's continue-token key comes from the stack: one generated Secrets Manager secret, readable
- * by the API function alone, named to it by the variable its handler reads.
+ * by the functions that run the API's code alone (the API function and the watch function, which
+ * must sign and check the same tokens), named to them by the variable their handler reads.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -29,21 +30,27 @@ describe("continue-token key", () => {
     assert.equal(secret.Properties?.SecretString, undefined, "no key in the template");
   });
 
-  it("is named to the API function and readable by it alone", () => {
+  it("is named to the API's two functions and readable by them alone", () => {
     const [secretId] = secrets[0] as [string, unknown];
-    const api = environmentOf(resources, LOGICAL_IDS.apiFunction);
-    assert.equal(render(api[ENV.continueTokenKeySecret]), `\${${secretId}}`);
-    assert.equal(api[ENV.continueTokenKey], undefined, "the key itself never goes into the environment");
-    const reads = statementsOfFunction(resources, LOGICAL_IDS.apiFunction).filter((s) =>
-      s.actions.includes("secretsmanager:GetSecretValue"),
-    );
-    assert.deepEqual(
-      reads.map((s) => [s.actions, s.resources]),
-      [[["secretsmanager:GetSecretValue"], [`\${${secretId}}`]]],
-    );
-    const apiPolicies = new Set(reads.map((s) => s.owner));
+    const readers = [LOGICAL_IDS.apiFunction, LOGICAL_IDS.apiWatchFunction];
+    const policies = new Set<string>();
+    for (const id of readers) {
+      const env = environmentOf(resources, id);
+      assert.equal(render(env[ENV.continueTokenKeySecret]), `\${${secretId}}`, id);
+      assert.equal(env[ENV.continueTokenKey], undefined, "the key itself never goes into the environment");
+      const reads = statementsOfFunction(resources, id).filter((s) =>
+        s.actions.includes("secretsmanager:GetSecretValue"),
+      );
+      assert.deepEqual(
+        reads.map((s) => [s.actions, s.resources]),
+        [[["secretsmanager:GetSecretValue"], [`\${${secretId}}`]]],
+        id,
+      );
+      for (const statement of reads) policies.add(statement.owner);
+    }
+    assert.equal(policies.size, 2, "each function's own role policy");
     const others = identityStatements(resources).filter(
-      (s) => s.resources.includes(`\${${secretId}}`) && !apiPolicies.has(s.owner),
+      (s) => s.resources.includes(`\${${secretId}}`) && !policies.has(s.owner),
     );
     assert.deepEqual(others, []);
     for (const id of [LOGICAL_IDS.ingestFunction, LOGICAL_IDS.fanoutFunction])

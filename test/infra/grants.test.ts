@@ -58,6 +58,8 @@ const HANDLERS: Record<string, string> = {
   [LOGICAL_IDS.ingestFunction]: "functions/ingest/handler.ts",
   [LOGICAL_IDS.fanoutFunction]: "functions/fanout/handler.ts",
   [LOGICAL_IDS.apiFunction]: "functions/api/handler.ts",
+  // The same module, its function URL entry: the same SDK commands, so the same grants.
+  [LOGICAL_IDS.apiWatchFunction]: "functions/api/handler.ts",
   [WATCHER_SWEEPER_FUNCTION_ID]: "functions/watcher-sweeper/handler.ts",
 };
 

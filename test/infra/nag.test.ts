@@ -131,9 +131,11 @@ describe("cdk-nag AwsSolutions", () => {
       "AwsSolutions-IAM5[Action::kms:GenerateDataKey*] @ Fanout/Handler",
       `${iam5Star} @ Ingest/Handler`,
       `${iam5Star} @ ReadApi/Handler`,
+      `${iam5Star} @ Watch/Handler`,
       "AwsSolutions-SQS3 @ Fanout/FanoutFailureQueue",
       "AwsSolutions-SMG4 @ ReadApi/ContinueTokenKey",
       channels(prefix),
+      channels(prefix).replace("ReadApi/Handler", "Watch/Handler"),
       `${iam5Star} @ WatcherSweeper/Handler`,
       channels(prefix).replace("ReadApi/Handler", "WatcherSweeper/Handler"),
       ...["*/*/v1/watchers/*", "*/GET/*", "*/POST/v1/watchers"].map(

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Match, Template } from "aws-cdk-lib/assertions";
 import { API_ROUTES } from "#infra/constructs/read-api.ts";
+import { WATCH_HANDLER_EXPORT } from "#infra/constructs/watch-url.ts";
 import { WATCHER_SWEEPER_FUNCTION_ID } from "#infra/constructs/watcher-sweeper.ts";
 import { readSettings, SettingsError } from "#infra/settings.ts";
 import { METRIC, METRICS_NAMESPACE } from "#shared/config/metric-names.ts";
@@ -48,12 +49,19 @@ const production = synthApp({
     watcherCapPerCaller: "3",
     watcherTtlSeconds: "900",
     watcherSweepMinutes: "2",
+    watchTimeoutSeconds: "300",
+    watchReservedConcurrency: "20",
   },
 });
 const productionTemplate = Template.fromStack(production.stack);
 const productionResources = resourcesOf(productionTemplate);
 
-const FUNCTIONS = [LOGICAL_IDS.ingestFunction, LOGICAL_IDS.fanoutFunction, LOGICAL_IDS.apiFunction];
+const FUNCTIONS = [
+  LOGICAL_IDS.ingestFunction,
+  LOGICAL_IDS.fanoutFunction,
+  LOGICAL_IDS.apiFunction,
+  LOGICAL_IDS.apiWatchFunction,
+];
 
 function eventSourceMapping(from: Resources, sourceLogicalId: string) {
   const found = ofType(from, "AWS::Lambda::EventSourceMapping").filter(([, mapping]) =>
@@ -78,6 +86,8 @@ describe("logical ids the local runner relies on", () => {
       ingestFunction: "AWS::Lambda::Function",
       fanoutFunction: "AWS::Lambda::Function",
       apiFunction: "AWS::Lambda::Function",
+      apiWatchFunction: "AWS::Lambda::Function",
+      watchFunctionUrl: "AWS::Lambda::Url",
       httpApi: "AWS::ApiGatewayV2::Api",
       watcherSweepSchedule: "AWS::Events::Rule",
     };
@@ -280,7 +290,7 @@ describe("tables", () => {
 describe("functions", () => {
   const functions = ofType(resources, "AWS::Lambda::Function");
 
-  it("are exactly the three pipeline functions and the watcher sweeper (no helper functions sneaked in)", () => {
+  it("are exactly the pipeline functions, the watch function and the watcher sweeper (no helper functions sneaked in)", () => {
     assert.deepEqual(functions.map(([id]) => id).sort(), [...FUNCTIONS, WATCHER_SWEEPER_FUNCTION_ID].sort());
   });
 
@@ -290,7 +300,11 @@ describe("functions", () => {
       assert.equal(props.Runtime, "nodejs24.x", id);
       assert.deepEqual(props.Architectures, ["arm64"], id);
       assert.deepEqual(props.TracingConfig, { Mode: "Active" }, id);
-      assert.equal(props.Handler, "index.handler", id);
+      assert.equal(
+        props.Handler,
+        id === LOGICAL_IDS.apiWatchFunction ? `index.${WATCH_HANDLER_EXPORT}` : "index.handler",
+        id,
+      );
       const logging = props.LoggingConfig as { LogGroup: unknown; LogFormat: string };
       assert.equal(logging.LogFormat, "JSON", id);
       const logGroupId = render(logging.LogGroup).slice(2, -1);
@@ -559,6 +573,60 @@ describe("HTTP API", () => {
   });
 });
 
+describe("watch function URL", () => {
+  const url = (from: Resources) => from[LOGICAL_IDS.watchFunctionUrl]?.Properties ?? {};
+  const watch = (from: Resources) => from[LOGICAL_IDS.apiWatchFunction]?.Properties ?? {};
+
+  it("streams responses from the watch function, IAM auth only, open to no one by a resource policy", () => {
+    assert.equal(ofType(resources, "AWS::Lambda::Url").length, 1);
+    assert.deepEqual(url(resources), {
+      AuthType: "AWS_IAM",
+      InvokeMode: "RESPONSE_STREAM",
+      TargetFunctionArn: { "Fn::GetAtt": [LOGICAL_IDS.apiWatchFunction, "Arn"] },
+    });
+    const urlPermissions = ofType(resources, "AWS::Lambda::Permission").filter(
+      ([, permission]) =>
+        render(permission.Properties?.FunctionName).includes(LOGICAL_IDS.apiWatchFunction) ||
+        String(permission.Properties?.Action).includes("Url"),
+    );
+    assert.deepEqual(urlPermissions, [], "callers need an identity policy (the node agent policy)");
+  });
+
+  it("runs the API's code with a watch's timeout, the API's environment and exactly the API's grants", () => {
+    assert.equal(watch(resources).Timeout, 900);
+    assert.equal(watch(resources).ReservedConcurrentExecutions, undefined);
+    assert.equal(watch(productionResources).Timeout, 300);
+    assert.equal(watch(productionResources).ReservedConcurrentExecutions, 20);
+    assert.equal(watch(resources).MemorySize, resources[LOGICAL_IDS.apiFunction]?.Properties?.MemorySize);
+    for (const from of [resources, productionResources]) {
+      const { POWERTOOLS_SERVICE_NAME: apiService, ...apiEnv } = environmentOf(from, LOGICAL_IDS.apiFunction);
+      const { POWERTOOLS_SERVICE_NAME: watchService, ...watchEnv } = environmentOf(
+        from,
+        LOGICAL_IDS.apiWatchFunction,
+      );
+      assert.equal(apiService, "sliceline-api");
+      assert.equal(watchService, "sliceline-api-watch");
+      assert.deepEqual(watchEnv, apiEnv);
+      const grants = (id: string) =>
+        statementsOfFunction(from, id)
+          .map((s) => JSON.stringify([[...s.actions].sort(), [...s.resources].sort()]))
+          .filter((s) => !s.includes("logs:"))
+          .sort();
+      assert.deepEqual(grants(LOGICAL_IDS.apiWatchFunction), grants(LOGICAL_IDS.apiFunction));
+    }
+  });
+
+  it("is not invoked by the watcher sweep schedule, and goes before the sweep on deletion", () => {
+    const targets = ofType(resources, "AWS::Events::Rule").flatMap(([, rule]) =>
+      ((rule.Properties?.Targets as Array<{ Arn: unknown }> | undefined) ?? []).map((t) => render(t.Arn)),
+    );
+    assert.ok(!targets.some((arn) => arn.includes(LOGICAL_IDS.apiWatchFunction)));
+    const sweepId = ofType(resources, "Custom::WatcherChannelSweep")[0]?.[0] as string;
+    const dependsOn = (resources[LOGICAL_IDS.apiWatchFunction] as { DependsOn?: string[] }).DependsOn ?? [];
+    assert.ok(dependsOn.includes(sweepId), "watch function deleted before the sweep runs");
+  });
+});
+
 describe("least privilege", () => {
   /** Actions AWS offers no resource-level permissions for, and which the stack needs. */
   const STAR_RESOURCE_ACTIONS = [
@@ -624,8 +692,10 @@ describe("least privilege", () => {
         FUNCTIONS.filter((id) => statementsOfFunction(resources, id).some((s) => s.actions.includes(action))),
       );
     assert.deepEqual([...holders("sns:Publish")], [LOGICAL_IDS.fanoutFunction]);
-    assert.deepEqual([...holders("sns:Subscribe")], [LOGICAL_IDS.apiFunction]);
-    assert.deepEqual([...holders("sqs:CreateQueue")], [LOGICAL_IDS.apiFunction]);
+    // The watch function runs the API's code (watcher registration too): the same grants.
+    const api = [LOGICAL_IDS.apiFunction, LOGICAL_IDS.apiWatchFunction];
+    assert.deepEqual([...holders("sns:Subscribe")], api);
+    assert.deepEqual([...holders("sqs:CreateQueue")], api);
   });
 });
 
@@ -883,6 +953,8 @@ describe("settings", () => {
       { watcherAdminPrincipals: "arn:aws:iam::*:role/{node}" },
       { watcherTtlSeconds: 0 },
       { watcherSweepMinutes: 0 },
+      { watchTimeoutSeconds: 901 },
+      { watchReservedConcurrency: 0 },
     ];
     for (const values of bad) {
       const key = Object.keys(values).at(-1) as string;
@@ -909,6 +981,8 @@ describe("client policies", () => {
       statements.map((s) => [...s.actions].sort()),
       [
         ["execute-api:Invoke"],
+        ["lambda:InvokeFunctionUrl"],
+        ["lambda:InvokeFunction"],
         ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
       ],
     );
@@ -918,9 +992,38 @@ describe("client policies", () => {
       `${api}/*/GET/*`,
       `${api}/*/POST/v1/watchers`,
     ]);
-    assert.deepEqual(statements[1]?.resources, [
+    assert.deepEqual(statements[3]?.resources, [
       `arn:\${AWS::Partition}:sqs:\${AWS::Region}:\${AWS::AccountId}:sliceline-watcher-\${aws:PrincipalTag/sliceline-queue}`,
     ]);
+  });
+
+  it("lets a node agent call the watch function through its IAM-auth URL, and invoke it no other way", () => {
+    const policy = Object.values(resources).find(
+      (resource) =>
+        resource.Type === "AWS::IAM::ManagedPolicy" &&
+        String(resource.Properties?.Description).startsWith("sliceline node agent"),
+    );
+    const document = policy?.Properties?.PolicyDocument as
+      | { Statement: Array<{ Sid: string; Action: string; Resource: unknown; Condition: unknown }> }
+      | undefined;
+    const statements = (document?.Statement ?? []).filter((s) => s.Sid.startsWith("WatchFunction"));
+    assert.deepEqual(
+      statements.map((s) => [s.Sid, s.Action, render(s.Resource), s.Condition]),
+      [
+        [
+          "WatchFunctionUrl",
+          "lambda:InvokeFunctionUrl",
+          `\${${LOGICAL_IDS.apiWatchFunction}.Arn}`,
+          { StringEquals: { "lambda:FunctionUrlAuthType": "AWS_IAM" } },
+        ],
+        [
+          "WatchFunctionViaUrlOnly",
+          "lambda:InvokeFunction",
+          `\${${LOGICAL_IDS.apiWatchFunction}.Arn}`,
+          { Bool: { "lambda:InvokedViaFunctionUrl": "true" } },
+        ],
+      ],
+    );
   });
 
   it("lets a bridge send to the two ingest queues and nothing else", () => {
@@ -937,7 +1040,10 @@ describe("client policies", () => {
     ]);
   });
 
-  it("outputs both policies' ARNs and the watcher queue prefix", () => {
+  it("outputs both policies' ARNs, the watcher queue prefix and the watch URL", () => {
+    assert.deepEqual(outputs.WatchUrl?.Value, {
+      "Fn::GetAtt": [LOGICAL_IDS.watchFunctionUrl, "FunctionUrl"],
+    });
     for (const name of ["NodeAgentPolicyArn", "BridgePolicyArn", "WatcherQueuePrefix"])
       assert.ok(outputs[name] !== undefined, name);
     assert.equal(outputs.WatcherQueuePrefix?.Value, "sliceline-watcher-");

@@ -20,6 +20,7 @@ const OUTPUTS: StackOutputs = {
     FanoutFailureQueueUrl: `${SQS}/Sliceline-FanoutFailureQueue-4`,
     ApiUrl: "https://a1b2c3d4.execute-api.us-east-1.amazonaws.com",
     ApiId: "a1b2c3d4",
+    WatchUrl: "http://w1x2y3z4.lambda-url.us-east-1.localhost.localstack.cloud:4566/",
     StateTableName: "Sliceline-StateTable-5",
     SlicesTableName: "Sliceline-SlicesTable-6",
     IdentitiesTableName: "Sliceline-IdentitiesTable-7",
@@ -49,6 +50,7 @@ describe("deployedConfig", () => {
     assert.equal(config.mode, "localstack-deploy");
     assert.equal(config.stackName, "Sliceline");
     assert.equal(config.api, "http://a1b2c3d4.execute-api.localhost.localstack.cloud:4566");
+    assert.equal(config.watchUrl, "http://w1x2y3z4.lambda-url.us-east-1.localhost.localstack.cloud:4566/");
     assert.deepEqual(config.sqs, {
       endpoint: EDGE,
       ingestQueueUrl: `${SQS}/Sliceline-IngestQueue-1`,
