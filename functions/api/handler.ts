@@ -11,20 +11,20 @@
  * same API behind a Lambda function URL with response streaming (a watch streams until the
  * function's time is nearly up): the ApiWatchFunction runs this module with that entry.
  */
-import { Logger } from "@aws-lambda-powertools/logger";
-import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
-import { Tracer } from "@aws-lambda-powertools/tracer";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
+import { createPowertools } from "#functions/commons/powertools.ts";
 import { DynamoChangeLogReader } from "#shared/adapters/dynamodb/change-log-reader.ts";
 import { DynamoSliceReader } from "#shared/adapters/dynamodb/slice-reader.ts";
 import { createSqsClient } from "#shared/adapters/sqs/sqs-client.ts";
 import { createApiRouter } from "#shared/api/router.ts";
 import { isWatcherSweepEvent } from "#shared/api/watcher-registry.ts";
 import { METRIC } from "#shared/config/metric-names.ts";
+import { SERVICE_NAMES } from "#shared/config/service-names.ts";
 import { loadContinueTokens } from "./continue-token-key.ts";
 import { createApiHandler, createApiStreamHandler, searchDottedPath } from "./create-handler.ts";
 import { readApiEnvironment } from "./environment.ts";
@@ -34,11 +34,10 @@ import { SecretsManagerSecrets } from "./secret-value.ts";
 import { createWatcherRegistry } from "./watcher-registry-factory.ts";
 
 // The stack names each function's service (sliceline-api, sliceline-api-watch) in its environment.
-const SERVICE = process.env.POWERTOOLS_SERVICE_NAME || "sliceline-api";
+const SERVICE =
+  process.env.POWERTOOLS_SERVICE_NAME === SERVICE_NAMES.apiWatch ? SERVICE_NAMES.apiWatch : SERVICE_NAMES.api;
 
-const logger = new Logger({ serviceName: SERVICE, correlationIdSearchFn: searchDottedPath });
-const tracer = new Tracer({ serviceName: SERVICE });
-const metrics = new Metrics({ namespace: "Sliceline", serviceName: SERVICE });
+const { logger, metrics, tracer } = createPowertools(SERVICE, { correlationIdSearchFn: searchDottedPath });
 
 const environment = readApiEnvironment();
 const dynamodb = new DynamoDBClient({});

@@ -16,6 +16,7 @@
  * It runs the same code with the same grants and environment (ReadApi.grantApiTo), so any route
  * also answers through the URL (lists, gets, watcher registration), buffered into the stream.
  */
+
 import type { CfnUrl, FunctionUrl } from "aws-cdk-lib/aws-lambda";
 import { FunctionUrlAuthType, InvokeMode } from "aws-cdk-lib/aws-lambda";
 import { Construct } from "constructs";
@@ -23,6 +24,7 @@ import { PipelineFunction } from "#infra/constructs/pipeline-function.ts";
 import type { ReadApi } from "#infra/constructs/read-api.ts";
 import type { Settings } from "#infra/settings.ts";
 import { LOGICAL_IDS } from "#shared/config/resources.ts";
+import { SERVICE_NAMES } from "#shared/config/service-names.ts";
 
 /** The export of functions/api/handler.ts the watch function runs. */
 export const WATCH_HANDLER_EXPORT = "functionUrlHandler";
@@ -44,7 +46,7 @@ export class WatchUrl extends Construct {
       entry: "functions/api/handler.ts",
       handler: WATCH_HANDLER_EXPORT,
       description: "sliceline API behind a streaming function URL: Kubernetes watches that stream",
-      serviceName: "sliceline-api-watch",
+      serviceName: SERVICE_NAMES.apiWatch,
       memoryMb: settings.apiMemoryMb,
       timeoutSeconds: settings.watchTimeoutSeconds,
       reservedConcurrency: settings.watchReservedConcurrency,

@@ -7,6 +7,8 @@ export const SERVICE_NAMES = {
   ingest: "sliceline-ingest",
   fanout: "sliceline-fanout",
   api: "sliceline-api",
+  /** The API's code behind the streaming function URL (docs/watch.md). */
+  apiWatch: "sliceline-api-watch",
   watcherSweeper: "sliceline-watcher-sweeper",
 } as const;
 
