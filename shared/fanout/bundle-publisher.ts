@@ -5,7 +5,7 @@
  * fails the batch from there (stream batches are ordered: Lambda retries from the lowest failure).
  */
 import type { OutputObject } from "#shared/core/output-changes.ts";
-import type { BundledChange, ChangeBundle } from "./change-bundle.ts";
+import type { BundledChange } from "./change-bundle.ts";
 import { MAX_MESSAGE_BYTES } from "./change-publisher.ts";
 import type { ObjectChange } from "./change-routing.ts";
 import { bundledChangesOf } from "./slice-delta.ts";
@@ -119,10 +119,4 @@ function referenceTo(change: BundledChange): BundledChange {
 function objectKey(change: ObjectChange): string {
   const object = (change.after ?? change.before) as OutputObject;
   return `${change.kind}/${object.metadata.namespace ?? ""}/${object.metadata.name}`;
-}
-
-/** The bundle a message body holds (watchers and tests). */
-export function parseBundle(body: string): ChangeBundle | undefined {
-  const parsed = JSON.parse(body) as Partial<ChangeBundle>;
-  return parsed.bundle === 1 && Array.isArray(parsed.changes) ? (parsed as ChangeBundle) : undefined;
 }

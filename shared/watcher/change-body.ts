@@ -7,7 +7,7 @@
  * comes from the fan-out, not from the outside. With `validate` (the node agent) the body is first
  * held to the wire format's schema (wire-format.ts, docs/wire-format.md).
  */
-import type { OutputKind } from "#shared/core/output-changes.ts";
+import { OUTPUT_KINDS } from "#shared/core/output-changes.ts";
 import type { BundledChange } from "#shared/fanout/change-bundle.ts";
 import type { ChangeMessage } from "#shared/fanout/change-routing.ts";
 import { bundledFromMessage } from "./watcher-cache.ts";
@@ -17,11 +17,7 @@ export class MalformedChangeError extends Error {
   override name = "MalformedChangeError";
 }
 
-const KINDS: ReadonlySet<string> = new Set<OutputKind>([
-  "EndpointSlice",
-  "CiliumEndpointSlice",
-  "CiliumIdentity",
-]);
+const KINDS: ReadonlySet<string> = new Set<string>(OUTPUT_KINDS);
 const TYPES: ReadonlySet<string> = new Set(["ADDED", "MODIFIED", "DELETED"]);
 
 export function changesOfBody(body: string, options: { readonly validate?: boolean } = {}): BundledChange[] {

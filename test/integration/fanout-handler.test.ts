@@ -18,10 +18,10 @@ import { WatcherChannels } from "#shared/adapters/watchers/watcher-channels.ts";
 import { ENV } from "#shared/config/resources.ts";
 import type { CiliumEndpointSlice, Endpoint, EndpointSlice } from "#shared/core/model.ts";
 import type { OutputObject } from "#shared/core/output-changes.ts";
-import { parseBundle } from "#shared/fanout/bundle-publisher.ts";
 import type { ChangeBundle } from "#shared/fanout/change-bundle.ts";
 import { type ChangeMessage, scopesForWatcher } from "#shared/fanout/change-routing.ts";
 import { applyBundledChange, zoneViewDigest } from "#shared/fanout/slice-delta.ts";
+import { parseBundle } from "#test/support/bundles.ts";
 import { type FauxqsHandle, startLocalMessaging } from "#test/support/fauxqs.ts";
 import { lambdaContext, quietPowertools } from "#test/support/lambda.ts";
 

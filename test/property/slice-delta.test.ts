@@ -12,10 +12,11 @@ import { ServiceSlices } from "#shared/core/endpointslice/service-slices.ts";
 import { serviceRecord } from "#shared/core/endpointslice/testing.ts";
 import type { CiliumEndpointSlice, CoreCiliumEndpoint, Endpoint, EndpointSlice } from "#shared/core/model.ts";
 import type { OutputObject } from "#shared/core/output-changes.ts";
-import { bundleMessages, coalesceChanges, parseBundle } from "#shared/fanout/bundle-publisher.ts";
+import { bundleMessages, coalesceChanges } from "#shared/fanout/bundle-publisher.ts";
 import type { BundledChange } from "#shared/fanout/change-bundle.ts";
 import { type ObjectChange, zoneScope } from "#shared/fanout/change-routing.ts";
 import { applyBundledChange, bundledChangesOf, zoneViewDigest } from "#shared/fanout/slice-delta.ts";
+import { parseBundle } from "#test/support/bundles.ts";
 
 type SliceKind = "EndpointSlice" | "CiliumEndpointSlice";
 const ZONES = ["a", "b", "c"];

@@ -8,10 +8,10 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import { MemoryChangeLog } from "#shared/api/memory-change-log.ts";
 import type { CiliumEndpointSlice } from "#shared/core/model.ts";
-import { parseBundle } from "#shared/fanout/bundle-publisher.ts";
 import type { ChangeLogEntry } from "#shared/fanout/change-log.ts";
 import type { BodiesPublished, ChangePublisher, ScopedBody } from "#shared/fanout/change-publisher.ts";
 import { type FanoutRecord, fanOutBundleBatch } from "#shared/pipeline/fanout-batch.ts";
+import { parseBundle } from "#test/support/bundles.ts";
 
 function ces(name: string, rv: string): CiliumEndpointSlice {
   return {

@@ -1,15 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { CiliumEndpointSlice, CoreCiliumEndpoint, Endpoint, EndpointSlice } from "#shared/core/model.ts";
-import {
-  bundleMessages,
-  coalesceChanges,
-  parseBundle,
-  type RecordChange,
-} from "#shared/fanout/bundle-publisher.ts";
+import { bundleMessages, coalesceChanges, type RecordChange } from "#shared/fanout/bundle-publisher.ts";
 import { MAX_MESSAGE_BYTES } from "#shared/fanout/change-publisher.ts";
 import { agentScope, zoneScope } from "#shared/fanout/change-routing.ts";
 import { applyBundledChange, zoneViewDigest } from "#shared/fanout/slice-delta.ts";
+import { parseBundle } from "#test/support/bundles.ts";
 
 function entry(index: number, id = 1000): CoreCiliumEndpoint {
   return {

@@ -14,12 +14,7 @@ import { FleetTally, RelistSchedule, type StrategyRun } from "#shared/bench/mode
 import type { Trace } from "#shared/bench/types.ts";
 import type { EndpointSlice } from "#shared/core/model.ts";
 import { type ObjectWrite, OUTPUT_KINDS, type OutputObject } from "#shared/core/output-changes.ts";
-import {
-  bundleMessages,
-  coalesceChanges,
-  parseBundle,
-  type RecordChange,
-} from "#shared/fanout/bundle-publisher.ts";
+import { bundleMessages, coalesceChanges, type RecordChange } from "#shared/fanout/bundle-publisher.ts";
 import { MAX_MESSAGE_BYTES } from "#shared/fanout/change-publisher.ts";
 import {
   agentScope,
@@ -28,6 +23,7 @@ import {
   scopesForWatcher,
   zoneScope,
 } from "#shared/fanout/change-routing.ts";
+import { changesOfBody } from "#shared/watcher/change-body.ts";
 
 export interface SlicelineOptions {
   /** Records per fan-out invocation (the stream event source's batch size; infra default 100). */
@@ -214,7 +210,7 @@ function onlyScope(scopes: readonly string[]): string {
 /** A bundle's change bytes by kind: EndpointSlice zone views, and the Cilium kinds. */
 function bytesByKind(body: string): { zone: number; cilium: number } {
   const split = { zone: 0, cilium: 0 };
-  for (const change of parseBundle(body)?.changes ?? []) {
+  for (const change of changesOfBody(body)) {
     const bytes = Buffer.byteLength(JSON.stringify(change));
     if (change.kind === "EndpointSlice") split.zone += bytes;
     else split.cilium += bytes;
