@@ -14,6 +14,8 @@
  *   --watchers N         fleet size for every strategy (default: the scenario's)
  *   --seconds S          duration of every timed phase
  *   --live-watchers N    fleet size of the live pass (default: --watchers)
+ *   --fleet-workers K    worker threads the live fleet is split over (default: one per 250 agents)
+ *   --fleet-client C     the live agents' SQS client: thin (default, scripts/bench/fleet-sqs-client.ts) or sdk
  *   --no-live, --no-etcd skip a part
  *   --all-zones          live watchers take whole EndpointSlices instead of their zone's part
  *   --window S           the ingest batching window of the live pipeline (seconds, default 1)
@@ -37,6 +39,7 @@ import {
 import { loadScenario } from "#shared/bench/scenario.ts";
 import { modelStrategies } from "#shared/bench/strategy-model.ts";
 import type { StrategyResult } from "#shared/bench/types.ts";
+import { describeCpuShare } from "./bench/cpu-accounting.ts";
 import { type LivePassDetails, runLivePass } from "./bench/live-pass.ts";
 
 const { values: args, positionals } = parseArgs({
@@ -46,6 +49,8 @@ const { values: args, positionals } = parseArgs({
     watchers: { type: "string" },
     seconds: { type: "string" },
     "live-watchers": { type: "string" },
+    "fleet-workers": { type: "string" },
+    "fleet-client": { type: "string" },
     "no-live": { type: "boolean", default: false },
     "no-etcd": { type: "boolean", default: false },
     "all-zones": { type: "boolean", default: false },
@@ -74,6 +79,11 @@ log(
   `${scenario.name} at scale ${scenario.scale}: ${scenario.nodes} nodes, ${scenario.pods} pods, ${scenario.services} Services, ${scenario.watchers} watchers; ${trace.events.length - trace.measuredFrom} events (${trace.podChanges} pod changes) after ${trace.measuredFrom} of initial load`,
 );
 
+function fleetClientOf(text: string): "thin" | "sdk" {
+  if (text !== "thin" && text !== "sdk") throw new Error(`--fleet-client wants thin or sdk, got ${text}`);
+  return text;
+}
+
 function extraContext(): Record<string, unknown> {
   return Object.fromEntries(
     (args.context ?? []).map((pair) => {
@@ -100,6 +110,8 @@ if (!args["no-live"]) {
     trace,
     watchers: liveWatchers,
     zoneOnly: !args["all-zones"],
+    ...(args["fleet-workers"] === undefined ? {} : { fleetWorkers: Number(args["fleet-workers"]) }),
+    ...(args["fleet-client"] === undefined ? {} : { fleetSqsClient: fleetClientOf(args["fleet-client"]) }),
     factoryModule: new URL("./bench/agent-member.ts", import.meta.url).href,
     // The stack's own settings: the benchmark measures what `cdk deploy` deploys.
     context: { ingestBatchWindowSeconds: windowSeconds, ...extraContext() },
@@ -127,6 +139,12 @@ if (!args["no-live"]) {
   log(
     `live pass: ${result.convergedWatchers}/${result.totalWatchers} converged, p50 ${result.latency.p50Ms} ms, p99 ${result.latency.p99Ms} ms, ${result.deliveriesPerPodChange.toFixed(3)} deliveries and ${Math.round(result.bytesPerPodChange)} B per pod change`,
   );
+  const stage = (name: string, summary: { p50Ms: number; p99Ms: number }) =>
+    `${name} p50 ${Math.round(summary.p50Ms)} / p99 ${Math.round(summary.p99Ms)} ms`;
+  log(
+    `live pass, where the time went: ${stage("source → in the agent's queue", details.stages.toQueue)}; ${stage("in the queue → received", details.stages.inQueue)}; ${stage("received → applied", details.stages.apply)}`,
+  );
+  log(`live pass, CPU from the replay to idle: ${describeCpuShare(details.cpu)}`);
 }
 
 if (!args["no-etcd"]) {

@@ -23,6 +23,8 @@ const EMULATOR_DIR = join(
 export interface Backend {
   /** http://127.0.0.1:<port> */
   readonly endpoint: string;
+  /** The process started for it (DynamoDB Local's guard shell, an isolated fauxqs); none in-process. */
+  readonly pid?: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -92,7 +94,7 @@ export async function startDynamoDbLocal(port = 0, timeoutMs = 30_000): Promise<
   } finally {
     client.destroy();
   }
-  return { endpoint, stop };
+  return { endpoint, pid: child.pid, stop };
 }
 
 export interface FauxqsOptions {
@@ -149,7 +151,7 @@ async function startFauxqsProcess(port: number, timeoutMs: number): Promise<Back
     child.unref();
     child.channel?.unref();
     (child.stderr as unknown as { unref?: () => void }).unref?.();
-    return { endpoint, stop };
+    return { endpoint, pid: child.pid, stop };
   } catch (error) {
     await stop();
     throw error;
