@@ -79,6 +79,14 @@ log(
   `${scenario.name} at scale ${scenario.scale}: ${scenario.nodes} nodes, ${scenario.pods} pods, ${scenario.services} Services, ${scenario.watchers} watchers; ${trace.events.length - trace.measuredFrom} events (${trace.podChanges} pod changes) after ${trace.measuredFrom} of initial load`,
 );
 
+/**
+ * The live p99 target: 2 s for the fleet it was set at (up to 100 agents), 3 s above (issue 11:
+ * 1,000 live agents on this machine, the emulators and the fleet sharing its two cores).
+ */
+function p99TargetMs(agents: number): number {
+  return agents <= 100 ? 2000 : 3000;
+}
+
 function fleetClientOf(text: string): "thin" | "sdk" {
   if (text !== "thin" && text !== "sdk") throw new Error(`--fleet-client wants thin or sdk, got ${text}`);
   return text;
@@ -200,9 +208,9 @@ if (liveResult !== undefined && perEndpoint !== undefined) {
       unit: "× per-endpoint",
     },
     {
-      name: "sliceline live p99 propagation ≤ 2 s",
+      name: `sliceline live p99 propagation ≤ ${p99TargetMs(liveResult.watchers) / 1000} s (${liveResult.watchers} agents)`,
       value: liveResult.latency.p99Ms,
-      threshold: 2000,
+      threshold: p99TargetMs(liveResult.watchers),
       direction: "atMost",
       unit: "ms",
     },

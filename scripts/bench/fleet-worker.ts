@@ -78,14 +78,6 @@ export type FleetReply =
   | { readonly type: "settled"; readonly report: ShardSettleReport }
   | { readonly type: "error"; readonly message: string };
 
-/**
- * A worker's young generation. V8's default semi-space (16 MB on 64-bit) fills every few
- * milliseconds under a thousand agents' SDK traffic, and what a short-lived request object survives
- * into is the old generation of a heap holding every agent's cache, whose full collections then
- * dominate (measured: a fifth of the fleet thread's time in GC at 1,000 agents).
- */
-const YOUNG_GENERATION_MB = 96;
-
 /** The parent's handle on one fleet worker. */
 export class FleetWorker {
   readonly #worker: Worker;
@@ -95,7 +87,6 @@ export class FleetWorker {
   constructor(data: FleetWorkerData, onProgress: (stage: string, done: number, total: number) => void) {
     this.#worker = new Worker(new URL(import.meta.url), {
       workerData: data,
-      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
     });
     this.#onProgress = onProgress;
     this.#worker.on("message", (reply: FleetReply) => {
