@@ -17,11 +17,13 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import type { DynamoDBStreamEvent } from "aws-lambda";
 import { startDynamoDbLocal, startFauxqs } from "#scripts/local/backends.ts";
 import { type LocalRunner, startLocalRunner } from "#scripts/local/runner.ts";
 import { resourcesOfType } from "#scripts/local/template.ts";
 import type { StrategyResult, Trace, TraceEvent } from "#shared/bench/types.ts";
 import { type CpuShare, cpuBetween, sampleCpu } from "./cpu-accounting.ts";
+import { FanoutTally } from "./fanout-tally.ts";
 import type { RestartReport } from "./fleet.ts";
 import { type FleetSettleReport, FleetShards } from "./fleet-shards.ts";
 import type { FleetSqsClientKind } from "./fleet-worker.ts";
@@ -51,6 +53,13 @@ export interface LivePassDetails {
   readonly lambda: {
     readonly ingestInvocations: number;
     readonly fanoutInvocations: number;
+    /** Fan-out invocations that carried only records delivered before (retried stream batches). */
+    readonly fanoutRetriedInvocations: number;
+    /**
+     * Stream batches per ingest batch: the model assumes one; the local stream poller (4 polls a
+     * second per shard, batching window 0, as Lambda's) splits a batch whose transactions straddle polls.
+     */
+    readonly fanoutInvocationsPerIngestInvocation: number;
     readonly ingestMs: number;
     readonly fanoutMs: number;
     readonly memoryMb: Readonly<Record<string, number>>;
@@ -91,7 +100,9 @@ export async function runLivePass(
   const sqsBackend = await startFauxqs(0, { isolated: true });
   const dynamodbProxy = await startCountingProxy(dynamodbBackend.endpoint);
   const sqsProxy = await startCountingProxy(sqsBackend.endpoint);
-  const timing = { ingestMs: 0, fanoutMs: 0, ingestInvocations: 0, fanoutInvocations: 0, records: 0 };
+  const timing = { ingestMs: 0, ingestInvocations: 0 };
+  // Object writes are the distinct stream records: a retried batch's records are not counted again.
+  const fanout = new FanoutTally();
   let measuring = false;
   const peak = { rss: 0, heap: 0 };
   let runner: LocalRunner | undefined;
@@ -115,9 +126,7 @@ export async function runLivePass(
                 timing.ingestMs += elapsed;
                 timing.ingestInvocations++;
               } else if (id === "FanoutFunction") {
-                timing.fanoutMs += elapsed;
-                timing.fanoutInvocations++;
-                timing.records += (args[0] as { Records?: unknown[] } | undefined)?.Records?.length ?? 0;
+                fanout.add(args[0] as DynamoDBStreamEvent | undefined, elapsed);
               }
             }
           }
@@ -220,10 +229,10 @@ export async function runLivePass(
     const sqsRequests = sqsProxy.counts;
     const perPodChange = (n: number) => (podChanges === 0 ? 0 : n / podChanges);
     const awsRequestsPerPodChange: Record<string, number> = {
-      lambdaInvocations: perPodChange(timing.ingestInvocations + timing.fanoutInvocations),
+      lambdaInvocations: perPodChange(timing.ingestInvocations + fanout.invocations),
       lambdaGbSeconds: perPodChange(
         (timing.ingestMs / 1000) * ((memoryMb.IngestFunction ?? 1024) / 1024) +
-          (timing.fanoutMs / 1000) * ((memoryMb.FanoutFunction ?? 512) / 1024),
+          (fanout.ms / 1000) * ((memoryMb.FanoutFunction ?? 512) / 1024),
       ),
       dynamodbWriteUnits: perPodChange(requests.writeUnits),
       dynamodbReadUnits: perPodChange(requests.readUnits),
@@ -247,7 +256,7 @@ export async function runLivePass(
       watchers: options.watchers,
       eventsIn: measured.length,
       podChanges,
-      objectWrites: timing.records,
+      objectWrites: fanout.records,
       deliveries: messages,
       bytesDelivered: bytes,
       deliveriesPerPodChange: perPodChange(messages),
@@ -272,6 +281,7 @@ export async function runLivePass(
         `fleet joined in ${joinMs} ms (register + list, 16 at a time)`,
         `producer lag max ${producerLagMaxMs} ms`,
         `settled in ${settleMs} ms after the pipeline went idle`,
+        `${fanout.invocations} fan-out invocations for ${timing.ingestInvocations} ingest batches (${(timing.ingestInvocations === 0 ? 0 : fanout.invocations / timing.ingestInvocations).toFixed(2)} per batch; the model counts one stream batch per ingest batch): Lambda's stream polling, like the local poller's (4 polls a second per shard, batching window ${runner.streamSources[0]?.settings.maximumBatchingWindowInSeconds ?? 0} s), splits a batch whose transactions straddle a poll; ${fanout.retriedInvocations} retried`,
       ],
     };
     const gapsRefetched = report.gapsRefetched;
@@ -282,9 +292,12 @@ export async function runLivePass(
         sqsRequests,
         lambda: {
           ingestInvocations: timing.ingestInvocations,
-          fanoutInvocations: timing.fanoutInvocations,
+          fanoutInvocations: fanout.invocations,
+          fanoutRetriedInvocations: fanout.retriedInvocations,
+          fanoutInvocationsPerIngestInvocation:
+            timing.ingestInvocations === 0 ? 0 : fanout.invocations / timing.ingestInvocations,
           ingestMs: timing.ingestMs,
-          fanoutMs: timing.fanoutMs,
+          fanoutMs: fanout.ms,
           memoryMb,
           maxHeapUsedMb: peak.heap / 2 ** 20,
           maxRssMb: peak.rss / 2 ** 20,
