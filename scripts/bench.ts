@@ -110,6 +110,15 @@ const model = await modelStrategies(trace, { sliceline: { batchWindowMs: windowS
 strategies.push(...model.results);
 scaling.push(...model.scaling([100, 300, 1000, 3000, 5000, 10_000]));
 log(`model pass: ${model.results.length} strategies in ${(model.elapsedMs / 1000).toFixed(1)} s`);
+{
+  // The baselines deliver every endpoint to every watcher: sliceline at that scope, beside the zone-only design.
+  const sameScope = model.results.find((result) => result.strategy === "sliceline-best-all-zones");
+  const perEndpoint = model.results.find((result) => result.strategy === "per-endpoint");
+  if (sameScope !== undefined && perEndpoint !== undefined && perEndpoint.deliveriesPerPodChange > 0)
+    notes.push(
+      `At the baselines' scope (agents take whole EndpointSlices, not their zone's part), sliceline-best-all-zones delivers ${(sameScope.deliveriesPerPodChange / perEndpoint.deliveriesPerPodChange).toFixed(4)} of per-endpoint's deliveries and ${(sameScope.bytesPerPodChange / perEndpoint.bytesPerPodChange).toFixed(3)} of its bytes per pod change (model).`,
+    );
+}
 
 let live: LivePassDetails | undefined;
 if (!args["no-live"]) {
@@ -311,11 +320,11 @@ function relativeDifference(a: number, b: number): number {
 
 function printSummary(report: BenchReport): void {
   console.log(
-    `\n${"strategy".padEnd(20)}${"measured".padEnd(8)}${"watchers".padStart(9)}${"writes".padStart(9)}${"deliv/pc".padStart(11)}${"B/pc".padStart(11)}${"p50 ms".padStart(9)}${"p99 ms".padStart(9)}${"conv".padStart(11)}${"$/M pc".padStart(10)}`,
+    `\n${"strategy".padEnd(26)}${"measured".padEnd(8)}${"watchers".padStart(9)}${"writes".padStart(9)}${"deliv/pc".padStart(11)}${"B/pc".padStart(11)}${"p50 ms".padStart(9)}${"p99 ms".padStart(9)}${"conv".padStart(11)}${"$/M pc".padStart(10)}`,
   );
   for (const r of report.strategies) {
     console.log(
-      `${r.strategy.padEnd(20)}${r.measurement.padEnd(8)}${String(r.watchers).padStart(9)}${String(r.objectWrites).padStart(9)}${r.deliveriesPerPodChange.toFixed(2).padStart(11)}${Math.round(r.bytesPerPodChange).toString().padStart(11)}${Math.round(r.latency.p50Ms).toString().padStart(9)}${Math.round(r.latency.p99Ms).toString().padStart(9)}${`${r.convergedWatchers}/${r.totalWatchers}`.padStart(11)}${(r.costPerMillionPodChangesUsd === undefined ? "-" : r.costPerMillionPodChangesUsd.toFixed(2)).padStart(10)}`,
+      `${r.strategy.padEnd(26)}${r.measurement.padEnd(8)}${String(r.watchers).padStart(9)}${String(r.objectWrites).padStart(9)}${r.deliveriesPerPodChange.toFixed(2).padStart(11)}${Math.round(r.bytesPerPodChange).toString().padStart(11)}${Math.round(r.latency.p50Ms).toString().padStart(9)}${Math.round(r.latency.p99Ms).toString().padStart(9)}${`${r.convergedWatchers}/${r.totalWatchers}`.padStart(11)}${(r.costPerMillionPodChangesUsd === undefined ? "-" : r.costPerMillionPodChangesUsd.toFixed(2)).padStart(10)}`,
     );
   }
   console.log("\nacceptance:");
