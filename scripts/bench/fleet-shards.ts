@@ -36,6 +36,8 @@ export interface FleetSettleReport {
   readonly peakMessagesPerSecond: number;
   readonly gapsRefetched: number;
   readonly pollErrors: number;
+  /** Watcher-queue requests of the whole fleet: receives that returned messages, delete batches. */
+  readonly queueRequests: { readonly receives: number; readonly deletes: number };
   readonly latency: LatencySummary;
   readonly latencyCdf: readonly number[];
   /** Where the time went, per applied change (fleet-worker.ts StageSnapshots). */
@@ -159,6 +161,10 @@ export function mergeSettleReports(reports: readonly ShardSettleReport[]): Fleet
     peakMessagesPerSecond: Math.max(0, ...perSecond.values()),
     gapsRefetched: sum((report) => report.gapsRefetched),
     pollErrors: sum((report) => report.pollErrors),
+    queueRequests: {
+      receives: sum((report) => report.queueRequests.receives),
+      deletes: sum((report) => report.queueRequests.deletes),
+    },
     latency: latency.summary(),
     latencyCdf: latency.cdf(201),
     stages: {

@@ -9,7 +9,7 @@
  */
 import { Agent } from "node:http";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
-import type { SQSClient } from "@aws-sdk/client-sqs";
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { createSqsClient } from "#shared/adapters/sqs/sqs-client.ts";
 import { LatencyRecorder, type LatencySnapshot } from "#shared/watcher/latency-recorder.ts";
 import type { AppliedTiming } from "#shared/watcher/watcher-agent.ts";
@@ -65,6 +65,8 @@ export interface ShardSettleReport {
   readonly messagesPerSecond: Readonly<Record<number, number>>;
   readonly gapsRefetched: number;
   readonly pollErrors: number;
+  /** Requests on the watcher queues since reset-counters: receives that returned messages, delete batches. */
+  readonly queueRequests: { readonly receives: number; readonly deletes: number };
   readonly latency: LatencySnapshot;
   readonly stages: StageSnapshots;
   readonly heapUsedMb: number;
@@ -128,13 +130,28 @@ if (!isMainThread && parentPort !== null && (workerData as { factoryModule?: str
   const { createLiveWatcher } = (await import(data.factoryModule)) as {
     createLiveWatcher: (input: WatcherFactoryInput) => LiveWatcher;
   };
-  const sqs: SQSClient =
+  const client: SQSClient =
     data.sqsClient === "sdk"
       ? createSqsClient({
           endpoint: data.sqsEndpoint,
           requestHandler: { httpAgent: new Agent({ keepAlive: true, maxSockets: data.watchers + 64 }) },
         })
       : asSqsClient(createFleetSqsClient(data.sqsEndpoint, data.watchers + 64));
+  // Counted as AWS bills them: a receive that returns messages, a delete batch. Empty long polls
+  // are left out (the cost model prices idle polls at AWS's 20 s wait; here they wait 5 s).
+  const queueRequests = { receives: 0, deletes: 0 };
+  const sqs = {
+    send: async (command: unknown, options?: unknown) => {
+      const output = await (client.send as (command: unknown, options?: unknown) => Promise<unknown>)(
+        command,
+        options,
+      );
+      if (command instanceof ReceiveMessageCommand) {
+        if (((output as { Messages?: unknown[] }).Messages?.length ?? 0) > 0) queueRequests.receives++;
+      } else if (command instanceof DeleteMessageBatchCommand) queueRequests.deletes++;
+      return output;
+    },
+  } as unknown as SQSClient;
   const progress = (stage: string, done: number, total: number) =>
     port.postMessage({ type: "progress", stage, done, total } satisfies FleetReply);
   // One recorder per measure for the whole shard (a histogram is ~140 KB; 1,000 would be 140 MB).
@@ -199,6 +216,7 @@ if (!isMainThread && parentPort !== null && (workerData as { factoryModule?: str
       bytes: watchers.reduce((sum, watcher) => sum + watcher.received.bytes, 0),
       gapsRefetched: watchers.reduce((sum, watcher) => sum + watcher.gapsRefetched, 0),
       pollErrors: fleet.pollErrors,
+      queueRequests: { ...queueRequests },
       latency: latency.snapshot(),
       stages: {
         toQueue: stages.toQueue.snapshot(),
@@ -244,6 +262,8 @@ if (!isMainThread && parentPort !== null && (workerData as { factoryModule?: str
         case "reset-counters":
           for (const watcher of watchers) watcher.resetCounters();
           latency.reset();
+          queueRequests.receives = 0;
+          queueRequests.deletes = 0;
           for (const recorder of Object.values(stages)) recorder.reset();
           startRateSampler();
           port.postMessage({ type: "ok" } satisfies FleetReply);

@@ -244,8 +244,10 @@ export async function runLivePass(
           .filter(([action]) => action.startsWith("sqs:"))
           .reduce((sum, [, n]) => sum + n, 0),
       ),
-      // Every delivered message is received and deleted by its watcher: two requests, 64 KB chunks.
-      sqsWatcherRequests: perPodChange(2 * report.messages),
+      // Receives that returned messages and delete batches, as the fleet counted them (a receive
+      // may return several messages: fewer requests than two per message).
+      sqsWatcherReceives: perPodChange(report.queueRequests.receives),
+      sqsWatcherDeletes: perPodChange(report.queueRequests.deletes),
     };
     const converged = report.converged;
     const settleMs = report.settleMs;

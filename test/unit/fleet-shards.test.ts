@@ -26,6 +26,7 @@ function shard(latenciesMs: readonly number[], perSecond: Record<number, number>
     messagesPerSecond: perSecond,
     gapsRefetched: 2,
     pollErrors: 0,
+    queueRequests: { receives: 4, deletes: 1 },
     latency: latency.snapshot(),
     stages: { toQueue: stage.snapshot(), inQueue: stage.snapshot(), apply: stage.snapshot() },
     heapUsedMb: 10,
@@ -52,6 +53,7 @@ describe("fleet shards", () => {
     assert.equal(merged.bytesRead, 200);
     assert.equal(merged.gapsRefetched, 4);
     assert.equal(merged.heapUsedMb, 20);
+    assert.deepEqual(merged.queueRequests, { receives: 8, deletes: 2 });
     assert.equal(merged.peakMessagesPerSecond, 7, "second 1001: 1 + 6");
     assert.equal(merged.latency.count, 4);
     assert.ok(Math.abs(merged.latency.maxMs - 4000) <= 4, String(merged.latency.maxMs));
