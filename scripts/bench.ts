@@ -265,7 +265,7 @@ const report = buildBenchReport({
             },
           ],
           notes: [
-            "Lambda durations are in-process wall times on the shared 2-core machine (an upper bound of Lambda's); maxMemoryUsedMb is the whole local process's peak RSS (all three handlers, the runner, fauxqs), an upper bound of any one function's.",
+            "Lambda durations are in-process wall times on the shared 2-core machine (an upper bound of Lambda's); maxMemoryUsedMb is the whole local process's peak RSS (all three handlers, the runner, the fleet's worker threads; fauxqs runs in its own process), an upper bound of any one function's.",
             ...(liveResult?.notes ?? []),
           ],
         },

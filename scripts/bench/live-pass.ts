@@ -64,7 +64,7 @@ export interface LivePassDetails {
     readonly fanoutMs: number;
     readonly memoryMb: Readonly<Record<string, number>>;
     readonly maxHeapUsedMb: number;
-    /** Peak RSS of this process (handlers, runner, fauxqs) while measuring. */
+    /** Peak RSS of this process (handlers, runner, the fleet's workers; fauxqs runs apart) while measuring. */
     readonly maxRssMb: number;
   };
   readonly restart?: RestartReport;
