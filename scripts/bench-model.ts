@@ -43,11 +43,11 @@ for (const name of names) {
     `\n${name}: scale ${scenario.scale}, ${scenario.nodes} nodes, ${scenario.pods} pods, ${scenario.services} Services, ${scenario.watchers} watchers; ${trace.events.length - trace.measuredFrom} events, ${trace.podChanges} pod changes; model pass ${(pass.elapsedMs / 1000).toFixed(1)} s`,
   );
   console.log(
-    `${"strategy".padEnd(18)}${"writes".padStart(9)}${"deliveries".padStart(13)}${"MB".padStart(10)}${"deliv/pc".padStart(10)}${"B/pc".padStart(11)}${"peak deliv/s".padStart(14)}${"p50 ms".padStart(9)}${"p99 ms".padStart(10)}`,
+    `${"strategy".padEnd(26)}${"writes".padStart(9)}${"deliveries".padStart(13)}${"MB".padStart(10)}${"deliv/pc".padStart(10)}${"B/pc".padStart(11)}${"peak deliv/s".padStart(14)}${"p50 ms".padStart(9)}${"p99 ms".padStart(10)}`,
   );
   for (const r of pass.results) {
     console.log(
-      `${r.strategy.padEnd(18)}${String(r.objectWrites).padStart(9)}${String(r.deliveries).padStart(13)}${(r.bytesDelivered / 1e6).toFixed(1).padStart(10)}${r.deliveriesPerPodChange.toFixed(1).padStart(10)}${Math.round(r.bytesPerPodChange).toString().padStart(11)}${String(r.peakDeliveriesPerSecond).padStart(14)}${String(r.latency.p50Ms).padStart(9)}${String(r.latency.p99Ms).padStart(10)}`,
+      `${r.strategy.padEnd(26)}${String(r.objectWrites).padStart(9)}${String(r.deliveries).padStart(13)}${(r.bytesDelivered / 1e6).toFixed(1).padStart(10)}${r.deliveriesPerPodChange.toFixed(1).padStart(10)}${Math.round(r.bytesPerPodChange).toString().padStart(11)}${String(r.peakDeliveriesPerSecond).padStart(14)}${String(r.latency.p50Ms).padStart(9)}${String(r.latency.p99Ms).padStart(10)}`,
     );
   }
   const best = pass.results.find((r) => r.strategy === "sliceline-best");
@@ -60,7 +60,7 @@ for (const name of names) {
   for (const r of pass.results) {
     const points = scaling.filter((p) => p.strategy === r.strategy);
     console.log(
-      `  ${r.strategy.padEnd(22)}${points.map((p) => `${p.deliveriesPerPodChange.toFixed(1)} | ${Math.round(p.bytesPerPodChange)}`).join("   ")}`,
+      `  ${r.strategy.padEnd(26)}${points.map((p) => `${p.deliveriesPerPodChange.toFixed(1)} | ${Math.round(p.bytesPerPodChange)}`).join("   ")}`,
     );
   }
   documents.push({

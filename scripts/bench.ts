@@ -14,6 +14,8 @@
  *   --watchers N         fleet size for every strategy (default: the scenario's)
  *   --seconds S          duration of every timed phase
  *   --live-watchers N    fleet size of the live pass (default: --watchers)
+ *   --fleet-workers K    worker threads the live fleet is split over (default: one per 250 agents)
+ *   --fleet-client C     the live agents' SQS client: thin (default, scripts/bench/fleet-sqs-client.ts) or sdk
  *   --no-live, --no-etcd skip a part
  *   --all-zones          live watchers take whole EndpointSlices instead of their zone's part
  *   --window S           the ingest batching window of the live pipeline (seconds, default 1)
@@ -37,6 +39,7 @@ import {
 import { loadScenario } from "#shared/bench/scenario.ts";
 import { modelStrategies } from "#shared/bench/strategy-model.ts";
 import type { StrategyResult } from "#shared/bench/types.ts";
+import { describeCpuShare } from "./bench/cpu-accounting.ts";
 import { type LivePassDetails, runLivePass } from "./bench/live-pass.ts";
 
 const { values: args, positionals } = parseArgs({
@@ -46,6 +49,8 @@ const { values: args, positionals } = parseArgs({
     watchers: { type: "string" },
     seconds: { type: "string" },
     "live-watchers": { type: "string" },
+    "fleet-workers": { type: "string" },
+    "fleet-client": { type: "string" },
     "no-live": { type: "boolean", default: false },
     "no-etcd": { type: "boolean", default: false },
     "all-zones": { type: "boolean", default: false },
@@ -74,6 +79,19 @@ log(
   `${scenario.name} at scale ${scenario.scale}: ${scenario.nodes} nodes, ${scenario.pods} pods, ${scenario.services} Services, ${scenario.watchers} watchers; ${trace.events.length - trace.measuredFrom} events (${trace.podChanges} pod changes) after ${trace.measuredFrom} of initial load`,
 );
 
+/**
+ * The live p99 target: 2 s for the fleet it was set at (up to 100 agents), 3 s above (issue 11:
+ * 1,000 live agents on this machine, the emulators and the fleet sharing its two cores).
+ */
+function p99TargetMs(agents: number): number {
+  return agents <= 100 ? 2000 : 3000;
+}
+
+function fleetClientOf(text: string): "thin" | "sdk" {
+  if (text !== "thin" && text !== "sdk") throw new Error(`--fleet-client wants thin or sdk, got ${text}`);
+  return text;
+}
+
 function extraContext(): Record<string, unknown> {
   return Object.fromEntries(
     (args.context ?? []).map((pair) => {
@@ -92,6 +110,15 @@ const model = await modelStrategies(trace, { sliceline: { batchWindowMs: windowS
 strategies.push(...model.results);
 scaling.push(...model.scaling([100, 300, 1000, 3000, 5000, 10_000]));
 log(`model pass: ${model.results.length} strategies in ${(model.elapsedMs / 1000).toFixed(1)} s`);
+{
+  // The baselines deliver every endpoint to every watcher: sliceline at that scope, beside the zone-only design.
+  const sameScope = model.results.find((result) => result.strategy === "sliceline-best-all-zones");
+  const perEndpoint = model.results.find((result) => result.strategy === "per-endpoint");
+  if (sameScope !== undefined && perEndpoint !== undefined && perEndpoint.deliveriesPerPodChange > 0)
+    notes.push(
+      `At the baselines' scope (agents take whole EndpointSlices, not their zone's part), sliceline-best-all-zones delivers ${(sameScope.deliveriesPerPodChange / perEndpoint.deliveriesPerPodChange).toFixed(4)} of per-endpoint's deliveries and ${(sameScope.bytesPerPodChange / perEndpoint.bytesPerPodChange).toFixed(3)} of its bytes per pod change (model).`,
+    );
+}
 
 let live: LivePassDetails | undefined;
 if (!args["no-live"]) {
@@ -100,6 +127,8 @@ if (!args["no-live"]) {
     trace,
     watchers: liveWatchers,
     zoneOnly: !args["all-zones"],
+    ...(args["fleet-workers"] === undefined ? {} : { fleetWorkers: Number(args["fleet-workers"]) }),
+    ...(args["fleet-client"] === undefined ? {} : { fleetSqsClient: fleetClientOf(args["fleet-client"]) }),
     factoryModule: new URL("./bench/agent-member.ts", import.meta.url).href,
     // The stack's own settings: the benchmark measures what `cdk deploy` deploys.
     context: { ingestBatchWindowSeconds: windowSeconds, ...extraContext() },
@@ -127,6 +156,12 @@ if (!args["no-live"]) {
   log(
     `live pass: ${result.convergedWatchers}/${result.totalWatchers} converged, p50 ${result.latency.p50Ms} ms, p99 ${result.latency.p99Ms} ms, ${result.deliveriesPerPodChange.toFixed(3)} deliveries and ${Math.round(result.bytesPerPodChange)} B per pod change`,
   );
+  const stage = (name: string, summary: { p50Ms: number; p99Ms: number }) =>
+    `${name} p50 ${Math.round(summary.p50Ms)} / p99 ${Math.round(summary.p99Ms)} ms`;
+  log(
+    `live pass, where the time went: ${stage("source → in the agent's queue", details.stages.toQueue)}; ${stage("in the queue → received", details.stages.inQueue)}; ${stage("received → applied", details.stages.apply)}`,
+  );
+  log(`live pass, CPU from the replay to idle: ${describeCpuShare(details.cpu)}`);
 }
 
 if (!args["no-etcd"]) {
@@ -182,9 +217,9 @@ if (liveResult !== undefined && perEndpoint !== undefined) {
       unit: "× per-endpoint",
     },
     {
-      name: "sliceline live p99 propagation ≤ 2 s",
+      name: `sliceline live p99 propagation ≤ ${p99TargetMs(liveResult.watchers) / 1000} s (${liveResult.watchers} agents)`,
       value: liveResult.latency.p99Ms,
-      threshold: 2000,
+      threshold: p99TargetMs(liveResult.watchers),
       direction: "atMost",
       unit: "ms",
     },
@@ -230,7 +265,7 @@ const report = buildBenchReport({
             },
           ],
           notes: [
-            "Lambda durations are in-process wall times on the shared 2-core machine (an upper bound of Lambda's); maxMemoryUsedMb is the whole local process's peak RSS (all three handlers, the runner, fauxqs), an upper bound of any one function's.",
+            "Lambda durations are in-process wall times on the shared 2-core machine (an upper bound of Lambda's); maxMemoryUsedMb is the whole local process's peak RSS (all three handlers, the runner, the fleet's worker threads; fauxqs runs in its own process), an upper bound of any one function's.",
             ...(liveResult?.notes ?? []),
           ],
         },
@@ -285,11 +320,11 @@ function relativeDifference(a: number, b: number): number {
 
 function printSummary(report: BenchReport): void {
   console.log(
-    `\n${"strategy".padEnd(20)}${"measured".padEnd(8)}${"watchers".padStart(9)}${"writes".padStart(9)}${"deliv/pc".padStart(11)}${"B/pc".padStart(11)}${"p50 ms".padStart(9)}${"p99 ms".padStart(9)}${"conv".padStart(11)}${"$/M pc".padStart(10)}`,
+    `\n${"strategy".padEnd(26)}${"measured".padEnd(8)}${"watchers".padStart(9)}${"writes".padStart(9)}${"deliv/pc".padStart(11)}${"B/pc".padStart(11)}${"p50 ms".padStart(9)}${"p99 ms".padStart(9)}${"conv".padStart(11)}${"$/M pc".padStart(10)}`,
   );
   for (const r of report.strategies) {
     console.log(
-      `${r.strategy.padEnd(20)}${r.measurement.padEnd(8)}${String(r.watchers).padStart(9)}${String(r.objectWrites).padStart(9)}${r.deliveriesPerPodChange.toFixed(2).padStart(11)}${Math.round(r.bytesPerPodChange).toString().padStart(11)}${Math.round(r.latency.p50Ms).toString().padStart(9)}${Math.round(r.latency.p99Ms).toString().padStart(9)}${`${r.convergedWatchers}/${r.totalWatchers}`.padStart(11)}${(r.costPerMillionPodChangesUsd === undefined ? "-" : r.costPerMillionPodChangesUsd.toFixed(2)).padStart(10)}`,
+      `${r.strategy.padEnd(26)}${r.measurement.padEnd(8)}${String(r.watchers).padStart(9)}${String(r.objectWrites).padStart(9)}${r.deliveriesPerPodChange.toFixed(2).padStart(11)}${Math.round(r.bytesPerPodChange).toString().padStart(11)}${Math.round(r.latency.p50Ms).toString().padStart(9)}${Math.round(r.latency.p99Ms).toString().padStart(9)}${`${r.convergedWatchers}/${r.totalWatchers}`.padStart(11)}${(r.costPerMillionPodChangesUsd === undefined ? "-" : r.costPerMillionPodChangesUsd.toFixed(2)).padStart(10)}`,
     );
   }
   console.log("\nacceptance:");

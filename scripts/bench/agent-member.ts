@@ -14,12 +14,13 @@ export function createLiveWatcher(input: WatcherFactoryInput): LiveWatcher {
     zoneOnly: input.zoneOnly,
     kinds: ["CiliumEndpointSlice", "CiliumIdentity", "EndpointSlice"],
     sqs: input.sqs,
+    latency: input.latency,
+    ...(input.onApplied === undefined ? {} : { onApplied: input.onApplied }),
   });
   let base = { messages: 0, bytes: 0, objectsRead: 0, bytesRead: 0 };
   return {
     node: input.node,
     zone: input.zone,
-    latency: agent.latency,
     get received() {
       return { messages: agent.stats.messages - base.messages, bytes: agent.stats.bytes - base.bytes };
     },
@@ -35,7 +36,6 @@ export function createLiveWatcher(input: WatcherFactoryInput): LiveWatcher {
     resetCounters() {
       const { messages, bytes, objectsRead, bytesRead } = agent.stats;
       base = { messages, bytes, objectsRead, bytesRead };
-      agent.latency.reset();
     },
     digest: () => agent.cache.digest(),
     register: async () => {

@@ -37,6 +37,8 @@ export interface RestartReport {
   readonly failedAttempts: number;
   /** From the restart until the member listed again (ms). */
   readonly recoveryMs: { readonly p50: number; readonly p99: number; readonly max: number };
+  /** Every recovery (ms), ascending: shards of one fleet merge their reports from these. */
+  readonly recoveriesMs: readonly number[];
 }
 
 export interface FleetOptions {
@@ -134,17 +136,7 @@ export class WatcherFleet {
         slot.up = false;
       }),
     );
-    recoveries.sort((a, b) => a - b);
-    return {
-      restarted: chosen.length,
-      recovered: recoveries.length,
-      failedAttempts,
-      recoveryMs: {
-        p50: quantile(recoveries, 0.5),
-        p99: quantile(recoveries, 0.99),
-        max: recoveries.at(-1) ?? 0,
-      },
-    };
+    return restartReport(chosen.length, failedAttempts, recoveries);
   }
 
   /** Stops every poll loop; open long polls finish within waitSeconds. */
@@ -168,6 +160,30 @@ export class WatcherFleet {
       }
     });
   }
+}
+
+export function restartReport(
+  restarted: number,
+  failedAttempts: number,
+  recoveries: readonly number[],
+): RestartReport {
+  const sorted = [...recoveries].sort((a, b) => a - b);
+  return {
+    restarted,
+    recovered: sorted.length,
+    failedAttempts,
+    recoveryMs: { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), max: sorted.at(-1) ?? 0 },
+    recoveriesMs: sorted,
+  };
+}
+
+/** One report for a fleet split in shards, as if it had restarted as one. */
+export function mergeRestartReports(reports: readonly RestartReport[]): RestartReport {
+  return restartReport(
+    reports.reduce((sum, report) => sum + report.restarted, 0),
+    reports.reduce((sum, report) => sum + report.failedAttempts, 0),
+    reports.flatMap((report) => report.recoveriesMs),
+  );
 }
 
 export async function forEachLimited<T>(

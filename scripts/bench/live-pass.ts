@@ -5,26 +5,38 @@
  *   producer     the trace's events at their times, `{"events": [...]}` bodies stamped with the
  *                scheduled source time (so producer lag counts as latency, not as free time)
  *   pipeline     startLocalRunner: the real ingest / fan-out / API handlers on DynamoDB Local + fauxqs,
- *                event sources and settings from the synthesized template
+ *                event sources and settings from the synthesized template; fauxqs in a process of
+ *                its own, so the fleet's receives do not queue behind the handlers
  *   counting     proxies in front of DynamoDB Local and fauxqs count every request the pipeline makes
- *   fleet        N agents, zones round robin, each long-polling its own queue
+ *   fleet        N agents in worker threads (fleet-shards.ts), zones round robin, each long-polling
+ *                its own queue
  *   truth        after the trace, a fresh agent per view lists the API; every fleet member must
  *                reach the same digest
+ *   attribution  per applied change: source → in the agent's queue (SQS SentTimestamp) → received →
+ *                applied; and who used the cores meanwhile (cpu-accounting.ts)
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import type { DynamoDBStreamEvent } from "aws-lambda";
 import { startDynamoDbLocal, startFauxqs } from "#scripts/local/backends.ts";
 import { type LocalRunner, startLocalRunner } from "#scripts/local/runner.ts";
 import { resourcesOfType } from "#scripts/local/template.ts";
 import type { StrategyResult, Trace, TraceEvent } from "#shared/bench/types.ts";
+import { type CpuShare, cpuBetween, sampleCpu } from "./cpu-accounting.ts";
+import { FanoutTally } from "./fanout-tally.ts";
 import type { RestartReport } from "./fleet.ts";
-import { type FleetReply, FleetWorker } from "./fleet-worker.ts";
+import { type FleetSettleReport, FleetShards } from "./fleet-shards.ts";
+import type { FleetSqsClientKind } from "./fleet-worker.ts";
 import { type CountingProxy, type RequestCounts, startCountingProxy } from "./request-counter.ts";
 
 export interface LivePassOptions {
   readonly trace: Trace;
   readonly watchers: number;
   readonly zoneOnly: boolean;
+  /** Worker threads the fleet is split over (default: one per 250 agents). */
+  readonly fleetWorkers?: number;
+  /** The agents' SQS client (default: the thin one, fleet-sqs-client.ts). */
+  readonly fleetSqsClient?: FleetSqsClientKind;
   /** Module exporting `createLiveWatcher(input: WatcherFactoryInput): LiveWatcher` (loaded in the fleet's worker). */
   readonly factoryModule: string;
   /** CDK context for the synth (batch windows, zones are set from the scenario). */
@@ -41,14 +53,26 @@ export interface LivePassDetails {
   readonly lambda: {
     readonly ingestInvocations: number;
     readonly fanoutInvocations: number;
+    /** Fan-out invocations that carried only records delivered before (retried stream batches). */
+    readonly fanoutRetriedInvocations: number;
+    /**
+     * Stream batches per ingest batch: the model assumes one; the local stream poller (4 polls a
+     * second per shard, batching window 0, as Lambda's) splits a batch whose transactions straddle polls.
+     */
+    readonly fanoutInvocationsPerIngestInvocation: number;
     readonly ingestMs: number;
     readonly fanoutMs: number;
     readonly memoryMb: Readonly<Record<string, number>>;
     readonly maxHeapUsedMb: number;
-    /** Peak RSS of this process (handlers, runner, fauxqs) while measuring. */
+    /** Peak RSS of this process (handlers, runner, the fleet's workers; fauxqs runs apart) while measuring. */
     readonly maxRssMb: number;
   };
   readonly restart?: RestartReport;
+  /** Where the propagation time went, per applied change (FleetSettleReport.stages). */
+  readonly stages: FleetSettleReport["stages"];
+  readonly fleetWorkers: number;
+  /** Who used the cores from the start of the replay until the pipeline was idle. */
+  readonly cpu: CpuShare;
   readonly joinMs: number;
   readonly producerLagMaxMs: number;
   readonly pollErrors: number;
@@ -72,14 +96,17 @@ export async function runLivePass(
   const log = options.log ?? (() => {});
   const progress = options.progress ?? (() => {});
   const dynamodbBackend = await startDynamoDbLocal();
-  const sqsBackend = await startFauxqs();
+  // fauxqs in its own process: the fleet's receives and deletes do not queue behind the handlers.
+  const sqsBackend = await startFauxqs(0, { isolated: true });
   const dynamodbProxy = await startCountingProxy(dynamodbBackend.endpoint);
   const sqsProxy = await startCountingProxy(sqsBackend.endpoint);
-  const timing = { ingestMs: 0, fanoutMs: 0, ingestInvocations: 0, fanoutInvocations: 0, records: 0 };
+  const timing = { ingestMs: 0, ingestInvocations: 0 };
+  // Object writes are the distinct stream records: a retried batch's records are not counted again.
+  const fanout = new FanoutTally();
   let measuring = false;
   const peak = { rss: 0, heap: 0 };
   let runner: LocalRunner | undefined;
-  let fleet: FleetWorker | undefined;
+  let fleet: FleetShards | undefined;
   try {
     runner = await startLocalRunner({
       dynamodbEndpoint: dynamodbProxy.endpoint,
@@ -99,9 +126,7 @@ export async function runLivePass(
                 timing.ingestMs += elapsed;
                 timing.ingestInvocations++;
               } else if (id === "FanoutFunction") {
-                timing.fanoutMs += elapsed;
-                timing.fanoutInvocations++;
-                timing.records += (args[0] as { Records?: unknown[] } | undefined)?.Records?.length ?? 0;
+                fanout.add(args[0] as DynamoDBStreamEvent | undefined, elapsed);
               }
             }
           }
@@ -120,30 +145,38 @@ export async function runLivePass(
     }
     await runner.whenIdle({ timeoutMs: 600_000 });
 
-    // The fleet, in a worker thread, with its own SQS client straight to fauxqs (agents are not
+    // The fleet, in worker threads, with their own SQS clients straight to fauxqs (agents are not
     // part of the pipeline's bill, so they bypass the counting proxy).
     const zones = trace.scenario.zones;
-    fleet = new FleetWorker(
+    fleet = new FleetShards(
       {
         api: runner.config.api,
         sqsEndpoint: sqsBackend.endpoint,
         watchers: options.watchers,
+        workers: options.fleetWorkers ?? Math.ceil(options.watchers / 250),
         zones,
         zoneOnly: options.zoneOnly,
         waitSeconds: options.waitSeconds ?? 5,
         joinConcurrency: 16,
         factoryModule: options.factoryModule,
+        sqsClient: options.fleetSqsClient ?? "thin",
       },
       progress,
     );
-    const joined = await fleet.send({ type: "join" });
-    const joinMs = joined.type === "joined" ? joined.ms : 0;
+    const joinMs = await fleet.join();
     await runner.whenIdle({ timeoutMs: 600_000 });
     await sleep(2_000);
-    await fleet.send({ type: "reset-counters" });
+    await fleet.resetCounters();
     dynamodbProxy.reset();
     sqsProxy.reset();
     measuring = true;
+    const runningFleet = fleet;
+    const cpuNow = () =>
+      sampleCpu(() => runningFleet.cpuUs(), {
+        fauxqs: sqsBackend.pid,
+        "DynamoDB Local": dynamodbBackend.pid,
+      });
+    const cpuAtStart = await cpuNow();
     const memorySampler = setInterval(() => {
       const usage = process.memoryUsage();
       peak.rss = Math.max(peak.rss, usage.rss);
@@ -155,7 +188,7 @@ export async function runLivePass(
     const startWall = Date.now() + PRODUCER_TICK_MS;
     let next = 0;
     let producerLagMaxMs = 0;
-    let restart: Promise<FleetReply> | undefined;
+    let restart: Promise<RestartReport> | undefined;
     const restartPhase = trace.scenario.phases.findIndex((phase) => phase.kind === "watcher-restart");
     while (next < measured.length) {
       const elapsed = Date.now() - startWall;
@@ -165,10 +198,10 @@ export async function runLivePass(
       if (restart === undefined && restartPhase >= 0 && due.some((event) => event.phase === restartPhase)) {
         const phase = trace.scenario.phases[restartPhase];
         if (phase?.kind === "watcher-restart")
-          restart = fleet.send({
-            type: "restart",
-            fraction: phase.fraction,
-            backoff: { baseMs: phase.backoffBaseMs, capMs: phase.backoffCapMs, maxAttempts: 8 },
+          restart = fleet.restart(phase.fraction, {
+            baseMs: phase.backoffBaseMs,
+            capMs: phase.backoffCapMs,
+            maxAttempts: 8,
           });
       }
       if (due.length > 0) {
@@ -178,16 +211,14 @@ export async function runLivePass(
       progress("replay", next, measured.length);
       await sleep(PRODUCER_TICK_MS);
     }
-    const restarted = restart === undefined ? undefined : await restart;
-    const restartReport = restarted?.type === "restarted" ? restarted.report : undefined;
+    const restartReport = restart === undefined ? undefined : await restart;
     await runner.whenIdle({ timeoutMs: 600_000 });
+    const cpu = cpuBetween(cpuAtStart, await cpuNow());
     measuring = false;
     clearInterval(memorySampler);
 
     // Truth: what a fresh agent of each view lists now; the fleet must reach it.
-    const settled = await fleet.send({ type: "settle", timeoutMs: options.settleTimeoutMs ?? 30_000 });
-    if (settled.type !== "settled") throw new Error(`fleet answered ${settled.type} to settle`);
-    const report = settled.report;
+    const report = await fleet.settle(options.settleTimeoutMs ?? 30_000);
     // As the model counts them: objects read from the API (a restarted agent's re-list, gap and
     // reference GETs) are deliveries too, and their bytes are bytes delivered.
     const messages = report.messages + report.objectsRead;
@@ -198,10 +229,10 @@ export async function runLivePass(
     const sqsRequests = sqsProxy.counts;
     const perPodChange = (n: number) => (podChanges === 0 ? 0 : n / podChanges);
     const awsRequestsPerPodChange: Record<string, number> = {
-      lambdaInvocations: perPodChange(timing.ingestInvocations + timing.fanoutInvocations),
+      lambdaInvocations: perPodChange(timing.ingestInvocations + fanout.invocations),
       lambdaGbSeconds: perPodChange(
         (timing.ingestMs / 1000) * ((memoryMb.IngestFunction ?? 1024) / 1024) +
-          (timing.fanoutMs / 1000) * ((memoryMb.FanoutFunction ?? 512) / 1024),
+          (fanout.ms / 1000) * ((memoryMb.FanoutFunction ?? 512) / 1024),
       ),
       dynamodbWriteUnits: perPodChange(requests.writeUnits),
       dynamodbReadUnits: perPodChange(requests.readUnits),
@@ -213,8 +244,10 @@ export async function runLivePass(
           .filter(([action]) => action.startsWith("sqs:"))
           .reduce((sum, [, n]) => sum + n, 0),
       ),
-      // Every delivered message is received and deleted by its watcher: two requests, 64 KB chunks.
-      sqsWatcherRequests: perPodChange(2 * report.messages),
+      // Receives that returned messages and delete batches, as the fleet counted them (a receive
+      // may return several messages: fewer requests than two per message).
+      sqsWatcherReceives: perPodChange(report.queueRequests.receives),
+      sqsWatcherDeletes: perPodChange(report.queueRequests.deletes),
     };
     const converged = report.converged;
     const settleMs = report.settleMs;
@@ -225,7 +258,7 @@ export async function runLivePass(
       watchers: options.watchers,
       eventsIn: measured.length,
       podChanges,
-      objectWrites: timing.records,
+      objectWrites: fanout.records,
       deliveries: messages,
       bytesDelivered: bytes,
       deliveriesPerPodChange: perPodChange(messages),
@@ -246,9 +279,11 @@ export async function runLivePass(
             },
           }),
       notes: [
+        `fleet of ${options.watchers} agents in ${fleet.workers} worker thread(s) on the ${options.fleetSqsClient ?? "thin"} SQS client, fauxqs in its own process`,
         `fleet joined in ${joinMs} ms (register + list, 16 at a time)`,
         `producer lag max ${producerLagMaxMs} ms`,
         `settled in ${settleMs} ms after the pipeline went idle`,
+        `${fanout.invocations} fan-out invocations for ${timing.ingestInvocations} ingest batches (${(timing.ingestInvocations === 0 ? 0 : fanout.invocations / timing.ingestInvocations).toFixed(2)} per batch; the model counts one stream batch per ingest batch): Lambda's stream polling, like the local poller's (4 polls a second per shard, batching window ${runner.streamSources[0]?.settings.maximumBatchingWindowInSeconds ?? 0} s), splits a batch whose transactions straddle a poll; ${fanout.retriedInvocations} retried`,
       ],
     };
     const gapsRefetched = report.gapsRefetched;
@@ -259,14 +294,20 @@ export async function runLivePass(
         sqsRequests,
         lambda: {
           ingestInvocations: timing.ingestInvocations,
-          fanoutInvocations: timing.fanoutInvocations,
+          fanoutInvocations: fanout.invocations,
+          fanoutRetriedInvocations: fanout.retriedInvocations,
+          fanoutInvocationsPerIngestInvocation:
+            timing.ingestInvocations === 0 ? 0 : fanout.invocations / timing.ingestInvocations,
           ingestMs: timing.ingestMs,
-          fanoutMs: timing.fanoutMs,
+          fanoutMs: fanout.ms,
           memoryMb,
           maxHeapUsedMb: peak.heap / 2 ** 20,
           maxRssMb: peak.rss / 2 ** 20,
         },
         ...(restartReport === undefined ? {} : { restart: restartReport }),
+        stages: report.stages,
+        fleetWorkers: fleet.workers,
+        cpu,
         joinMs,
         producerLagMaxMs,
         pollErrors: report.pollErrors,
@@ -277,7 +318,7 @@ export async function runLivePass(
     };
   } finally {
     if (fleet !== undefined) {
-      await fleet.send({ type: "stop" }).catch(() => {});
+      await fleet.stop().catch(() => {});
       await fleet.terminate();
     }
     await runner?.stop();

@@ -4,16 +4,15 @@
  */
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import type { LatencyRecorder } from "#shared/watcher/latency-recorder.ts";
+import type { AppliedTiming } from "#shared/watcher/watcher-agent.ts";
 import type { FleetMember } from "./fleet.ts";
 
 export interface LiveWatcher extends FleetMember {
-  /** Messages received and their bytes since the last resetCounters(). */
+  /** Messages received and their bytes since the last resetCounters() (latencies: the factory's recorder). */
   readonly received: { readonly messages: number; readonly bytes: number };
   /** Objects and bytes read from the API (re-lists, gap and reference GETs) since the last resetCounters(). */
   readonly read: { readonly objects: number; readonly bytes: number };
   resetCounters(): void;
-  /** Source-event-to-applied latencies since the last resetCounters(). */
-  readonly latency: LatencyRecorder;
   /** A canonical digest of the watcher's IPCache and Service backends. */
   digest(): string;
   readonly gapsRefetched: number;
@@ -25,4 +24,8 @@ export interface WatcherFactoryInput {
   readonly node: string;
   readonly zone: string;
   readonly zoneOnly: boolean;
+  /** Where the watcher records source-event-to-applied latencies (shared by a worker's agents). */
+  readonly latency: LatencyRecorder;
+  /** Each applied change's times, for the attribution of latency (the watcher asks SQS for SentTimestamp). */
+  readonly onApplied?: (timing: AppliedTiming) => void;
 }

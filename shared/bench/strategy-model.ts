@@ -7,7 +7,8 @@
  *      per-endpoint and per-endpoint-changed (CiliumEndpoint baseline), per-service (Endpoints baseline), endpointslice-100
  *      and ces-50 (whose CES then go through the operator's rate-limited queue);
  *   B. one event at a time, CES of 100: ces-100 (CiliumEndpoint writes taken from A);
- *   C. ingest batches of the pipeline's window, default settings: sliceline-best.
+ *   C. ingest batches of the pipeline's window, default settings: sliceline-best (zone-only agents)
+ *      and sliceline-best-all-zones (agents at the baselines' scope: whole EndpointSlices).
  * Counts are linear in the fleet's per-zone sizes, so `scaling` reads other fleet sizes off the
  * same pass.
  */
@@ -34,6 +35,7 @@ export const STRATEGIES = [
   "ces-50",
   "ces-100",
   "sliceline-best",
+  "sliceline-best-all-zones",
 ] as const;
 export type StrategyName = (typeof STRATEGIES)[number];
 
@@ -106,15 +108,19 @@ export async function modelStrategies(trace: Trace, options: ModelOptions = {}):
 
   // C: the pipeline.
   const best = slicelineBest(trace, sliceline);
+  const bestAllZones = slicelineBest(trace, { ...sliceline, zoneOnly: false });
   await replay(
     trace,
     parsed,
     resolveSlicingSettings(),
     { kind: "window", windowMs: sliceline.batchWindowMs },
-    (batch) => best.onBatch(batch),
+    (batch) => {
+      best.onBatch(batch);
+      bestAllZones.onBatch(batch);
+    },
   );
 
-  const strategies: Strategy[] = [...perEvent, ces50, ces100, best];
+  const strategies: Strategy[] = [...perEvent, ces50, ces100, best, bestAllZones];
   for (const strategy of strategies) strategy.finish();
   const results = strategies.map((strategy) => resultOf(strategy.run, trace, eventsIn));
   return {

@@ -17,6 +17,16 @@ import type { LatencySummary } from "#shared/bench/types.ts";
 
 const HIGHEST_US = 3_600_000_000;
 
+/**
+ * A recorder's samples as they cross a MessagePort (a fleet split over worker threads): Node's
+ * histograms are cloneable by postMessage, the recorder's private fields are not.
+ */
+export interface LatencySnapshot {
+  readonly histogram: RecordableHistogram;
+  readonly negative: number;
+  readonly capped: number;
+}
+
 export interface LatencyRecorderOptions {
   /** Significant figures kept (1..5, default 3: quantiles within 0.1%). */
   readonly figures?: number;
@@ -41,9 +51,19 @@ export class LatencyRecorder {
 
   /** Adds another recorder's samples (a fleet's summary from its agents'). */
   merge(other: LatencyRecorder): void {
-    this.#histogram.add(other.#histogram);
-    this.#negative += other.#negative;
-    this.#capped += other.#capped;
+    this.mergeSnapshot(other.snapshot());
+  }
+
+  /** The samples so far, to post to another thread (the histogram is cloned by postMessage). */
+  snapshot(): LatencySnapshot {
+    return { histogram: this.#histogram, negative: this.#negative, capped: this.#capped };
+  }
+
+  /** Adds a snapshot's samples (one received from another thread, or another recorder's). */
+  mergeSnapshot(snapshot: LatencySnapshot): void {
+    this.#histogram.add(snapshot.histogram);
+    this.#negative += snapshot.negative;
+    this.#capped += snapshot.capped;
   }
 
   get count(): number {

@@ -64,6 +64,24 @@ export interface WatcherAgentOptions {
   readonly deferDeletes?: boolean;
   /** Hold every body to the wire format's schema (wire-format.ts); a body that fails counts as malformed. */
   readonly validateBodies?: boolean;
+  /**
+   * Where a change's time went (the benchmark's attribution of latency): when given, receives ask
+   * SQS for each message's SentTimestamp (when the message entered the agent's queue) and every
+   * change applied from a received message is reported with its times.
+   */
+  readonly onApplied?: (timing: AppliedTiming) => void;
+}
+
+/**
+ * One applied change's times (epoch ms): source event → in the agent's queue (the pipeline: ingest,
+ * stream, fan-out, SNS) → received (waiting in the queue, the long poll) → applied (the agent).
+ */
+export interface AppliedTiming {
+  readonly sourceTimeMs: number;
+  /** SQS's SentTimestamp of the message; undefined if the queue did not say. */
+  readonly enqueuedAtMs: number | undefined;
+  readonly receivedAtMs: number;
+  readonly appliedAtMs: number;
 }
 
 /**
@@ -203,6 +221,8 @@ export class WatcherAgent {
   /** The newest source-event time among the changes applied (or found already applied). */
   #newestSourceTimeMs: number | undefined;
   #appliedThroughMs: number | undefined;
+  /** The message being applied (onApplied): when it entered the queue and when it was received. */
+  #delivery: { readonly enqueuedAtMs: number | undefined; readonly receivedAtMs: number } | undefined;
 
   constructor(options: WatcherAgentOptions) {
     this.#options = options;
@@ -402,6 +422,9 @@ export class WatcherAgent {
           QueueUrl: queueUrl,
           MaxNumberOfMessages: maxMessages,
           WaitTimeSeconds: this.#waitSeconds(waitSeconds),
+          ...(this.#options.onApplied === undefined
+            ? {}
+            : { MessageSystemAttributeNames: ["SentTimestamp"] }),
         }),
         signal === undefined ? {} : { abortSignal: signal },
       );
@@ -410,7 +433,8 @@ export class WatcherAgent {
       await this.#recover("queue-gone");
       return { received: 0, applied: this.stats.applied - appliedBefore };
     }
-    this.#lastReceivedAtMs = this.#now();
+    const receivedAtMs = this.#now();
+    this.#lastReceivedAtMs = receivedAtMs;
     const messages = received.Messages ?? [];
     for (const message of messages) {
       const body = message.Body ?? "";
@@ -424,7 +448,16 @@ export class WatcherAgent {
         this.stats.malformed++;
         continue;
       }
-      for (const change of changes) await this.#receive(change);
+      const sent = Number(message.Attributes?.SentTimestamp);
+      this.#delivery = {
+        enqueuedAtMs: Number.isFinite(sent) && sent > 0 ? sent : undefined,
+        receivedAtMs,
+      };
+      try {
+        for (const change of changes) await this.#receive(change);
+      } finally {
+        this.#delivery = undefined;
+      }
     }
     const handles = messages.map((message) => ({ queueUrl, receiptHandle: message.ReceiptHandle ?? "" }));
     if (this.#options.deferDeletes === true) this.#pendingDeletes.push(...handles);
@@ -618,7 +651,11 @@ export class WatcherAgent {
   #applied(change: BundledChange): void {
     this.#sawSourceTime(change.sourceTimeMs);
     this.stats.applied++;
-    this.latency.record(this.#now() - change.sourceTimeMs);
+    const now = this.#now();
+    this.latency.record(now - change.sourceTimeMs);
+    const delivery = this.#delivery;
+    if (delivery !== undefined)
+      this.#options.onApplied?.({ sourceTimeMs: change.sourceTimeMs, ...delivery, appliedAtMs: now });
   }
 
   #sawSourceTime(sourceTimeMs: number): void {

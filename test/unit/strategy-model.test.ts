@@ -107,6 +107,21 @@ describe("strategy model on a small steady trace", () => {
     );
   });
 
+  it("sliceline-best-all-zones: agents at the baselines' scope take two bundles per stream batch, whole slices", () => {
+    const best = byName("sliceline-best");
+    const allZones = byName("sliceline-best-all-zones");
+    assert.equal(allZones.objectWrites, best.objectWrites, "the same pipeline writes");
+    const fanouts = Math.round(
+      (allZones.awsRequestsPerPodChange["lambda.fanout.invocations"] ?? 0) * trace.podChanges,
+    );
+    // The Cilium and EndpointSlice scopes, at most one bundle each per invocation, to every watcher.
+    assert.ok(allZones.deliveries <= 2 * fanouts * trace.scenario.watchers);
+    assert.ok(allZones.deliveries > best.deliveries, `${allZones.deliveries} vs ${best.deliveries}`);
+    // A zone-only agent's bundles carry a third of each slice (3 zones); whole slices weigh more.
+    assert.ok(allZones.bytesPerPodChange > best.bytesPerPodChange);
+    assert.ok(allZones.deliveriesPerPodChange * 20 <= byName("per-endpoint").deliveriesPerPodChange);
+  });
+
   it("scaling: broadcast figures are linear in the fleet, read off the same pass", () => {
     const points = pass.scaling([300, 600]);
     for (const name of ["per-endpoint", "endpointslice-100", "sliceline-best"]) {

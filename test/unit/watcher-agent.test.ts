@@ -13,7 +13,7 @@ import type { OutputObject } from "#shared/core/output-changes.ts";
 import type { BundledChange, ChangeBundle } from "#shared/fanout/change-bundle.ts";
 import { zoneScope } from "#shared/fanout/change-routing.ts";
 import { bundledChangesOf, itemPatch } from "#shared/fanout/slice-delta.ts";
-import { WatcherAgent } from "#shared/watcher/watcher-agent.ts";
+import { type AppliedTiming, WatcherAgent, type WatcherAgentOptions } from "#shared/watcher/watcher-agent.ts";
 import { refOf } from "#shared/watcher/watcher-cache.ts";
 import { endpoint, endpointSlice } from "#test/support/watcher-objects.ts";
 
@@ -22,19 +22,30 @@ const QUEUE = "memory://queue/agent-1";
 class FakeWorld {
   readonly objects = new Map<string, OutputObject>();
   readonly queue: string[] = [];
+  /** When each queued body entered the queue (SentTimestamp). */
+  readonly sentAt: number[] = [];
   readonly deleted: string[] = [];
   readonly gets: string[] = [];
   /** WaitTimeSeconds of every ReceiveMessage. */
   readonly waits: number[] = [];
+  /** MessageSystemAttributeNames of every ReceiveMessage. */
+  readonly systemAttributes: Array<readonly string[] | undefined> = [];
   nowMs = 0;
 
   readonly sqs = {
     send: async (command: unknown) => {
       if (command instanceof ReceiveMessageCommand) {
         this.waits.push(command.input.WaitTimeSeconds ?? 0);
+        this.systemAttributes.push(command.input.MessageSystemAttributeNames);
         const bodies = this.queue.splice(0, command.input.MaxNumberOfMessages ?? 1);
+        const sentAt = this.sentAt.splice(0, bodies.length);
+        const withSent = command.input.MessageSystemAttributeNames?.includes("SentTimestamp") === true;
         return {
-          Messages: bodies.map((Body, i) => ({ Body, ReceiptHandle: `r-${this.deleted.length}-${i}` })),
+          Messages: bodies.map((Body, i) => ({
+            Body,
+            ReceiptHandle: `r-${this.deleted.length}-${i}`,
+            ...(withSent ? { Attributes: { SentTimestamp: String(sentAt[i]) } } : {}),
+          })),
         };
       }
       if (command instanceof DeleteMessageBatchCommand) {
@@ -68,7 +79,7 @@ class FakeWorld {
     return json(404, { kind: "Status", reason: "NotFound", code: 404 });
   }) as typeof fetch;
 
-  agent(): WatcherAgent {
+  agent(options: Partial<WatcherAgentOptions> = {}): WatcherAgent {
     return new WatcherAgent({
       api: "http://api.test",
       node: "agent-1",
@@ -77,6 +88,7 @@ class FakeWorld {
       fetch: this.fetch,
       now: () => this.nowMs,
       gapGraceMs: 1000,
+      ...options,
     });
   }
 
@@ -87,6 +99,7 @@ class FakeWorld {
   send(...changes: BundledChange[]): void {
     const bundle: ChangeBundle = { bundle: 1, scope: "EndpointSlice", changes };
     this.queue.push(JSON.stringify(bundle));
+    this.sentAt.push(this.nowMs);
   }
 }
 
@@ -149,6 +162,29 @@ describe("WatcherAgent deliveries", () => {
     assert.equal(world.deleted.length, 2, "every received message is deleted");
     // Latency of the later-applied held patch: source time 3, applied at 400 (HDR: within 0.1%).
     assert.ok(Math.abs(agent.latency.summary().maxMs - 397) < 0.5, String(agent.latency.summary().maxMs));
+  });
+
+  it("reports each change applied from a message with its source, enqueue, receive and apply times", async () => {
+    const world = new FakeWorld();
+    world.put(v10);
+    const timings: AppliedTiming[] = [];
+    const agent = world.agent({ onApplied: (timing) => timings.push(timing) });
+    await agent.register();
+    await agent.list();
+    world.nowMs = 50;
+    world.send(patchChange(v10, v11, 20), patchChange(v11, v12, 30));
+    world.nowMs = 80;
+    await agent.pollOnce(0);
+    assert.deepEqual(timings, [
+      { sourceTimeMs: 20, enqueuedAtMs: 50, receivedAtMs: 80, appliedAtMs: 80 },
+      { sourceTimeMs: 30, enqueuedAtMs: 50, receivedAtMs: 80, appliedAtMs: 80 },
+    ]);
+    assert.equal(agent.stats.applied, 2);
+    // Without the option the agent asks for no system attributes (a receive as before).
+    const plain = world.agent();
+    await plain.register();
+    await plain.pollOnce(0);
+    assert.deepEqual(world.systemAttributes, [["SentTimestamp"], undefined]);
   });
 
   it("a held gap shortens the long poll to its grace, so a quiet queue does not delay the re-read", async () => {

@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { MessageChannel } from "node:worker_threads";
 import type { OutputObject } from "#shared/core/output-changes.ts";
 import type { BundledChange } from "#shared/fanout/change-bundle.ts";
 import type { ChangeMessage, WatchEventType } from "#shared/fanout/change-routing.ts";
 import { changesOfBody, MalformedChangeError } from "#shared/watcher/change-body.ts";
 import { GapTracker } from "#shared/watcher/gap-tracker.ts";
-import { LatencyRecorder } from "#shared/watcher/latency-recorder.ts";
+import { LatencyRecorder, type LatencySnapshot } from "#shared/watcher/latency-recorder.ts";
 import { refOf, WatcherCache } from "#shared/watcher/watcher-cache.ts";
 import { snapshotFromObjects } from "#shared/watcher/watcher-snapshot.ts";
 import {
@@ -329,5 +330,23 @@ describe("LatencyRecorder", () => {
     recorder.merge(other);
     assert.equal(recorder.count, 10_002);
     assert.ok(Math.abs(recorder.summary().maxMs - 5000) <= 5);
+  });
+
+  it("merges a snapshot posted from another thread exactly", async () => {
+    const recorder = new LatencyRecorder();
+    for (let i = 1; i <= 1000; i++) recorder.record(i);
+    recorder.record(-1);
+    const { port1, port2 } = new MessageChannel();
+    const received = new Promise<LatencySnapshot>((resolve) => port2.once("message", resolve));
+    port1.postMessage(recorder.snapshot());
+    const snapshot = await received;
+    port1.close();
+    const merged = new LatencyRecorder();
+    merged.record(5000);
+    merged.mergeSnapshot(snapshot);
+    assert.equal(merged.count, 1002);
+    assert.equal(merged.outOfRange.negative, 1);
+    assert.ok(Math.abs(merged.quantileMs(50) - 500) <= 1, String(merged.quantileMs(50)));
+    assert.ok(Math.abs(merged.summary().maxMs - 5000) <= 5);
   });
 });

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { type FleetMember, forEachLimited, WatcherFleet } from "#scripts/bench/fleet.ts";
+import {
+  type FleetMember,
+  forEachLimited,
+  mergeRestartReports,
+  restartReport,
+  WatcherFleet,
+} from "#scripts/bench/fleet.ts";
 
 /** A member that records calls; `failLists` makes its first lists fail (an overloaded API). */
 function fakeMember(node: string, failLists = 0) {
@@ -98,6 +104,16 @@ describe("WatcherFleet", () => {
       fleet.members.map((member) => member.node),
       ["b"],
     );
+  });
+
+  it("merges shards' restart reports as one fleet's: counts add, quantiles come from every recovery", () => {
+    const a = restartReport(3, 1, [30, 10, 20]);
+    const b = restartReport(2, 0, [5, 500]);
+    assert.deepEqual(a.recoveriesMs, [10, 20, 30]);
+    const merged = mergeRestartReports([a, b]);
+    assert.deepEqual([merged.restarted, merged.recovered, merged.failedAttempts], [5, 5, 1]);
+    assert.deepEqual(merged.recoveriesMs, [5, 10, 20, 30, 500]);
+    assert.deepEqual(merged.recoveryMs, { p50: 20, p99: 500, max: 500 });
   });
 
   it("leave deregisters the members and drops them from the fleet", async () => {

@@ -7,6 +7,11 @@
  * most one message per stream batch, of the bundle's JSON size, exactly as the fan-out function cuts
  * it (bundle-publisher.ts: changes of one object merged, one bundle per scope, split under 256 KiB).
  *
+ * "sliceline-best-all-zones" (zoneOnly false): the same pipeline to agents that take what the
+ * baselines deliver, every endpoint of every Service: Cilium kinds and whole EndpointSlices, on the
+ * Cilium and EndpointSlice scopes (two bundles per stream batch), so the comparison with the
+ * baselines is at the same scope.
+ *
  * AWS requests are counted as the pipeline would make them; every assumption is listed in the notes.
  */
 import type { ReplayBatch } from "#shared/bench/model/core-replay.ts";
@@ -31,12 +36,15 @@ export interface SlicelineOptions {
   /** How long the producer gathers events into one SQS message body (ms). */
   readonly producerFlushMs: number;
   readonly batchWindowMs: number;
+  /** Agents take their zone's EndpointSlice views (default) or whole EndpointSlices, as the baselines. */
+  readonly zoneOnly: boolean;
 }
 
 export const DEFAULT_SLICELINE_OPTIONS: SlicelineOptions = {
   fanoutBatchSize: 100,
   producerFlushMs: 100,
   batchWindowMs: 1000,
+  zoneOnly: true,
 };
 
 const KB = 1024;
@@ -51,11 +59,14 @@ export function slicelineBest(
   const zones = trace.scenario.zones;
   const watchers = trace.scenario.watchers;
   const tally = new FleetTally(zones.length);
+  const zoneOnly = options.zoneOnly;
   const relists = new RelistSchedule(trace);
   /** Each zone's node agents' one scope, as the registry subscribes them (change-routing.ts). */
   const scopeZone = new Map<string, number>(
-    zones.map((zone, index) => [onlyScope(scopesForWatcher(AGENT_KINDS, zone, true)), index]),
+    zoneOnly ? zones.map((zone, index) => [onlyScope(scopesForWatcher(AGENT_KINDS, zone, true)), index]) : [],
   );
+  /** An all-zones agent's scopes (Cilium, EndpointSlice): every watcher takes every bundle of them. */
+  const everyWatcherScopes = new Set(zoneOnly ? [] : scopesForWatcher(AGENT_KINDS, undefined, false));
   /** The stored image of every slice and identity: the stream record's old image. */
   const live = new Map<string, OutputObject>();
   /** Bytes of each object's view per scope a watcher lists: Cilium, or a zone's EndpointSlice view. */
@@ -66,12 +77,12 @@ export function slicelineBest(
   const bytesByScope = { cilium: 0, zone: 0 };
   const notes: string[] = [
     `Latency: the batching window only (a change waits for its ${options.batchWindowMs} ms window to close); Lambda, DynamoDB and SNS/SQS times are not modelled here; the live pass measures them.`,
-    `Fan-out: ${options.fanoutBatchSize} stream records per invocation, one bundle per scope per invocation (split at 256 KiB), published to every scope's topic as the fan-out does (EndpointSlice, Cilium, EndpointSlice@<zone>, Agent@<zone>), subscribed or not; every watcher is a zone-only node agent on its zone's ${agentScope("<zone>")} scope (Cilium kinds and its zone's EndpointSlice views in one bundle), so only those bundles are delivered.`,
+    `Fan-out: ${options.fanoutBatchSize} stream records per invocation, one bundle per scope per invocation (split at 256 KiB), published to every scope's topic as the fan-out does (EndpointSlice, Cilium, EndpointSlice@<zone>, Agent@<zone>), subscribed or not; ${options.zoneOnly ? `every watcher is a zone-only node agent on its zone's ${agentScope("<zone>")} scope (Cilium kinds and its zone's EndpointSlice views in one bundle), so only those bundles are delivered` : `every watcher takes the ${CILIUM_SCOPE} and ${ENDPOINT_SLICE_SCOPE} scopes (whole EndpointSlices, what the baselines deliver), so each stream batch is two bundles to every watcher`}.`,
     `SQS ingest: the producer sends one {"events": [...]} body per ${options.producerFlushMs} ms (split at 256 KiB); one ReceiveMessage and one DeleteMessageBatch per 10 messages; idle long polls not counted.`,
     "Lambda: one ingest invocation per batching window with events; one fan-out invocation (and one stream GetRecords, free for Lambda triggers) per stream batch.",
     "DynamoDB write units: one TransactWriteItems per namespace group per batch at 2 WCU per KB per item (group meta, each changed pod/Service/Namespace record at ≤1 KB, each slice/identity write by its JSON size, doubled for the slices table's ALL-projected byKind index); each Node event is a 1-WCU conditional put; ConditionChecks (read units) and redo-log commits over 100 items are not counted.",
     "Watchers: each delivered message is one SNS->SQS delivery, one ReceiveMessage and one DeleteMessage (no batching across messages: an upper bound at ~1 message per second).",
-    "Re-list: every CES and identity plus the watcher's zone view of every EndpointSlice, as stored at re-list time.",
+    `Re-list: every CES and identity plus ${options.zoneOnly ? "the watcher's zone view of every EndpointSlice" : "every EndpointSlice"}, as stored at re-list time.`,
   ];
 
   const snapshot = (zone: number) => {
@@ -99,7 +110,7 @@ export function slicelineBest(
       listedBytes.delete(key);
     } else {
       live.set(key, after);
-      listedBytes.set(key, listedViews(after, zones));
+      listedBytes.set(key, listedViews(after, zoneOnly ? zones : []));
     }
     return { before, after };
   };
@@ -125,12 +136,14 @@ export function slicelineBest(
       count("sns.publish", 1);
       count("sns.publish64kChunks", Math.ceil(bytes / SQS_CHUNK));
       const zone = scopeZone.get(message.scope);
-      if (zone === undefined) continue;
-      const audience = zoneWatchers(watchers, zones.length, zone);
+      const everyWatcher = everyWatcherScopes.has(message.scope);
+      if (zone === undefined && !everyWatcher) continue;
+      const audience = zone === undefined ? watchers : zoneWatchers(watchers, zones.length, zone);
       count("sqs.watcher.deliveries", audience);
       count("sqs.watcher.receive", audience);
       count("sqs.watcher.delete", audience);
-      tally.toZone(zone, atMs, 1, bytes);
+      if (zone === undefined) tally.broadcast(atMs, 1, bytes);
+      else tally.toZone(zone, atMs, 1, bytes);
       const split = bytesByKind(message.body);
       bytesByScope.zone += split.zone * audience;
       bytesByScope.cilium += split.cilium * audience;
@@ -161,8 +174,10 @@ export function slicelineBest(
 
   return {
     run: {
-      strategy: "sliceline-best",
-      description: `sliceline: ${options.batchWindowMs} ms ingest batches, delta bundles per scope per stream batch; agents take Cilium + their zone's EndpointSlices in one Agent@<zone> bundle`,
+      strategy: zoneOnly ? "sliceline-best" : "sliceline-best-all-zones",
+      description: zoneOnly
+        ? `sliceline: ${options.batchWindowMs} ms ingest batches, delta bundles per scope per stream batch; agents take Cilium + their zone's EndpointSlices in one Agent@<zone> bundle`
+        : `sliceline at the baselines' scope: ${options.batchWindowMs} ms ingest batches, delta bundles per scope per stream batch; agents take Cilium + whole EndpointSlices (two bundles per stream batch)`,
       tally,
       notes,
       awsRequests(podChanges) {
@@ -222,9 +237,12 @@ function zoneWatchers(watchers: number, zones: number, zone: number): number {
   return Math.floor(watchers / zones) + (zone < watchers % zones ? 1 : 0);
 }
 
-/** The views of an object a watcher lists: scope -1 for Cilium kinds, the zone index for a slice's zone view. */
+/**
+ * The views of an object a watcher lists: scope -1 for what every watcher lists (Cilium kinds; whole
+ * slices when `zones` is empty, the all-zones agents), the zone index for a slice's zone view.
+ */
 function listedViews(object: OutputObject, zones: readonly string[]): { scope: number; bytes: number }[] {
-  if (object.kind !== "EndpointSlice")
+  if (object.kind !== "EndpointSlice" || zones.length === 0)
     return [{ scope: -1, bytes: Buffer.byteLength(JSON.stringify(object)) }];
   const slice = object as EndpointSlice;
   const views: { scope: number; bytes: number }[] = [];
