@@ -10,12 +10,12 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
+import { ClusterSimulator, type SimEvent } from "#scripts/sim/cluster-simulator.ts";
 import { MemoryClusterStore } from "#shared/core/memory-store.ts";
 import { resolveSlicingSettings } from "#shared/core/settings.ts";
 import { SliceEngine, type SourcedEvent } from "#shared/core/slice-engine.ts";
 import { parseMessageBody } from "#shared/k8s/parse-message.ts";
 import type { WatchEvent } from "#shared/k8s/watch-event-schema.ts";
-import { ClusterSimulator, type SimEvent } from "#shared/sim/cluster-simulator.ts";
 
 const { values: args } = parseArgs({
   options: {

@@ -12,8 +12,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { buildChurnTrace } from "#shared/bench/etcd/churn-trace.ts";
-import { type EtcdPeerResult, runEtcdPeer } from "#shared/bench/etcd-peer.ts";
+import { buildChurnTrace } from "#scripts/bench/etcd/churn-trace.ts";
+import { type EtcdPeerResult, runEtcdPeer } from "#scripts/bench/etcd-peer.ts";
 
 const { values } = parseArgs({
   options: {

@@ -6,9 +6,9 @@
  */
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { generateTrace } from "#shared/bench/load-generator.ts";
-import { loadScenario, SCENARIO_NAMES } from "#shared/bench/scenario.ts";
-import { modelStrategies } from "#shared/bench/strategy-model.ts";
+import { generateTrace } from "#scripts/bench/load-generator.ts";
+import { loadScenario, SCENARIO_NAMES } from "#scripts/bench/scenario.ts";
+import { modelStrategies } from "#scripts/bench/strategy-model.ts";
 
 const { values: args, positionals } = parseArgs({
   allowPositionals: true,

@@ -11,8 +11,8 @@ import {
   ratioCheck,
   type ScalingPoint,
   writeBenchReport,
-} from "#shared/bench/report-document.ts";
-import type { Scenario, StrategyResult } from "#shared/bench/types.ts";
+} from "#scripts/bench/report-document.ts";
+import type { Scenario, StrategyResult } from "#scripts/bench/types.ts";
 
 const { values } = parseArgs({
   options: { out: { type: "string", default: "bench-results/layout-fixture" } },

@@ -3,7 +3,7 @@
  *
  * One trace, every strategy, one report (contract §6):
  *   model   per-endpoint, per-Service, EndpointSlice 100, CES 50/100, sliceline-best: exact counts of
- *           writes, deliveries and bytes over the trace for the fleet (shared/bench/strategy-model.ts)
+ *           writes, deliveries and bytes over the trace for the fleet (scripts/bench/strategy-model.ts)
  *   live    the trace through the real pipeline on the embedded stack to a fleet of real watcher
  *           agents: latency, convergence, deliveries and bytes as received, AWS requests as counted
  *   etcd    the same trace into etcd 3.4 as Cilium's kvstore keys, N watchers on etcd watches
@@ -25,9 +25,9 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { runEtcdPeer } from "#shared/bench/etcd-peer.ts";
-import { generateTrace } from "#shared/bench/load-generator.ts";
-import { createProgress, type Progress } from "#shared/bench/progress.ts";
+import { runEtcdPeer } from "#scripts/bench/etcd-peer.ts";
+import { generateTrace } from "#scripts/bench/load-generator.ts";
+import { createProgress, type Progress } from "#scripts/bench/progress.ts";
 import {
   type AcceptanceInput,
   type BenchReport,
@@ -35,10 +35,10 @@ import {
   ratioCheck,
   type ScalingPoint,
   writeBenchReport,
-} from "#shared/bench/report-document.ts";
-import { loadScenario } from "#shared/bench/scenario.ts";
-import { modelStrategies } from "#shared/bench/strategy-model.ts";
-import type { StrategyResult } from "#shared/bench/types.ts";
+} from "#scripts/bench/report-document.ts";
+import { loadScenario } from "#scripts/bench/scenario.ts";
+import { modelStrategies } from "#scripts/bench/strategy-model.ts";
+import type { StrategyResult } from "#scripts/bench/types.ts";
 import { describeCpuShare } from "./bench/cpu-accounting.ts";
 import { type LivePassDetails, runLivePass } from "./bench/live-pass.ts";
 

@@ -5,17 +5,19 @@
  *   npm run demo
  */
 
+import { BaselineObserver, type BaselineWrite } from "#scripts/bench/baselines/baseline-observer.ts";
+import { ClusterSimulator, type SimEvent } from "#scripts/sim/cluster-simulator.ts";
 import { MemoryClusterStore } from "#shared/core/memory-store.ts";
 import type { CiliumEndpointSlice, CiliumIdentity, EndpointSlice } from "#shared/core/model.ts";
-import type { BaselineWrite, ObjectWrite } from "#shared/core/output-changes.ts";
+import type { ObjectWrite } from "#shared/core/output-changes.ts";
 import { resolveSlicingSettings } from "#shared/core/settings.ts";
 import { SliceEngine, type SourcedEvent } from "#shared/core/slice-engine.ts";
 import { parseMessageBody } from "#shared/k8s/parse-message.ts";
-import { ClusterSimulator, type SimEvent } from "#shared/sim/cluster-simulator.ts";
 
-const settings = resolveSlicingSettings({ baselines: true });
+const settings = resolveSlicingSettings();
 const store = new MemoryClusterStore(settings);
-const engine = new SliceEngine({ settings, store });
+const baselines = new BaselineObserver();
+const engine = new SliceEngine({ settings, store, observer: baselines });
 const sim = new ClusterSimulator(1000);
 const allWrites: ObjectWrite[] = [];
 const allBaselineWrites: BaselineWrite[] = [];
@@ -34,7 +36,7 @@ async function phase(title: string, events: SimEvent[], batchSize = 50): Promise
     const report = await engine.applyBatch(batch);
     writes.push(...report.writes);
     allWrites.push(...report.writes);
-    allBaselineWrites.push(...report.baselineWrites);
+    allBaselineWrites.push(...baselines.drain());
     podChanges += parsed.events.filter((e) => e.object.kind === "Pod").length;
     stale += report.stale;
     unchanged += report.unchanged;

@@ -3,11 +3,12 @@
  * group structures one at a time, printing what each held.
  *   node --expose-gc scripts/heap-breakdown.ts [pods]
  */
+
+import { ClusterSimulator, type SimEvent } from "#scripts/sim/cluster-simulator.ts";
 import { MemoryClusterStore } from "#shared/core/memory-store.ts";
 import { resolveSlicingSettings } from "#shared/core/settings.ts";
 import { SliceEngine } from "#shared/core/slice-engine.ts";
 import { parseMessageBody } from "#shared/k8s/parse-message.ts";
-import { ClusterSimulator, type SimEvent } from "#shared/sim/cluster-simulator.ts";
 
 const gc = (globalThis as { gc?: () => void }).gc as () => void;
 const settle = () => {

@@ -4,7 +4,7 @@
  * answers are merged as if one fleet had answered (counts add, latencies merge as histograms,
  * messages per second add second by second, restart recoveries pool).
  */
-import type { LatencySummary } from "#shared/bench/types.ts";
+import type { LatencySummary } from "#scripts/bench/types.ts";
 import { LatencyRecorder, type LatencySnapshot } from "#shared/watcher/latency-recorder.ts";
 import { type BackoffPolicy, mergeRestartReports, type RestartReport } from "./fleet.ts";
 import {

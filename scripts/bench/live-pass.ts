@@ -18,10 +18,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { DynamoDBStreamEvent } from "aws-lambda";
+import type { StrategyResult, Trace, TraceEvent } from "#scripts/bench/types.ts";
 import { startDynamoDbLocal, startFauxqs } from "#scripts/local/backends.ts";
 import { type LocalRunner, startLocalRunner } from "#scripts/local/runner.ts";
 import { resourcesOfType } from "#scripts/local/template.ts";
-import type { StrategyResult, Trace, TraceEvent } from "#shared/bench/types.ts";
 import { type CpuShare, cpuBetween, sampleCpu } from "./cpu-accounting.ts";
 import { FanoutTally } from "./fanout-tally.ts";
 import type { RestartReport } from "./fleet.ts";

@@ -5,9 +5,9 @@
  * the pipeline is idle. Returns what it did, for printing.
  */
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
+import { ClusterSimulator, type SimEvent } from "#scripts/sim/cluster-simulator.ts";
 import { changeTopicArnsFromEnvironment } from "#shared/config/environment.ts";
 import { DEFAULT_PRIORITY_NAMESPACES } from "#shared/config/resources.ts";
-import { ClusterSimulator, type SimEvent } from "#shared/sim/cluster-simulator.ts";
 import type { LocalRunner } from "./runner.ts";
 
 export interface DemoPhase {

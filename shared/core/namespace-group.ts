@@ -6,8 +6,6 @@
  * Applying events only records what changed (dirty pods and Services, with their earliest source
  * time); `reconcile` then turns the dirt of a whole batch into the fewest object writes.
  */
-import { endpointsFromSlices } from "#shared/core/baselines/endpoints-v1.ts";
-import { ciliumEndpointForPod } from "#shared/core/ciliumendpointslice/cilium-endpoint.ts";
 import { coreEndpointForPod, podHasCiliumEndpoint } from "#shared/core/ciliumendpointslice/core-endpoint.ts";
 import { NamespaceCiliumEndpointSlices } from "#shared/core/ciliumendpointslice/namespace-slices.ts";
 import { ServiceSlices, type SliceChanges } from "#shared/core/endpointslice/service-slices.ts";
@@ -24,7 +22,8 @@ import type {
 } from "./model.ts";
 import { podKey } from "./model.ts";
 import { isNewerThan, type Versioned } from "./object-versions.ts";
-import { type BaselineWrite, jsonBytes, type ObjectWrite, type OutputObject } from "./output-changes.ts";
+import { jsonBytes, type ObjectWrite, type OutputObject } from "./output-changes.ts";
+import type { ReconciledGroup } from "./reconcile-observer.ts";
 import { sameRecord } from "./records.ts";
 import type { SlicingSettings } from "./settings.ts";
 
@@ -58,8 +57,6 @@ export class NamespaceGroup {
   /** The identity id each pod holds. */
   readonly podIdentities = new Map<string, number>();
   readonly #heldIdentities = new Map<number, HeldIdentity>();
-  /** Serialized per-endpoint baseline objects, kept only when baselines are on, to count their real writes. */
-  readonly #baselineCiliumEndpoints = new Map<string, string>();
 
   /** Records changed since the group was loaded or last saved: what a persistent store must write. */
   readonly #unsaved = { pods: new Set<string>(), services: new Set<string>(), namespace: false };
@@ -303,61 +300,34 @@ export class NamespaceGroup {
     return swept;
   }
 
-  /** Turns this batch's dirt into object writes (already applied to the group's slices). */
-  async reconcile(
-    context: GroupContext,
-  ): Promise<{ writes: ObjectWrite[]; baselineWrites: BaselineWrite[] }> {
+  /**
+   * Turns this batch's dirt into object writes (already applied to the group's slices), with a
+   * view of what changed for observers (see reconcile-observer.ts).
+   */
+  async reconcile(context: GroupContext): Promise<{ writes: ObjectWrite[]; reconciled: ReconciledGroup }> {
     const writes: ObjectWrite[] = [];
-    const baselineWrites: BaselineWrite[] = [];
     const cesChanged = await this.#reconcileIdentities(context);
     if (cesChanged.length > 0) this.#reconcileCiliumSlices(cesChanged, context, writes);
     const servicesWritten = this.#reconcileEndpointSlices(context, writes);
-    if (context.settings.baselines) {
-      this.#countCiliumEndpointBaseline(cesChanged, context, baselineWrites);
-      this.#countEndpointsBaseline(servicesWritten, baselineWrites);
-    }
     this.#dirtyPods.clear();
     this.#dirtyServices.clear();
     this.#namespaceLabelsChangedAt = undefined;
-    return { writes, baselineWrites };
+    return { writes, reconciled: this.#reconciledView(cesChanged, servicesWritten) };
   }
 
-  /** One CiliumEndpoint per pod, full labels: written whenever its serialized form changes. */
-  #countCiliumEndpointBaseline(
-    changed: ReadonlyArray<{ name: string; entry: CoreCiliumEndpoint | undefined }>,
-    context: GroupContext,
-    baselineWrites: BaselineWrite[],
-  ): void {
-    for (const { name, entry } of changed) {
-      const previous = this.#baselineCiliumEndpoints.get(name);
-      const pod = this.pods.get(name)?.record;
-      if (entry === undefined || pod === undefined) {
-        if (previous !== undefined) {
-          this.#baselineCiliumEndpoints.delete(name);
-          baselineWrites.push({ kind: "CiliumEndpoint", op: "delete", bytes: Buffer.byteLength(previous) });
-        }
-        continue;
-      }
-      const labels = securityLabels(pod, this.namespaceEntry?.record, context.settings.identityLabelPolicy);
-      const serialized = JSON.stringify(ciliumEndpointForPod(pod, { id: entry.id, labels }));
-      if (serialized === previous) continue;
-      this.#baselineCiliumEndpoints.set(name, serialized);
-      baselineWrites.push({
-        kind: "CiliumEndpoint",
-        op: previous === undefined ? "create" : "update",
-        bytes: Buffer.byteLength(serialized),
-      });
-    }
-  }
-
-  /** One v1 Endpoints per Service, all backends in it: rewritten whole whenever any slice of it is. */
-  #countEndpointsBaseline(servicesWritten: ReadonlySet<string>, baselineWrites: BaselineWrite[]): void {
-    for (const serviceName of servicesWritten) {
-      const slices = this.serviceSlices.get(serviceName)?.slices() ?? [];
-      const live = this.services.get(serviceName)?.record !== undefined;
-      const bytes = jsonBytes(endpointsFromSlices(this.name, serviceName, slices));
-      baselineWrites.push({ kind: "Endpoints", op: live ? "update" : "delete", bytes });
-    }
+  #reconciledView(
+    ciliumEntriesChanged: ReconciledGroup["ciliumEntriesChanged"],
+    servicesWritten: ReadonlySet<string>,
+  ): ReconciledGroup {
+    return {
+      namespace: this.name,
+      namespaceRecord: this.namespaceEntry?.record,
+      ciliumEntriesChanged,
+      servicesWritten,
+      pod: (name) => this.pods.get(name)?.record,
+      serviceLive: (name) => this.services.get(name)?.record !== undefined,
+      serviceSlices: (name) => this.serviceSlices.get(name)?.slices() ?? [],
+    };
   }
 
   /** Pods whose CiliumEndpointSlice entry may have changed, with the entry they should now have. */

@@ -3,11 +3,9 @@
  */
 import type { CiliumEndpointSlice, CiliumIdentity, EndpointSlice } from "./model.ts";
 
-/** Primary outputs are stored and fanned out; baselines are only counted, for the benchmark's comparison. */
 /** The kinds sliceline stores, serves and fans out: the one list every other place reads. */
 export const OUTPUT_KINDS = ["EndpointSlice", "CiliumEndpointSlice", "CiliumIdentity"] as const;
 export type OutputKind = (typeof OUTPUT_KINDS)[number];
-export type BaselineKind = "CiliumEndpoint" | "Endpoints";
 export type WriteOp = "create" | "update" | "delete";
 
 export type OutputObject = EndpointSlice | CiliumEndpointSlice | CiliumIdentity;
@@ -23,12 +21,6 @@ export interface ObjectWrite {
   readonly bytes: number;
   /** Earliest source-event time among the changes this write carries (ms since epoch). */
   readonly sourceTimeMs: number;
-}
-
-export interface BaselineWrite {
-  readonly kind: BaselineKind;
-  readonly op: WriteOp;
-  readonly bytes: number;
 }
 
 export function jsonBytes(value: unknown): number {

@@ -36,8 +36,6 @@ export interface SlicingSettings {
    * ingest refuses, with a reason, any event older than this.
    */
   readonly tombstoneRetentionMs: number;
-  /** Also compute the comparison baselines (per-endpoint objects, v1 Endpoints per Service). */
-  readonly baselines: boolean;
 }
 
 export const DEFAULT_SLICING_SETTINGS: SlicingSettings = {
@@ -47,7 +45,6 @@ export const DEFAULT_SLICING_SETTINGS: SlicingSettings = {
   identityLabelPolicy: defaultIdentityLabelPolicy,
   identityGcGraceMs: DEFAULT_IDENTITY_GC_GRACE_MS,
   tombstoneRetentionMs: DEFAULT_TOMBSTONE_RETENTION_MS,
-  baselines: false,
 };
 
 export class InvalidSettingsError extends Error {

@@ -16,7 +16,8 @@ import { ConditionalWriteError, GroupConflictError } from "./cluster-store.ts";
 import type { CiliumIdentity, NodeRecord } from "./model.ts";
 import { type ApplyOutcome, type GroupContext, inRange, type NamespaceGroup } from "./namespace-group.ts";
 import { isNewerThan } from "./object-versions.ts";
-import { type BaselineWrite, jsonBytes, type ObjectWrite } from "./output-changes.ts";
+import { jsonBytes, type ObjectWrite } from "./output-changes.ts";
+import type { ReconcileObserver } from "./reconcile-observer.ts";
 import { refOf, toNodeRecord, toSlimRecord } from "./records.ts";
 import { RevisionClock } from "./revision-clock.ts";
 import type { SlicingSettings } from "./settings.ts";
@@ -37,8 +38,6 @@ export interface BatchReport {
   /** Newer events that touched no output field (heartbeats, annotations). */
   readonly unchanged: number;
   readonly writes: ObjectWrite[];
-  /** What the comparison baselines would have written (only with settings.baselines). */
-  readonly baselineWrites: BaselineWrite[];
   /** Group commits that lost a race and were replayed. */
   readonly conflictRetries: number;
   /** Units that failed (only with isolateFailures): nothing of theirs was committed. */
@@ -70,6 +69,8 @@ export interface SliceEngineOptions {
   readonly maxGroupAttempts?: number;
   /** Asked before each commit that writes objects: the write-rate budget. */
   readonly writeGate?: { admit(writes: number): Promise<void> };
+  /** Told of every committed group reconcile (the benchmark counts its baselines from it). */
+  readonly observer?: ReconcileObserver;
 }
 
 export class SliceEngine {
@@ -79,6 +80,7 @@ export class SliceEngine {
   readonly #revisions: RevisionClock;
   readonly #maxGroupAttempts: number;
   readonly #writeGate: SliceEngineOptions["writeGate"];
+  readonly #observer: ReconcileObserver | undefined;
 
   constructor(options: SliceEngineOptions) {
     this.#settings = options.settings;
@@ -87,12 +89,12 @@ export class SliceEngine {
     this.#revisions = new RevisionClock(this.#nowMs);
     this.#maxGroupAttempts = options.maxGroupAttempts ?? 5;
     this.#writeGate = options.writeGate;
+    this.#observer = options.observer;
   }
 
   async applyBatch(batch: readonly SourcedEvent[], options: ApplyBatchOptions = {}): Promise<BatchReport> {
     const counts: Record<ApplyOutcome, number> = { applied: 0, stale: 0, unchanged: 0 };
     const writes: ObjectWrite[] = [];
-    const baselineWrites: BaselineWrite[] = [];
     const failures: UnitFailure[] = [];
     const fail = (unit: string, error: unknown, events: readonly SourcedEvent[]): void => {
       if (options.isolateFailures !== true) throw error;
@@ -179,7 +181,6 @@ export class SliceEngine {
           const result = await this.#processGroup(namespace, events, podsOfDirtyNodes.get(namespace)?.pods);
           for (const outcome of result.outcomes) counts[outcome]++;
           writes.push(...result.writes);
-          baselineWrites.push(...result.baselineWrites);
           break;
         } catch (error) {
           if (error instanceof GroupConflictError && attempt < this.#maxGroupAttempts) {
@@ -199,7 +200,7 @@ export class SliceEngine {
     } catch (error) {
       fail("identity garbage collection", error, []);
     }
-    return { eventsIn: batch.length, ...counts, writes, baselineWrites, conflictRetries, failures };
+    return { eventsIn: batch.length, ...counts, writes, conflictRetries, failures };
   }
 
   /**
@@ -278,7 +279,7 @@ export class SliceEngine {
     namespace: string,
     events: readonly SourcedEvent[],
     podsOfDirtyNodes: Map<string, number> | undefined,
-  ): Promise<{ outcomes: ApplyOutcome[]; writes: ObjectWrite[]; baselineWrites: BaselineWrite[] }> {
+  ): Promise<{ outcomes: ApplyOutcome[]; writes: ObjectWrite[] }> {
     const group = await this.#store.loadGroup(namespace);
     const nowMs = this.#nowMs();
     const outcomes = events.map((item) => applyToGroup(group, item, nowMs));
@@ -286,14 +287,15 @@ export class SliceEngine {
     group.sweepTombstones(nowMs, this.#settings.tombstoneRetentionMs);
     if (!group.dirty) {
       if (outcomes.some((o) => o !== "stale")) await this.#store.commitGroup(group, []);
-      return { outcomes, writes: [], baselineWrites: [] };
+      return { outcomes, writes: [] };
     }
     const context = await this.#groupContext(group, nowMs);
-    const { writes, baselineWrites } = await group.reconcile(context.context);
+    const { writes, reconciled } = await group.reconcile(context.context);
     writes.push(...context.identityWrites);
     if (writes.length > 0) await this.#writeGate?.admit(writes.length);
     await this.#store.commitGroup(group, writes);
-    return { outcomes, writes, baselineWrites };
+    this.#observer?.groupReconciled(reconciled, this.#settings);
+    return { outcomes, writes };
   }
 
   async #groupContext(

@@ -13,7 +13,15 @@
  * of agents in one process should hand them one shared recorder (WatcherAgentOptions.latency).
  */
 import { createHistogram, type RecordableHistogram } from "node:perf_hooks";
-import type { LatencySummary } from "#shared/bench/types.ts";
+
+/** Percentiles of one latency distribution (ms); the benchmark's reports carry it as is. */
+export interface LatencySummary {
+  readonly count: number;
+  readonly p50Ms: number;
+  readonly p90Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+}
 
 const HIGHEST_US = 3_600_000_000;
 

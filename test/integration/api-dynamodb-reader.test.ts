@@ -21,12 +21,12 @@ import { MemorySliceReader } from "#shared/api/memory-reader.ts";
 import { DEFAULT_PAGE_BUDGET } from "#shared/api/page-budget.ts";
 import { type ApiRouter, createApiRouter } from "#shared/api/router.ts";
 import { listKey } from "#shared/api/slice-reader.ts";
-import { apiFixture, FIXTURE_TIME_MS } from "#shared/api/testing.ts";
 import { ENV } from "#shared/config/resources.ts";
 import { SLICES_TABLE } from "#shared/config/table-schemas.ts";
 import type { MemoryClusterStore } from "#shared/core/memory-store.ts";
 import type { CiliumIdentity } from "#shared/core/model.ts";
 import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
+import { apiFixture, FIXTURE_TIME_MS } from "#test/support/api-fixture.ts";
 import { createTable, type DynamoDbLocal, startDynamoDbLocal } from "#test/support/dynamodb-local.ts";
 
 const KINDS: readonly OutputKind[] = ["EndpointSlice", "CiliumEndpointSlice", "CiliumIdentity"];

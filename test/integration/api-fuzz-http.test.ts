@@ -11,7 +11,7 @@ import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
 import { isWatchRequest } from "#scripts/local/http-api.ts";
 import { type LocalRunner, startLocalRunner } from "#scripts/local/runner.ts";
-import { ClusterSimulator, type SimEvent } from "#shared/sim/cluster-simulator.ts";
+import { ClusterSimulator, type SimEvent } from "#scripts/sim/cluster-simulator.ts";
 import {
   assertKubernetesAnswer,
   continueOf,

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
+import { ClusterSimulator, type SimEvent } from "#scripts/sim/cluster-simulator.ts";
 import {
   DynamoClusterStore,
   type DynamoClusterStoreOptions,
@@ -19,7 +20,6 @@ import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
 import { resolveSlicingSettings, type SlicingSettings } from "#shared/core/settings.ts";
 import { SliceEngine } from "#shared/core/slice-engine.ts";
 import { parseMessageBody } from "#shared/k8s/parse-message.ts";
-import { ClusterSimulator, type SimEvent } from "#shared/sim/cluster-simulator.ts";
 import {
   checkStoreInvariants,
   type DynamoDbLocal,

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { buildChurnTrace } from "#shared/bench/etcd/churn-trace.ts";
-import { CiliumKvstoreModel, IP_IDENTITY_PREFIX } from "#shared/bench/etcd/cilium-kvstore.ts";
-import { findEtcdBinary } from "#shared/bench/etcd/etcd-server.ts";
-import { runEtcdPeer } from "#shared/bench/etcd-peer.ts";
-import type { Trace } from "#shared/bench/types.ts";
+import { buildChurnTrace } from "#scripts/bench/etcd/churn-trace.ts";
+import { CiliumKvstoreModel, IP_IDENTITY_PREFIX } from "#scripts/bench/etcd/cilium-kvstore.ts";
+import { findEtcdBinary } from "#scripts/bench/etcd/etcd-server.ts";
+import { runEtcdPeer } from "#scripts/bench/etcd-peer.ts";
+import type { Trace } from "#scripts/bench/types.ts";
 
 const etcd = findEtcdBinary();
 const skip =

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { ClusterSimulator } from "#scripts/sim/cluster-simulator.ts";
 import { DynamoClusterStore } from "#shared/adapters/dynamodb/cluster-store.ts";
 import { documentClient } from "#shared/adapters/dynamodb/create-store.ts";
 import type { ClusterStore } from "#shared/core/cluster-store.ts";
@@ -13,7 +14,6 @@ import type { EndpointSlice } from "#shared/core/model.ts";
 import { resolveSlicingSettings } from "#shared/core/settings.ts";
 import { SliceEngine } from "#shared/core/slice-engine.ts";
 import { type DeadLetter, type IngestRecord, ingestBatch } from "#shared/pipeline/ingest-batch.ts";
-import { ClusterSimulator } from "#shared/sim/cluster-simulator.ts";
 import { type DynamoDbLocal, startDynamoDbLocal, storedObjects } from "#test/support/dynamodb-local.ts";
 
 let local: DynamoDbLocal;

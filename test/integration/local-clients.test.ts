@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { CustomObjectsApi, DiscoveryV1Api, KubeConfig } from "@kubernetes/client-node";
 import { type LocalRunner, startLocalRunner } from "#scripts/local/runner.ts";
-import { ClusterSimulator, type SimEvent } from "#shared/sim/cluster-simulator.ts";
+import { ClusterSimulator, type SimEvent } from "#scripts/sim/cluster-simulator.ts";
 
 let runner: LocalRunner;
 let kubectlPath: string;

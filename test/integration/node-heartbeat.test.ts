@@ -17,9 +17,9 @@ import { after, before, describe, it } from "node:test";
 import type { DynamoDBStreamEvent } from "aws-lambda";
 import fc from "fast-check";
 import { type LocalRunner, sendBodies, startLocalRunner } from "#scripts/local/runner.ts";
+import type { SimEvent } from "#scripts/sim/cluster-simulator.ts";
 import { LOGICAL_IDS } from "#shared/config/resources.ts";
 import type { EndpointSlice } from "#shared/core/model.ts";
-import type { SimEvent } from "#shared/sim/cluster-simulator.ts";
 import { drain, endpointKeys, type TraceRun } from "#test/support/pipeline-checks.ts";
 import {
   deliver,

@@ -20,11 +20,11 @@ import type {
   SQSEvent,
   SQSRecord,
 } from "aws-lambda";
+import { ClusterSimulator } from "#scripts/sim/cluster-simulator.ts";
 import { pipelineCountsKey } from "#shared/adapters/dynamodb/items.ts";
 import { WatcherChannels } from "#shared/adapters/watchers/watcher-channels.ts";
 import { ENV } from "#shared/config/resources.ts";
 import { minuteOf } from "#shared/pipeline/pipeline-counts.ts";
-import { ClusterSimulator } from "#shared/sim/cluster-simulator.ts";
 import { type DynamoDbLocal, startDynamoDbLocal } from "#test/support/dynamodb-local.ts";
 import { type FauxqsHandle, startLocalMessaging } from "#test/support/fauxqs.ts";
 import { lambdaContext, quietPowertools } from "#test/support/lambda.ts";

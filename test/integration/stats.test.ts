@@ -12,8 +12,8 @@ import type {
   SQSBatchResponse,
   SQSEvent,
 } from "aws-lambda";
+import { ClusterSimulator } from "#scripts/sim/cluster-simulator.ts";
 import { ENV } from "#shared/config/resources.ts";
-import { ClusterSimulator } from "#shared/sim/cluster-simulator.ts";
 import { type DynamoDbLocal, startDynamoDbLocal } from "#test/support/dynamodb-local.ts";
 import { type FauxqsHandle, startLocalMessaging } from "#test/support/fauxqs.ts";
 import { lambdaContext, quietPowertools } from "#test/support/lambda.ts";

@@ -16,8 +16,8 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { DiscoveryV1Api, KubeConfig, makeInformer, type V1EndpointSlice } from "@kubernetes/client-node";
 import { type LocalRunner, startLocalRunner } from "#scripts/local/runner.ts";
+import { ClusterSimulator, type SimEvent } from "#scripts/sim/cluster-simulator.ts";
 import { LOGICAL_IDS } from "#shared/config/resources.ts";
-import { ClusterSimulator, type SimEvent } from "#shared/sim/cluster-simulator.ts";
 
 const WATCH_TIMEOUT_SECONDS = 12;
 const LIST = "/apis/discovery.k8s.io/v1/endpointslices";

@@ -22,12 +22,12 @@ import { WatcherChannels } from "#shared/adapters/watchers/watcher-channels.ts";
 import { CachedWatcherCount } from "#shared/adapters/watchers/watcher-count.ts";
 import { MemorySliceReader } from "#shared/api/memory-reader.ts";
 import { createApiRouter } from "#shared/api/router.ts";
-import { apiFixture } from "#shared/api/testing.ts";
 import type { WatcherAuthorizationPolicy, WatcherOwner } from "#shared/api/watcher-authorization.ts";
 import { WatcherOwnedElsewhereError } from "#shared/api/watcher-registry.ts";
 import type { CiliumIdentity, EndpointSlice } from "#shared/core/model.ts";
 import { publishMessages } from "#shared/fanout/change-publisher.ts";
 import { routeChange } from "#shared/fanout/change-routing.ts";
+import { apiFixture } from "#test/support/api-fixture.ts";
 import { type DynamoDbLocal, startDynamoDbLocal } from "#test/support/dynamodb-local.ts";
 import { type FauxqsHandle, startLocalMessaging } from "#test/support/fauxqs.ts";
 

@@ -12,8 +12,8 @@ import fc from "fast-check";
 import { MemoryChangeLog } from "#shared/api/memory-change-log.ts";
 import { MemorySliceReader } from "#shared/api/memory-reader.ts";
 import { type ApiRouter, createApiRouter } from "#shared/api/router.ts";
-import { apiFixture } from "#shared/api/testing.ts";
 import { MemoryWatcherRegistry } from "#shared/api/watcher-registry.ts";
+import { apiFixture } from "#test/support/api-fixture.ts";
 import { assertKubernetesAnswer, continueOf, fuzzRequest, fuzzSettings } from "#test/support/api-fuzz.ts";
 
 const settings = fuzzSettings(400, 20261205);

@@ -5,10 +5,6 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import {
-  type RollingUpdateTrace,
-  rollingUpdateTrace,
-} from "#shared/core/endpointslice/rolling-update-trace.ts";
 import { ServiceSlices } from "#shared/core/endpointslice/service-slices.ts";
 import type { EndpointSlicePlacement } from "#shared/core/endpointslice/settings.ts";
 import {
@@ -16,7 +12,8 @@ import {
   expectedEndpointLines,
   serviceRecord,
   sliceViolations,
-} from "#shared/core/endpointslice/testing.ts";
+} from "#test/support/endpointslice-fixtures.ts";
+import { type RollingUpdateTrace, rollingUpdateTrace } from "#test/support/rolling-update-trace.ts";
 
 const REPLICAS = 10_000;
 const MAX_PER_SLICE = 100;

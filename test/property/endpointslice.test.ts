@@ -19,14 +19,14 @@ import {
 } from "#shared/core/endpointslice/service-slices.ts";
 import type { EndpointSlicePlacement } from "#shared/core/endpointslice/settings.ts";
 import { mirroredLabelsDiffer, sliceLabelsFor } from "#shared/core/endpointslice/stored-slice.ts";
+import type { AddressType, Endpoint, EndpointSlice, PodRecord, ServiceRecord } from "#shared/core/model.ts";
 import {
   endpointLines,
   expectedEndpointLines,
   podRecord,
   serviceRecord,
   sliceViolations,
-} from "#shared/core/endpointslice/testing.ts";
-import type { AddressType, Endpoint, EndpointSlice, PodRecord, ServiceRecord } from "#shared/core/model.ts";
+} from "#test/support/endpointslice-fixtures.ts";
 
 const POD_COUNT = 24;
 const zoneOf = (node: string) => ({ "node-0": "zone-a", "node-1": "zone-b" })[node];

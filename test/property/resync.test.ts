@@ -8,11 +8,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import type { ClusterSimulator, SimEvent } from "#scripts/sim/cluster-simulator.ts";
 import { MemoryClusterStore } from "#shared/core/memory-store.ts";
 import { resolveSlicingSettings, type SlicingSettings } from "#shared/core/settings.ts";
 import { SliceEngine } from "#shared/core/slice-engine.ts";
 import { parseMessageBody } from "#shared/k8s/parse-message.ts";
-import type { ClusterSimulator, SimEvent } from "#shared/sim/cluster-simulator.ts";
 import {
   type Delivery,
   deliver,

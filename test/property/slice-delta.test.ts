@@ -7,9 +7,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { NamespaceCiliumEndpointSlices } from "#shared/core/ciliumendpointslice/namespace-slices.ts";
-import { rollingUpdateTrace } from "#shared/core/endpointslice/rolling-update-trace.ts";
 import { ServiceSlices } from "#shared/core/endpointslice/service-slices.ts";
-import { serviceRecord } from "#shared/core/endpointslice/testing.ts";
 import type { CiliumEndpointSlice, CoreCiliumEndpoint, Endpoint, EndpointSlice } from "#shared/core/model.ts";
 import type { OutputObject } from "#shared/core/output-changes.ts";
 import { bundleMessages, coalesceChanges } from "#shared/fanout/bundle-publisher.ts";
@@ -17,6 +15,8 @@ import type { BundledChange } from "#shared/fanout/change-bundle.ts";
 import { type ObjectChange, zoneScope } from "#shared/fanout/change-routing.ts";
 import { applyBundledChange, bundledChangesOf, zoneViewDigest } from "#shared/fanout/slice-delta.ts";
 import { parseBundle } from "#test/support/bundles.ts";
+import { serviceRecord } from "#test/support/endpointslice-fixtures.ts";
+import { rollingUpdateTrace } from "#test/support/rolling-update-trace.ts";
 
 type SliceKind = "EndpointSlice" | "CiliumEndpointSlice";
 const ZONES = ["a", "b", "c"];

@@ -12,7 +12,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { SimEvent } from "#shared/sim/cluster-simulator.ts";
+import type { SimEvent } from "#scripts/sim/cluster-simulator.ts";
 
 export type FakeKind = "Pod" | "Service" | "Namespace" | "Node";
 type Kind = FakeKind;

@@ -11,8 +11,8 @@ import assert from "node:assert/strict";
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import fc from "fast-check";
 import { sendBodies } from "#scripts/local/runner.ts";
+import type { ClusterSimulator, SimEvent } from "#scripts/sim/cluster-simulator.ts";
 import type { EndpointSlice } from "#shared/core/model.ts";
-import type { ClusterSimulator, SimEvent } from "#shared/sim/cluster-simulator.ts";
 import type { PipelineTarget } from "#test/support/pipeline-target.ts";
 import {
   deliver,

@@ -4,7 +4,7 @@
  * arbitrary batch boundaries).
  */
 import fc from "fast-check";
-import { ClusterSimulator, type SimEvent } from "#shared/sim/cluster-simulator.ts";
+import { ClusterSimulator, type SimEvent } from "#scripts/sim/cluster-simulator.ts";
 
 export const NAMESPACES = ["alpha", "beta"] as const;
 export const NODES = ["n0", "n1", "n2"] as const;

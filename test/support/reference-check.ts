@@ -3,10 +3,10 @@
  * endpoints per Service, slice size bounds, one identity per label set, CiliumEndpointSlice entries.
  */
 import assert from "node:assert/strict";
+import type { ClusterSimulator } from "#scripts/sim/cluster-simulator.ts";
 import type { MemoryClusterStore } from "#shared/core/memory-store.ts";
 import type { CiliumEndpointSlice, CiliumIdentity, EndpointSlice } from "#shared/core/model.ts";
 import type { SlicingSettings } from "#shared/core/settings.ts";
-import type { ClusterSimulator } from "#shared/sim/cluster-simulator.ts";
 import {
   canonicalPorts,
   endpointKeyOf,

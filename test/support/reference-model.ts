@@ -3,7 +3,7 @@
  * objects of a simulated cluster, with the Kubernetes and Cilium rules written out plainly and
  * no incremental state at all. Property tests compare the engine's stored outputs with it.
  */
-import type { ClusterSimulator, SimPod, SimService } from "#shared/sim/cluster-simulator.ts";
+import type { ClusterSimulator, SimPod, SimService } from "#scripts/sim/cluster-simulator.ts";
 
 export interface ExpectedEndpoint {
   readonly service: string;

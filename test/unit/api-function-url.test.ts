@@ -21,10 +21,10 @@ import {
 import { MemoryChangeLog } from "#shared/api/memory-change-log.ts";
 import { MemorySliceReader } from "#shared/api/memory-reader.ts";
 import { createApiRouter } from "#shared/api/router.ts";
-import { apiFixture } from "#shared/api/testing.ts";
 import type { ChangeLogReader } from "#shared/api/watch-stream.ts";
 import type { EndpointSlice } from "#shared/core/model.ts";
 import { changeLogEntry } from "#shared/fanout/change-log.ts";
+import { apiFixture } from "#test/support/api-fixture.ts";
 
 /** A function URL event (payload 2.0) as Lambda sends it for an IAM-signed GET. */
 function urlEvent(rawPath: string, rawQueryString = ""): APIGatewayProxyEventV2 {

@@ -11,11 +11,11 @@ import { createWatcherRegistry } from "#functions/api/watcher-registry-factory.t
 import { MemoryChangeLog } from "#shared/api/memory-change-log.ts";
 import { MemorySliceReader } from "#shared/api/memory-reader.ts";
 import { createApiRouter } from "#shared/api/router.ts";
-import { apiFixture } from "#shared/api/testing.ts";
 import { EnvironmentError } from "#shared/config/environment.ts";
 import { ENV } from "#shared/config/resources.ts";
 import type { EndpointSlice } from "#shared/core/model.ts";
 import { changeLogEntry } from "#shared/fanout/change-log.ts";
+import { apiFixture } from "#test/support/api-fixture.ts";
 
 const KUBECTL_ACCEPT =
   "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";

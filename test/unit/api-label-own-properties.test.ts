@@ -8,8 +8,8 @@ import { before, describe, it } from "node:test";
 import { matchesLabels } from "#shared/api/label-selector.ts";
 import { MemorySliceReader } from "#shared/api/memory-reader.ts";
 import { type ApiRouter, createApiRouter } from "#shared/api/router.ts";
-import { type ApiFixture, apiFixture } from "#shared/api/testing.ts";
 import type { OutputObject } from "#shared/core/output-changes.ts";
+import { type ApiFixture, apiFixture } from "#test/support/api-fixture.ts";
 
 let fixture: ApiFixture;
 let router: ApiRouter;

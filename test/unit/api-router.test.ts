@@ -4,7 +4,6 @@ import { MemorySliceReader } from "#shared/api/memory-reader.ts";
 import { type ApiRequest, type ApiResponse, type ApiRouter, createApiRouter } from "#shared/api/router.ts";
 import type { SliceReader } from "#shared/api/slice-reader.ts";
 import { tooManyRequests } from "#shared/api/status.ts";
-import { type ApiFixture, apiFixture, FIXTURE_TIME_MS } from "#shared/api/testing.ts";
 import type { WatcherAuthorizationPolicy } from "#shared/api/watcher-authorization.ts";
 import {
   MemoryWatcherRegistry,
@@ -12,6 +11,7 @@ import {
   WatcherChannelConflictError,
   type WatcherRegistry,
 } from "#shared/api/watcher-registry.ts";
+import { type ApiFixture, apiFixture, FIXTURE_TIME_MS } from "#test/support/api-fixture.ts";
 
 const KUBECTL_TABLE_ACCEPT =
   "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";

@@ -8,10 +8,10 @@ import { beforeEach, describe, it } from "node:test";
 import { MemoryChangeLog } from "#shared/api/memory-change-log.ts";
 import { MemorySliceReader } from "#shared/api/memory-reader.ts";
 import { type ApiRequest, type ApiRouter, createApiRouter } from "#shared/api/router.ts";
-import { apiFixture, FIXTURE_TIME_MS } from "#shared/api/testing.ts";
 import type { EndpointSlice } from "#shared/core/model.ts";
 import type { OutputObject } from "#shared/core/output-changes.ts";
 import { CHANGE_LOG_RETENTION_MS, changeLogEntry } from "#shared/fanout/change-log.ts";
+import { apiFixture, FIXTURE_TIME_MS } from "#test/support/api-fixture.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: watch lines are inspected freely
 type Line = { type: string; object: any };

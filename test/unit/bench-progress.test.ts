@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Writable } from "node:stream";
 import { describe, it } from "node:test";
-import { createProgress, progressLine } from "#shared/bench/progress.ts";
+import { createProgress, progressLine } from "#scripts/bench/progress.ts";
 
 function sink(isTTY: boolean) {
   const chunks: string[] = [];

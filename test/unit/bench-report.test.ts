@@ -10,8 +10,8 @@ import {
   ratioCheck,
   shellLine,
   writeBenchReport,
-} from "#shared/bench/report-document.ts";
-import type { Scenario, StrategyResult } from "#shared/bench/types.ts";
+} from "#scripts/bench/report-document.ts";
+import type { Scenario, StrategyResult } from "#scripts/bench/types.ts";
 
 const scenario: Scenario = {
   name: "unit <report>",

@@ -2,15 +2,15 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { generateTrace } from "#shared/bench/load-generator.ts";
+import { generateTrace } from "#scripts/bench/load-generator.ts";
 import {
   loadScenario,
   SCENARIO_DIR,
   SCENARIO_NAMES,
   ScenarioError,
   scenarioFileSchema,
-} from "#shared/bench/scenario.ts";
-import { modelStrategies, STRATEGIES } from "#shared/bench/strategy-model.ts";
+} from "#scripts/bench/scenario.ts";
+import { modelStrategies, STRATEGIES } from "#scripts/bench/strategy-model.ts";
 
 function fileOf(name: string) {
   return scenarioFileSchema.parse(JSON.parse(readFileSync(join(SCENARIO_DIR, `${name}.json`), "utf8")));

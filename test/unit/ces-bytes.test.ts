@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ciliumEndpointForPod } from "#shared/core/ciliumendpointslice/cilium-endpoint.ts";
+import { ciliumEndpointForPod } from "#scripts/bench/baselines/cilium-endpoint.ts";
 import { coreEndpointForPod } from "#shared/core/ciliumendpointslice/core-endpoint.ts";
 import { NamespaceCiliumEndpointSlices } from "#shared/core/ciliumendpointslice/namespace-slices.ts";
 import { IdentityAllocator } from "#shared/core/identity/identity-allocator.ts";

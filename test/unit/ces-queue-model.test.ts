@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { ReplayBatch } from "#shared/bench/model/core-replay.ts";
-import { cesRateLimitFor, ciliumEndpointSlices } from "#shared/bench/strategies/ces.ts";
-import type { Scenario, Trace } from "#shared/bench/types.ts";
+import type { ReplayBatch } from "#scripts/bench/model/core-replay.ts";
+import { cesRateLimitFor, ciliumEndpointSlices } from "#scripts/bench/strategies/ces.ts";
+import type { Scenario, Trace } from "#scripts/bench/types.ts";
 import type { ObjectWrite } from "#shared/core/output-changes.ts";
 
 const scenario: Scenario = {
@@ -39,11 +39,10 @@ function batch(atMs: number, measured: boolean, writes: ObjectWrite[]): ReplayBa
     stale: 0,
     unchanged: 0,
     writes,
-    baselineWrites: [],
     conflictRetries: 0,
     failures: [],
   };
-  return { atMs, from: 0, to: 0, measured, report };
+  return { atMs, from: 0, to: 0, measured, report, baselineWrites: [] };
 }
 
 describe("CES operator queue model", () => {

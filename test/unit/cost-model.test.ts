@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { AWS_LIMITS, capacityCheck, DEFAULT_CAPACITY_ASSUMPTIONS } from "#shared/bench/capacity-model.ts";
+import { AWS_LIMITS, capacityCheck, DEFAULT_CAPACITY_ASSUMPTIONS } from "#scripts/bench/capacity-model.ts";
 import {
   costPerMillionPodChanges,
   idlePollsPerWatcherPerSecond,
@@ -10,7 +10,7 @@ import {
   projectRequests,
   REQUEST_KINDS,
   SECONDS_PER_MONTH,
-} from "#shared/bench/cost-model.ts";
+} from "#scripts/bench/cost-model.ts";
 
 /** Round prices so every expected figure below can be checked by hand. */
 const book: PriceBook = {

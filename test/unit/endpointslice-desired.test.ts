@@ -5,7 +5,7 @@ import {
   isManagedService,
   serviceAddressTypes,
 } from "#shared/core/endpointslice/desired-endpoints.ts";
-import { noZones, podRecord, serviceRecord } from "#shared/core/endpointslice/testing.ts";
+import { noZones, podRecord, serviceRecord } from "#test/support/endpointslice-fixtures.ts";
 
 const zones = (node: string) => ({ "node-a": "zone-1", "node-b": "zone-2" })[node];
 

@@ -10,8 +10,8 @@ import {
   InvalidEndpointSliceSettingsError,
 } from "#shared/core/endpointslice/settings.ts";
 import { sliceNamePrefix } from "#shared/core/endpointslice/slice-names.ts";
-import { noZones, podRecord, serviceRecord, sliceViolations } from "#shared/core/endpointslice/testing.ts";
 import type { EndpointSlice, PodRecord, ServiceRecord } from "#shared/core/model.ts";
+import { noZones, podRecord, serviceRecord, sliceViolations } from "#test/support/endpointslice-fixtures.ts";
 
 const k8s: EndpointSliceSettings = { maxEndpointsPerSlice: 100, placement: "kubernetes" };
 

@@ -7,8 +7,8 @@ import {
   identityLabelKey,
   ipIdentityPairJson,
   type KvOp,
-} from "#shared/bench/etcd/cilium-kvstore.ts";
-import { ClusterSimulator } from "#shared/sim/cluster-simulator.ts";
+} from "#scripts/bench/etcd/cilium-kvstore.ts";
+import { ClusterSimulator } from "#scripts/sim/cluster-simulator.ts";
 
 const ipOps = (ops: KvOp[]): KvOp[] => ops.filter((op) => op.key.startsWith(IP_IDENTITY_PREFIX));
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { ClusterSimulator } from "#scripts/sim/cluster-simulator.ts";
 import type { ClusterStore, IdentityStore } from "#shared/core/cluster-store.ts";
 import { IdentityExhaustedError } from "#shared/core/identity/identity-allocator.ts";
 import { MemoryClusterStore } from "#shared/core/memory-store.ts";
@@ -13,7 +14,6 @@ import {
   type IngestRecord,
   ingestBatch,
 } from "#shared/pipeline/ingest-batch.ts";
-import { ClusterSimulator } from "#shared/sim/cluster-simulator.ts";
 
 class RecordingSink implements DeadLetterSink {
   readonly letters: DeadLetter[] = [];

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { ClusterSimulator, type SimEvent } from "#scripts/sim/cluster-simulator.ts";
 import { InvalidCesSettingsError } from "#shared/core/ciliumendpointslice/namespace-slices.ts";
 import { InvalidEndpointSliceSettingsError } from "#shared/core/endpointslice/settings.ts";
 import { MemoryClusterStore } from "#shared/core/memory-store.ts";
@@ -9,7 +10,6 @@ import { toPodRecord } from "#shared/core/records.ts";
 import { InvalidSettingsError, resolveSlicingSettings } from "#shared/core/settings.ts";
 import { SliceEngine } from "#shared/core/slice-engine.ts";
 import { parseMessageBody } from "#shared/k8s/parse-message.ts";
-import { ClusterSimulator, type SimEvent } from "#shared/sim/cluster-simulator.ts";
 
 const settings = resolveSlicingSettings({ maxEndpointsPerSlice: 10, maxEndpointsPerCES: 7 });
 

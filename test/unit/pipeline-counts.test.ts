@@ -40,7 +40,6 @@ function outcome(report: Partial<BatchReport> | undefined, rejected = 0, deadLet
             stale: 0,
             unchanged: 0,
             writes: [],
-            baselineWrites: [],
             conflictRetries: 0,
             failures: [],
             ...report,

@@ -1,22 +1,27 @@
 import assert from "node:assert/strict";
 import { beforeEach, describe, it } from "node:test";
+import { BaselineObserver, type BaselineWrite } from "#scripts/bench/baselines/baseline-observer.ts";
+import { ClusterSimulator, type SimEvent } from "#scripts/sim/cluster-simulator.ts";
 import { MemoryClusterStore } from "#shared/core/memory-store.ts";
 import type { CiliumEndpointSlice, EndpointSlice } from "#shared/core/model.ts";
 import { resolveSlicingSettings } from "#shared/core/settings.ts";
 import { type BatchReport, SliceEngine } from "#shared/core/slice-engine.ts";
 import { parseMessageBody } from "#shared/k8s/parse-message.ts";
-import { ClusterSimulator, type SimEvent } from "#shared/sim/cluster-simulator.ts";
 
-const settings = resolveSlicingSettings({ baselines: true });
+const settings = resolveSlicingSettings();
 let sim: ClusterSimulator;
 let store: MemoryClusterStore;
 let engine: SliceEngine;
+let baselines: BaselineObserver;
 let now: number;
 
-async function apply(...events: SimEvent[]): Promise<BatchReport> {
+/** Applies a batch; with what the benchmark's baseline observer counted for it. */
+async function apply(...events: SimEvent[]): Promise<BatchReport & { baselineWrites: BaselineWrite[] }> {
   const parsed = parseMessageBody(JSON.stringify({ events }));
   assert.deepEqual(parsed.rejected, []);
-  return engine.applyBatch(parsed.events.map((event) => ({ event, sourceTimeMs: now })));
+  baselines.drain();
+  const report = await engine.applyBatch(parsed.events.map((event) => ({ event, sourceTimeMs: now })));
+  return { ...report, baselineWrites: baselines.drain() };
 }
 
 function writesOf(report: BatchReport, kind: string): number {
@@ -60,7 +65,8 @@ beforeEach(() => {
   now = 1_700_000_000_000;
   sim = new ClusterSimulator();
   store = new MemoryClusterStore(settings);
-  engine = new SliceEngine({ settings, store, nowMs: () => now });
+  baselines = new BaselineObserver();
+  engine = new SliceEngine({ settings, store, nowMs: () => now, observer: baselines });
 });
 
 describe("SliceEngine write discipline", () => {

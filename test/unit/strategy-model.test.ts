@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
-import { generateTrace } from "#shared/bench/load-generator.ts";
-import { loadScenario } from "#shared/bench/scenario.ts";
-import { type ModelPass, modelStrategies } from "#shared/bench/strategy-model.ts";
-import type { StrategyResult, Trace } from "#shared/bench/types.ts";
+import { generateTrace } from "#scripts/bench/load-generator.ts";
+import { loadScenario } from "#scripts/bench/scenario.ts";
+import { type ModelPass, modelStrategies } from "#scripts/bench/strategy-model.ts";
+import type { StrategyResult, Trace } from "#scripts/bench/types.ts";
 
 /** The steady scenario at reduced scale: 4,000 pods, 100 watchers, 100 pod changes/s for 15 s. */
 let trace: Trace;

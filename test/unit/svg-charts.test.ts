@@ -10,7 +10,7 @@ import {
   niceDomain,
   svgHeight,
   ticks,
-} from "#shared/bench/svg-charts.ts";
+} from "#scripts/bench/svg-charts.ts";
 
 function count(text: string, pattern: RegExp): number {
   return [...text.matchAll(pattern)].length;

@@ -9,7 +9,6 @@ import fc from "fast-check";
 import { fleetConvergence } from "#shared/api/convergence.ts";
 import { MemorySliceReader } from "#shared/api/memory-reader.ts";
 import { createApiRouter } from "#shared/api/router.ts";
-import { type ApiFixture, apiFixture } from "#shared/api/testing.ts";
 import type { WatcherAuthorizationPolicy } from "#shared/api/watcher-authorization.ts";
 import {
   MemoryWatcherRegistry,
@@ -17,6 +16,7 @@ import {
   type WatcherApplied,
   withAck,
 } from "#shared/api/watcher-registry.ts";
+import { type ApiFixture, apiFixture } from "#test/support/api-fixture.ts";
 
 const NODE_ROLE = "arn:aws:sts::000000000000:assumed-role/sliceline-node";
 const POLICY: WatcherAuthorizationPolicy = {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { ClusterSimulator } from "#scripts/sim/cluster-simulator.ts";
 import { MemoryClusterStore } from "#shared/core/memory-store.ts";
 import { resolveSlicingSettings } from "#shared/core/settings.ts";
 import { SliceEngine } from "#shared/core/slice-engine.ts";
@@ -13,7 +14,6 @@ import {
   validateRateSteps,
   WriteBudgetExceededError,
 } from "#shared/pipeline/write-budget.ts";
-import { ClusterSimulator } from "#shared/sim/cluster-simulator.ts";
 
 /** true when the gate lets the writes through, false when it hands them back. */
 async function admits(gate: BudgetedWriteGate, writes: number): Promise<boolean> {

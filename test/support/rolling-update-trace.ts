@@ -8,8 +8,9 @@
  * rollout follows the Deployment controller's rule: at most replicas + maxSurge pods that are not
  * terminating, at least replicas - maxUnavailable of them ready.
  */
+
+import { seededRandom } from "#scripts/sim/seeded-random.ts";
 import type { PodRecord } from "#shared/core/model.ts";
-import { seededRandom } from "#shared/sim/seeded-random.ts";
 
 export interface RollingUpdateOptions {
   readonly namespace: string;

@@ -2,7 +2,7 @@
  * Latency samples of a live run: (mod revision, applied at) pairs in typed arrays, since a run
  * records one per delivery (millions at 1,000 watchers), and their summary in the benchmark's terms.
  */
-import type { LatencySummary } from "#shared/bench/types.ts";
+import type { LatencySummary } from "#scripts/bench/types.ts";
 
 const CDF_POINTS = 200;
 

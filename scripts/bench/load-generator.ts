@@ -9,8 +9,8 @@
  * couple of seconds after it starts); a slot whose follow-up is due takes it, otherwise it starts a
  * new operation, so the rate is exact and the follow-ups keep their causal order and delays.
  */
-import { ClusterSimulator, type SimEvent } from "#shared/sim/cluster-simulator.ts";
-import { seededRandom } from "#shared/sim/seeded-random.ts";
+import { ClusterSimulator, type SimEvent } from "#scripts/sim/cluster-simulator.ts";
+import { seededRandom } from "#scripts/sim/seeded-random.ts";
 import type { Scenario, ScenarioPhase, Trace, TraceEvent, WatcherRestart } from "./types.ts";
 
 /** Delays inside one pod operation (ms), like a kubelet on a busy node. */

@@ -2,9 +2,14 @@
  * Builders and checks for tests of EndpointSlice reconciling (used by this module's tests and
  * open to anyone testing code that drives a ServiceSlices). Not imported by production code.
  */
+
+import {
+  desiredEndpointsForPod,
+  portSetKey,
+  type ZoneOf,
+} from "#shared/core/endpointslice/desired-endpoints.ts";
+import { endpointKey } from "#shared/core/endpointslice/endpoint-identity.ts";
 import type { EndpointSlice, PodRecord, ServiceRecord } from "#shared/core/model.ts";
-import { desiredEndpointsForPod, portSetKey, type ZoneOf } from "./desired-endpoints.ts";
-import { endpointKey } from "./endpoint-identity.ts";
 
 export function serviceRecord(overrides: Partial<ServiceRecord> = {}): ServiceRecord {
   return {

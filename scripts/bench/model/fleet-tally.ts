@@ -6,7 +6,7 @@
  * sits in zone i mod Z, so a fleet of W watchers has a known count per zone, and every total is
  * linear in those counts: one pass over a trace gives the figures for W = 100, 1,000 or 5,000.
  */
-import type { LatencySummary } from "#shared/bench/types.ts";
+import type { LatencySummary } from "#scripts/bench/types.ts";
 
 export function watchersInZone(watchers: number, zones: number, zone: number): number {
   return Math.floor(watchers / zones) + (zone < watchers % zones ? 1 : 0);

@@ -7,8 +7,8 @@
  * derived deterministically from the pod, with realistic sizes, so byte counts are reproducible.
  */
 import { createHash } from "node:crypto";
+import { addressPair } from "#shared/core/ciliumendpointslice/core-endpoint.ts";
 import type { ContainerNamedPort, PodRecord } from "#shared/core/model.ts";
-import { addressPair } from "./core-endpoint.ts";
 
 export interface CiliumEndpoint {
   apiVersion: "cilium.io/v2";

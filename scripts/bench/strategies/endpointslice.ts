@@ -4,9 +4,9 @@
  * that changed (the core's EndpointSlices with the upstream placement), each write to every
  * kube-proxy (no topology subsetting: kube-proxy watches all slices).
  */
-import type { ReplayBatch } from "#shared/bench/model/core-replay.ts";
-import { FleetTally, NamedLiveObjects, type StrategyRun } from "#shared/bench/model/strategy-run.ts";
-import type { Trace } from "#shared/bench/types.ts";
+import type { ReplayBatch } from "#scripts/bench/model/core-replay.ts";
+import { FleetTally, NamedLiveObjects, type StrategyRun } from "#scripts/bench/model/strategy-run.ts";
+import type { Trace } from "#scripts/bench/types.ts";
 import { Broadcaster } from "./broadcast.ts";
 
 export function endpointSlices(

@@ -2,14 +2,14 @@
  * The Kubernetes way of delivering a write: the API server sends it to every watcher of its kind,
  * through its watch fan-out. Shared by every strategy that runs on the API server.
  */
-import type { ReplayBatch } from "#shared/bench/model/core-replay.ts";
+import type { ReplayBatch } from "#scripts/bench/model/core-replay.ts";
 import {
   ApiServerFanout,
   type FleetTally,
   RelistSchedule,
   type Snapshot,
-} from "#shared/bench/model/strategy-run.ts";
-import type { Trace } from "#shared/bench/types.ts";
+} from "#scripts/bench/model/strategy-run.ts";
+import type { Trace } from "#scripts/bench/types.ts";
 
 export class Broadcaster {
   readonly #tally: FleetTally;

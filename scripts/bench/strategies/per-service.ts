@@ -3,10 +3,11 @@
  * backends (the core's Endpoints baseline), rewritten whole on every change of the Service's
  * endpoints and sent whole to every kube-proxy.
  */
-import type { ReplayBatch } from "#shared/bench/model/core-replay.ts";
-import { FleetTally, type StrategyRun } from "#shared/bench/model/strategy-run.ts";
-import type { Trace } from "#shared/bench/types.ts";
-import { endpointsFromSlices } from "#shared/core/baselines/endpoints-v1.ts";
+
+import { endpointsFromSlices } from "#scripts/bench/baselines/endpoints-v1.ts";
+import type { ReplayBatch } from "#scripts/bench/model/core-replay.ts";
+import { FleetTally, type StrategyRun } from "#scripts/bench/model/strategy-run.ts";
+import type { Trace } from "#scripts/bench/types.ts";
 import type { EndpointSlice } from "#shared/core/model.ts";
 import { jsonBytes } from "#shared/core/output-changes.ts";
 import { Broadcaster } from "./broadcast.ts";
@@ -50,7 +51,7 @@ export function perService(trace: Trace): {
         loaded = undefined;
       }
       fanout.relistsDue(batch, snapshot);
-      for (const write of batch.report.baselineWrites) {
+      for (const write of batch.baselineWrites) {
         if (write.kind === "Endpoints") fanout.write(batch.atMs, write.bytes);
       }
     },

@@ -4,12 +4,13 @@
  * ages and resourceVersions are reproducible. Small slice sizes give several slices per Service,
  * so paging has something to page through.
  */
+
+import { ClusterSimulator, type SimEvent } from "#scripts/sim/cluster-simulator.ts";
 import { MemoryClusterStore } from "#shared/core/memory-store.ts";
 import type { ObjectWrite } from "#shared/core/output-changes.ts";
 import { resolveSlicingSettings } from "#shared/core/settings.ts";
 import { SliceEngine } from "#shared/core/slice-engine.ts";
 import { parseMessageBody } from "#shared/k8s/parse-message.ts";
-import { ClusterSimulator, type SimEvent } from "#shared/sim/cluster-simulator.ts";
 
 export const FIXTURE_TIME_MS = Date.parse("2026-11-25T12:00:00Z");
 

@@ -2,7 +2,7 @@
  * The parts every modelled strategy shares: its tally, the Kubernetes API server's watch fan-out
  * as a queue, the objects a re-listing watcher would receive, and the result it reports.
  */
-import type { StrategyResult, Trace, WatcherRestart } from "#shared/bench/types.ts";
+import type { StrategyResult, Trace, WatcherRestart } from "#scripts/bench/types.ts";
 import { type FleetFigures, FleetTally, latencySummary } from "./fleet-tally.ts";
 
 /**

@@ -9,9 +9,9 @@
  *   - "per-endpoint-changed": only the writes that change the object's JSON as the core builds it
  *     (a readiness flip changes nothing in a CiliumEndpoint): a lower bound.
  */
-import type { ReplayBatch } from "#shared/bench/model/core-replay.ts";
-import { FleetTally, type StrategyRun, UnnamedLiveObjects } from "#shared/bench/model/strategy-run.ts";
-import type { Trace } from "#shared/bench/types.ts";
+import type { ReplayBatch } from "#scripts/bench/model/core-replay.ts";
+import { FleetTally, type StrategyRun, UnnamedLiveObjects } from "#scripts/bench/model/strategy-run.ts";
+import type { Trace } from "#scripts/bench/types.ts";
 import { Broadcaster } from "./broadcast.ts";
 
 export type PerEndpointAccounting = "seed" | "changed";
@@ -48,7 +48,7 @@ export function perEndpoint(
     onBatch(batch) {
       fanout.relistsDue(batch, snapshot);
       const podEvents = countPodEvents(trace, batch);
-      for (const write of batch.report.baselineWrites) {
+      for (const write of batch.baselineWrites) {
         if (write.kind !== "CiliumEndpoint") continue;
         endpoints.record(write.op, write.bytes);
         // Seed accounting: a pod event is one CiliumEndpoint event whatever changed; endpoints

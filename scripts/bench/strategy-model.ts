@@ -78,13 +78,13 @@ export async function modelStrategies(trace: Trace, options: ModelOptions = {}):
   await replay(
     trace,
     parsed,
-    resolveSlicingSettings({ placement: "kubernetes", maxEndpointsPerCES: 50, baselines: true }),
+    resolveSlicingSettings({ placement: "kubernetes", maxEndpointsPerCES: 50 }),
     { kind: "event" },
     (batch) => {
       if (batch.measured) {
         let writes = 0;
         let bytes = 0;
-        for (const write of batch.report.baselineWrites) {
+        for (const write of batch.baselineWrites) {
           if (write.kind !== "CiliumEndpoint") continue;
           writes++;
           bytes += write.bytes;
@@ -94,6 +94,7 @@ export async function modelStrategies(trace: Trace, options: ModelOptions = {}):
       for (const strategy of perEvent) strategy.onBatch(batch);
       ces50.onBatch(batch);
     },
+    { baselines: true },
   );
 
   // B: the same with CES of 100.

@@ -14,9 +14,9 @@
  *
  * AWS requests are counted as the pipeline would make them; every assumption is listed in the notes.
  */
-import type { ReplayBatch } from "#shared/bench/model/core-replay.ts";
-import { FleetTally, RelistSchedule, type StrategyRun } from "#shared/bench/model/strategy-run.ts";
-import type { Trace } from "#shared/bench/types.ts";
+import type { ReplayBatch } from "#scripts/bench/model/core-replay.ts";
+import { FleetTally, RelistSchedule, type StrategyRun } from "#scripts/bench/model/strategy-run.ts";
+import type { Trace } from "#scripts/bench/types.ts";
 import type { EndpointSlice } from "#shared/core/model.ts";
 import { type ObjectWrite, OUTPUT_KINDS, type OutputObject } from "#shared/core/output-changes.ts";
 import { bundleMessages, coalesceChanges, type RecordChange } from "#shared/fanout/bundle-publisher.ts";

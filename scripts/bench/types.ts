@@ -3,6 +3,7 @@
  * Every module of the benchmark (load generator, strategy model, live pipeline pass, etcd peer,
  * cost model, report) speaks these types and nothing else.
  */
+import type { LatencySummary } from "#shared/watcher/latency-recorder.ts";
 
 /** A scenario file (bench/scenarios/*.json) after the scale factor has been applied. */
 export interface Scenario {
@@ -79,13 +80,7 @@ export interface WatcherRestart {
   readonly relistAtMs: number;
 }
 
-export interface LatencySummary {
-  readonly count: number;
-  readonly p50Ms: number;
-  readonly p90Ms: number;
-  readonly p99Ms: number;
-  readonly maxMs: number;
-}
+export type { LatencySummary };
 
 /** How a strategy's figures were obtained: counted by a model over the trace, or measured live. */
 export type Measurement = "model" | "live";

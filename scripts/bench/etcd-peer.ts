@@ -12,12 +12,12 @@ import { mkdtempSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import { Etcd3, type IKeyValue, type Lease, type Watcher } from "etcd3";
-import { CiliumKvstoreModel, IP_IDENTITY_PREFIX, type KvOp } from "#shared/bench/etcd/cilium-kvstore.ts";
-import { type EtcdServer, startEtcd } from "#shared/bench/etcd/etcd-server.ts";
-import { KeyOrderedWriter } from "#shared/bench/etcd/key-ordered-writer.ts";
-import { GrowableSamples, summarizeLatencies } from "#shared/bench/etcd/latency-samples.ts";
-import { sampleMachineCpu } from "#shared/bench/etcd/machine-cpu.ts";
-import type { LatencySummary, StrategyResult, Trace } from "#shared/bench/types.ts";
+import { CiliumKvstoreModel, IP_IDENTITY_PREFIX, type KvOp } from "#scripts/bench/etcd/cilium-kvstore.ts";
+import { type EtcdServer, startEtcd } from "#scripts/bench/etcd/etcd-server.ts";
+import { KeyOrderedWriter } from "#scripts/bench/etcd/key-ordered-writer.ts";
+import { GrowableSamples, summarizeLatencies } from "#scripts/bench/etcd/latency-samples.ts";
+import { sampleMachineCpu } from "#scripts/bench/etcd/machine-cpu.ts";
+import type { LatencySummary, StrategyResult, Trace } from "#scripts/bench/types.ts";
 
 /** Cilium's kvstore.LeaseTTL: agents' keys live under a 15-minute session lease. */
 const LEASE_TTL_SECONDS = 15 * 60;

@@ -6,9 +6,9 @@
  * Seeded, so a run is reproducible.
  */
 
-import type { Scenario, Trace, TraceEvent } from "#shared/bench/types.ts";
-import { ClusterSimulator, type SimEvent } from "#shared/sim/cluster-simulator.ts";
-import { seededRandom } from "#shared/sim/seeded-random.ts";
+import type { Scenario, Trace, TraceEvent } from "#scripts/bench/types.ts";
+import { ClusterSimulator, type SimEvent } from "#scripts/sim/cluster-simulator.ts";
+import { seededRandom } from "#scripts/sim/seeded-random.ts";
 
 export interface ChurnTraceOptions {
   readonly pods: number;

@@ -9,9 +9,9 @@
  * --ces-rate-limits: tiers by node count, default one tier of 10 writes/s with a burst of 20, never
  * above 50/s and 100) admits the writes; each write carries the CES as it is at that moment.
  */
-import type { ReplayBatch } from "#shared/bench/model/core-replay.ts";
-import { FleetTally, NamedLiveObjects, type StrategyRun } from "#shared/bench/model/strategy-run.ts";
-import type { Trace } from "#shared/bench/types.ts";
+import type { ReplayBatch } from "#scripts/bench/model/core-replay.ts";
+import { FleetTally, NamedLiveObjects, type StrategyRun } from "#scripts/bench/model/strategy-run.ts";
+import type { Trace } from "#scripts/bench/types.ts";
 import { Broadcaster } from "./broadcast.ts";
 
 export interface CesRateLimit {

@@ -7,7 +7,8 @@
  * they would in the scenario.
  */
 
-import type { Trace } from "#shared/bench/types.ts";
+import { BaselineObserver, type BaselineWrite } from "#scripts/bench/baselines/baseline-observer.ts";
+import type { Trace } from "#scripts/bench/types.ts";
 import { MemoryClusterStore } from "#shared/core/memory-store.ts";
 import type { SlicingSettings } from "#shared/core/settings.ts";
 import { type BatchReport, SliceEngine } from "#shared/core/slice-engine.ts";
@@ -24,6 +25,8 @@ export interface ReplayBatch {
   readonly to: number;
   readonly measured: boolean;
   readonly report: BatchReport;
+  /** What the comparison baselines would have written (only when the replay counts them). */
+  readonly baselineWrites: readonly BaselineWrite[];
 }
 
 export type Batching = { readonly kind: "event" } | { readonly kind: "window"; readonly windowMs: number };
@@ -46,17 +49,20 @@ export async function replay(
   settings: SlicingSettings,
   batching: Batching,
   onBatch: (batch: ReplayBatch) => void,
+  options: { readonly baselines?: boolean } = {},
 ): Promise<void> {
   let nowMs = 0;
   const store = new MemoryClusterStore(settings, { keepObjects: false });
-  const engine = new SliceEngine({ settings, store, nowMs: () => nowMs });
+  const observer = options.baselines === true ? new BaselineObserver() : undefined;
+  const engine = new SliceEngine({ settings, store, nowMs: () => nowMs, ...(observer && { observer }) });
   const run = async (from: number, to: number, atMs: number, measured: boolean) => {
     nowMs = atMs;
     const batch = [];
     for (let i = from; i < to; i++) {
       batch.push({ event: parsed[i] as WatchEvent, sourceTimeMs: trace.events[i]?.atMs ?? atMs });
     }
-    onBatch({ atMs, from, to, measured, report: await engine.applyBatch(batch) });
+    const report = await engine.applyBatch(batch);
+    onBatch({ atMs, from, to, measured, report, baselineWrites: observer?.drain() ?? [] });
   };
   for (let i = 0; i < trace.measuredFrom; i += LOAD_BATCH) {
     await run(i, Math.min(i + LOAD_BATCH, trace.measuredFrom), 0, false);
