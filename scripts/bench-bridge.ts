@@ -11,12 +11,12 @@ import { cpus, totalmem } from "node:os";
 import { CreateQueueCommand, GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { startFauxqs } from "#scripts/local/backends.ts";
 import { ClusterSimulator } from "#scripts/sim/cluster-simulator.ts";
+import { FakeApiServer } from "#scripts/sim/fake-apiserver.ts";
 import { createSqsClient } from "#shared/adapters/sqs/sqs-client.ts";
 import { Bridge } from "#shared/bridge/bridge.ts";
 import { KubeClusterSource } from "#shared/bridge/kube-source.ts";
 import { SqsBatchTransport } from "#shared/bridge/sqs-transport.ts";
 import { kubeConfigFor } from "#test/support/bridge-harness.ts";
-import { FakeApiServer } from "#test/support/fake-apiserver.ts";
 
 function option(name: string, fallback: number): number {
   const index = process.argv.indexOf(`--${name}`);

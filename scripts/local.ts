@@ -1,18 +1,16 @@
 /**
  * The whole pipeline on this machine, no AWS account:
  *
- *   npm run local [-- --api-port N --watch-port N --dynamodb-port N --sqs-port N --cdk-out DIR --no-demo]
+ *   npm run local [-- --api-port N --watch-port N --dynamodb-port N --sqs-port N --cdk-out DIR --config FILE --no-demo]
  *
  * Starts DynamoDB Local and fauxqs on 127.0.0.1, builds queues, tables, streams and topics from
  * the synthesized CDK template, runs the real handlers behind emulated event sources, serves the
- * HTTP API, writes .sliceline/local.json, loads a small demo, and runs until Ctrl-C.
+ * HTTP API, writes .sliceline/local.json (--config), loads a small demo, and runs until Ctrl-C.
  * See scripts/local/runner.ts.
  */
 import { parseArgs } from "node:util";
 import { type DemoResult, LIST_PATHS, runDemo } from "./local/demo.ts";
 import { type LocalRunner, startLocalRunner } from "./local/runner.ts";
-
-const CONFIG_PATH = ".sliceline/local.json";
 
 const { values } = parseArgs({
   options: {
@@ -21,6 +19,7 @@ const { values } = parseArgs({
     "dynamodb-port": { type: "string" },
     "sqs-port": { type: "string" },
     "cdk-out": { type: "string" },
+    config: { type: "string", default: ".sliceline/local.json" },
     backend: { type: "string", default: process.env.SLICELINE_BACKEND ?? "embedded" },
     "localstack-endpoint": {
       type: "string",
@@ -40,6 +39,7 @@ if (values.help) {
   --watch-port N      the watch function URL's port (streaming watches; default: a free port)
   --dynamodb-port N   DynamoDB Local port (default: a free port)
   --sqs-port N        fauxqs (SQS + SNS) port (default: a free port)
+  --config FILE       where to write the endpoints and names (default .sliceline/local.json)
   --cdk-out DIR       read the template from an existing cloud assembly instead of synthesizing
   --backend NAME      embedded (DynamoDB Local + fauxqs, default) or localstack (its SQS, SNS,
                       DynamoDB and Streams; free tier is enough); also SLICELINE_BACKEND
@@ -49,6 +49,8 @@ if (values.help) {
   --verbose           the handlers' INFO logs`);
   process.exit(0);
 }
+
+const CONFIG_PATH = values.config;
 
 function port(name: string, value: string | undefined): number {
   if (value === undefined) return 0;

@@ -11,6 +11,7 @@
  */
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
+import { FakeApiServer } from "#scripts/sim/fake-apiserver.ts";
 import { Bridge } from "#shared/bridge/bridge.ts";
 import { KubeClusterSource } from "#shared/bridge/kube-source.ts";
 import { MemoryClusterStore } from "#shared/core/memory-store.ts";
@@ -18,7 +19,6 @@ import { resolveSlicingSettings } from "#shared/core/settings.ts";
 import { SliceEngine } from "#shared/core/slice-engine.ts";
 import { parseMessageBody } from "#shared/k8s/parse-message.ts";
 import { kubeConfigFor, RecordingTransport } from "#test/support/bridge-harness.ts";
-import { FakeApiServer } from "#test/support/fake-apiserver.ts";
 import {
   assembleRecording,
   CRASHLOOP_DELETION,

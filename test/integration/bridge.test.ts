@@ -1,5 +1,5 @@
 /**
- * The bridge end to end: a fake apiserver (test/support/fake-apiserver.ts) fed by the cluster
+ * The bridge end to end: a fake apiserver (scripts/sim/fake-apiserver.ts) fed by the cluster
  * simulator, the bridge's client-node informers watching it, and the embedded pipeline (DynamoDB
  * Local + fauxqs, the real ingest handler) behind its queues:
  *   - list then watch puts contract events on SQS: kind/apiVersion filled, sourceTimeMs stamped,
@@ -18,13 +18,13 @@ import { CreateQueueCommand } from "@aws-sdk/client-sqs";
 import fc from "fast-check";
 import { type LocalRunner, startLocalRunner } from "#scripts/local/runner.ts";
 import type { ClusterSimulator, SimEvent } from "#scripts/sim/cluster-simulator.ts";
+import { FakeApiServer } from "#scripts/sim/fake-apiserver.ts";
 import { Bridge } from "#shared/bridge/bridge.ts";
 import { KubeClusterSource } from "#shared/bridge/kube-source.ts";
 import { SqsBatchTransport } from "#shared/bridge/sqs-transport.ts";
 import type { EndpointSlice } from "#shared/core/model.ts";
 import { parseMessageBody } from "#shared/k8s/parse-message.ts";
 import { kubeConfigFor } from "#test/support/bridge-harness.ts";
-import { FakeApiServer } from "#test/support/fake-apiserver.ts";
 import { drain, eventually } from "#test/support/pipeline-checks.ts";
 import { eventsFor, opArbitrary, seededCluster } from "#test/support/random-trace.ts";
 import { canonicalPorts, endpointKeyOf, expectedEndpoints } from "#test/support/reference-model.ts";

@@ -16,7 +16,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { FakeKind, RecordedResponse } from "#test/support/fake-apiserver.ts";
+import type { FakeKind, RecordedResponse } from "#scripts/sim/fake-apiserver.ts";
 
 export const RECORDED_CLUSTER_DIR = fileURLToPath(new URL("../fixtures/recorded-cluster/", import.meta.url));
 

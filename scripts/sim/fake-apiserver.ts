@@ -1,5 +1,5 @@
 /**
- * A small Kubernetes API server for the bridge's tests: list and watch of Pods, Services,
+ * A small Kubernetes API server for the bridge (its tests and `npm run sim-cluster`): list and watch of Pods, Services,
  * Namespaces and Nodes in the real wire format (lists without kind/apiVersion on their items,
  * paged with limit/continue; watches as newline-delimited events with BOOKMARKs on request), fed
  * by the cluster simulator's events. Tests can drop every watch, refuse new ones for a while (a
@@ -87,9 +87,13 @@ export class FakeApiServer {
   readonly requests = new Map<string, number>();
   url = "";
 
-  async start(): Promise<void> {
+  /** Listens on 127.0.0.1 (port 0: any free one). */
+  async start(port = 0): Promise<void> {
     this.#server = createServer((request, response) => this.#handle(request, response));
-    await new Promise<void>((resolve) => this.#server?.listen(0, "127.0.0.1", resolve));
+    await new Promise<void>((resolve, reject) => {
+      this.#server?.once("error", reject);
+      this.#server?.listen(port, "127.0.0.1", resolve);
+    });
     this.url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
   }
 
