@@ -21,14 +21,14 @@ import type {
   Endpoint,
   EndpointPort,
   EndpointSlice,
-  ObjectMeta,
 } from "#shared/core/model.ts";
 import { compareResourceVersions } from "#shared/core/object-versions.ts";
 import { OUTPUT_KINDS, type OutputKind, type OutputObject } from "#shared/core/output-changes.ts";
 import type { BundledChange, SlicePatch } from "#shared/fanout/change-bundle.ts";
 import type { ChangeMessage } from "#shared/fanout/change-routing.ts";
-import { zoneViewDigest } from "#shared/fanout/slice-delta.ts";
-import { CiliumEntry, EndpointEntry, shareEndpointPorts, shareLabels, shareString } from "./compact-items.ts";
+import { CiliumEntry } from "./compact-items.ts";
+import { ciliumEntryKey, endpointEntryKey, patchItems, toEndpointEntry } from "./patch-items.ts";
+import { StoredCiliumSlice, StoredEndpointSlice, type StoredIdentity } from "./stored-objects.ts";
 import { Tombstones } from "./tombstones.ts";
 import {
   backendText,
@@ -36,7 +36,6 @@ import {
   ipcacheEntryText,
   pickClaim,
   portsText,
-  serviceKeyOf,
   snapshotDigest,
   type WatcherSnapshot,
 } from "./watcher-snapshot.ts";
@@ -135,92 +134,6 @@ export function bundledFromMessage(message: ChangeMessage): BundledChange {
     ...(message.zone === undefined ? {} : { zone: message.zone }),
     object: message.object,
   };
-}
-
-class StoredEndpointSlice {
-  readonly name: string;
-  readonly namespace: string;
-  resourceVersion: string;
-  readonly service: string;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly addressType: EndpointSlice["addressType"];
-  readonly ports: readonly EndpointPort[];
-  /** metadata besides name, namespace, labels and version (creationTimestamp, ownerReferences). */
-  readonly meta: Partial<ObjectMeta> | undefined;
-  endpoints: readonly EndpointEntry[];
-
-  constructor(slice: EndpointSlice, resourceVersion: string, endpoints: readonly EndpointEntry[]) {
-    const { name, namespace, labels, resourceVersion: _rv, ...meta } = slice.metadata;
-    this.name = name;
-    this.namespace = shareString(namespace);
-    this.resourceVersion = resourceVersion;
-    this.labels = shareLabels(labels ?? {});
-    this.service = shareString(serviceKeyOf(namespace, labels));
-    this.addressType = slice.addressType;
-    this.ports = shareEndpointPorts(slice.ports ?? []);
-    this.meta = Object.keys(meta).length === 0 ? undefined : meta;
-    this.endpoints = endpoints;
-  }
-
-  /** The digest a zone-view patch names as its base (the copy of a zone watcher is its zone view). */
-  zoneViewDigest(): string {
-    return zoneViewDigest({
-      metadata: { labels: this.labels },
-      addressType: this.addressType,
-      ports: this.ports,
-      endpoints: this.endpoints.map((entry) => entry.toEndpoint()),
-    });
-  }
-
-  toObject(): EndpointSlice {
-    return {
-      apiVersion: "discovery.k8s.io/v1",
-      kind: "EndpointSlice",
-      metadata: {
-        ...this.meta,
-        name: this.name,
-        namespace: this.namespace,
-        labels: { ...this.labels },
-        resourceVersion: this.resourceVersion,
-      },
-      addressType: this.addressType,
-      endpoints: this.endpoints.map((entry) => entry.toEndpoint()),
-      ports: this.ports.map((port) => ({ ...port })),
-    };
-  }
-}
-
-class StoredCiliumSlice {
-  readonly name: string;
-  readonly namespace: string;
-  resourceVersion: string;
-  readonly meta: Partial<ObjectMeta> | undefined;
-  entries: readonly CiliumEntry[];
-
-  constructor(slice: CiliumEndpointSlice, resourceVersion: string, entries: readonly CiliumEntry[]) {
-    const { name, resourceVersion: _rv, ...meta } = slice.metadata;
-    this.name = name;
-    this.namespace = shareString(slice.namespace);
-    this.resourceVersion = resourceVersion;
-    this.meta = Object.keys(meta).length === 0 ? undefined : meta;
-    this.entries = entries;
-  }
-
-  toObject(): CiliumEndpointSlice {
-    return {
-      apiVersion: "cilium.io/v2alpha1",
-      kind: "CiliumEndpointSlice",
-      metadata: { ...this.meta, name: this.name, resourceVersion: this.resourceVersion },
-      namespace: this.namespace,
-      endpoints: this.entries.map((entry) => entry.toCoreEndpoint()),
-    };
-  }
-}
-
-interface StoredIdentity {
-  readonly resourceVersion: string;
-  readonly id: number;
-  readonly object: CiliumIdentity;
 }
 
 type Claim = CiliumEntry | CiliumEntry[];
@@ -650,58 +563,4 @@ export class WatcherCache {
     }
     return best;
   }
-}
-
-function toEndpointEntry(endpoint: Endpoint): EndpointEntry {
-  return new EndpointEntry(endpoint);
-}
-
-function endpointEntryKey(entry: EndpointEntry): string {
-  return entry.uid;
-}
-
-function ciliumEntryKey(entry: CiliumEntry): string {
-  return entry.name;
-}
-
-/**
- * The patch replay rule of slice-delta.ts: drop `remove`, replace an upserted item whose key is
- * still there in place, append the others in `upsert` order. `displaced`: the items that went.
- * A patch usually names one or two items: they are found by a scan, not through a map of all.
- */
-function patchItems<T>(
-  items: readonly T[],
-  keyOf: (item: T) => string,
-  remove: readonly string[],
-  upserts: readonly T[],
-): { items: T[]; displaced: T[] } {
-  const displaced: T[] = [];
-  let out: T[];
-  if (remove.length === 0) out = items.slice();
-  else {
-    const removed = new Set(remove);
-    out = [];
-    for (const item of items) {
-      if (removed.has(keyOf(item))) displaced.push(item);
-      else out.push(item);
-    }
-  }
-  const position = upserts.length > 4 ? new Map(out.map((item, index) => [keyOf(item), index])) : undefined;
-  for (const item of upserts) {
-    const key = keyOf(item);
-    const index = position === undefined ? indexOfKey(out, keyOf, key) : position.get(key);
-    if (index === undefined) {
-      position?.set(key, out.length);
-      out.push(item);
-    } else {
-      displaced.push(out[index] as T);
-      out[index] = item;
-    }
-  }
-  return { items: out, displaced };
-}
-
-function indexOfKey<T>(items: readonly T[], keyOf: (item: T) => string, key: string): number | undefined {
-  for (let i = 0; i < items.length; i++) if (keyOf(items[i] as T) === key) return i;
-  return undefined;
 }
