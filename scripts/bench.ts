@@ -28,6 +28,7 @@ import { parseArgs } from "node:util";
 import { runEtcdPeer } from "#shared/bench/etcd-peer.ts";
 import { generateTrace } from "#shared/bench/load-generator.ts";
 import { createProgress, type Progress } from "#shared/bench/progress.ts";
+import { costFloorConsole } from "#shared/bench/report-cost-floor.ts";
 import {
   type AcceptanceInput,
   type BenchReport,
@@ -273,6 +274,7 @@ const report = buildBenchReport({
   acceptance,
   startedAt,
   notes,
+  cost: { batchWindowSeconds: windowSeconds },
 });
 const written = writeBenchReport(report, args.out);
 printSummary(report);
@@ -327,6 +329,8 @@ function printSummary(report: BenchReport): void {
       `${r.strategy.padEnd(26)}${r.measurement.padEnd(8)}${String(r.watchers).padStart(9)}${String(r.objectWrites).padStart(9)}${r.deliveriesPerPodChange.toFixed(2).padStart(11)}${Math.round(r.bytesPerPodChange).toString().padStart(11)}${Math.round(r.latency.p50Ms).toString().padStart(9)}${Math.round(r.latency.p99Ms).toString().padStart(9)}${`${r.convergedWatchers}/${r.totalWatchers}`.padStart(11)}${(r.costPerMillionPodChangesUsd === undefined ? "-" : r.costPerMillionPodChangesUsd.toFixed(2)).padStart(10)}`,
     );
   }
+  if (report.costFloor !== undefined)
+    for (const line of costFloorConsole(report.costFloor)) console.log(line);
   console.log("\nacceptance:");
   for (const check of report.acceptance)
     console.log(

@@ -331,6 +331,25 @@ export interface CostFloorRow {
   readonly ratioToFloor: number;
   readonly byService: readonly PerNodeByService[];
   readonly etcd: EtcdCluster;
+  /** The capacity model's first limit at this size (capacity-model.ts), when given. */
+  readonly firstLimit?: FirstLimit;
+}
+
+export interface FirstLimit {
+  readonly what: string;
+  readonly utilization: number;
+}
+
+/** Another priced strategy per node per month, beside the same floor. */
+export interface OtherStrategyPerNode {
+  readonly strategy: string;
+  readonly measurement: string;
+  readonly measuredWatchers: number;
+  readonly rows: readonly {
+    readonly nodes: number;
+    readonly usdPerNodePerMonth: number;
+    readonly ratioToFloor: number;
+  }[];
 }
 
 export interface CostFloorSection {
@@ -341,6 +360,8 @@ export interface CostFloorSection {
   /** The etcd peer's figures the cluster is sized from (per pod change and per watch event). */
   readonly etcdLoad: CostFloorInput["etcd"];
   readonly rows: readonly CostFloorRow[];
+  /** Every other priced strategy (the live pass, the same-scope model) per node, beside the floor. */
+  readonly others: readonly OtherStrategyPerNode[];
   /** Issue 11's goal: sliceline at 5,000 nodes ≤ 2× the floor. */
   readonly goal: {
     readonly nodes: number;
@@ -361,6 +382,14 @@ export interface CostFloorInput {
   readonly messageBytes: number;
   /** The strategy's monthly cost at each size (cost-model monthlyCost). */
   readonly sizes: readonly MonthlyCost[];
+  /** The capacity model's first limit at each of `sizes` (same order). */
+  readonly firstLimits?: readonly (FirstLimit | undefined)[];
+  readonly others?: readonly {
+    readonly strategy: string;
+    readonly measurement: string;
+    readonly measuredWatchers: number;
+    readonly sizes: readonly MonthlyCost[];
+  }[];
   readonly etcd: Omit<EtcdLoad, "nodes" | "podChangesPerSecond"> & { readonly source: string };
 }
 
@@ -373,9 +402,14 @@ export function costFloorSection(input: CostFloorInput, book: PriceBook): CostFl
     },
     book,
   );
-  const rows = input.sizes.map((monthly): CostFloorRow => {
+  const perNode = (monthly: MonthlyCost) =>
+    monthly.watchers === 0 ? 0 : monthly.totalUsdPerMonth / monthly.watchers;
+  const ratio = (usd: number) =>
+    floor.usdPerNodePerMonth === 0 ? Number.POSITIVE_INFINITY : usd / floor.usdPerNodePerMonth;
+  const rows = input.sizes.map((monthly, index): CostFloorRow => {
+    const firstLimit = input.firstLimits?.[index];
     const nodes = monthly.watchers;
-    const sliceline = nodes === 0 ? 0 : monthly.totalUsdPerMonth / nodes;
+    const sliceline = perNode(monthly);
     const etcd = sizeEtcdCluster(
       { ...input.etcd, nodes, podChangesPerSecond: input.podChangesPerSecond },
       book,
@@ -385,12 +419,22 @@ export function costFloorSection(input: CostFloorInput, book: PriceBook): CostFl
       slicelineUsdPerNodePerMonth: sliceline,
       floorUsdPerNodePerMonth: floor.usdPerNodePerMonth,
       etcdUsdPerNodePerMonth: etcd.usdPerNodePerMonth,
-      ratioToFloor:
-        floor.usdPerNodePerMonth === 0 ? Number.POSITIVE_INFINITY : sliceline / floor.usdPerNodePerMonth,
+      ratioToFloor: ratio(sliceline),
       byService: perNodeByService(monthly, book),
       etcd,
+      ...(firstLimit === undefined ? {} : { firstLimit }),
     };
   });
+  const others = (input.others ?? []).map((other) => ({
+    strategy: other.strategy,
+    measurement: other.measurement,
+    measuredWatchers: other.measuredWatchers,
+    rows: other.sizes.map((monthly) => ({
+      nodes: monthly.watchers,
+      usdPerNodePerMonth: perNode(monthly),
+      ratioToFloor: ratio(perNode(monthly)),
+    })),
+  }));
   const atGoal = rows.find((row) => row.nodes === COST_FLOOR_GOAL.nodes);
   return {
     strategy: input.strategy,
@@ -398,6 +442,7 @@ export function costFloorSection(input: CostFloorInput, book: PriceBook): CostFl
     floor,
     etcdLoad: input.etcd,
     rows,
+    others,
     goal: {
       ...COST_FLOOR_GOAL,
       ratio: atGoal?.ratioToFloor,

@@ -266,6 +266,20 @@ function costFloor(
       messageBytes:
         result.deliveriesPerPodChange > 0 ? result.bytesPerPodChange / result.deliveriesPerPodChange : 0,
       sizes: priced.sizes.map((size) => size.monthly),
+      firstLimits: priced.sizes.map((size) => {
+        const first = size.capacity.firstLimit;
+        return first?.utilization == null
+          ? undefined
+          : { what: first.limit.what, utilization: first.utilization };
+      }),
+      others: cost.strategies
+        .filter((entry) => entry.strategy !== name)
+        .map((entry) => ({
+          strategy: entry.strategy,
+          measurement: entry.measurement,
+          measuredWatchers: entry.measuredWatchers,
+          sizes: entry.sizes.map((size) => size.monthly),
+        })),
       etcd: measured ?? MEASURED_ETCD_DEFAULTS,
     },
     cost.prices,

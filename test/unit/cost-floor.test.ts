@@ -15,6 +15,7 @@ import {
   sizeEtcdCluster,
 } from "#shared/bench/cost-floor.ts";
 import { loadPriceBook, monthlyCost, type PriceBook, SECONDS_PER_MONTH } from "#shared/bench/cost-model.ts";
+import { costFloorHtml, costFloorMarkdown, goalSentence } from "#shared/bench/report-cost-floor.ts";
 
 /** Round prices so the expected figures can be checked by hand. */
 const book: PriceBook = {
@@ -252,5 +253,58 @@ describe("costFloorSection", () => {
       );
     for (const id of ["ebs.gp3GbMonth", "ec2.interAzTransferGb"])
       assert.ok(stored.entries.some((entry) => entry.id === id));
+  });
+});
+
+describe("the cost-per-node table", () => {
+  const requests = { "sqs.watcher.receive": 5, "sqs.watcher.delete": 5, "dynamodb.writeUnits": 40 };
+  const section = (dynamodbWriteUnits: number) =>
+    costFloorSection(
+      {
+        strategy: "sliceline-best",
+        podChangesPerSecond: 100,
+        windowSeconds: 1,
+        messageBytes: 10_000,
+        sizes: [1000, 5000].map((nodes) =>
+          monthlyCost({ ...requests, "dynamodb.writeUnits": dynamodbWriteUnits }, 1000, nodes, 100, book),
+        ),
+        firstLimits: [{ what: "busiest partition key", utilization: 2.12 }, undefined],
+        others: [
+          {
+            strategy: "sliceline-live",
+            measurement: "live",
+            measuredWatchers: 100,
+            sizes: [monthlyCost(requests, 100, 1000, 100, book), monthlyCost(requests, 100, 5000, 100, book)],
+          },
+        ],
+        etcd: MEASURED_ETCD_DEFAULTS,
+      },
+      book,
+    );
+
+  it("says the goal holds, or by how much it does not and what dominates", () => {
+    const cheap = section(0);
+    assert.equal(cheap.goal.holds, true);
+    assert.match(goalSentence(cheap), /: holds\.$/);
+    const dear = section(400);
+    assert.equal(dear.goal.holds, false);
+    assert.match(goalSentence(dear), /does not hold, \$[\d.]+ per node per month over 2×/);
+    assert.match(goalSentence(dear), /Amazon DynamoDB \$[\d.]+ \(\d+%\)/);
+  });
+
+  it("renders the rows, the first limits and the other strategies in markdown and HTML", () => {
+    const built = section(40);
+    assert.equal(built.others[0]?.rows.length, 2);
+    const live = built.others[0]?.rows[1];
+    assert.ok(live !== undefined);
+    near(live.ratioToFloor, live.usdPerNodePerMonth / built.floor.usdPerNodePerMonth);
+    const markdown = costFloorMarkdown(built);
+    assert.match(markdown, /\| 1,000 \| \$[\d.]+ \| \$2\.10 \|/);
+    assert.match(markdown, /busiest partition key: 212%/);
+    assert.match(markdown, /sliceline-live \(live, requests counted at 100 watchers\)/);
+    const html = costFloorHtml(built);
+    assert.match(html, /<h2>Cost per node per month<\/h2>/);
+    assert.match(html, /m5\.4xlarge/);
+    assert.equal(costFloorHtml(undefined), "");
   });
 });
