@@ -316,10 +316,10 @@ export function perNodeByService(monthly: MonthlyCost, book: PriceBook): PerNode
     .sort((a, b) => b.usdPerNodePerMonth - a.usdPerNodePerMonth);
 }
 
-/** SQS splits into the per-node part (watcher queues) and the shared part (ingest). */
+/** SQS splits into the per-node part (watcher queues) and the shared part (the ingest queues and whatever else the pipeline calls). */
 function labelOf(service: string, kind: string): string {
   if (service !== "Amazon SQS") return service;
-  return /watcher/i.test(kind) ? "Amazon SQS (watcher queues)" : "Amazon SQS (ingest)";
+  return /watcher/i.test(kind) ? "Amazon SQS (watcher queues)" : "Amazon SQS (ingest, shared)";
 }
 
 export interface CostFloorRow {

@@ -233,7 +233,7 @@ describe("costFloorSection", () => {
     const sum = atFiveK.byService.reduce((total, line) => total + line.usdPerNodePerMonth, 0);
     near(sum, atFiveK.slicelineUsdPerNodePerMonth, 1e-9);
     assert.ok(atFiveK.byService.some((line) => line.service === "Amazon SQS (watcher queues)"));
-    assert.ok(atFiveK.byService.some((line) => line.service === "Amazon SQS (ingest)"));
+    assert.ok(atFiveK.byService.some((line) => line.service === "Amazon SQS (ingest, shared)"));
   });
 
   it("perNodeByService: the per-watcher SQS line is per node, the shared lines shrink with the fleet", () => {
