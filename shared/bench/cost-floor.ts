@@ -172,6 +172,8 @@ export interface EtcdLoad {
   readonly podChangesPerSecond: number;
   /** Key writes (IP and identity keys) per pod change: the peer's objectWrites ÷ pod changes. */
   readonly keyWritesPerPodChange: number;
+  /** Watch events per pod change per node: the peer's deliveries ÷ pod changes ÷ watchers. */
+  readonly watchEventsPerPodChangePerNode: number;
   /** Key + value bytes of one watch event (the peer's bytes ÷ deliveries; protocol framing not counted). */
   readonly bytesPerWatchEvent: number;
   /** etcd CPU seconds per watch event delivered, measured (the peer's etcd CPU ÷ deliveries). */
@@ -219,7 +221,7 @@ const GB = 1e9;
 
 /**
  * A self-managed etcd cluster for Cilium's kvstore mode at `load.nodes` nodes: every agent is a
- * client holding watches on the whole prefix, so every key write is one watch event per node.
+ * client holding watches on the whole prefix, so every IP-key write is one watch event per node.
  * The instance is the larger of what etcd's guide gives the client and request counts and what the
  * measured CPU per watch event needs when one member is down and its clients moved to the others.
  */
@@ -234,7 +236,7 @@ export function sizeEtcdCluster(
   const crossAzShare = options.crossAzShare ?? 2 / 3;
   const keepalives = options.keepalivesPerNodePerSecond ?? 1 / 300;
   const writesPerSecond = load.keyWritesPerPodChange * load.podChangesPerSecond;
-  const watchEventsPerSecond = writesPerSecond * load.nodes;
+  const watchEventsPerSecond = load.watchEventsPerPodChangePerNode * load.podChangesPerSecond * load.nodes;
   // Clients: one per agent, plus the operator.
   const clients = load.nodes + 1;
   const requestsPerSecond = writesPerSecond + load.nodes * keepalives;
@@ -284,11 +286,12 @@ export function sizeEtcdCluster(
  * busy on the same cores); the higher is kept.
  */
 export const MEASURED_ETCD_DEFAULTS = {
-  keyWritesPerPodChange: 0.2826,
+  keyWritesPerPodChange: 0.559,
+  watchEventsPerPodChangePerNode: 0.2826,
   bytesPerWatchEvent: 135,
   cpuSecondsPerWatchEvent: 7.0e-6,
   source:
-    "the benchmark's etcd peer (docs/benchmark.md: 282.6 deliveries and 38,184 B per pod change at 1,000 watchers on steady; scripts/bench-etcd.ts at 1,000 watchers: etcd 0.28 core for ~39,800 watch events/s)",
+    "the benchmark's etcd peer (steady at 1,000 watchers, bench-results/steady-2026-12-06T00-09-51-901Z.json: 894 IP-key and 875 identity-key writes for 3,163 pod changes, 282.6 watch events and 38,184 B per pod change; scripts/bench-etcd.ts at 1,000 watchers: etcd 0.28 core for ~39,800 watch events/s)",
 } as const;
 
 export const ETCD_ASSUMPTIONS = [

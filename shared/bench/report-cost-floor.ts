@@ -167,7 +167,7 @@ export function costFloorHtml(section: CostFloorSection | undefined): string {
       etcdRows,
       4,
     ) +
-    `<p class="muted">From ${esc(load.source)}: ${fmtRatio(load.keyWritesPerPodChange)} key writes per pod change, ${fmtCount(load.bytesPerWatchEvent)} B per watch event, ${fmtRatio(load.cpuSecondsPerWatchEvent * 1e6)} µs of etcd CPU per watch event.</p>` +
+    `<p class="muted">From ${esc(load.source)}: ${fmtRatio(load.keyWritesPerPodChange)} key writes per pod change, ${fmtRatio(load.watchEventsPerPodChangePerNode)} watch events per pod change per node, ${fmtCount(load.bytesPerWatchEvent)} B per watch event, ${fmtRatio(load.cpuSecondsPerWatchEvent * 1e6)} µs of etcd CPU per watch event.</p>` +
     `<ul>${section.assumptions.map((line) => `<li>${esc(line)}</li>`).join("")}</ul>`
   );
 }

@@ -253,6 +253,7 @@ function costFloor(
     typeof figures?.etcdCpuSeconds === "number"
       ? {
           keyWritesPerPodChange: etcd.objectWrites / etcd.podChanges,
+          watchEventsPerPodChangePerNode: etcd.deliveries / etcd.podChanges / Math.max(1, etcd.watchers),
           bytesPerWatchEvent: etcd.bytesDelivered / etcd.deliveries,
           cpuSecondsPerWatchEvent: figures.etcdCpuSeconds / etcd.deliveries,
           source: `this run's etcd peer (${etcd.watchers} watchers)`,

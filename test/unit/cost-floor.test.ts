@@ -16,6 +16,23 @@ import {
 } from "#shared/bench/cost-floor.ts";
 import { loadPriceBook, monthlyCost, type PriceBook, SECONDS_PER_MONTH } from "#shared/bench/cost-model.ts";
 import { costFloorHtml, costFloorMarkdown, goalSentence } from "#shared/bench/report-cost-floor.ts";
+import { buildBenchReport } from "#shared/bench/report-document.ts";
+import type { Scenario, StrategyResult } from "#shared/bench/types.ts";
+
+const scenario: Scenario = {
+  name: "cost floor",
+  description: "",
+  scale: 1,
+  nodes: 10,
+  zones: ["a"],
+  namespaces: 1,
+  services: 1,
+  pods: 10,
+  bigServicePods: 0,
+  watchers: 10,
+  phases: [{ kind: "churn", podChangesPerSecond: 100, seconds: 1 }],
+  seed: 1,
+};
 
 /** Round prices so the expected figures can be checked by hand. */
 const book: PriceBook = {
@@ -117,6 +134,7 @@ describe("etcd sizing", () => {
     nodes,
     podChangesPerSecond: 100,
     keyWritesPerPodChange: 0.3,
+    watchEventsPerPodChangePerNode: 0.3,
     bytesPerWatchEvent: 100,
     cpuSecondsPerWatchEvent: 10e-6,
   });
@@ -182,9 +200,9 @@ describe("etcd sizing", () => {
         fc.integer({ min: 1, max: 100_000 }),
         fc.double({ min: 0, max: 2, noNaN: true }),
         fc.double({ min: 0, max: 200e-6, noNaN: true }),
-        (nodes, keyWritesPerPodChange, cpuSecondsPerWatchEvent) => {
+        (nodes, watchEventsPerPodChangePerNode, cpuSecondsPerWatchEvent) => {
           const cluster = sizeEtcdCluster(
-            { ...load(nodes), keyWritesPerPodChange, cpuSecondsPerWatchEvent },
+            { ...load(nodes), watchEventsPerPodChangePerNode, cpuSecondsPerWatchEvent },
             book,
           );
           if (!cluster.exceedsLargestType) {
@@ -306,5 +324,72 @@ describe("the cost-per-node table", () => {
     assert.match(html, /<h2>Cost per node per month<\/h2>/);
     assert.match(html, /m5\.4xlarge/);
     assert.equal(costFloorHtml(undefined), "");
+  });
+});
+
+describe("the report's costFloor", () => {
+  const base = {
+    description: "",
+    eventsIn: 100,
+    podChanges: 100,
+    peakDeliveriesPerSecond: 1,
+    latency: { count: 0, p50Ms: 0, p90Ms: 0, p99Ms: 0, maxMs: 0 },
+    latencyCdf: [],
+    convergedWatchers: 10,
+    totalWatchers: 10,
+  };
+  const sliceline: StrategyResult = {
+    ...base,
+    strategy: "sliceline-best",
+    measurement: "model",
+    watchers: 10,
+    objectWrites: 50,
+    deliveries: 100,
+    bytesDelivered: 1_000_000,
+    deliveriesPerPodChange: 1,
+    bytesPerPodChange: 10_000,
+    awsRequestsPerPodChange: { "sqs.watcher.receive": 1, "sqs.watcher.delete": 1, "dynamodb.writeUnits": 3 },
+  };
+  const etcd = {
+    ...base,
+    strategy: "etcd-kvstore",
+    measurement: "live" as const,
+    watchers: 10,
+    objectWrites: 60,
+    deliveries: 300,
+    bytesDelivered: 300 * 150,
+    deliveriesPerPodChange: 3,
+    bytesPerPodChange: 450,
+    awsRequestsPerPodChange: {},
+    etcd: { etcdCpuSeconds: 0.003 },
+  };
+
+  it("sizes etcd from this run's etcd peer when it ran, from the recorded figures otherwise", () => {
+    const withEtcd = buildBenchReport({
+      scenario,
+      strategies: [sliceline, etcd],
+      startedAt: new Date(0),
+      argv: [],
+    });
+    const load = withEtcd.costFloor?.etcdLoad;
+    assert.ok(load !== undefined);
+    near(load.keyWritesPerPodChange, 0.6);
+    near(load.watchEventsPerPodChangePerNode, 0.3);
+    near(load.bytesPerWatchEvent, 150);
+    near(load.cpuSecondsPerWatchEvent, 1e-5);
+    assert.match(load.source, /this run's etcd peer/);
+    near(withEtcd.costFloor?.floor.messageBytes ?? 0, 10_000);
+    const without = buildBenchReport({ scenario, strategies: [sliceline], startedAt: new Date(0), argv: [] });
+    assert.equal(without.costFloor?.etcdLoad.source, MEASURED_ETCD_DEFAULTS.source);
+    assert.deepEqual(
+      without.costFloor?.rows.map((row) => row.nodes),
+      [1000, 5000, 50_000],
+    );
+    assert.ok(without.costFloor?.rows.every((row) => row.firstLimit !== undefined));
+  });
+
+  it("is absent without sliceline-best", () => {
+    const report = buildBenchReport({ scenario, strategies: [etcd], startedAt: new Date(0), argv: [] });
+    assert.equal(report.costFloor, undefined);
   });
 });
