@@ -295,7 +295,7 @@ export const MEASURED_ETCD_DEFAULTS = {
 } as const;
 
 export const ETCD_ASSUMPTIONS = [
-  `etcd cluster: Cilium's kvstore mode (https://docs.cilium.io/en/stable/kvstore/): every agent registers its node and mirrors its endpoints' IPs and identities, and watches the others'; so each key write is a watch event to every node. Clients = nodes + the operator; requests/s = key writes + one lease keep-alive per agent per 5 min (assumed).`,
+  `etcd cluster: Cilium's kvstore mode (https://docs.cilium.io/en/stable/kvstore/): every agent registers its node and mirrors its endpoints' IPs and identities, and watches the others'; so each IP-key write is a watch event to every node (the peer's deliveries per pod change per watcher). Clients = nodes + the operator; requests/s = key writes + one lease keep-alive per agent per 5 min (assumed).`,
   `Instance: the larger of etcd's class for those clients and requests (${ETCD_GUIDANCE_SOURCE}: fewer than 100/500/1,500 clients → 2/4/8 vCPUs, more → 16 vCPUs, 64 GB; m4 types there, their m5 successors priced here) and the measured etcd CPU per watch event × events/s, spread over the members left with one down, at ≤ 50% use. The measured CPU is this machine's cores (one etcd 3.4 member, the benchmark's etcd peer); a vCPU is taken as one such core.`,
   "Storage: one 50 GB gp3 volume per member (3,000 IOPS and 125 MiB/s included; etcd's guide asks ~500 sequential IOPS of a heavily loaded cluster). Transfer: watch events crossing an AZ (2/3 of them with members in 3 AZs) and Raft replication, billed $0.01/GB on each side; bytes are key + value as the peer measured them, gRPC/HTTP/2 framing and TLS not counted (a lower bound). Operating the cluster (people, backups, upgrades) is not priced.",
 ];
