@@ -16,6 +16,8 @@
  *   --live-watchers N    fleet size of the live pass (default: --watchers)
  *   --fleet-workers K    worker threads the live fleet is split over (default: one per 250 agents)
  *   --fleet-client C     the live agents' SQS client: thin (default, scripts/bench/fleet-sqs-client.ts) or sdk
+ *   --delete-interval S  live agents delete in batches every S seconds, as the node agent with a state
+ *                        directory (default: after every receive)
  *   --no-live, --no-etcd skip a part
  *   --all-zones          live watchers take whole EndpointSlices instead of their zone's part
  *   --window S           the ingest batching window of the live pipeline (seconds, default 1)
@@ -52,6 +54,7 @@ const { values: args, positionals } = parseArgs({
     "live-watchers": { type: "string" },
     "fleet-workers": { type: "string" },
     "fleet-client": { type: "string" },
+    "delete-interval": { type: "string" },
     "no-live": { type: "boolean", default: false },
     "no-etcd": { type: "boolean", default: false },
     "all-zones": { type: "boolean", default: false },
@@ -130,6 +133,9 @@ if (!args["no-live"]) {
     zoneOnly: !args["all-zones"],
     ...(args["fleet-workers"] === undefined ? {} : { fleetWorkers: Number(args["fleet-workers"]) }),
     ...(args["fleet-client"] === undefined ? {} : { fleetSqsClient: fleetClientOf(args["fleet-client"]) }),
+    ...(args["delete-interval"] === undefined
+      ? {}
+      : { deleteIntervalSeconds: Number(args["delete-interval"]) }),
     factoryModule: new URL("./bench/agent-member.ts", import.meta.url).href,
     // The stack's own settings: the benchmark measures what `cdk deploy` deploys.
     context: { ingestBatchWindowSeconds: windowSeconds, ...extraContext() },
