@@ -380,6 +380,14 @@ export interface CostFloorSection {
 
 export const COST_FLOOR_GOAL = { nodes: 5000, maxRatio: 2 } as const;
 
+/** The prices the floor and the etcd cluster need (a price book without them gets no table). */
+export const COST_FLOOR_PRICE_IDS: readonly string[] = [
+  SQS_PRICE,
+  "ebs.gp3GbMonth",
+  "ec2.interAzTransferGb",
+  ...ETCD_INSTANCE_TYPES.map((type) => type.priceId),
+];
+
 export interface CostFloorInput {
   readonly strategy: string;
   readonly podChangesPerSecond: number;

@@ -12,7 +12,12 @@ import {
   capacityCheck,
   DEFAULT_CAPACITY_ASSUMPTIONS,
 } from "./capacity-model.ts";
-import { type CostFloorSection, costFloorSection, MEASURED_ETCD_DEFAULTS } from "./cost-floor.ts";
+import {
+  COST_FLOOR_PRICE_IDS,
+  type CostFloorSection,
+  costFloorSection,
+  MEASURED_ETCD_DEFAULTS,
+} from "./cost-floor.ts";
 import {
   type CostBreakdown,
   costPerMillionPodChanges,
@@ -243,6 +248,8 @@ function costFloor(
   const result = strategies.find((entry) => entry.strategy === name);
   const priced = cost.strategies.find((entry) => entry.strategy === name);
   if (result === undefined || priced === undefined) return undefined;
+  if (!COST_FLOOR_PRICE_IDS.every((id) => cost.prices.entries.some((entry) => entry.id === id)))
+    return undefined;
   const etcd = strategies.find((entry) => entry.strategy === "etcd-kvstore");
   // EtcdPeerResult's own figures (etcd-peer.ts), beside the common ones.
   const figures = (etcd as { readonly etcd?: { readonly etcdCpuSeconds?: number } } | undefined)?.etcd;

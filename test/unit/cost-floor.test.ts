@@ -388,6 +388,22 @@ describe("the report's costFloor", () => {
     assert.ok(without.costFloor?.rows.every((row) => row.firstLimit !== undefined));
   });
 
+  it("is absent when the price book lacks the floor's or etcd's prices", () => {
+    const sqsOnly: PriceBook = {
+      ...book,
+      entries: book.entries.filter((entry) => !entry.id.startsWith("ec2.")),
+    };
+    const report = buildBenchReport({
+      scenario,
+      strategies: [sliceline],
+      startedAt: new Date(0),
+      argv: [],
+      cost: { prices: sqsOnly },
+    });
+    assert.equal(report.costFloor, undefined);
+    assert.ok(report.costModel.strategies.length > 0);
+  });
+
   it("is absent without sliceline-best", () => {
     const report = buildBenchReport({ scenario, strategies: [etcd], startedAt: new Date(0), argv: [] });
     assert.equal(report.costFloor, undefined);
