@@ -16,6 +16,8 @@
  *   --live-watchers N    fleet size of the live pass (default: --watchers)
  *   --fleet-workers K    worker threads the live fleet is split over (default: one per 250 agents)
  *   --fleet-client C     the live agents' SQS client: thin (default, scripts/bench/fleet-sqs-client.ts) or sdk
+ *   --delete-interval S  live agents delete in batches every S seconds, as the node agent with a state
+ *                        directory (default: after every receive)
  *   --no-live, --no-etcd skip a part
  *   --all-zones          live watchers take whole EndpointSlices instead of their zone's part
  *   --window S           the ingest batching window of the live pipeline (seconds, default 1)
@@ -28,6 +30,7 @@ import { parseArgs } from "node:util";
 import { runEtcdPeer } from "#scripts/bench/etcd-peer.ts";
 import { generateTrace } from "#scripts/bench/load-generator.ts";
 import { createProgress, type Progress } from "#scripts/bench/progress.ts";
+import { costFloorConsole } from "#scripts/bench/report-cost-floor.ts";
 import {
   type AcceptanceInput,
   type BenchReport,
@@ -51,6 +54,7 @@ const { values: args, positionals } = parseArgs({
     "live-watchers": { type: "string" },
     "fleet-workers": { type: "string" },
     "fleet-client": { type: "string" },
+    "delete-interval": { type: "string" },
     "no-live": { type: "boolean", default: false },
     "no-etcd": { type: "boolean", default: false },
     "all-zones": { type: "boolean", default: false },
@@ -129,6 +133,9 @@ if (!args["no-live"]) {
     zoneOnly: !args["all-zones"],
     ...(args["fleet-workers"] === undefined ? {} : { fleetWorkers: Number(args["fleet-workers"]) }),
     ...(args["fleet-client"] === undefined ? {} : { fleetSqsClient: fleetClientOf(args["fleet-client"]) }),
+    ...(args["delete-interval"] === undefined
+      ? {}
+      : { deleteIntervalSeconds: Number(args["delete-interval"]) }),
     factoryModule: new URL("./bench/agent-member.ts", import.meta.url).href,
     // The stack's own settings: the benchmark measures what `cdk deploy` deploys.
     context: { ingestBatchWindowSeconds: windowSeconds, ...extraContext() },
@@ -273,6 +280,7 @@ const report = buildBenchReport({
   acceptance,
   startedAt,
   notes,
+  cost: { batchWindowSeconds: windowSeconds },
 });
 const written = writeBenchReport(report, args.out);
 printSummary(report);
@@ -327,6 +335,8 @@ function printSummary(report: BenchReport): void {
       `${r.strategy.padEnd(26)}${r.measurement.padEnd(8)}${String(r.watchers).padStart(9)}${String(r.objectWrites).padStart(9)}${r.deliveriesPerPodChange.toFixed(2).padStart(11)}${Math.round(r.bytesPerPodChange).toString().padStart(11)}${Math.round(r.latency.p50Ms).toString().padStart(9)}${Math.round(r.latency.p99Ms).toString().padStart(9)}${`${r.convergedWatchers}/${r.totalWatchers}`.padStart(11)}${(r.costPerMillionPodChangesUsd === undefined ? "-" : r.costPerMillionPodChangesUsd.toFixed(2)).padStart(10)}`,
     );
   }
+  if (report.costFloor !== undefined)
+    for (const line of costFloorConsole(report.costFloor)) console.log(line);
   console.log("\nacceptance:");
   for (const check of report.acceptance)
     console.log(

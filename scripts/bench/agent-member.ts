@@ -7,6 +7,7 @@ import { WatcherAgent } from "#shared/watcher/watcher-agent.ts";
 import type { LiveWatcher, WatcherFactoryInput } from "./live-watcher.ts";
 
 export function createLiveWatcher(input: WatcherFactoryInput): LiveWatcher {
+  const deleteIntervalMs = input.deleteIntervalMs;
   const agent = new WatcherAgent({
     api: input.api,
     node: input.node,
@@ -16,7 +17,14 @@ export function createLiveWatcher(input: WatcherFactoryInput): LiveWatcher {
     sqs: input.sqs,
     latency: input.latency,
     ...(input.onApplied === undefined ? {} : { onApplied: input.onApplied }),
+    ...(deleteIntervalMs === undefined ? {} : { deferDeletes: true }),
   });
+  let deletedAtMs = Date.now();
+  const flushDeletes = async (force: boolean) => {
+    if (deleteIntervalMs === undefined || (!force && Date.now() - deletedAtMs < deleteIntervalMs)) return;
+    deletedAtMs = Date.now();
+    await agent.flushDeletes();
+  };
   let base = { messages: 0, bytes: 0, objectsRead: 0, bytesRead: 0 };
   return {
     node: input.node,
@@ -42,8 +50,13 @@ export function createLiveWatcher(input: WatcherFactoryInput): LiveWatcher {
       await agent.register();
     },
     list: () => agent.list(),
-    pollOnce: async (waitSeconds) => (await agent.pollOnce(waitSeconds)).received,
+    pollOnce: async (waitSeconds) => {
+      const { received } = await agent.pollOnce(waitSeconds);
+      await flushDeletes(false);
+      return received;
+    },
     deregister: async () => {
+      await flushDeletes(true);
       await agent.deregister();
     },
     forget: () => agent.forget(),

@@ -31,6 +31,8 @@ export interface FleetWorkerData {
   readonly factoryModule: string;
   /** The agents' SQS client: the thin one (fleet-sqs-client.ts, default) or the AWS SDK's. */
   readonly sqsClient?: FleetSqsClientKind;
+  /** The agents delete in batches every this many ms (WatcherFactoryInput.deleteIntervalMs). */
+  readonly deleteIntervalMs?: number;
 }
 
 export type FleetSqsClientKind = "thin" | "sdk";
@@ -177,6 +179,7 @@ if (!isMainThread && parentPort !== null && (workerData as { factoryModule?: str
       zoneOnly: data.zoneOnly,
       latency,
       onApplied,
+      ...(data.deleteIntervalMs === undefined ? {} : { deleteIntervalMs: data.deleteIntervalMs }),
     });
   });
   const fleet = new WatcherFleet({

@@ -42,6 +42,8 @@ export interface LivePassOptions {
   /** CDK context for the synth (batch windows, zones are set from the scenario). */
   readonly context?: Record<string, unknown>;
   readonly waitSeconds?: number;
+  /** The agents delete in batches every this many seconds, as the node agent with a state directory (default: after every receive). */
+  readonly deleteIntervalSeconds?: number;
   readonly settleTimeoutMs?: number;
   readonly progress?: (stage: string, done: number, total: number) => void;
   readonly log?: (line: string) => void;
@@ -160,6 +162,9 @@ export async function runLivePass(
         joinConcurrency: 16,
         factoryModule: options.factoryModule,
         sqsClient: options.fleetSqsClient ?? "thin",
+        ...(options.deleteIntervalSeconds === undefined
+          ? {}
+          : { deleteIntervalMs: options.deleteIntervalSeconds * 1000 }),
       },
       progress,
     );
@@ -281,6 +286,9 @@ export async function runLivePass(
       notes: [
         `fleet of ${options.watchers} agents in ${fleet.workers} worker thread(s) on the ${options.fleetSqsClient ?? "thin"} SQS client, fauxqs in its own process`,
         `fleet joined in ${joinMs} ms (register + list, 16 at a time)`,
+        options.deleteIntervalSeconds === undefined
+          ? "agents delete after every receive (DeleteMessageBatch of what it returned)"
+          : `agents delete in batches every ${options.deleteIntervalSeconds} s (DeleteMessageBatch of up to 10), as the node agent with a state directory`,
         `producer lag max ${producerLagMaxMs} ms`,
         `settled in ${settleMs} ms after the pipeline went idle`,
         `${fanout.invocations} fan-out invocations for ${timing.ingestInvocations} ingest batches (${(timing.ingestInvocations === 0 ? 0 : fanout.invocations / timing.ingestInvocations).toFixed(2)} per batch; the model counts one stream batch per ingest batch): Lambda's stream polling, like the local poller's (4 polls a second per shard, batching window ${runner.streamSources[0]?.settings.maximumBatchingWindowInSeconds ?? 0} s), splits a batch whose transactions straddle a poll; ${fanout.retriedInvocations} retried`,

@@ -28,4 +28,9 @@ export interface WatcherFactoryInput {
   readonly latency: LatencyRecorder;
   /** Each applied change's times, for the attribution of latency (the watcher asks SQS for SentTimestamp). */
   readonly onApplied?: (timing: AppliedTiming) => void;
+  /**
+   * Delete received messages in batches every this many ms, as the node agent with a state
+   * directory does (deferDeletes, flushed each snapshot interval); default: after every receive.
+   */
+  readonly deleteIntervalMs?: number;
 }

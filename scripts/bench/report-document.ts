@@ -13,6 +13,12 @@ import {
   DEFAULT_CAPACITY_ASSUMPTIONS,
 } from "./capacity-model.ts";
 import {
+  COST_FLOOR_PRICE_IDS,
+  type CostFloorSection,
+  costFloorSection,
+  MEASURED_ETCD_DEFAULTS,
+} from "./cost-floor.ts";
+import {
   type CostBreakdown,
   costPerMillionPodChanges,
   loadPriceBook,
@@ -127,6 +133,8 @@ export interface BenchReport {
   readonly scaling: readonly ScalingPoint[];
   readonly live?: LivePass;
   readonly costModel: CostModelSection;
+  /** Cost per node per month beside the delivery floor and a self-managed etcd (issue 11, item 3). */
+  readonly costFloor?: CostFloorSection;
   readonly acceptance: readonly AcceptanceCheck[];
   readonly notes: readonly string[];
 }
@@ -152,6 +160,8 @@ export interface BenchReportInput {
     /** Default 1,000, 5,000 and 50,000 nodes, one watcher each. */
     readonly nodeSizes?: readonly number[];
     readonly assumptions?: Partial<CapacityAssumptions>;
+    /** The ingest batching window the floor delivers once per (default 1 s, the stack's). */
+    readonly batchWindowSeconds?: number;
   };
   /** Default: collectMachineFacts(). */
   readonly machine?: MachineFacts;
@@ -228,6 +238,62 @@ function costModel(strategies: readonly StrategyResult[], input: BenchReportInpu
   return { prices, podChangesPerSecond, nodeSizes, assumptions, method: COST_METHOD, strategies: priced };
 }
 
+/** The floor beside the model's sliceline-best; etcd sized from this run's etcd peer when it ran. */
+function costFloor(
+  strategies: readonly StrategyResult[],
+  cost: CostModelSection,
+  windowSeconds: number,
+): CostFloorSection | undefined {
+  const name = "sliceline-best";
+  const result = strategies.find((entry) => entry.strategy === name);
+  const priced = cost.strategies.find((entry) => entry.strategy === name);
+  if (result === undefined || priced === undefined) return undefined;
+  if (!COST_FLOOR_PRICE_IDS.every((id) => cost.prices.entries.some((entry) => entry.id === id)))
+    return undefined;
+  const etcd = strategies.find((entry) => entry.strategy === "etcd-kvstore");
+  // EtcdPeerResult's own figures (etcd-peer.ts), beside the common ones.
+  const figures = (etcd as { readonly etcd?: { readonly etcdCpuSeconds?: number } } | undefined)?.etcd;
+  const measured =
+    etcd !== undefined &&
+    etcd.deliveries > 0 &&
+    etcd.podChanges > 0 &&
+    typeof figures?.etcdCpuSeconds === "number"
+      ? {
+          keyWritesPerPodChange: etcd.objectWrites / etcd.podChanges,
+          watchEventsPerPodChangePerNode: etcd.deliveries / etcd.podChanges / Math.max(1, etcd.watchers),
+          bytesPerWatchEvent: etcd.bytesDelivered / etcd.deliveries,
+          cpuSecondsPerWatchEvent: figures.etcdCpuSeconds / etcd.deliveries,
+          source: `this run's etcd peer (${etcd.watchers} watchers)`,
+        }
+      : undefined;
+  return costFloorSection(
+    {
+      strategy: name,
+      podChangesPerSecond: cost.podChangesPerSecond,
+      windowSeconds,
+      messageBytes:
+        result.deliveriesPerPodChange > 0 ? result.bytesPerPodChange / result.deliveriesPerPodChange : 0,
+      sizes: priced.sizes.map((size) => size.monthly),
+      firstLimits: priced.sizes.map((size) => {
+        const first = size.capacity.firstLimit;
+        return first?.utilization == null
+          ? undefined
+          : { what: first.limit.what, utilization: first.utilization };
+      }),
+      others: cost.strategies
+        .filter((entry) => entry.strategy !== name)
+        .map((entry) => ({
+          strategy: entry.strategy,
+          measurement: entry.measurement,
+          measuredWatchers: entry.measuredWatchers,
+          sizes: entry.sizes.map((size) => size.monthly),
+        })),
+      etcd: measured ?? MEASURED_ETCD_DEFAULTS,
+    },
+    cost.prices,
+  );
+}
+
 export function evaluateAcceptance(check: AcceptanceInput): AcceptanceCheck {
   const pass = check.direction === "atMost" ? check.value <= check.threshold : check.value >= check.threshold;
   return { ...check, pass: Number.isFinite(check.value) && pass };
@@ -276,6 +342,7 @@ export function buildBenchReport(input: BenchReportInput): BenchReport {
     if (modelled === undefined || result.costPerMillionPodChangesUsd !== undefined) return result;
     return { ...result, costPerMillionPodChangesUsd: modelled.usdPerMillionPodChanges };
   });
+  const floor = costFloor(input.strategies, cost, input.cost?.batchWindowSeconds ?? 1);
   const baselineStrategy =
     input.baselineStrategy ?? input.strategies.find((result) => result.strategy === "per-endpoint")?.strategy;
   return {
@@ -292,6 +359,7 @@ export function buildBenchReport(input: BenchReportInput): BenchReport {
     scaling: input.scaling ?? [],
     ...(input.live === undefined ? {} : { live: input.live }),
     costModel: cost,
+    ...(floor === undefined ? {} : { costFloor: floor }),
     acceptance: (input.acceptance ?? []).map(evaluateAcceptance),
     notes: input.notes ?? [],
   };

@@ -3,6 +3,7 @@
  * fetched), readable offline and attachable to an issue as is.
  */
 import { reportCharts } from "./report-charts.ts";
+import { costFloorHtml } from "./report-cost-floor.ts";
 import type { BenchReport, StrategyCost } from "./report-document.ts";
 import { fmtBytes, fmtCount, fmtMs, fmtPercent, fmtRatio, fmtUsd } from "./report-format.ts";
 import { escapeXml } from "./svg-charts.ts";
@@ -290,6 +291,7 @@ export function renderReportHtml(report: BenchReport): string {
     acceptanceSection(report),
     chartsSection(report),
     scenarioSection(report),
+    costFloorHtml(report.costFloor),
     costSection(report),
     liveSection(report),
     machineSection(report),
