@@ -1,5 +1,5 @@
 /**
- * The node agent: follows one node's watcher queue (contract §4) and keeps its IPCache and Service
+ * The node agent: follows one node's watcher queue (docs/contract.md §4) and keeps its IPCache and Service
  * backends, resuming from its state directory after a restart (README "Node agent").
  *
  *   npm run agent -- --node NAME [--zone Z] [--zone-only] [--kinds EndpointSlice,CiliumEndpointSlice,CiliumIdentity]

@@ -1,7 +1,7 @@
 /**
  * npm run bench -- <scenario> [options]
  *
- * One trace, every strategy, one report (contract §6):
+ * One trace, every strategy, one report (docs/contract.md §6):
  *   model   per-endpoint, per-Service, EndpointSlice 100, CES 50/100, sliceline-best: exact counts of
  *           writes, deliveries and bytes over the trace for the fleet (scripts/bench/strategy-model.ts)
  *   live    the trace through the real pipeline on the embedded stack to a fleet of real watcher

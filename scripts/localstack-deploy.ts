@@ -1,6 +1,6 @@
 /**
  * LocalStack deploy mode: the CDK app itself, deployed to LocalStack by cdklocal, then described in
- * .sliceline/local.json (contract §5) so `npm run test:localstack` and other tools find it.
+ * .sliceline/local.json (docs/contract.md §5) so `npm run test:localstack` and other tools find it.
  *
  *   npm run localstack:deploy [-- --endpoint URL --api-url URL --skip-bootstrap -c key=value ...]
  *   npm run localstack:deploy -- --from-outputs     (only rewrite local.json from the outputs file)

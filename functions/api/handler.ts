@@ -1,5 +1,5 @@
 /**
- * The HTTP API function (contract §3 and §4): Kubernetes-compatible reads of EndpointSlices,
+ * The HTTP API function (docs/contract.md §3 and §4): Kubernetes-compatible reads of EndpointSlices,
  * CiliumEndpointSlices and CiliumIdentities from DynamoDB, ipcache, stats, watcher registration.
  * Everything is built once per container: environment, SDK clients, Powertools, reader, router.
  *

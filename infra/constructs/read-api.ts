@@ -33,7 +33,7 @@ import { grantTableTo, READER_ACCESS } from "#infra/wiring.ts";
 import { ENV, LOGICAL_IDS } from "#shared/config/resources.ts";
 import { SERVICE_NAMES } from "#shared/config/service-names.ts";
 
-/** Every route of the API (contract §3 and §4), as "METHOD path". */
+/** Every route of the API (docs/contract.md §3 and §4), as "METHOD path". */
 export const API_ROUTES = [
   // Discovery (kubectl --server=<url> reads these first).
   "GET /",

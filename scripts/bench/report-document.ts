@@ -1,5 +1,5 @@
 /**
- * The benchmark's report document (contract §6): one JSON object per run holding the scenario,
+ * The benchmark's report document (docs/contract.md §6): one JSON object per run holding the scenario,
  * the machine, every strategy's figures, the scaling series, the live pass, the cost model and
  * the acceptance checks; and the writer that puts it next to its HTML and PNG renderings.
  */

@@ -1,6 +1,6 @@
 /**
  * The strategy model: the same trace through every delivery strategy, counting exactly what each
- * would write and deliver to a fleet of watchers (contract §6, measurement "model").
+ * would write and deliver to a fleet of watchers (docs/contract.md §6, measurement "model").
  *
  * Three replays of the real core feed the strategies:
  *   A. one event at a time, EndpointSlice placement "kubernetes", CES of 50, baselines on:

@@ -1,5 +1,5 @@
 /**
- * The benchmark's shared vocabulary: scenarios in, per-strategy results out (contract §6).
+ * The benchmark's shared vocabulary: scenarios in, per-strategy results out (docs/contract.md §6).
  * Every module of the benchmark (load generator, strategy model, live pipeline pass, etcd peer,
  * cost model, report) speaks these types and nothing else.
  */

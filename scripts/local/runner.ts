@@ -95,7 +95,7 @@ export interface LocalRunnerOptions {
   readonly deliveryFaults?: { readonly sqs?: SqsDeliveryFaults; readonly stream?: StreamDeliveryFaults };
 }
 
-/** Where a running pipeline is (contract §5): what the local runner and a deployed stack both describe. */
+/** Where a running pipeline is (docs/contract.md §5): what the local runner and a deployed stack both describe. */
 export interface PipelineEndpoints {
   readonly api: string;
   /** The streaming watch function URL (docs/watch.md), when the pipeline has one. */

@@ -1,6 +1,6 @@
 /**
  * From `cdk deploy --outputs-file` to .sliceline/local.json: the deployed pipeline described in the
- * shape the local runner writes (contract §5), so tools and tests find either the same way.
+ * shape the local runner writes (docs/contract.md §5), so tools and tests find either the same way.
  * Pure: outputs, endpoint and region in, the config out; the caller reads and writes files.
  */
 import type { PipelineEndpoints } from "#scripts/local/runner.ts";

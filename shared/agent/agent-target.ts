@@ -1,6 +1,6 @@
 /**
  * Where the node agent finds the pipeline: `.sliceline/local.json` (the local runner's description,
- * contract §5, or the one localstack:deploy writes) or `cdk deploy --outputs-file` output (a stack
+ * docs/contract.md §5, or the one localstack:deploy writes) or `cdk deploy --outputs-file` output (a stack
  * on AWS). Pure: the parsed file in, the endpoints out.
  */
 export interface AgentTarget {

@@ -3,7 +3,7 @@
  * No HTTP server and no AWS types here: the Lambda handler adapts API Gateway events to it, a
  * local runner adapts node:http, and tests call it directly.
  *
- * Routes (contract §3 and §4):
+ * Routes (docs/contract.md §3 and §4):
  *   GET  /api, /api/v1, /apis, /apis/{group}, /apis/{group}/{version}        discovery
  *   GET  /apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices[/{name}]
  *   GET  /apis/discovery.k8s.io/v1/endpointslices

@@ -1,5 +1,5 @@
 /**
- * Who may act on which watcher (contract §4 extension, docs/aws.md "Watcher authorization"). IAM
+ * Who may act on which watcher (docs/contract.md §4 extension, docs/aws.md "Watcher authorization"). IAM
  * only says a caller may invoke the API; this binds a node name to the caller's IAM principal, so
  * one node cannot deregister, narrow or squat another node's watcher.
  *

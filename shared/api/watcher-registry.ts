@@ -1,5 +1,5 @@
 /**
- * Watcher registration (contract §4): the port the HTTP API calls, the request body it accepts,
+ * Watcher registration (docs/contract.md §4): the port the HTTP API calls, the request body it accepts,
  * and an in-memory registry for tests. The real registry (one SQS queue per watcher, subscribed
  * to the fan-out topics) implements the same port.
  */

@@ -1,6 +1,6 @@
 /**
  * The bridge's settings from flags and environment variables (a flag wins), and where its queues
- * are: a `.sliceline/local.json` (contract §5) or any file of that shape, a `cdk deploy
+ * are: a `.sliceline/local.json` (docs/contract.md §5) or any file of that shape, a `cdk deploy
  * --outputs-file` document, or queue URLs given directly. Pure: the caller reads the file.
  */
 import { BRIDGE_ENV, DEFAULT_PRIORITY_NAMESPACES } from "#shared/config/resources.ts";
@@ -115,7 +115,7 @@ export function parseBridgeConfig(
 }
 
 /**
- * The queues named by a target file: contract §5's `{"sqs": {"ingestQueueUrl", ...}}` (written
+ * The queues named by a target file: docs/contract.md §5's `{"sqs": {"ingestQueueUrl", ...}}` (written
  * by the local runner or the LocalStack deploy), or CloudFormation outputs by stack
  * (`IngestQueueUrl`, `PriorityIngestQueueUrl`), as `cdk deploy --outputs-file` writes them.
  */

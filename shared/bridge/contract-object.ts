@@ -1,5 +1,5 @@
 /**
- * What the bridge sends of a Kubernetes object: the fields contract §1 reads, with `kind` and
+ * What the bridge sends of a Kubernetes object: the fields docs/contract.md §1 reads, with `kind` and
  * `apiVersion` filled in (list responses and informer caches leave them empty). Everything else
  * (managedFields, annotations, most of status) is dropped here rather than shipped through SQS:
  * ingest would ignore it anyway, and a pod's full object is often ten times its useful part.

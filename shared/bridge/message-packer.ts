@@ -1,5 +1,5 @@
 /**
- * Producer-side batching (contract §1): events become `{"events":[...]}` bodies, bodies become
+ * Producer-side batching (docs/contract.md §1): events become `{"events":[...]}` bodies, bodies become
  * SendMessageBatch calls of at most 10 entries and SQS's payload limit (256 KiB for the whole
  * call, attributes included). Each body carries the `sourceTimeMs` attribute of its earliest
  * event, so ingest measures latency from the first change it holds.

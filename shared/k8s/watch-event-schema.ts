@@ -1,5 +1,5 @@
 /**
- * Schemas of the Kubernetes watch events sliceline accepts (contract §1).
+ * Schemas of the Kubernetes watch events sliceline accepts (docs/contract.md §1).
  *
  * Only the fields the outputs depend on are declared; everything else a real watch stream carries
  * (managedFields, annotations, status details) is accepted and dropped by the parse, so what flows
@@ -217,7 +217,7 @@ export type WatchedObject = z.infer<typeof watchedObjectSchema>;
 export type WatchEvent = z.infer<typeof watchEventSchema>;
 export type WatchEventType = WatchEvent["type"];
 export type SyncEvent = z.infer<typeof syncEventSchema>;
-/** What one input event can be: a change (contract §1) or a resync (extension). */
+/** What one input event can be: a change (docs/contract.md §1) or a resync (extension). */
 export type InputEvent = WatchEvent | SyncEvent;
 
 export function isSyncEvent(event: InputEvent): event is SyncEvent {

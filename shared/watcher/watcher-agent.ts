@@ -1,5 +1,5 @@
 /**
- * One node agent (kube-proxy / cilium-agent) on sliceline (contract §4): registers its channel,
+ * One node agent (kube-proxy / cilium-agent) on sliceline (docs/contract.md §4): registers its channel,
  * lists a snapshot, then applies what its queue delivers to its WatcherCache.
  *
  * Register before list: the channel exists (subscribed) before the snapshot is read, so a change

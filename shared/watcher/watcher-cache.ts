@@ -1,5 +1,5 @@
 /**
- * A watcher's state (contract §4), pure: the slices and identities it holds, and what a node agent
+ * A watcher's state (docs/contract.md §4), pure: the slices and identities it holds, and what a node agent
  * derives from them, kept up to date change by change:
  *   - the IPCache (cilium-agent): IP -> identity, its labels, node IP, namespace/pod, from CES entries;
  *   - Service backends (kube-proxy): namespace/service -> endpoints, from EndpointSlices.

@@ -183,7 +183,7 @@ describe("the bridge on a recorded cluster", () => {
     for (const body of new Set(all.map((entry) => entry.body)))
       assert.deepEqual(parseMessageBody(body).rejected, []);
     for (const { sourceTimeMs } of all) assert.ok(sourceTimeMs >= startedAt && sourceTimeMs <= finishedAt);
-    // Only what contract §1 reads travels: none of what real clusters add.
+    // Only what docs/contract.md §1 reads travels: none of what real clusters add.
     for (const body of new Set(all.map((entry) => entry.body)))
       for (const dropped of [
         "managedFields",

@@ -19,7 +19,7 @@ const pipelineConfigSchema = z.object({
   }),
 });
 
-/** What the checks need of a local.json (contract §5 plus the dead-letter queue). */
+/** What the checks need of a local.json (docs/contract.md §5 plus the dead-letter queue). */
 export type PipelineConfig = z.infer<typeof pipelineConfigSchema>;
 
 export function readPipelineConfig(json: unknown): PipelineConfig {

@@ -84,7 +84,7 @@ describe("deployedConfig", () => {
     });
   });
 
-  it("is what the target-agnostic spec reads, and meets contract §5", () => {
+  it("is what the target-agnostic spec reads, and meets docs/contract.md §5", () => {
     const config = JSON.parse(JSON.stringify(deployedConfig(input))) as unknown;
     const target = readPipelineConfig(config);
     assert.equal(target.api, "http://a1b2c3d4.execute-api.localhost.localstack.cloud:4566");
