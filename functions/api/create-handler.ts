@@ -3,8 +3,8 @@
  * in, the router's answer out, with Powertools around it (Logger with the request id as
  * correlation id, Tracer, Metrics in EMF: requests and latency by route and status).
  *
- * handler.ts builds the real one from the environment; tests build one around an in-memory
- * reader with exactly the same middleware.
+ * create-function.ts builds the function's entries around it; tests build one around an
+ * in-memory reader with exactly the same middleware.
  */
 
 import type { Logger } from "@aws-lambda-powertools/logger";

@@ -1,7 +1,8 @@
 /**
  * Where the API function gets its WatcherRegistry: the ChannelWatcherRegistry (a queue per
  * watcher subscribed to the change topics, recorded in the watchers table) when the function's
- * environment names the watchers table, the change topics and the queue prefix; otherwise none,
+ * environment names the watchers table, the change topics and the queue prefix
+ * (functions/commons/environment.ts); otherwise none,
  * and the watcher routes answer 500 "watcher registry not configured" instead of faking success.
  *
  * The adapter's own errors that are the caller's fault (a scope with no topic) become 400s here,
@@ -10,26 +11,17 @@
 import type { SNSClient } from "@aws-sdk/client-sns";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import type { ApiEnvironment } from "#functions/commons/environment.ts";
 import { ChannelWatcherRegistry } from "#shared/adapters/watchers/channel-watcher-registry.ts";
 import { UnknownScopeError, WatcherChannels } from "#shared/adapters/watchers/watcher-channels.ts";
 import { badRequest } from "#shared/api/status.ts";
-import {
-  DENY_ALL_POLICY,
-  type WatcherAuthorizationPolicy,
-  type WatcherOwner,
-  watcherAuthorizationPolicySchema,
-} from "#shared/api/watcher-authorization.ts";
+import type { WatcherAuthorizationPolicy, WatcherOwner } from "#shared/api/watcher-authorization.ts";
 import type {
   WatcherApplied,
   WatcherRegistration,
   WatcherRegistry,
   WatcherRequest,
 } from "#shared/api/watcher-registry.ts";
-import { changeTopicArnsFromEnvironment } from "#shared/config/environment.ts";
-import { ENV } from "#shared/config/resources.ts";
-
-/** The variable the WatcherChannels construct sets. */
-export const WATCHER_QUEUE_PREFIX_ENV = ENV.watcherQueuePrefix;
 
 export interface WatcherRegistryClients {
   readonly documents: DynamoDBDocumentClient;
@@ -48,77 +40,25 @@ export interface WatcherRegistryChoice {
   readonly authorizationProblem: string | undefined;
 }
 
-/** The stack's policy (ENV.watcherAuthorization); fails closed, with the reason, when unusable. */
-export function watcherAuthorizationFromEnvironment(source: NodeJS.ProcessEnv): {
-  policy: WatcherAuthorizationPolicy;
-  problem: string | undefined;
-} {
-  const text = source[ENV.watcherAuthorization] ?? "";
-  if (text === "")
-    return {
-      policy: DENY_ALL_POLICY,
-      problem: `missing ${ENV.watcherAuthorization}: every caller is denied`,
-    };
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return {
-      policy: DENY_ALL_POLICY,
-      problem: `${ENV.watcherAuthorization} is not JSON: every caller is denied`,
-    };
-  }
-  const result = watcherAuthorizationPolicySchema.safeParse(parsed);
-  if (!result.success)
-    return {
-      policy: DENY_ALL_POLICY,
-      problem: `${ENV.watcherAuthorization} is invalid (${result.error.issues.map((i) => i.message).join("; ")}): every caller is denied`,
-    };
-  return { policy: result.data, problem: undefined };
-}
-
 export function createWatcherRegistry(
-  source: NodeJS.ProcessEnv,
+  environment: Pick<ApiEnvironment, "watchers" | "authorization">,
   clients: WatcherRegistryClients,
 ): WatcherRegistryChoice {
-  const authorization = watcherAuthorizationFromEnvironment(source);
-  const names = [ENV.watchersTable, ENV.changeTopicArns, WATCHER_QUEUE_PREFIX_ENV];
-  const missing = names.filter((name) => (source[name] ?? "") === "");
-  if (missing.length > 0)
-    return {
-      registry: undefined,
-      problem: `missing ${missing.join(", ")}`,
-      ...authorizationOf(authorization),
-    };
-  let topicArns: Record<string, string>;
-  try {
-    topicArns = changeTopicArnsFromEnvironment(source);
-  } catch (error) {
-    return { registry: undefined, problem: (error as Error).message, ...authorizationOf(authorization) };
-  }
-  const ttl = Number(source[ENV.watcherTtlSeconds] ?? "");
-  const ttlSeconds = Number.isInteger(ttl) && ttl > 0 ? ttl : undefined;
+  const { watchers: settings, authorization } = environment;
+  const decided = { authorization: authorization.policy, authorizationProblem: authorization.problem };
+  if (settings.problem !== undefined) return { registry: undefined, problem: settings.problem, ...decided };
   const channels = new WatcherChannels(
     clients.sqs(),
     clients.sns(),
-    topicArns,
-    source[WATCHER_QUEUE_PREFIX_ENV] as string,
+    settings.topicArns,
+    settings.queueNamePrefix,
   );
-  const registry = new ChannelWatcherRegistry(
-    channels,
-    clients.documents,
-    source[ENV.watchersTable] as string,
-    {
-      ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
-      // /v1/stats' convergence scans the watchers table: at most once per 5 s per container.
-      watermarksCacheMs: 5000,
-    },
-  );
-  return { registry: new CallerErrorsAs400(registry), problem: undefined, ...authorizationOf(authorization) };
-}
-
-function authorizationOf(decided: { policy: WatcherAuthorizationPolicy; problem: string | undefined }) {
-  return { authorization: decided.policy, authorizationProblem: decided.problem };
+  const registry = new ChannelWatcherRegistry(channels, clients.documents, settings.watchersTable, {
+    ...(settings.ttlSeconds === undefined ? {} : { ttlSeconds: settings.ttlSeconds }),
+    // /v1/stats' convergence scans the watchers table: at most once per 5 s per container.
+    watermarksCacheMs: 5000,
+  });
+  return { registry: new CallerErrorsAs400(registry), problem: undefined, ...decided };
 }
 
 class CallerErrorsAs400 implements WatcherRegistry {

@@ -5,8 +5,8 @@
  * the pipeline is idle. Returns what it did, for printing.
  */
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
+import { changeTopicArnsFromEnvironment } from "#functions/commons/environment.ts";
 import { ClusterSimulator, type SimEvent } from "#scripts/sim/cluster-simulator.ts";
-import { changeTopicArnsFromEnvironment } from "#shared/config/environment.ts";
 import { DEFAULT_PRIORITY_NAMESPACES } from "#shared/config/resources.ts";
 import type { LocalRunner } from "./runner.ts";
 

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Template } from "aws-cdk-lib/assertions";
-import { slicingSettingsFromEnvironment } from "#shared/config/environment.ts";
+import { slicingSettingsFromEnvironment } from "#functions/commons/environment.ts";
 import { ENV, LOGICAL_IDS } from "#shared/config/resources.ts";
 import { synthApp } from "#test/infra/synth.ts";
 import { environmentOf, ofType, render, resourcesOf } from "#test/infra/template.ts";

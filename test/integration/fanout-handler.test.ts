@@ -1,5 +1,5 @@
 /**
- * The real fan-out handler on fauxqs: stream records in, watcher queues receive the changes of
+ * The fan-out handler (createFanoutHandler) over fauxqs' SNS: stream records in, watcher queues receive the changes of
  * their scopes.
  *   - "bundles" (default): one message per scope for the whole batch, whose replay over the
  *     watcher's previous copy yields the stored object; a malformed record fails with every record
@@ -14,8 +14,13 @@ import { CreateTopicCommand } from "@aws-sdk/client-sns";
 import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { marshall } from "@aws-sdk/util-dynamodb";
 import type { DynamoDBRecord, DynamoDBStreamEvent } from "aws-lambda";
+import { createPowertools } from "#functions/commons/powertools.ts";
+import { createFanoutHandler, type FanoutHandler } from "#functions/fanout/create-handler.ts";
+import { SnsChangePublisher } from "#shared/adapters/sns/sns-change-publisher.ts";
+import { TopicAudience } from "#shared/adapters/sns/topic-audience.ts";
 import { WatcherChannels } from "#shared/adapters/watchers/watcher-channels.ts";
-import { ENV } from "#shared/config/resources.ts";
+import type { FanoutFormat } from "#shared/config/resources.ts";
+import { SERVICE_NAMES } from "#shared/config/service-names.ts";
 import type { CiliumEndpointSlice, Endpoint, EndpointSlice } from "#shared/core/model.ts";
 import type { OutputObject } from "#shared/core/output-changes.ts";
 import type { ChangeBundle } from "#shared/fanout/change-bundle.ts";
@@ -26,28 +31,21 @@ import { type FauxqsHandle, startLocalMessaging } from "#test/support/fauxqs.ts"
 import { lambdaContext, quietPowertools } from "#test/support/lambda.ts";
 
 let messaging: FauxqsHandle;
-type Handler = (
-  event: DynamoDBStreamEvent,
-  context: unknown,
-) => Promise<{ batchItemFailures: { itemIdentifier: string }[] }>;
+type Handler = FanoutHandler;
 let handler: Handler;
 let objectsHandler: Handler;
 let brokenCiliumHandler: Handler;
 const topicArns: Record<string, string> = {};
 
-/** A separate instance of the handler module, which reads its environment once when loaded. */
-async function handlerWith(variables: Record<string, string>, instance: string): Promise<Handler> {
-  const saved = Object.fromEntries(Object.keys(variables).map((name) => [name, process.env[name]]));
-  Object.assign(process.env, variables);
-  try {
-    const url = new URL(`../../functions/fanout/handler.ts?${instance}`, import.meta.url);
-    return ((await import(url.href)) as { handler: Handler }).handler;
-  } finally {
-    for (const [name, value] of Object.entries(saved)) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
-  }
+/** The handler in `format`, publishing to `arns` (no change log, no pipeline counts). */
+function fanoutHandler(format: FanoutFormat, arns: Record<string, string>): Handler {
+  return createFanoutHandler({
+    format,
+    topicArns: arns,
+    publisher: new SnsChangePublisher(messaging.sns, arns),
+    audience: new TopicAudience(messaging.sns),
+    ...createPowertools(SERVICE_NAMES.fanout),
+  });
 }
 
 before(async () => {
@@ -66,14 +64,10 @@ before(async () => {
     );
     topicArns[scope] = topic.TopicArn as string;
   }
-  process.env[ENV.changeTopicArns] = JSON.stringify(topicArns);
-  ({ handler } = (await import("#functions/fanout/handler.ts")) as never);
-  objectsHandler = await handlerWith({ [ENV.fanoutFormat]: "objects" }, "objects");
+  handler = fanoutHandler("bundles", topicArns);
+  objectsHandler = fanoutHandler("objects", topicArns);
   const missingTopic = (topicArns.Cilium as string).replace(/:[^:]+$/, ":no-such-topic");
-  brokenCiliumHandler = await handlerWith(
-    { [ENV.changeTopicArns]: JSON.stringify({ ...topicArns, Cilium: missingTopic }) },
-    "broken-cilium",
-  );
+  brokenCiliumHandler = fanoutHandler("bundles", { ...topicArns, Cilium: missingTopic });
 });
 after(async () => messaging.stop());
 

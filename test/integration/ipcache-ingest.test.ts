@@ -20,12 +20,12 @@ import type {
   SQSBatchResponse,
   SQSEvent,
 } from "aws-lambda";
+import { slicingSettingsFromEnvironment } from "#functions/commons/environment.ts";
 import { ClusterSimulator, type SimEvent } from "#scripts/sim/cluster-simulator.ts";
 import { DynamoSliceReader } from "#shared/adapters/dynamodb/slice-reader.ts";
 import { MemorySliceReader } from "#shared/api/memory-reader.ts";
 import { type ApiRouter, createApiRouter } from "#shared/api/router.ts";
 import type { IPCacheEntry } from "#shared/api/slice-reader.ts";
-import { slicingSettingsFromEnvironment } from "#shared/config/environment.ts";
 import { ENV } from "#shared/config/resources.ts";
 import { MemoryClusterStore } from "#shared/core/memory-store.ts";
 import { SliceEngine } from "#shared/core/slice-engine.ts";

@@ -15,15 +15,21 @@ import type {
   APIGatewayProxyEventV2,
   APIGatewayProxyStructuredResultV2,
   DynamoDBRecord,
-  DynamoDBStreamEvent,
   SQSBatchResponse,
   SQSEvent,
   SQSRecord,
 } from "aws-lambda";
+import { createPowertools } from "#functions/commons/powertools.ts";
+import { createFanoutHandler, type FanoutHandler } from "#functions/fanout/create-handler.ts";
 import { ClusterSimulator } from "#scripts/sim/cluster-simulator.ts";
+import { DynamoChangeLogWriter } from "#shared/adapters/dynamodb/change-log-writer.ts";
 import { pipelineCountsKey } from "#shared/adapters/dynamodb/items.ts";
+import { DynamoPipelineCountsRecorder } from "#shared/adapters/dynamodb/pipeline-counts-recorder.ts";
+import { SnsChangePublisher } from "#shared/adapters/sns/sns-change-publisher.ts";
+import { TopicAudience } from "#shared/adapters/sns/topic-audience.ts";
 import { WatcherChannels } from "#shared/adapters/watchers/watcher-channels.ts";
 import { ENV } from "#shared/config/resources.ts";
+import { SERVICE_NAMES } from "#shared/config/service-names.ts";
 import { minuteOf } from "#shared/pipeline/pipeline-counts.ts";
 import { type DynamoDbLocal, startDynamoDbLocal } from "#test/support/dynamodb-local.ts";
 import { type FauxqsHandle, startLocalMessaging } from "#test/support/fauxqs.ts";
@@ -32,10 +38,6 @@ import { lambdaContext, quietPowertools } from "#test/support/lambda.ts";
 let dynamo: DynamoDbLocal;
 let messaging: FauxqsHandle;
 let ingest: (event: SQSEvent, context: unknown) => Promise<SQSBatchResponse>;
-type FanoutHandler = (
-  event: DynamoDBStreamEvent,
-  context: unknown,
-) => Promise<{ batchItemFailures: { itemIdentifier: string }[] }>;
 let fanout: FanoutHandler;
 let objectsFanout: FanoutHandler;
 let api: (event: APIGatewayProxyEventV2, context: unknown) => Promise<APIGatewayProxyStructuredResultV2>;
@@ -56,11 +58,19 @@ before(async () => {
   process.env[ENV.changeTopicArns] = JSON.stringify(topicArns);
   ({ handler: ingest } = (await import("#functions/ingest/handler.ts")) as never);
   ({ handler: fanout } = (await import("#functions/fanout/handler.ts")) as never);
-  // A second instance of the module (it reads its environment when loaded), one message per change.
-  process.env[ENV.fanoutFormat] = "objects";
-  const objectsUrl = new URL("../../functions/fanout/handler.ts?objects", import.meta.url);
-  ({ handler: objectsFanout } = (await import(objectsUrl.href)) as never);
-  delete process.env[ENV.fanoutFormat];
+  // The same handler built from its factory in the other format, one message per change, with
+  // the same dependencies as the module's wiring builds (its change log and counters included).
+  const documents = DynamoDBDocumentClient.from(dynamo.client);
+  const stateTable = process.env[ENV.stateTable] as string;
+  objectsFanout = createFanoutHandler({
+    format: "objects",
+    topicArns,
+    publisher: new SnsChangePublisher(messaging.sns, topicArns),
+    audience: new TopicAudience(messaging.sns),
+    changeLog: new DynamoChangeLogWriter({ documents, stateTable }),
+    pipelineCounts: new DynamoPipelineCountsRecorder({ documents, stateTable }),
+    ...createPowertools(SERVICE_NAMES.fanout),
+  });
   // The API signs continue tokens with a key the stack provides; a fixed one here.
   process.env[ENV.continueTokenKey] = "k".repeat(32);
   ({ handler: api } = (await import("#functions/api/handler.ts")) as never);

@@ -1,5 +1,5 @@
 /**
- * The watcher-channel sweeper custom resource on fauxqs: the real handler, answering CloudFormation
+ * The watcher-channel sweeper custom resource on fauxqs: the handler built over fauxqs' clients, answering CloudFormation
  * through a local HTTP server standing in for the pre-signed response URL. On Delete it removes
  * every queue named with the prefix and their subscriptions, and leaves everything else alone.
  */
@@ -7,9 +7,12 @@ import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
+import { Logger } from "@aws-lambda-powertools/logger";
 import { CreateTopicCommand, ListSubscriptionsByTopicCommand, SubscribeCommand } from "@aws-sdk/client-sns";
 import { CreateQueueCommand, GetQueueAttributesCommand, ListQueuesCommand } from "@aws-sdk/client-sqs";
 import type { CloudFormationCustomResourceEvent } from "aws-lambda";
+import { createWatcherSweeperHandler } from "#functions/watcher-sweeper/create-handler.ts";
+import { SERVICE_NAMES } from "#shared/config/service-names.ts";
 import { type FauxqsHandle, startLocalMessaging } from "#test/support/fauxqs.ts";
 import { quietPowertools } from "#test/support/lambda.ts";
 
@@ -41,7 +44,12 @@ before(async () => {
   for (const name of ["sweep-EndpointSlice", "sweep-Cilium"]) {
     topicArns.push((await messaging.sns.send(new CreateTopicCommand({ Name: name }))).TopicArn as string);
   }
-  ({ handler } = (await import("#functions/watcher-sweeper/handler.ts")) as never);
+  handler = createWatcherSweeperHandler({
+    sqs: messaging.sqs,
+    sns: messaging.sns,
+    logger: new Logger({ serviceName: SERVICE_NAMES.watcherSweeper }),
+    put: fetch,
+  });
 });
 after(async () => {
   await new Promise((resolve) => server?.close(resolve));

@@ -13,8 +13,8 @@ import {
   SecretValueError,
   type SecretValueSource,
 } from "#functions/api/secret-value.ts";
+import { EnvironmentError, readContinueTokenKey } from "#functions/commons/environment.ts";
 import { queryFingerprint } from "#shared/api/continue-token.ts";
-import { EnvironmentError } from "#shared/config/environment.ts";
 import { ENV } from "#shared/config/resources.ts";
 
 const SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ContinueTokenKey-AbCdEf";
@@ -34,11 +34,11 @@ describe("continue-token key", () => {
   it("reads the stack's secret once; containers with the same secret honour each other's tokens", async () => {
     const calls: string[] = [];
     const env = { [ENV.continueTokenKeySecret]: SECRET_ARN };
-    const first = await loadContinueTokens(env, secrets("s".repeat(64), calls));
-    const second = await loadContinueTokens(env, secrets("s".repeat(64), calls));
+    const first = await loadContinueTokens(readContinueTokenKey(env), secrets("s".repeat(64), calls));
+    const second = await loadContinueTokens(readContinueTokenKey(env), secrets("s".repeat(64), calls));
     assert.deepEqual(calls, [SECRET_ARN, SECRET_ARN]);
     assert.deepEqual(second.decode(first.encode(fingerprint, { after: "x" }), fingerprint), { after: "x" });
-    const rotated = await loadContinueTokens(env, secrets("t".repeat(64)));
+    const rotated = await loadContinueTokens(readContinueTokenKey(env), secrets("t".repeat(64)));
     assert.throws(
       () => rotated.decode(first.encode(fingerprint, { after: "x" }), fingerprint),
       (error: { status?: { code?: number } }) => error.status?.code === 410,
@@ -48,7 +48,10 @@ describe("continue-token key", () => {
   it("prefers the key itself (local runs) and never asks Secrets Manager then", async () => {
     const calls: string[] = [];
     const tokens = await loadContinueTokens(
-      { [ENV.continueTokenKey]: "l".repeat(40), [ENV.continueTokenKeySecret]: SECRET_ARN },
+      readContinueTokenKey({
+        [ENV.continueTokenKey]: "l".repeat(40),
+        [ENV.continueTokenKeySecret]: SECRET_ARN,
+      }),
       secrets("unused", calls),
     );
     assert.ok(tokens.encode(fingerprint, {}).includes("."));
@@ -62,7 +65,11 @@ describe("continue-token key", () => {
       [{ [ENV.continueTokenKeySecret]: SECRET_ARN }, ""],
       [{ [ENV.continueTokenKeySecret]: SECRET_ARN }, "x".repeat(31)],
     ] as const) {
-      await assert.rejects(loadContinueTokens(env, secrets(value)), EnvironmentError, JSON.stringify(env));
+      await assert.rejects(
+        async () => loadContinueTokens(readContinueTokenKey(env), secrets(value)),
+        EnvironmentError,
+        JSON.stringify(env),
+      );
     }
   });
 });

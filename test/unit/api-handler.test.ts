@@ -6,12 +6,15 @@ import { Tracer } from "@aws-lambda-powertools/tracer";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import { createApiHandler, searchDottedPath, toApiRequest } from "#functions/api/create-handler.ts";
-import { readApiEnvironment } from "#functions/api/environment.ts";
 import { createWatcherRegistry } from "#functions/api/watcher-registry-factory.ts";
+import {
+  EnvironmentError,
+  readApiEnvironment,
+  readWatcherEnvironment,
+} from "#functions/commons/environment.ts";
 import { MemoryChangeLog } from "#shared/api/memory-change-log.ts";
 import { MemorySliceReader } from "#shared/api/memory-reader.ts";
 import { createApiRouter } from "#shared/api/router.ts";
-import { EnvironmentError } from "#shared/config/environment.ts";
 import { ENV } from "#shared/config/resources.ts";
 import type { EndpointSlice } from "#shared/core/model.ts";
 import { changeLogEntry } from "#shared/fanout/change-log.ts";
@@ -335,13 +338,35 @@ describe("API function environment", () => {
         error.message.includes(ENV.identitiesTable) &&
         !error.message.includes(ENV.slicesTable),
     );
+    const environment = readApiEnvironment({
+      [ENV.slicesTable]: "s-table",
+      [ENV.stateTable]: "st-table",
+      [ENV.identitiesTable]: "i-table",
+      [ENV.continueTokenKeySecret]: "arn:aws:secretsmanager:eu-west-1:1:secret:k",
+    });
     assert.deepEqual(
-      readApiEnvironment({
-        [ENV.slicesTable]: "s-table",
-        [ENV.stateTable]: "st-table",
-        [ENV.identitiesTable]: "i-table",
-      }),
-      { slicesTable: "s-table", stateTable: "st-table", identitiesTable: "i-table" },
+      {
+        slicesTable: environment.slicesTable,
+        stateTable: environment.stateTable,
+        identitiesTable: environment.identitiesTable,
+        continueTokenKey: environment.continueTokenKey,
+      },
+      {
+        slicesTable: "s-table",
+        stateTable: "st-table",
+        identitiesTable: "i-table",
+        continueTokenKey: { secretId: "arn:aws:secretsmanager:eu-west-1:1:secret:k" },
+      },
+    );
+    assert.throws(
+      () =>
+        readApiEnvironment({
+          [ENV.slicesTable]: "s-table",
+          [ENV.stateTable]: "st-table",
+          [ENV.identitiesTable]: "i-table",
+        }),
+      (error: unknown) =>
+        error instanceof EnvironmentError && error.message.includes(ENV.continueTokenKeySecret),
     );
   });
 
@@ -362,7 +387,7 @@ describe("API function environment", () => {
         throw new Error("no SNS client is needed before a scope is known");
       },
     };
-    const none = createWatcherRegistry({ [ENV.watchersTable]: "w" }, clients);
+    const none = createWatcherRegistry(readWatcherEnvironment({ [ENV.watchersTable]: "w" }), clients);
     assert.equal(none.registry, undefined);
     assert.match(String(none.problem), /SLICELINE_CHANGE_TOPIC_ARNS/);
 
@@ -373,7 +398,10 @@ describe("API function environment", () => {
       [ENV.watcherAuthorization]: JSON.stringify({ mode: "none" }),
     };
     const lazy = { documents, sqs: () => ({}) as never, sns: () => ({}) as never };
-    const unguarded = createWatcherRegistry({ ...environment, [ENV.watcherAuthorization]: "" }, lazy);
+    const unguarded = createWatcherRegistry(
+      readWatcherEnvironment({ ...environment, [ENV.watcherAuthorization]: "" }),
+      lazy,
+    );
     assert.equal(unguarded.problem, undefined);
     assert.match(
       String(unguarded.authorizationProblem),
@@ -382,16 +410,19 @@ describe("API function environment", () => {
     assert.deepEqual(unguarded.authorization.nodePrincipals, []);
     assert.equal(unguarded.authorization.mode, "principal");
     const badPolicy = createWatcherRegistry(
-      { ...environment, [ENV.watcherAuthorization]: '{"mode":1}' },
+      readWatcherEnvironment({ ...environment, [ENV.watcherAuthorization]: '{"mode":1}' }),
       lazy,
     );
     assert.match(String(badPolicy.authorizationProblem), /is invalid/);
-    const badJson = createWatcherRegistry({ ...environment, [ENV.changeTopicArns]: "{" }, clients);
+    const badJson = createWatcherRegistry(
+      readWatcherEnvironment({ ...environment, [ENV.changeTopicArns]: "{" }),
+      clients,
+    );
     assert.equal(badJson.registry, undefined);
     assert.match(String(badJson.problem), /not JSON/);
 
     const lazyClients = { documents, sqs: () => ({}) as never, sns: () => ({}) as never };
-    const configured = createWatcherRegistry(environment, lazyClients);
+    const configured = createWatcherRegistry(readWatcherEnvironment(environment), lazyClients);
     assert.equal(configured.problem, undefined);
     assert.ok(configured.registry);
     const router = createApiRouter({

@@ -4,19 +4,58 @@ import {
   changeTopicArnsFromEnvironment,
   EnvironmentError,
   fanoutFormatFromEnvironment,
-  requireEnvironment,
+  readFanoutEnvironment,
+  readIngestEnvironment,
   slicingSettingsFromEnvironment,
-} from "#shared/config/environment.ts";
+} from "#functions/commons/environment.ts";
 import { InvalidEndpointSliceSettingsError } from "#shared/core/endpointslice/settings.ts";
 import { InvalidLabelPolicyError } from "#shared/core/identity/security-labels.ts";
 
 describe("environment", () => {
   it("names every missing variable at once", () => {
     assert.throws(
-      () => requireEnvironment(["stateTable", "slicesTable"], { SLICELINE_STATE_TABLE: "s" }),
-      (error: Error) => error instanceof EnvironmentError && /SLICELINE_SLICES_TABLE/.test(error.message),
+      () => readIngestEnvironment({ SLICELINE_STATE_TABLE: "s", SLICELINE_IDENTITIES_TABLE: "" }),
+      (error: Error) =>
+        error instanceof EnvironmentError &&
+        /SLICELINE_SLICES_TABLE: required/.test(error.message) &&
+        /SLICELINE_IDENTITIES_TABLE: required/.test(error.message) &&
+        /SLICELINE_DEAD_LETTER_QUEUE_URL: required/.test(error.message) &&
+        !/SLICELINE_STATE_TABLE/.test(error.message),
     );
-    assert.deepEqual(requireEnvironment(["stateTable"], { SLICELINE_STATE_TABLE: "s" }), { stateTable: "s" });
+    const ingest = {
+      SLICELINE_STATE_TABLE: "st",
+      SLICELINE_SLICES_TABLE: "sl",
+      SLICELINE_IDENTITIES_TABLE: "id",
+      SLICELINE_DEAD_LETTER_QUEUE_URL: "http://dlq",
+    };
+    const read = readIngestEnvironment(ingest);
+    assert.deepEqual(read.tables, { stateTable: "st", slicesTable: "sl", identitiesTable: "id" });
+    assert.equal(read.deadLetterQueueUrl, "http://dlq");
+    assert.equal(read.writeBudget, undefined);
+  });
+
+  it("reads the write budget, which needs the watchers table", () => {
+    const ingest = {
+      SLICELINE_STATE_TABLE: "st",
+      SLICELINE_SLICES_TABLE: "sl",
+      SLICELINE_IDENTITIES_TABLE: "id",
+      SLICELINE_DEAD_LETTER_QUEUE_URL: "http://dlq",
+    };
+    assert.deepEqual(
+      readIngestEnvironment({ ...ingest, SLICELINE_WRITE_BUDGET: "50", SLICELINE_WATCHERS_TABLE: "w" })
+        .writeBudget,
+      { baseWritesPerSecond: 50, watchersTable: "w" },
+    );
+    assert.throws(
+      () => readIngestEnvironment({ ...ingest, SLICELINE_WRITE_BUDGET: "50" }),
+      (error: Error) => error instanceof EnvironmentError && /SLICELINE_WATCHERS_TABLE/.test(error.message),
+    );
+    assert.throws(
+      () => readIngestEnvironment({ ...ingest, SLICELINE_WRITE_BUDGET: "-1", SLICELINE_WATCHERS_TABLE: "w" }),
+      (error: Error) =>
+        error instanceof EnvironmentError &&
+        /SLICELINE_WRITE_BUDGET: must be a positive number/.test(error.message),
+    );
   });
 
   it("reads slicing settings from JSON, with the core's own validation", () => {
@@ -55,6 +94,20 @@ describe("environment", () => {
     assert.throws(
       () => changeTopicArnsFromEnvironment({ SLICELINE_CHANGE_TOPIC_ARNS: '{"x":"nope"}' }),
       EnvironmentError,
+    );
+  });
+
+  it("reads the fan-out's environment: topics required, the state table optional", () => {
+    const topics = JSON.stringify({ EndpointSlice: "arn:aws:sns:eu-west-1:1:a" });
+    assert.deepEqual(readFanoutEnvironment({ SLICELINE_CHANGE_TOPIC_ARNS: topics }), {
+      topicArns: { EndpointSlice: "arn:aws:sns:eu-west-1:1:a" },
+      format: "bundles",
+      stateTable: undefined,
+    });
+    assert.throws(
+      () => readFanoutEnvironment({}),
+      (error: Error) =>
+        error instanceof EnvironmentError && /SLICELINE_CHANGE_TOPIC_ARNS/.test(error.message),
     );
   });
 

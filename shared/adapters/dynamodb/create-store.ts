@@ -5,7 +5,6 @@
  */
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { ENV } from "#shared/config/resources.ts";
 import type { SlicingSettings } from "#shared/core/settings.ts";
 import { DynamoClusterStore, type DynamoClusterStoreOptions } from "./cluster-store.ts";
 import type { DynamoTables } from "./items.ts";
@@ -29,20 +28,6 @@ export function tablesOf(environment: TableEnvironment): DynamoTables {
     state: environment.stateTable,
     slices: environment.slicesTable,
     identities: environment.identitiesTable,
-  };
-}
-
-/** Table names from SLICELINE_STATE_TABLE, SLICELINE_SLICES_TABLE and SLICELINE_IDENTITIES_TABLE. */
-export function tablesFromEnvironment(source: NodeJS.ProcessEnv = process.env): DynamoTables {
-  const read = (name: string): string => {
-    const value = source[name];
-    if (value === undefined || value === "") throw new Error(`missing environment variable ${name}`);
-    return value;
-  };
-  return {
-    state: read(ENV.stateTable),
-    slices: read(ENV.slicesTable),
-    identities: read(ENV.identitiesTable),
   };
 }
 
