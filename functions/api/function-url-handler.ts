@@ -17,6 +17,7 @@ import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import type { ApiResponse, ApiRouter } from "#shared/api/router.ts";
 import { internalError } from "#shared/api/status.ts";
+import { METRIC } from "#shared/config/metric-names.ts";
 import { deadlineOf, toApiRequest } from "./create-handler.ts";
 import type { HttpResponseMetadata, ResponseStream, StreamingHandler } from "./lambda-streaming.ts";
 
@@ -114,8 +115,8 @@ export function createFunctionUrlHandler(
     else logger.info("request", fields);
     if (metrics !== undefined) {
       metrics.addDimensions({ route: response.route, status: String(response.status) });
-      metrics.addMetric("ApiRequests", MetricUnit.Count, 1);
-      metrics.addMetric("ApiLatency", MetricUnit.Milliseconds, firstByteMs);
+      metrics.addMetric(METRIC.apiRequests, MetricUnit.Count, 1);
+      metrics.addMetric(METRIC.apiLatency, MetricUnit.Milliseconds, firstByteMs);
       metrics.publishStoredMetrics();
     }
     logger.resetKeys();
