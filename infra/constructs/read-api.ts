@@ -30,37 +30,9 @@ import type { SlicelineTables } from "#infra/constructs/tables.ts";
 import type { WatcherChannels } from "#infra/constructs/watcher-channels.ts";
 import type { Settings } from "#infra/settings.ts";
 import { grantTableTo, READER_ACCESS } from "#infra/wiring.ts";
+import { API_ROUTES } from "#shared/api/routes.ts";
 import { ENV, LOGICAL_IDS } from "#shared/config/resources.ts";
 import { SERVICE_NAMES } from "#shared/config/service-names.ts";
-
-/** Every route of the API (docs/contract.md §3 and §4), as "METHOD path". */
-export const API_ROUTES = [
-  // Discovery (kubectl --server=<url> reads these first).
-  "GET /",
-  "GET /api",
-  "GET /api/{version}",
-  "GET /apis",
-  "GET /apis/{group}",
-  "GET /apis/{group}/{version}",
-  // kubectl checks that a namespace exists after a NotFound.
-  "GET /api/{version}/namespaces/{namespace}",
-  // Cluster-wide lists and cluster-scoped gets: endpointslices (all namespaces),
-  // ciliumendpointslices, ciliumidentities.
-  "GET /apis/{group}/{version}/{resource}",
-  "GET /apis/{group}/{version}/{resource}/{name}",
-  // Namespaced list and get: endpointslices.
-  "GET /apis/{group}/{version}/namespaces/{namespace}/{resource}",
-  "GET /apis/{group}/{version}/namespaces/{namespace}/{resource}/{name}",
-  // Conveniences.
-  "GET /v1/ipcache/{ip}",
-  "GET /v1/stats",
-  "GET /healthz",
-  // Watchers.
-  "POST /v1/watchers",
-  "GET /v1/watchers/{node}",
-  "DELETE /v1/watchers/{node}",
-  "POST /v1/watchers/{node}/applied",
-] as const;
 
 /** One JSON line per request: who (IAM caller), what (route, status), how long. */
 const ACCESS_LOG_FORMAT = JSON.stringify({
@@ -156,9 +128,9 @@ export class ReadApi extends Construct {
     const integration = new HttpLambdaIntegration("Handler", fn, {
       payloadFormatVersion: PayloadFormatVersion.VERSION_2_0,
     });
+    // Every route of the API, from the table the router dispatches on.
     for (const route of API_ROUTES) {
-      const [method, path] = route.split(" ") as [keyof typeof HttpMethod, string];
-      this.httpApi.addRoutes({ path, methods: [HttpMethod[method]], integration });
+      this.httpApi.addRoutes({ path: route.path, methods: [HttpMethod[route.method]], integration });
     }
     // Everything else reaches the function too, so an unknown path or method is answered with a
     // Kubernetes Status (404/405) rather than API Gateway's own {"message":"Not Found"}.

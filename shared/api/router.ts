@@ -3,7 +3,7 @@
  * No HTTP server and no AWS types here: the Lambda handler adapts API Gateway events to it, a
  * local runner adapts node:http, and tests call it directly.
  *
- * Routes (docs/contract.md §3 and §4):
+ * Routes (docs/contract.md §3 and §4; declared once in routes.ts, which the CDK app's routes also use):
  *   GET  /api, /api/v1, /apis, /apis/{group}, /apis/{group}/{version}        discovery
  *   GET  /apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices[/{name}]
  *   GET  /apis/discovery.k8s.io/v1/endpointslices
@@ -31,6 +31,7 @@ import {
 } from "./discovery.ts";
 import { parseFieldSelector, parseLabelSelector } from "./label-selector.ts";
 import { invalidName, namespaceProblem, objectNameProblem } from "./object-names.ts";
+import { matchPath, type RouteHandlerName } from "./routes.ts";
 import type { ListOptions, SliceReader } from "./slice-reader.ts";
 import {
   badRequest,
@@ -131,400 +132,492 @@ export type ApiRouter = (request: ApiRequest) => Promise<ApiResponse>;
 
 const JSON_HEADERS = { "content-type": "application/json", "cache-control": "no-cache, private" } as const;
 
-interface Matched {
-  readonly route: string;
-  readonly methods: readonly string[];
-  run(): Promise<ApiResponse> | ApiResponse;
+/** One request as the route functions see it. */
+interface RequestContext {
+  readonly request: ApiRequest;
+  /** Upper case. */
+  readonly method: string;
+  /** Lower-case names. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly param: (name: string) => string | undefined;
+  readonly reader: SliceReader;
+  readonly options: ApiRouterOptions;
+  readonly now: () => number;
 }
+
+/** What a matched path is: its route template (for metrics and logs) and how it is answered. */
+interface Resolved {
+  readonly template: string;
+  run(ctx: RequestContext): Promise<ApiResponse> | ApiResponse;
+}
+
+/** A route's function: undefined when the path has the route's shape but names nothing served (404). */
+type RouteHandler = (params: Readonly<Record<string, string>>) => Resolved | undefined;
 
 export function createApiRouter(options: ApiRouterOptions): ApiRouter {
   const now = options.now ?? Date.now;
-  const { reader } = options;
+  return (request) =>
+    answer({
+      request,
+      method: request.method.toUpperCase(),
+      headers: lowerCaseKeys(request.headers),
+      param: queryReader(request.query),
+      reader: options.reader,
+      options,
+      now,
+    });
+}
 
-  return async (request) => {
-    const method = request.method.toUpperCase();
-    const headers = lowerCaseKeys(request.headers);
-    const param = queryReader(request.query);
-    let route = "unmatched";
-    try {
-      const segments = pathSegments(request.path);
-      const matched = segments === undefined ? undefined : match(segments);
-      if (matched === undefined) throw pathNotFound();
-      route = `${method} ${matched.route}`;
-      if (!matched.methods.includes(method)) throw methodNotAllowed(method);
-      return withRoute(await matched.run(), route);
-    } catch (error) {
-      if (error instanceof StatusError) return statusResponse(error.status, route);
-      options.onError?.(error, route);
-      return statusResponse(toInternalError("the server could not complete the request").status, route);
-    }
+/** The route's answer; every error a Status, the unexpected ones reported to onError as 500s. */
+async function answer(ctx: RequestContext): Promise<ApiResponse> {
+  let route = "unmatched";
+  try {
+    const segments = pathSegments(ctx.request.path);
+    const matched = segments === undefined ? undefined : resolve(segments, ctx.method);
+    if (matched === undefined) throw pathNotFound();
+    route = `${ctx.method} ${matched.resolved.template}`;
+    if (!matched.methodAllowed) throw methodNotAllowed(ctx.method);
+    return withRoute(await matched.resolved.run(ctx), route);
+  } catch (error) {
+    if (error instanceof StatusError) return statusResponse(error.status, route);
+    ctx.options.onError?.(error, route);
+    return statusResponse(toInternalError("the server could not complete the request").status, route);
+  }
+}
 
-    function match(segments: readonly string[]): Matched | undefined {
-      const [first, second, third] = segments;
-      const n = segments.length;
-      if (n === 0) return get("/", () => json(200, rootPaths()));
-      if (first === "healthz" && n === 1)
-        return get("/healthz", () => ({
-          status: 200,
-          headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-cache, private" },
-          body: "ok",
-          route: "",
-        }));
-      if (first === "api") {
-        if (n === 1) return get("/api", () => json(200, apiVersions(headers.host ?? "")));
-        if (n === 2 && second === "v1") return get("/api/v1", () => json(200, coreResourceList()));
-        if (n === 4 && second === "v1" && third === "namespaces")
-          return get("/api/v1/namespaces/{namespace}", () => namespace(segments[3] as string));
-        return undefined;
-      }
-      if (first === "apis") return matchApis(segments);
-      if (first === "v1") {
-        if (second === "ipcache" && n === 3) return get("/v1/ipcache/{ip}", () => ipcache(third as string));
-        if (second === "stats" && n === 2)
-          return get("/v1/stats", async () =>
-            json(200, { ...(await reader.stats()), ...(await convergence()) }),
-          );
-        if (second === "watchers" && n === 2)
-          return {
-            route: "/v1/watchers",
-            methods: ["POST"],
-            run: () => watcherErrorStatus(() => registerWatcher(request.body)),
-          };
-        if (second === "watchers" && n === 4 && segments[3] === "applied")
-          return {
-            route: "/v1/watchers/{node}/applied",
-            methods: ["POST"],
-            run: () => watcherErrorStatus(() => acknowledgeWatcher(third as string, request.body)),
-          };
-        if (second === "watchers" && n === 3)
-          return {
-            route: "/v1/watchers/{node}",
-            methods: ["GET", "DELETE"],
-            run: () =>
-              watcherErrorStatus(() =>
-                method === "DELETE" ? deregisterWatcher(third as string) : getWatcher(third as string),
-              ),
-          };
-      }
-      return undefined;
-    }
+/**
+ * The route table's answer for a path (API_ROUTES): the path's route, resolved by the entry for
+ * the request's method when there is one (otherwise by the path's first entry, and the method is
+ * not allowed: 405).
+ */
+function resolve(
+  segments: readonly string[],
+  method: string,
+): { resolved: Resolved; methodAllowed: boolean } | undefined {
+  const matches = matchPath(segments);
+  const chosen = matches.find((m) => m.route.method === method) ?? matches[0];
+  if (chosen === undefined) return undefined;
+  const resolved = ROUTE_HANDLERS[chosen.route.handler](chosen.params);
+  return resolved === undefined ? undefined : { resolved, methodAllowed: chosen.route.method === method };
+}
 
-    function matchApis(segments: readonly string[]): Matched | undefined {
-      const [, group, version, ...rest] = segments;
-      if (group === undefined) return get("/apis", () => json(200, apiGroupList()));
-      const groupDocument = apiGroup(group);
-      if (groupDocument === undefined) return undefined;
-      if (version === undefined) return get(`/apis/${group}`, () => json(200, groupDocument));
-      const resources = apiResourceList(group, version);
-      if (resources === undefined) return undefined;
-      const base = `/apis/${group}/${version}`;
-      if (rest.length === 0) return get(base, () => json(200, resources));
-      const resourceAt = (plural: string | undefined): ApiResource | undefined =>
-        OUTPUT_KINDS.map((k) => API_RESOURCES[k]).find(
-          (r) => r.plural === plural && r.group === group && r.version === version,
-        );
-      const [a, b, c, d] = rest;
-      if (a === "namespaces" && rest.length >= 3) {
-        const resource = resourceAt(c);
-        if (resource === undefined || !resource.namespaced || rest.length > 4) return undefined;
-        const namespace = b as string;
-        if (rest.length === 3)
-          return get(`${base}/namespaces/{namespace}/${resource.plural}`, () => list(resource, namespace));
-        return get(`${base}/namespaces/{namespace}/${resource.plural}/{name}`, () =>
-          getObject(resource, namespace, d as string),
-        );
-      }
-      const resource = resourceAt(a);
-      if (resource === undefined || rest.length > 2) return undefined;
-      if (rest.length === 1) return get(`${base}/${resource.plural}`, () => list(resource, undefined));
-      if (resource.namespaced) return undefined;
-      return get(`${base}/${resource.plural}/{name}`, () => getObject(resource, undefined, b as string));
-    }
+const ROUTE_HANDLERS: Readonly<Record<RouteHandlerName, RouteHandler>> = {
+  root: () => ({ template: "/", run: () => json(200, rootPaths()) }),
+  health: () => ({ template: "/healthz", run: health }),
+  coreVersions: () => ({ template: "/api", run: (ctx) => json(200, apiVersions(ctx.headers.host ?? "")) }),
+  coreResources: ({ version }) =>
+    version === "v1" ? { template: "/api/v1", run: () => json(200, coreResourceList()) } : undefined,
+  namespace: ({ version, namespace }) =>
+    version === "v1"
+      ? {
+          template: "/api/v1/namespaces/{namespace}",
+          run: (ctx) => namespaceObject(ctx, namespace as string),
+        }
+      : undefined,
+  groups: () => ({ template: "/apis", run: () => json(200, apiGroupList()) }),
+  group: ({ group = "" }) => {
+    const document = apiGroup(group);
+    return document === undefined
+      ? undefined
+      : { template: `/apis/${group}`, run: () => json(200, document) };
+  },
+  groupResources: ({ group = "", version = "" }) => {
+    const resources = apiGroup(group) === undefined ? undefined : apiResourceList(group, version);
+    return resources === undefined
+      ? undefined
+      : { template: `/apis/${group}/${version}`, run: () => json(200, resources) };
+  },
+  list: (params) => {
+    const resource = servedResource(params);
+    if (resource === undefined) return undefined;
+    return {
+      template: `${groupPath(resource)}/${resource.plural}`,
+      run: (ctx) => list(ctx, resource, undefined),
+    };
+  },
+  get: (params) => {
+    const resource = servedResource(params);
+    if (resource === undefined || resource.namespaced) return undefined;
+    return {
+      template: `${groupPath(resource)}/${resource.plural}/{name}`,
+      run: (ctx) => getObject(ctx, resource, undefined, params.name as string),
+    };
+  },
+  listNamespaced: (params) => {
+    const resource = servedResource(params);
+    if (resource === undefined || !resource.namespaced) return undefined;
+    return {
+      template: `${groupPath(resource)}/namespaces/{namespace}/${resource.plural}`,
+      run: (ctx) => list(ctx, resource, params.namespace as string),
+    };
+  },
+  getNamespaced: (params) => {
+    const resource = servedResource(params);
+    if (resource === undefined || !resource.namespaced) return undefined;
+    return {
+      template: `${groupPath(resource)}/namespaces/{namespace}/${resource.plural}/{name}`,
+      run: (ctx) => getObject(ctx, resource, params.namespace as string, params.name as string),
+    };
+  },
+  ipcache: ({ ip }) => ({ template: "/v1/ipcache/{ip}", run: (ctx) => ipcache(ctx, ip as string) }),
+  stats: () => ({
+    template: "/v1/stats",
+    run: async (ctx) => json(200, { ...(await ctx.reader.stats()), ...(await convergence(ctx)) }),
+  }),
+  registerWatcher: () => ({
+    template: "/v1/watchers",
+    run: (ctx) => watcherErrorStatus(() => registerWatcher(ctx)),
+  }),
+  getWatcher: ({ node }) => ({
+    template: "/v1/watchers/{node}",
+    run: (ctx) => watcherErrorStatus(() => getWatcher(ctx, node as string)),
+  }),
+  deregisterWatcher: ({ node }) => ({
+    template: "/v1/watchers/{node}",
+    run: (ctx) => watcherErrorStatus(() => deregisterWatcher(ctx, node as string)),
+  }),
+  acknowledgeWatcher: ({ node }) => ({
+    template: "/v1/watchers/{node}/applied",
+    run: (ctx) => watcherErrorStatus(() => acknowledgeWatcher(ctx, node as string)),
+  }),
+};
 
-    async function list(resource: ApiResource, namespace: string | undefined): Promise<ApiResponse> {
-      if (isWatch()) return watch(resource, namespace);
-      if (namespace !== undefined) validNamespace(namespace);
-      const output = negotiate(headers.accept);
-      const listOptions: ListOptions = {
-        limit: parseLimit(param("limit")),
-        continueToken: emptyToUndefined(param("continue")),
-        labelSelector: parseLabelSelector(param("labelSelector")),
-        fieldSelector: parseFieldSelector(param("fieldSelector")),
-      };
-      const includeObject =
-        output.table === undefined ? "Metadata" : parseIncludeObject(param("includeObject"));
-      const result = await reader.list(resource.kind, namespace, listOptions);
-      const resourceVersion = listVersion(result.resourceVersion);
-      const metadata =
-        result.continueToken === undefined
-          ? { resourceVersion }
-          : { resourceVersion, continue: result.continueToken };
-      if (output.table !== undefined) {
-        return json(
-          200,
-          renderTable(resource.kind, result.items, metadata, {
-            nowMs: now(),
-            includeObject,
-            apiVersion: output.table,
-          }),
-        );
-      }
-      return json(200, {
-        apiVersion: resource.groupVersion,
-        kind: resource.listKind,
-        metadata,
-        items: result.items,
-      });
-    }
+/** The served resource a Kubernetes path names (group, version, plural), if any. */
+function servedResource(params: Readonly<Record<string, string>>): ApiResource | undefined {
+  const { group = "", version = "", resource: plural } = params;
+  if (apiGroup(group) === undefined || apiResourceList(group, version) === undefined) return undefined;
+  return OUTPUT_KINDS.map((kind) => API_RESOURCES[kind]).find(
+    (r) => r.plural === plural && r.group === group && r.version === version,
+  );
+}
 
-    async function getObject(
-      resource: ApiResource,
-      namespace: string | undefined,
-      name: string,
-    ): Promise<ApiResponse> {
-      rejectWatch();
-      if (namespace !== undefined) validNamespace(namespace);
-      const nameProblem = objectNameProblem(resource.kind, name);
-      if (nameProblem !== undefined) throw invalidName("metadata.name", name, nameProblem);
-      const output = negotiate(headers.accept);
-      const includeObject =
-        output.table === undefined ? "Metadata" : parseIncludeObject(param("includeObject"));
-      const object = await reader.get(resource.kind, namespace, name);
-      if (object === undefined) throw objectNotFound(resource, name);
-      if (output.table !== undefined) {
-        const table: Table = renderTable(
-          resource.kind as OutputKind,
-          [object],
-          { resourceVersion: object.metadata.resourceVersion ?? "0" },
-          { nowMs: now(), includeObject, apiVersion: output.table },
-        );
-        return json(200, table);
-      }
-      return json(200, object);
-    }
+function groupPath(resource: ApiResource): string {
+  return `/apis/${resource.group}/${resource.version}`;
+}
 
-    /**
-     * Not a served resource (discovery lists none in v1): kubectl reads it after a NotFound to say
-     * whether the object or its namespace is missing, so a known namespace gets a minimal object.
-     */
-    async function namespace(name: string): Promise<ApiResponse> {
-      validNamespace(name);
-      if (!(await reader.namespaceExists(name)))
-        throw objectNotFound({ group: "", plural: "namespaces" }, name);
-      return json(200, {
-        apiVersion: "v1",
-        kind: "Namespace",
-        metadata: { name },
-        status: { phase: "Active" },
-      });
-    }
+function health(): ApiResponse {
+  return {
+    status: 200,
+    headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-cache, private" },
+    body: "ok",
+    route: "",
+  };
+}
 
-    async function ipcache(text: string): Promise<ApiResponse> {
-      const parsed = parseAddress(text);
-      if (parsed === undefined) throw badRequest(`${JSON.stringify(text)} is not an IP address`);
-      const entry = await reader.lookupIP(parsed.address);
-      if (entry === undefined)
-        throw new StatusError("NotFound", `no live pod has IP ${parsed.address}`, {
-          name: parsed.address,
-          kind: "ipcache",
-        });
-      return json(200, entry);
-    }
+async function list(
+  ctx: RequestContext,
+  resource: ApiResource,
+  namespace: string | undefined,
+): Promise<ApiResponse> {
+  if (isWatch(ctx)) return watch(ctx, resource, namespace);
+  if (namespace !== undefined) validNamespace(namespace);
+  const output = negotiate(ctx.headers.accept);
+  const listOptions: ListOptions = {
+    limit: parseLimit(ctx.param("limit")),
+    continueToken: emptyToUndefined(ctx.param("continue")),
+    labelSelector: parseLabelSelector(ctx.param("labelSelector")),
+    fieldSelector: parseFieldSelector(ctx.param("fieldSelector")),
+  };
+  const includeObject =
+    output.table === undefined ? "Metadata" : parseIncludeObject(ctx.param("includeObject"));
+  const result = await ctx.reader.list(resource.kind, namespace, listOptions);
+  const resourceVersion = listVersion(ctx, result.resourceVersion);
+  const metadata =
+    result.continueToken === undefined
+      ? { resourceVersion }
+      : { resourceVersion, continue: result.continueToken };
+  if (output.table !== undefined) {
+    return json(
+      200,
+      renderTable(resource.kind, result.items, metadata, {
+        nowMs: ctx.now(),
+        includeObject,
+        apiVersion: output.table,
+      }),
+    );
+  }
+  return json(200, {
+    apiVersion: resource.groupVersion,
+    kind: resource.listKind,
+    metadata,
+    items: result.items,
+  });
+}
 
-    function registry(): WatcherRegistry {
-      if (options.watchers === undefined) throw toInternalError("watcher registry not configured");
-      return options.watchers;
-    }
+async function getObject(
+  ctx: RequestContext,
+  resource: ApiResource,
+  namespace: string | undefined,
+  name: string,
+): Promise<ApiResponse> {
+  rejectWatch(ctx);
+  if (namespace !== undefined) validNamespace(namespace);
+  const nameProblem = objectNameProblem(resource.kind, name);
+  if (nameProblem !== undefined) throw invalidName("metadata.name", name, nameProblem);
+  const output = negotiate(ctx.headers.accept);
+  const includeObject =
+    output.table === undefined ? "Metadata" : parseIncludeObject(ctx.param("includeObject"));
+  const object = await ctx.reader.get(resource.kind, namespace, name);
+  if (object === undefined) throw objectNotFound(resource, name);
+  if (output.table !== undefined) {
+    const table: Table = renderTable(
+      resource.kind as OutputKind,
+      [object],
+      { resourceVersion: object.metadata.resourceVersion ?? "0" },
+      { nowMs: ctx.now(), includeObject, apiVersion: output.table },
+    );
+    return json(200, table);
+  }
+  return json(200, object);
+}
 
-    async function registerWatcher(body: string | undefined): Promise<ApiResponse> {
-      const watchers = registry();
-      let parsedBody: unknown;
-      try {
-        parsedBody = JSON.parse(body ?? "");
-      } catch {
-        throw badRequest(
-          'the request body must be a JSON object: {"node": ..., "zone": ..., "kinds": [...]}',
-        );
-      }
-      const result = watcherRequestSchema.safeParse(parsedBody);
-      if (!result.success) {
-        const causes = result.error.issues.map((issue) => ({
-          reason: "FieldValueInvalid",
-          message: issue.message,
-          field: issue.path.join(".") || "body",
-        }));
-        throw badRequest(
-          `invalid watcher registration: ${causes.map((c) => `${c.field}: ${c.message}`).join("; ")}`,
-          causes,
-        );
-      }
-      return json(201, await watchers.register(result.data, authorize(result.data.node)));
-    }
+/**
+ * Not a served resource (discovery lists none in v1): kubectl reads it after a NotFound to say
+ * whether the object or its namespace is missing, so a known namespace gets a minimal object.
+ */
+async function namespaceObject(ctx: RequestContext, name: string): Promise<ApiResponse> {
+  validNamespace(name);
+  if (!(await ctx.reader.namespaceExists(name)))
+    throw objectNotFound({ group: "", plural: "namespaces" }, name);
+  return json(200, {
+    apiVersion: "v1",
+    kind: "Namespace",
+    metadata: { name },
+    status: { phase: "Active" },
+  });
+}
 
-    /** The owner's GET is its heartbeat; anyone else's (an admin's) only reads. */
-    async function getWatcher(node: string): Promise<ApiResponse> {
-      const watchers = registry();
-      validNode(node);
-      const owner = authorize(node);
-      const registration = owner.admin ? await watchers.get(node) : await watchers.refresh(node, owner);
-      if (registration === undefined) throw watcherNotFound(node);
-      return json(200, registration);
-    }
+async function ipcache(ctx: RequestContext, text: string): Promise<ApiResponse> {
+  const parsed = parseAddress(text);
+  if (parsed === undefined) throw badRequest(`${JSON.stringify(text)} is not an IP address`);
+  const entry = await ctx.reader.lookupIP(parsed.address);
+  if (entry === undefined)
+    throw new StatusError("NotFound", `no live pod has IP ${parsed.address}`, {
+      name: parsed.address,
+      kind: "ipcache",
+    });
+  return json(200, entry);
+}
 
-    async function deregisterWatcher(node: string): Promise<ApiResponse> {
-      const watchers = registry();
-      validNode(node);
-      if (!(await watchers.deregister(node, authorize(node)))) throw watcherNotFound(node);
-      return json(200, successStatus({ name: node, kind: "watchers" }));
-    }
+function registry(ctx: RequestContext): WatcherRegistry {
+  if (ctx.options.watchers === undefined) throw toInternalError("watcher registry not configured");
+  return ctx.options.watchers;
+}
 
-    /** The node's applied watermark (owner only): see shared/api/convergence.ts. */
-    async function acknowledgeWatcher(node: string, body: string | undefined): Promise<ApiResponse> {
-      const watchers = registry();
-      validNode(node);
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(body ?? "");
-      } catch {
-        throw badRequest('the request body must be a JSON object: {"appliedThroughMs": ...}');
-      }
-      const result = watcherAckSchema.safeParse(parsed);
-      if (!result.success)
-        throw badRequest(
-          `invalid acknowledgement: ${result.error.issues.map((issue) => issue.message).join("; ")}`,
-        );
-      if (watchers.acknowledge === undefined)
-        throw toInternalError("this watcher registry keeps no acknowledgements");
-      const applied = await watchers.acknowledge(node, authorize(node), result.data.appliedThroughMs);
-      if (applied === undefined) throw watcherNotFound(node);
-      options.onWatcherApplied?.(node, now() - result.data.appliedThroughMs);
-      return json(200, applied);
-    }
+async function registerWatcher(ctx: RequestContext): Promise<ApiResponse> {
+  const watchers = registry(ctx);
+  let parsedBody: unknown;
+  try {
+    parsedBody = JSON.parse(ctx.request.body ?? "");
+  } catch {
+    throw badRequest('the request body must be a JSON object: {"node": ..., "zone": ..., "kinds": [...]}');
+  }
+  const result = watcherRequestSchema.safeParse(parsedBody);
+  if (!result.success) {
+    const causes = result.error.issues.map((issue) => ({
+      reason: "FieldValueInvalid",
+      message: issue.message,
+      field: issue.path.join(".") || "body",
+    }));
+    throw badRequest(
+      `invalid watcher registration: ${causes.map((c) => `${c.field}: ${c.message}`).join("; ")}`,
+      causes,
+    );
+  }
+  return json(201, await watchers.register(result.data, authorize(ctx, result.data.node)));
+}
 
-    /** The `convergence` field of /v1/stats, when the registry keeps acknowledgements. */
-    async function convergence(): Promise<{ convergence?: FleetConvergence }> {
-      const applied = await options.watchers?.appliedWatermarks?.();
-      return applied === undefined ? {} : { convergence: fleetConvergence(applied, now()) };
-    }
+/** The owner's GET is its heartbeat; anyone else's (an admin's) only reads. */
+async function getWatcher(ctx: RequestContext, node: string): Promise<ApiResponse> {
+  const watchers = registry(ctx);
+  validNode(node);
+  const owner = authorize(ctx, node);
+  const registration = owner.admin ? await watchers.get(node) : await watchers.refresh(node, owner);
+  if (registration === undefined) throw watcherNotFound(node);
+  return json(200, registration);
+}
 
-    function authorize(node: string): WatcherOwner {
-      const decision = authorizeWatcherCaller(
-        options.watcherAuthorization ?? OPEN_POLICY,
-        request.callerArn,
-        node,
-      );
-      if (!decision.allowed)
-        throw new StatusError("Forbidden", decision.message, { name: node, kind: "watchers" });
-      return decision.owner;
-    }
+async function deregisterWatcher(ctx: RequestContext, node: string): Promise<ApiResponse> {
+  const watchers = registry(ctx);
+  validNode(node);
+  if (!(await watchers.deregister(node, authorize(ctx, node)))) throw watcherNotFound(node);
+  return json(200, successStatus({ name: node, kind: "watchers" }));
+}
 
-    function isWatch(): boolean {
-      return isTrueParameter(param("watch"));
-    }
+/** The node's applied watermark (owner only): see shared/api/convergence.ts. */
+async function acknowledgeWatcher(ctx: RequestContext, node: string): Promise<ApiResponse> {
+  const watchers = registry(ctx);
+  validNode(node);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(ctx.request.body ?? "");
+  } catch {
+    throw badRequest('the request body must be a JSON object: {"appliedThroughMs": ...}');
+  }
+  const result = watcherAckSchema.safeParse(parsed);
+  if (!result.success)
+    throw badRequest(
+      `invalid acknowledgement: ${result.error.issues.map((issue) => issue.message).join("; ")}`,
+    );
+  if (watchers.acknowledge === undefined)
+    throw toInternalError("this watcher registry keeps no acknowledgements");
+  const applied = await watchers.acknowledge(node, authorize(ctx, node), result.data.appliedThroughMs);
+  if (applied === undefined) throw watcherNotFound(node);
+  ctx.options.onWatcherApplied?.(node, ctx.now() - result.data.appliedThroughMs);
+  return json(200, applied);
+}
 
-    function rejectWatch(): void {
-      if (isWatch())
-        throw new StatusError("MethodNotAllowed", "watch is served on lists, not on a single object");
-    }
+/** The `convergence` field of /v1/stats, when the registry keeps acknowledgements. */
+async function convergence(ctx: RequestContext): Promise<{ convergence?: FleetConvergence }> {
+  const applied = await ctx.options.watchers?.appliedWatermarks?.();
+  return applied === undefined ? {} : { convergence: fleetConvergence(applied, ctx.now()) };
+}
 
-    /** Where a watch of a list starts (docs/watch.md); a server without watch keeps the items' highest. */
-    function listVersion(highest: string): string {
-      return options.watch === undefined ? highest : listResourceVersion(highest, now());
-    }
+function authorize(ctx: RequestContext, node: string): WatcherOwner {
+  const decision = authorizeWatcherCaller(
+    ctx.options.watcherAuthorization ?? OPEN_POLICY,
+    ctx.request.callerArn,
+    node,
+  );
+  if (!decision.allowed)
+    throw new StatusError("Forbidden", decision.message, { name: node, kind: "watchers" });
+  return decision.owner;
+}
 
-    async function watch(resource: ApiResource, namespace: string | undefined): Promise<ApiResponse> {
-      const watching = options.watch;
-      if (watching === undefined)
-        throw new StatusError(
-          "MethodNotAllowed",
-          "watch is not configured on this server: register a watcher (POST /v1/watchers) to receive changes",
-        );
-      if (namespace !== undefined) validNamespace(namespace);
-      const output = negotiate(headers.accept);
-      const labelSelector = parseLabelSelector(param("labelSelector"));
-      const fieldSelector = parseFieldSelector(param("fieldSelector"));
-      const version = emptyToUndefined(param("resourceVersion"));
-      if (version !== undefined && !/^[0-9]{1,20}$/.test(version))
-        throw badRequest(`resourceVersion: must be a decimal number, not ${JSON.stringify(version)}`);
-      const startMs = now();
-      const timeoutSeconds = parseTimeoutSeconds(param("timeoutSeconds"));
-      const stream = request.watchMode === "stream";
-      const window = stream
-        ? (watching.streamWindowMs ?? 30 * 60_000)
-        : (watching.longPollWindowMs ?? 25_000);
-      const deadlineMs = Math.min(
-        startMs + window,
-        timeoutSeconds === undefined ? Number.POSITIVE_INFINITY : startMs + timeoutSeconds * 1000,
-        request.deadlineMs ?? Number.POSITIVE_INFINITY,
-      );
-      let from: string;
-      let initial: OutputObject[] | undefined;
-      if (version === undefined || /^0+$/.test(version)) {
-        // Unset or 0: the current state as ADDED events, then what follows (the apiserver's way).
-        initial = [];
-        let continueToken: string | undefined;
-        let highest = "0";
-        do {
-          const page = await reader.list(resource.kind, namespace, {
-            labelSelector,
-            fieldSelector,
-            continueToken,
-          });
-          initial.push(...page.items);
-          if (compareResourceVersions(page.resourceVersion, highest) > 0) highest = page.resourceVersion;
-          continueToken = page.continueToken;
-        } while (continueToken !== undefined);
-        from = listVersion(highest);
-      } else {
-        const oldestKeptMicros = BigInt(Math.floor(startMs - CHANGE_LOG_RETENTION_MS)) * 1000n;
-        if (BigInt(version) < oldestKeptMicros)
-          throw new StatusError(
-            "Expired",
-            `too old resource version: ${version} (changes are kept for ${CHANGE_LOG_RETENTION_MS / 60_000} minutes)`,
-          );
-        from = version;
-      }
-      const plan: WatchPlan = {
-        kind: resource.kind,
-        apiVersion: resource.groupVersion,
-        namespace,
-        labelSelector,
-        fieldSelector,
-        from,
-        initial,
-        // A Table watch (kubectl get -w) gets rows only: a bookmark is no row.
-        bookmarks: isTrueParameter(param("allowWatchBookmarks")) && output.table === undefined,
-        deadlineMs,
-        endWhenEventsSent: !stream,
-        signal: request.signal,
-      };
-      const events = watchEvents(plan, {
-        log: watching.log,
-        pollIntervalMs: watching.pollIntervalMs ?? 500,
-        replayMarginMs: WATCH_REPLAY_MARGIN_MS,
-        bookmarkIntervalMs: BOOKMARK_INTERVAL_MS,
-        now,
-        sleep: watching.sleep ?? ((ms) => abortableSleep(ms, request.signal)),
-      });
-      const table = output.table;
-      const render = (line: WatchEventLine): string => {
-        if (table === undefined || line.type === "BOOKMARK") return `${JSON.stringify(line)}\n`;
-        const object = renderTable(
-          resource.kind,
-          [line.object],
-          { resourceVersion: line.object.metadata.resourceVersion ?? "0" },
-          { nowMs: now(), includeObject: parseIncludeObject(param("includeObject")), apiVersion: table },
-        );
-        return `${JSON.stringify({ type: line.type, object })}\n`;
-      };
-      return {
-        status: 200,
-        headers: { ...JSON_HEADERS },
-        body: "",
-        route: "",
-        chunks: mapLines(events, render),
-      };
-    }
+function isWatch(ctx: RequestContext): boolean {
+  return isTrueParameter(ctx.param("watch"));
+}
+
+function rejectWatch(ctx: RequestContext): void {
+  if (isWatch(ctx))
+    throw new StatusError("MethodNotAllowed", "watch is served on lists, not on a single object");
+}
+
+/** Where a watch of a list starts (docs/watch.md); a server without watch keeps the items' highest. */
+function listVersion(ctx: RequestContext, highest: string): string {
+  return ctx.options.watch === undefined ? highest : listResourceVersion(highest, ctx.now());
+}
+
+async function watch(
+  ctx: RequestContext,
+  resource: ApiResource,
+  namespace: string | undefined,
+): Promise<ApiResponse> {
+  const watching = ctx.options.watch;
+  if (watching === undefined)
+    throw new StatusError(
+      "MethodNotAllowed",
+      "watch is not configured on this server: register a watcher (POST /v1/watchers) to receive changes",
+    );
+  if (namespace !== undefined) validNamespace(namespace);
+  const output = negotiate(ctx.headers.accept);
+  const labelSelector = parseLabelSelector(ctx.param("labelSelector"));
+  const fieldSelector = parseFieldSelector(ctx.param("fieldSelector"));
+  const version = emptyToUndefined(ctx.param("resourceVersion"));
+  if (version !== undefined && !/^[0-9]{1,20}$/.test(version))
+    throw badRequest(`resourceVersion: must be a decimal number, not ${JSON.stringify(version)}`);
+  const startMs = ctx.now();
+  const deadlineMs = watchDeadline(ctx, watching, startMs);
+  const start = await watchStart(
+    ctx,
+    resource,
+    namespace,
+    { labelSelector, fieldSelector },
+    version,
+    startMs,
+  );
+  const plan: WatchPlan = {
+    kind: resource.kind,
+    apiVersion: resource.groupVersion,
+    namespace,
+    labelSelector,
+    fieldSelector,
+    ...start,
+    // A Table watch (kubectl get -w) gets rows only: a bookmark is no row.
+    bookmarks: isTrueParameter(ctx.param("allowWatchBookmarks")) && output.table === undefined,
+    deadlineMs,
+    endWhenEventsSent: ctx.request.watchMode !== "stream",
+    signal: ctx.request.signal,
+  };
+  const events = watchEvents(plan, {
+    log: watching.log,
+    pollIntervalMs: watching.pollIntervalMs ?? 500,
+    replayMarginMs: WATCH_REPLAY_MARGIN_MS,
+    bookmarkIntervalMs: BOOKMARK_INTERVAL_MS,
+    now: ctx.now,
+    sleep: watching.sleep ?? ((ms) => abortableSleep(ms, ctx.request.signal)),
+  });
+  return {
+    status: 200,
+    headers: { ...JSON_HEADERS },
+    body: "",
+    route: "",
+    chunks: mapLines(events, watchLineRenderer(ctx, resource, output.table)),
+  };
+}
+
+/** When a watch ends: its window (long poll or stream), the client's timeoutSeconds, the request's deadline. */
+function watchDeadline(ctx: RequestContext, watching: WatchOptions, startMs: number): number {
+  const timeoutSeconds = parseTimeoutSeconds(ctx.param("timeoutSeconds"));
+  const window =
+    ctx.request.watchMode === "stream"
+      ? (watching.streamWindowMs ?? 30 * 60_000)
+      : (watching.longPollWindowMs ?? 25_000);
+  return Math.min(
+    startMs + window,
+    timeoutSeconds === undefined ? Number.POSITIVE_INFINITY : startMs + timeoutSeconds * 1000,
+    ctx.request.deadlineMs ?? Number.POSITIVE_INFINITY,
+  );
+}
+
+/**
+ * Where a watch starts. Unset or 0: the current state as ADDED events, then what follows (the
+ * apiserver's way). Otherwise from the given version, if the change log still reaches back to it.
+ */
+async function watchStart(
+  ctx: RequestContext,
+  resource: ApiResource,
+  namespace: string | undefined,
+  selectors: Pick<ListOptions, "labelSelector" | "fieldSelector">,
+  version: string | undefined,
+  startMs: number,
+): Promise<{ from: string; initial: OutputObject[] | undefined }> {
+  if (version === undefined || /^0+$/.test(version)) {
+    const initial: OutputObject[] = [];
+    let continueToken: string | undefined;
+    let highest = "0";
+    do {
+      const page = await ctx.reader.list(resource.kind, namespace, { ...selectors, continueToken });
+      initial.push(...page.items);
+      if (compareResourceVersions(page.resourceVersion, highest) > 0) highest = page.resourceVersion;
+      continueToken = page.continueToken;
+    } while (continueToken !== undefined);
+    return { from: listVersion(ctx, highest), initial };
+  }
+  const oldestKeptMicros = BigInt(Math.floor(startMs - CHANGE_LOG_RETENTION_MS)) * 1000n;
+  if (BigInt(version) < oldestKeptMicros)
+    throw new StatusError(
+      "Expired",
+      `too old resource version: ${version} (changes are kept for ${CHANGE_LOG_RETENTION_MS / 60_000} minutes)`,
+    );
+  return { from: version, initial: undefined };
+}
+
+/** A watch event as a JSON line: the object itself, or its Table row when a Table was asked for. */
+function watchLineRenderer(
+  ctx: RequestContext,
+  resource: ApiResource,
+  table: Table["apiVersion"] | undefined,
+): (line: WatchEventLine) => string {
+  return (line) => {
+    if (table === undefined || line.type === "BOOKMARK") return `${JSON.stringify(line)}\n`;
+    const object = renderTable(
+      resource.kind,
+      [line.object],
+      { resourceVersion: line.object.metadata.resourceVersion ?? "0" },
+      { nowMs: ctx.now(), includeObject: parseIncludeObject(ctx.param("includeObject")), apiVersion: table },
+    );
+    return `${JSON.stringify({ type: line.type, object })}\n`;
   };
 }
 
@@ -560,10 +653,6 @@ function parseTimeoutSeconds(value: string | undefined): number | undefined {
     throw badRequest(`timeoutSeconds: must be a non-negative integer, not ${JSON.stringify(value)}`);
   const seconds = Number(value);
   return seconds === 0 ? undefined : seconds;
-}
-
-function get(route: string, run: () => Promise<ApiResponse> | ApiResponse): Matched {
-  return { route, methods: ["GET"], run };
 }
 
 function json(status: number, body: unknown): ApiResponse {

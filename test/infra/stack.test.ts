@@ -7,10 +7,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Match, Template } from "aws-cdk-lib/assertions";
-import { API_ROUTES } from "#infra/constructs/read-api.ts";
 import { WATCH_HANDLER_EXPORT } from "#infra/constructs/watch-url.ts";
 import { WATCHER_SWEEPER_FUNCTION_ID } from "#infra/constructs/watcher-sweeper.ts";
 import { readSettings, SettingsError } from "#infra/settings.ts";
+import { API_ROUTE_KEYS } from "#shared/api/routes.ts";
 import { METRIC, METRICS_NAMESPACE } from "#shared/config/metric-names.ts";
 import { ENV, LOGICAL_IDS } from "#shared/config/resources.ts";
 import { TABLE_SCHEMAS } from "#shared/config/table-schemas.ts";
@@ -524,7 +524,7 @@ describe("HTTP API", () => {
 
   it("has exactly the contract's routes", () => {
     const keys: string[] = routes.map(([, route]) => String(route.Properties?.RouteKey)).sort();
-    assert.deepEqual(keys, [...API_ROUTES, "$default"].sort() as string[]);
+    assert.deepEqual(keys, [...API_ROUTE_KEYS, "$default"].sort() as string[]);
     for (const expected of [
       "GET /api",
       "GET /apis",

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { MemorySliceReader } from "#shared/api/memory-reader.ts";
 import { type ApiRequest, type ApiResponse, type ApiRouter, createApiRouter } from "#shared/api/router.ts";
+import { API_ROUTE_KEYS, API_ROUTES } from "#shared/api/routes.ts";
 import type { SliceReader } from "#shared/api/slice-reader.ts";
 import { tooManyRequests } from "#shared/api/status.ts";
 import type { WatcherAuthorizationPolicy } from "#shared/api/watcher-authorization.ts";
@@ -564,6 +565,36 @@ describe("conveniences", () => {
       "GET /apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices/{name}",
     );
     assert.equal((await call("/v1/ipcache/10.0.0.1")).route, "GET /v1/ipcache/{ip}");
+  });
+
+  it("answers every route of the table (the one the CDK app's routes come from), and only its methods", async () => {
+    // A served resource for each Kubernetes route's shape (cluster-scoped gets: identities).
+    const resourceOf: Record<string, string> = {
+      list: "endpointslices",
+      get: "ciliumidentities",
+      listNamespaced: "endpointslices",
+      getNamespaced: "endpointslices",
+    };
+    for (const route of API_ROUTES) {
+      const group = route.handler === "get" ? "cilium.io" : "discovery.k8s.io";
+      const version = route.handler === "get" ? "v2" : "v1";
+      const values: Record<string, string> = {
+        group,
+        version,
+        resource: resourceOf[route.handler] ?? "",
+        namespace: "shop",
+        name: "web-00001",
+        ip: "10.0.0.1",
+        node: "node-a",
+      };
+      const path = route.path.replace(/\{(\w+)\}/g, (_, name: string) => values[name] ?? "");
+      const answered = await call(path, { method: route.method, body: "{}" });
+      assert.notEqual(answered.route, "unmatched", `${route.method} ${route.path} (${path})`);
+      assert.ok(answered.route.startsWith(`${route.method} `), answered.route);
+      const other = await call(path, { method: "PUT" });
+      assert.equal(other.status, 405, `PUT ${path}`);
+    }
+    assert.equal(new Set(API_ROUTE_KEYS).size, API_ROUTES.length);
   });
 });
 
