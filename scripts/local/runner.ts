@@ -12,6 +12,11 @@
  *   TTL          a sweeper for the tables whose TimeToLiveSpecification is enabled
  *   schedules    the template's rate() AWS::Events::Rule resources invoke their function targets
  *
+ * startLocalRunner runs these in phases, one function each: read the template, start the backends,
+ * create the resources, load the functions, wire the event sources, serve the HTTP API and the
+ * function URLs, start the TTL sweeper and the schedules, describe the run; the runner it returns
+ * stops them in reverse.
+ *
  * IAM is not emulated: the runner synthesizes with `watcherAuthorization=none` unless the context
  * says otherwise; with `-c watcherAuthorization=principal` the local HTTP API takes the caller's
  * principal from the LOCAL_CALLER_HEADER request header (docs/aws.md "Watcher authorization").
@@ -162,398 +167,611 @@ export interface LocalRunner {
 
 export async function startLocalRunner(options: LocalRunnerOptions = {}): Promise<LocalRunner> {
   const log = options.log ?? (() => {});
-  const started: Backend[] = [];
-  const stopStarted = async () => {
-    for (const backend of started.reverse()) await backend.stop().catch(() => {});
-  };
-  let dynamodbBackend: Backend | undefined;
-  let sqsBackend: Backend | undefined;
+  const backends = new StartedBackends();
   try {
-    const templatePromise = loadTemplate({
-      ...(options.cdkOut === undefined ? {} : { cdkOut: options.cdkOut }),
-      // No IAM locally: watcher routes are open unless the caller asks for principal mode.
-      context: { watcherAuthorization: "none", ...options.context },
-      ...(options.outdir === undefined ? {} : { outdir: options.outdir }),
-    });
-    if (options.dynamodbEndpoint === undefined) {
-      dynamodbBackend = await startDynamoDbLocal(options.dynamodbPort ?? 0);
-      started.push(dynamodbBackend);
-      log(`DynamoDB Local on ${dynamodbBackend.endpoint}`);
-    }
-    if (options.sqsEndpoint === undefined) {
-      sqsBackend = await startFauxqs(options.sqsPort ?? 0);
-      started.push(sqsBackend);
-      log(`fauxqs (SQS + SNS) on ${sqsBackend.endpoint}`);
-    }
-    const dynamodbEndpoint = options.dynamodbEndpoint ?? (dynamodbBackend as Backend).endpoint;
-    const sqsEndpoint = options.sqsEndpoint ?? (sqsBackend as Backend).endpoint;
-    const snsEndpoint = options.snsEndpoint ?? sqsEndpoint;
-    setSdkEnvironment({ dynamodbEndpoint, sqsEndpoint, snsEndpoint }, started.length > 0);
-
+    const templatePromise = readTemplate(options);
+    const endpoints = await startBackends(options, backends, log);
     const template = await templatePromise;
     log(`template: ${template.source} (stack ${template.stackName})`);
-    const sqs = createSqsClient();
-    const sns = new SNSClient({});
-    const dynamodb = new DynamoDBClient({});
-    const streams = new DynamoDBStreamsClient({});
-    const resources = await provision(template, { sqs, sns, dynamodb });
-    log(
-      `created from the template: ${resources.queues.size} queues, ${resources.tables.size} tables, ${resources.topics.size} topics`,
-    );
-
-    // Each function's environment, resolved; the handlers share one process.env.
-    const functions = resourcesOfType(template.template, "AWS::Lambda::Function");
-    const merged = new Map<string, { value: string; from: string }>();
-    for (const [id, resource] of functions) {
-      const variables = (resource.Properties?.Environment as { Variables?: Record<string, unknown> })
-        ?.Variables;
-      for (const [name, raw] of Object.entries(variables ?? {})) {
-        if (IGNORED_VARIABLES.has(name)) continue;
-        if (name === ENV.continueTokenKeySecret) {
-          // Secrets Manager is not emulated: the API gets the key itself instead of the secret's ARN.
-          merged.set(ENV.continueTokenKey, { value: localContinueTokenKey(), from: id });
-          continue;
-        }
-        const value = resources.resolver.resolveString(raw, `${id}.Environment.${name}`);
-        const previous = merged.get(name);
-        if (previous !== undefined && previous.value !== value)
-          throw new Error(
-            `${name} differs between ${previous.from} and ${id}: cannot run both in one process`,
-          );
-        merged.set(name, { value, from: id });
-      }
-    }
-    for (const [name, { value }] of merged) process.env[name] = value;
-    process.env.POWERTOOLS_TRACE_ENABLED = "false";
-    process.env.POWERTOOLS_METRICS_DISABLED = "true";
-    process.env.POWERTOOLS_LOG_LEVEL = options.logLevel ?? "WARN";
-    process.env.AWS_LAMBDA_LOG_LEVEL = options.logLevel === "SILENT" ? "FATAL" : "WARN";
-
-    const handlers = new Map<string, unknown>();
-    /** A module's streaming entry, when it has one (the API's: watches stream locally). */
-    const streamHandlers = new Map<string, ApiStreamHandler>();
-    const timeouts = new Map<string, number>();
-    // Response-streaming exports call awslambda.streamifyResponse when their module loads.
-    installLambdaStreamingShim();
-    for (const [id, resource] of functions) {
-      const module = FUNCTION_MODULES[id];
-      if (module === undefined) {
-        log(`function ${id}: no local module, not run`);
-        continue;
-      }
-      const imported = (await import(module)) as Record<string, unknown> & {
-        streamHandler?: ApiStreamHandler;
-      };
-      const exportName = handlerExport(id, resource);
-      const handler = imported[exportName] as ((...args: never[]) => Promise<unknown>) | undefined;
-      if (typeof handler !== "function") throw new Error(`${id}: ${module} exports no ${exportName}`);
-      // A streaming export keeps the runtime's calling convention: hooks do not wrap it.
-      handlers.set(id, isStreamified(handler) ? handler : (options.wrapHandler?.(id, handler) ?? handler));
-      if (imported.streamHandler !== undefined) streamHandlers.set(id, imported.streamHandler);
-      timeouts.set(id, Number(resource.Properties?.Timeout ?? 3));
-    }
-    const functionName = (id: string) => `${template.stackName}-${id}`;
-    const contextFor = (id: string) => () => lambdaContext(functionName(id), timeouts.get(id) ?? 3);
-
-    const counters: Counters = {
-      ingestInvocations: 0,
-      ingestFailedMessages: 0,
-      fanoutInvocations: 0,
-      fanoutFailedBatches: 0,
-      fanoutFailuresSent: 0,
-      apiRequests: 0,
-      functionUrlRequests: 0,
-    };
-
-    const sqsSources: SqsEventSource[] = [];
-    const streamSources: StreamEventSource[] = [];
-    for (const [id, resource] of resourcesOfType(template.template, "AWS::Lambda::EventSourceMapping")) {
-      const mapping = resource.Properties ?? {};
-      if (mapping.Enabled === false) continue;
-      const target = functionOf(mapping, functions);
-      const handler = handlers.get(target);
-      if (handler === undefined) throw new Error(`${id}: function ${target} is not run locally`);
-      if (mapping.FilterCriteria !== undefined) throw new Error(`${id}: FilterCriteria is not emulated`);
-      const sourceArn = resources.resolver.resolveString(mapping.EventSourceArn, `${id}.EventSourceArn`);
-      const responseTypes = (mapping.FunctionResponseTypes as string[] | undefined) ?? [];
-      const queue = resources.queueByArn(sourceArn);
-      if (queue !== undefined) {
-        const maximumConcurrency =
-          (mapping.ScalingConfig as { MaximumConcurrency?: number } | undefined)?.MaximumConcurrency ?? 1000;
-        const source = new SqsEventSource({
-          name: `${target} <- ${queue.logicalId}`,
-          sqs,
-          region: LOCAL_REGION,
-          handler: handler as SqsHandler,
-          context: contextFor(target),
-          settings: {
-            queueUrl: queue.url,
-            queueArn: queue.arn,
-            batchSize: Number(mapping.BatchSize ?? 10),
-            maximumBatchingWindowInSeconds: Number(mapping.MaximumBatchingWindowInSeconds ?? 0),
-            reportBatchItemFailures: responseTypes.includes("ReportBatchItemFailures"),
-            maximumConcurrency: Math.min(
-              maximumConcurrency,
-              options.maxPollersPerQueue ?? maximumConcurrency,
-            ),
-          },
-          onInvocation: (report) => {
-            counters.ingestInvocations++;
-            counters.ingestFailedMessages += report.failed;
-            if (report.error !== undefined) log(`${target} <- ${queue.logicalId}: ${String(report.error)}`);
-          },
-          ...(options.deliveryFaults?.sqs === undefined
-            ? {}
-            : { deliveryFaults: options.deliveryFaults.sqs }),
-        });
-        sqsSources.push(source);
-        continue;
-      }
-      const table = [...resources.tables.values()].find((t) => t.streamArn === sourceArn);
-      if (table === undefined)
-        throw new Error(`${id}: event source ${sourceArn} is no local queue or stream`);
-      const position = String(mapping.StartingPosition ?? "TRIM_HORIZON");
-      if (position !== "TRIM_HORIZON") log(`${id}: StartingPosition ${position} read as TRIM_HORIZON`);
-      if (Number(mapping.ParallelizationFactor ?? 1) > 1)
-        log(`${id}: ParallelizationFactor ${String(mapping.ParallelizationFactor)} runs as 1`);
-      const destination = (mapping.DestinationConfig as { OnFailure?: { Destination?: unknown } } | undefined)
-        ?.OnFailure?.Destination;
-      const destinationArn =
-        destination === undefined
-          ? undefined
-          : resources.resolver.resolveString(destination, `${id}.DestinationConfig`);
-      const failureQueue = destinationArn === undefined ? undefined : resources.queueByArn(destinationArn);
-      if (destinationArn !== undefined && failureQueue === undefined)
-        throw new Error(`${id}: on-failure destination ${destinationArn} is not a local queue`);
-      streamSources.push(
-        new StreamEventSource({
-          name: `${target} <- ${table.logicalId} stream`,
-          streams,
-          sqs,
-          region: LOCAL_REGION,
-          handler: handler as StreamHandler,
-          context: contextFor(target),
-          settings: {
-            streamArn: sourceArn,
-            batchSize: Number(mapping.BatchSize ?? 100),
-            maximumBatchingWindowInSeconds: Number(mapping.MaximumBatchingWindowInSeconds ?? 0),
-            bisectBatchOnFunctionError: mapping.BisectBatchOnFunctionError === true,
-            maximumRetryAttempts: Number(mapping.MaximumRetryAttempts ?? -1),
-            maximumRecordAgeInSeconds: Number(mapping.MaximumRecordAgeInSeconds ?? -1),
-            reportBatchItemFailures: responseTypes.includes("ReportBatchItemFailures"),
-            onFailureQueueUrl: failureQueue?.url,
-            functionArn: resources.resolver.resolveString({ "Fn::GetAtt": [target, "Arn"] }),
-          },
-          onInvocation: (report) => {
-            if (report.records > 0) counters.fanoutInvocations++;
-            if (report.failed) counters.fanoutFailedBatches++;
-            if (report.error !== undefined) log(`${target} stream: ${String(report.error)}`);
-          },
-          onFailure: () => {
-            counters.fanoutFailuresSent++;
-          },
-          onPollError: (error) => log(`${table.logicalId} stream: ${String(error)}`),
-          ...(options.deliveryFaults?.stream === undefined
-            ? {}
-            : { deliveryFaults: options.deliveryFaults.stream }),
-        }),
-      );
-    }
-
-    // The HTTP API: the function its integration targets is the API function; routes from the template.
-    const routeKeys = resourcesOfType(template.template, "AWS::ApiGatewayV2::Route").map(([, route]) =>
-      String(route.Properties?.RouteKey),
-    );
-    const apiHandler = handlers.get(LOGICAL_IDS.apiFunction) as ApiHandler | undefined;
-    if (apiHandler === undefined) throw new Error(`${LOGICAL_IDS.apiFunction}: not in the template`);
-    const api: HttpApiServer = await startHttpApi({
-      port: options.apiPort ?? 0,
-      routeKeys,
-      handler: async (event, context) => {
-        counters.apiRequests++;
-        return apiHandler(event, context);
+    const clients = createClients();
+    const resources = await createResources(template, clients, log);
+    const functions = await loadFunctions(template, resources, options, log);
+    const counters = newCounters();
+    const sources = wireEventSources(template, resources, functions, clients, counters, options, log);
+    const api = await serveHttpApi(template, functions, counters, options, log);
+    const functionUrls = await serveFunctionUrls(template, functions, counters, options, log).catch(
+      async (error: unknown) => {
+        await api.stop();
+        throw error;
       },
-      streamHandler: streamHandlers.get(LOGICAL_IDS.apiFunction),
-      context: contextFor(LOGICAL_IDS.apiFunction),
-      apiId: "local",
-    });
-    log(`HTTP API on ${api.url} (${routeKeys.length} routes)`);
-
-    // Function URLs: the function's export the template names, behind a local URL each.
-    const functionUrls = new Map<string, HttpApiServer>();
-    try {
-      for (const [id, resource] of resourcesOfType(template.template, "AWS::Lambda::Url")) {
-        const target = functionOf({ FunctionName: resource.Properties?.TargetFunctionArn }, functions);
-        const invokeMode = String(resource.Properties?.InvokeMode ?? "BUFFERED");
-        if (invokeMode !== "RESPONSE_STREAM") {
-          log(`function URL ${id}: InvokeMode ${invokeMode} is not emulated, not served`);
-          continue;
-        }
-        const handler = handlers.get(target);
-        if (!isStreamified(handler))
-          throw new Error(
-            `${id}: InvokeMode RESPONSE_STREAM, but ${target}'s handler is not wrapped in awslambda.streamifyResponse` +
-              " (was its module imported before the runner installed the shim?)",
-          );
-        const server = await startFunctionUrl({
-          port: id === LOGICAL_IDS.watchFunctionUrl ? (options.watchPort ?? 0) : 0,
-          handler,
-          context: contextFor(target),
-          timeoutMs: (timeouts.get(target) ?? 3) * 1000,
-          urlId: id.toLowerCase(),
-          log,
-          onRequest: () => {
-            counters.functionUrlRequests++;
-          },
-        });
-        functionUrls.set(id, server);
-        log(
-          `function URL ${id} (${target}, ${String(resource.Properties?.AuthType)} not enforced) on ${server.url}`,
-        );
-      }
-    } catch (error) {
-      await api.stop();
-      for (const server of functionUrls.values()) await server.stop();
-      throw error;
-    }
-
-    const sweeper = new TtlSweeper(
-      dynamodb,
-      [...resources.tables.values()].flatMap((table) => {
-        if (table.timeToLiveAttribute === undefined) return [];
-        const keySchema = (template.template.Resources[table.logicalId]?.Properties?.KeySchema ??
-          []) as Array<{
-          AttributeName: string;
-        }>;
-        return [
-          {
-            name: table.name,
-            timeToLiveAttribute: table.timeToLiveAttribute,
-            keyAttributes: keySchema.map((key) => key.AttributeName),
-          },
-        ];
-      }),
     );
-    sweeper.start(options.ttlSweepIntervalMs ?? 60_000);
-
-    const schedules = scheduledRules(template.template).map(
-      (definition) =>
-        new ScheduledRule(
-          definition,
-          handlers as Map<string, ScheduledHandler>,
-          (id) => contextFor(id)(),
-          (error) => log(`schedule ${definition.logicalId}: ${String(error)}`),
-        ),
-    );
-    for (const schedule of schedules)
-      if (options.scheduleIntervalMs !== 0) schedule.start(options.scheduleIntervalMs);
-
-    for (const source of sqsSources) source.start();
-    for (const source of streamSources) source.start();
-
-    const queueUrl = (id: string) => resources.queues.get(id)?.url;
-    const ingestQueueUrl = queueUrl(LOGICAL_IDS.ingestQueue);
-    if (ingestQueueUrl === undefined) throw new Error(`${LOGICAL_IDS.ingestQueue}: not in the template`);
-    const watchUrl = functionUrls.get(LOGICAL_IDS.watchFunctionUrl)?.url;
-    const config: LocalConfig = {
-      api: api.url,
-      ...(watchUrl === undefined ? {} : { watchUrl }),
-      region: LOCAL_REGION,
-      sqs: {
-        endpoint: sqsEndpoint,
-        ingestQueueUrl,
-        priorityIngestQueueUrl: queueUrl(LOGICAL_IDS.priorityIngestQueue),
-        deadLetterQueueUrl: queueUrl(LOGICAL_IDS.deadLetterQueue),
-        fanoutFailureQueueUrl: queueUrl(LOGICAL_IDS.fanoutFailureQueue),
-        queues: Object.fromEntries([...resources.queues].map(([id, queue]) => [id, queue.url])),
-      },
-      sns: {
-        endpoint: snsEndpoint,
-        topics: Object.fromEntries([...resources.topics].map(([id, topic]) => [id, topic.arn])),
-      },
-      dynamodb: {
-        endpoint: dynamodbEndpoint,
-        tables: Object.fromEntries([...resources.tables].map(([id, table]) => [id, table.name])),
-        streams: Object.fromEntries(
-          [...resources.tables].flatMap(([id, table]) =>
-            table.streamArn === undefined ? [] : [[id, table.streamArn]],
-          ),
-        ),
-      },
-      template: template.source,
-      pid: process.pid,
-      startedAt: new Date().toISOString(),
-    };
-
-    let stopped = false;
-    const runner: LocalRunner = {
+    const sweeper = startTtlSweeper(template, resources, clients.dynamodb, options);
+    const schedules = startSchedules(template, functions, options, log);
+    for (const source of sources.sqsSources) source.start();
+    for (const source of sources.streamSources) source.start();
+    const config = describeRun(template, resources, endpoints, api, functionUrls);
+    return runnerOf({
       config,
       template,
       resources,
-      sqs,
-      dynamodb,
-      sqsSources,
-      streamSources,
+      clients,
+      sources,
       sweeper,
       schedules,
       counters,
-      backends: {
-        ...(dynamodbBackend === undefined ? {} : { dynamodb: dynamodbBackend }),
-        ...(sqsBackend === undefined ? {} : { sqs: sqsBackend }),
-      },
-      async whenIdle({ timeoutMs = 120_000 } = {}) {
-        const deadline = Date.now() + timeoutMs;
-        let streak = 0;
-        while (streak < 2) {
-          const since = Date.now();
-          await sleep(600); // longer than a shard's poll interval and the shard discovery
-          const queuesIdle = (await Promise.all(sqsSources.map((source) => source.isIdle()))).every(Boolean);
-          const streamsIdle = streamSources.every((source) => source.isIdle(since));
-          streak = queuesIdle && streamsIdle ? streak + 1 : 0;
-          if (streak < 2 && Date.now() > deadline) {
-            const busy = [
-              ...(
-                await Promise.all(sqsSources.map(async (s) => ((await s.isIdle()) ? [] : [s.name])))
-              ).flat(),
-              ...streamSources.filter((s) => !s.isIdle(since)).map((s) => s.name),
-            ];
-            throw new Error(`pipeline not idle after ${timeoutMs} ms: ${busy.join(", ")}`);
-          }
-        }
-      },
-      async sendEvents(url, events, perMessage = 25) {
-        const bodies: string[] = [];
-        for (let i = 0; i < events.length; i += perMessage)
-          bodies.push(JSON.stringify({ events: events.slice(i, i + perMessage) }));
-        await sendBodies(sqs, url, bodies);
-        return bodies.length;
-      },
-      writeConfig(path) {
-        mkdirSync(dirname(path), { recursive: true });
-        writeFileSync(path, `${JSON.stringify(config, null, 2)}\n`);
-      },
-      async stop({ keepBackends = false } = {}) {
-        if (stopped) return;
-        stopped = true;
-        await Promise.all([
-          ...sqsSources.map((source) => source.stop()),
-          ...streamSources.map((source) => source.stop()),
-        ]);
+      backends,
+      stopServers: async () => {
         await api.stop();
         for (const server of functionUrls.values()) await server.stop();
-        await sweeper.stop();
-        await Promise.all(schedules.map((schedule) => schedule.stop()));
-        sqs.destroy();
-        sns.destroy();
-        dynamodb.destroy();
-        streams.destroy();
-        if (!keepBackends) await stopStarted();
       },
-    };
-    return runner;
+    });
   } catch (error) {
-    await stopStarted();
+    await backends.stop();
     throw error;
+  }
+}
+
+/** The backends this runner started, stopped in reverse order. */
+class StartedBackends {
+  dynamodb: Backend | undefined;
+  sqs: Backend | undefined;
+  readonly #started: Backend[] = [];
+
+  add(kind: "dynamodb" | "sqs", backend: Backend): void {
+    this[kind] = backend;
+    this.#started.push(backend);
+  }
+
+  get any(): boolean {
+    return this.#started.length > 0;
+  }
+
+  async stop(): Promise<void> {
+    for (const backend of this.#started.reverse()) await backend.stop().catch(() => {});
+  }
+}
+
+interface Endpoints {
+  readonly dynamodbEndpoint: string;
+  readonly sqsEndpoint: string;
+  readonly snsEndpoint: string;
+}
+
+interface Clients {
+  readonly sqs: SQSClient;
+  readonly sns: SNSClient;
+  readonly dynamodb: DynamoDBClient;
+  readonly streams: DynamoDBStreamsClient;
+}
+
+/** The template's functions, imported in-process: what each runs and how long it may. */
+interface LoadedFunctions {
+  readonly functions: Array<[string, TemplateResource]>;
+  readonly handlers: Map<string, unknown>;
+  /** A module's streaming entry, when it has one (the API's: watches stream locally). */
+  readonly streamHandlers: Map<string, ApiStreamHandler>;
+  readonly timeouts: Map<string, number>;
+  readonly contextFor: (id: string) => () => Context;
+}
+
+interface EventSources {
+  readonly sqsSources: SqsEventSource[];
+  readonly streamSources: StreamEventSource[];
+}
+
+/** Phase 1: the template, from cdk.out or synthesized in-process (started, not awaited). */
+function readTemplate(options: LocalRunnerOptions): Promise<LoadedTemplate> {
+  return loadTemplate({
+    ...(options.cdkOut === undefined ? {} : { cdkOut: options.cdkOut }),
+    // No IAM locally: watcher routes are open unless the caller asks for principal mode.
+    context: { watcherAuthorization: "none", ...options.context },
+    ...(options.outdir === undefined ? {} : { outdir: options.outdir }),
+  });
+}
+
+/** Phase 2: DynamoDB Local and fauxqs, unless given endpoints; the SDK pointed at them. */
+async function startBackends(
+  options: LocalRunnerOptions,
+  backends: StartedBackends,
+  log: (line: string) => void,
+): Promise<Endpoints> {
+  if (options.dynamodbEndpoint === undefined) {
+    backends.add("dynamodb", await startDynamoDbLocal(options.dynamodbPort ?? 0));
+    log(`DynamoDB Local on ${(backends.dynamodb as Backend).endpoint}`);
+  }
+  if (options.sqsEndpoint === undefined) {
+    backends.add("sqs", await startFauxqs(options.sqsPort ?? 0));
+    log(`fauxqs (SQS + SNS) on ${(backends.sqs as Backend).endpoint}`);
+  }
+  const dynamodbEndpoint = options.dynamodbEndpoint ?? (backends.dynamodb as Backend).endpoint;
+  const sqsEndpoint = options.sqsEndpoint ?? (backends.sqs as Backend).endpoint;
+  const snsEndpoint = options.snsEndpoint ?? sqsEndpoint;
+  const endpoints = { dynamodbEndpoint, sqsEndpoint, snsEndpoint };
+  setSdkEnvironment(endpoints, backends.any);
+  return endpoints;
+}
+
+function createClients(): Clients {
+  return {
+    sqs: createSqsClient(),
+    sns: new SNSClient({}),
+    dynamodb: new DynamoDBClient({}),
+    streams: new DynamoDBStreamsClient({}),
+  };
+}
+
+/** Phase 3: the template's queues, tables and topics. */
+async function createResources(
+  template: LoadedTemplate,
+  clients: Clients,
+  log: (line: string) => void,
+): Promise<Provisioned> {
+  const resources = await provision(template, clients);
+  log(
+    `created from the template: ${resources.queues.size} queues, ${resources.tables.size} tables, ${resources.topics.size} topics`,
+  );
+  return resources;
+}
+
+/** Phase 4: each function's environment set, then its module imported (it reads it at load). */
+async function loadFunctions(
+  template: LoadedTemplate,
+  resources: Provisioned,
+  options: LocalRunnerOptions,
+  log: (line: string) => void,
+): Promise<LoadedFunctions> {
+  const functions = resourcesOfType(template.template, "AWS::Lambda::Function");
+  setFunctionEnvironment(functions, resources, options);
+  const handlers = new Map<string, unknown>();
+  const streamHandlers = new Map<string, ApiStreamHandler>();
+  const timeouts = new Map<string, number>();
+  // Response-streaming exports call awslambda.streamifyResponse when their module loads.
+  installLambdaStreamingShim();
+  for (const [id, resource] of functions) {
+    const module = FUNCTION_MODULES[id];
+    if (module === undefined) {
+      log(`function ${id}: no local module, not run`);
+      continue;
+    }
+    const imported = (await import(module)) as Record<string, unknown> & {
+      streamHandler?: ApiStreamHandler;
+    };
+    const exportName = handlerExport(id, resource);
+    const handler = imported[exportName] as ((...args: never[]) => Promise<unknown>) | undefined;
+    if (typeof handler !== "function") throw new Error(`${id}: ${module} exports no ${exportName}`);
+    // A streaming export keeps the runtime's calling convention: hooks do not wrap it.
+    handlers.set(id, isStreamified(handler) ? handler : (options.wrapHandler?.(id, handler) ?? handler));
+    if (imported.streamHandler !== undefined) streamHandlers.set(id, imported.streamHandler);
+    timeouts.set(id, Number(resource.Properties?.Timeout ?? 3));
+  }
+  const functionName = (id: string) => `${template.stackName}-${id}`;
+  const contextFor = (id: string) => () => lambdaContext(functionName(id), timeouts.get(id) ?? 3);
+  return { functions, handlers, streamHandlers, timeouts, contextFor };
+}
+
+/** Each function's environment, resolved; the handlers share one process.env. */
+function setFunctionEnvironment(
+  functions: Array<[string, TemplateResource]>,
+  resources: Provisioned,
+  options: LocalRunnerOptions,
+): void {
+  const merged = new Map<string, { value: string; from: string }>();
+  for (const [id, resource] of functions) {
+    const variables = (resource.Properties?.Environment as { Variables?: Record<string, unknown> })
+      ?.Variables;
+    for (const [name, raw] of Object.entries(variables ?? {})) {
+      if (IGNORED_VARIABLES.has(name)) continue;
+      if (name === ENV.continueTokenKeySecret) {
+        // Secrets Manager is not emulated: the API gets the key itself instead of the secret's ARN.
+        merged.set(ENV.continueTokenKey, { value: localContinueTokenKey(), from: id });
+        continue;
+      }
+      const value = resources.resolver.resolveString(raw, `${id}.Environment.${name}`);
+      const previous = merged.get(name);
+      if (previous !== undefined && previous.value !== value)
+        throw new Error(`${name} differs between ${previous.from} and ${id}: cannot run both in one process`);
+      merged.set(name, { value, from: id });
+    }
+  }
+  for (const [name, { value }] of merged) process.env[name] = value;
+  process.env.POWERTOOLS_TRACE_ENABLED = "false";
+  process.env.POWERTOOLS_METRICS_DISABLED = "true";
+  process.env.POWERTOOLS_LOG_LEVEL = options.logLevel ?? "WARN";
+  process.env.AWS_LAMBDA_LOG_LEVEL = options.logLevel === "SILENT" ? "FATAL" : "WARN";
+}
+
+function newCounters(): Counters {
+  return {
+    ingestInvocations: 0,
+    ingestFailedMessages: 0,
+    fanoutInvocations: 0,
+    fanoutFailedBatches: 0,
+    fanoutFailuresSent: 0,
+    apiRequests: 0,
+    functionUrlRequests: 0,
+  };
+}
+
+/** Phase 5: one emulated mapping per AWS::Lambda::EventSourceMapping (created, not started). */
+function wireEventSources(
+  template: LoadedTemplate,
+  resources: Provisioned,
+  loaded: LoadedFunctions,
+  clients: Clients,
+  counters: Counters,
+  options: LocalRunnerOptions,
+  log: (line: string) => void,
+): EventSources {
+  const sources: EventSources = { sqsSources: [], streamSources: [] };
+  for (const [id, resource] of resourcesOfType(template.template, "AWS::Lambda::EventSourceMapping")) {
+    const mapping = resource.Properties ?? {};
+    if (mapping.Enabled === false) continue;
+    const target = functionOf(mapping, loaded.functions);
+    const handler = loaded.handlers.get(target);
+    if (handler === undefined) throw new Error(`${id}: function ${target} is not run locally`);
+    if (mapping.FilterCriteria !== undefined) throw new Error(`${id}: FilterCriteria is not emulated`);
+    const sourceArn = resources.resolver.resolveString(mapping.EventSourceArn, `${id}.EventSourceArn`);
+    const mappingOf = { id, mapping, target, handler, sourceArn };
+    const queue = resources.queueByArn(sourceArn);
+    if (queue !== undefined)
+      sources.sqsSources.push(sqsEventSource(mappingOf, queue, loaded, clients, counters, options, log));
+    else
+      sources.streamSources.push(
+        streamEventSource(mappingOf, resources, loaded, clients, counters, options, log),
+      );
+  }
+  return sources;
+}
+
+/** An event source mapping as read from the template. */
+interface MappingOf {
+  readonly id: string;
+  readonly mapping: Record<string, unknown>;
+  readonly target: string;
+  readonly handler: unknown;
+  readonly sourceArn: string;
+}
+
+function responseTypesOf(mapping: Record<string, unknown>): string[] {
+  return (mapping.FunctionResponseTypes as string[] | undefined) ?? [];
+}
+
+function sqsEventSource(
+  { mapping, target, handler }: MappingOf,
+  queue: NonNullable<ReturnType<Provisioned["queueByArn"]>>,
+  loaded: LoadedFunctions,
+  clients: Clients,
+  counters: Counters,
+  options: LocalRunnerOptions,
+  log: (line: string) => void,
+): SqsEventSource {
+  const maximumConcurrency =
+    (mapping.ScalingConfig as { MaximumConcurrency?: number } | undefined)?.MaximumConcurrency ?? 1000;
+  return new SqsEventSource({
+    name: `${target} <- ${queue.logicalId}`,
+    sqs: clients.sqs,
+    region: LOCAL_REGION,
+    handler: handler as SqsHandler,
+    context: loaded.contextFor(target),
+    settings: {
+      queueUrl: queue.url,
+      queueArn: queue.arn,
+      batchSize: Number(mapping.BatchSize ?? 10),
+      maximumBatchingWindowInSeconds: Number(mapping.MaximumBatchingWindowInSeconds ?? 0),
+      reportBatchItemFailures: responseTypesOf(mapping).includes("ReportBatchItemFailures"),
+      maximumConcurrency: Math.min(maximumConcurrency, options.maxPollersPerQueue ?? maximumConcurrency),
+    },
+    onInvocation: (report) => {
+      counters.ingestInvocations++;
+      counters.ingestFailedMessages += report.failed;
+      if (report.error !== undefined) log(`${target} <- ${queue.logicalId}: ${String(report.error)}`);
+    },
+    ...(options.deliveryFaults?.sqs === undefined ? {} : { deliveryFaults: options.deliveryFaults.sqs }),
+  });
+}
+
+function streamEventSource(
+  { id, mapping, target, handler, sourceArn }: MappingOf,
+  resources: Provisioned,
+  loaded: LoadedFunctions,
+  clients: Clients,
+  counters: Counters,
+  options: LocalRunnerOptions,
+  log: (line: string) => void,
+): StreamEventSource {
+  const table = [...resources.tables.values()].find((t) => t.streamArn === sourceArn);
+  if (table === undefined) throw new Error(`${id}: event source ${sourceArn} is no local queue or stream`);
+  const position = String(mapping.StartingPosition ?? "TRIM_HORIZON");
+  if (position !== "TRIM_HORIZON") log(`${id}: StartingPosition ${position} read as TRIM_HORIZON`);
+  if (Number(mapping.ParallelizationFactor ?? 1) > 1)
+    log(`${id}: ParallelizationFactor ${String(mapping.ParallelizationFactor)} runs as 1`);
+  const destination = (mapping.DestinationConfig as { OnFailure?: { Destination?: unknown } } | undefined)
+    ?.OnFailure?.Destination;
+  const destinationArn =
+    destination === undefined
+      ? undefined
+      : resources.resolver.resolveString(destination, `${id}.DestinationConfig`);
+  const failureQueue = destinationArn === undefined ? undefined : resources.queueByArn(destinationArn);
+  if (destinationArn !== undefined && failureQueue === undefined)
+    throw new Error(`${id}: on-failure destination ${destinationArn} is not a local queue`);
+  return new StreamEventSource({
+    name: `${target} <- ${table.logicalId} stream`,
+    streams: clients.streams,
+    sqs: clients.sqs,
+    region: LOCAL_REGION,
+    handler: handler as StreamHandler,
+    context: loaded.contextFor(target),
+    settings: {
+      streamArn: sourceArn,
+      batchSize: Number(mapping.BatchSize ?? 100),
+      maximumBatchingWindowInSeconds: Number(mapping.MaximumBatchingWindowInSeconds ?? 0),
+      bisectBatchOnFunctionError: mapping.BisectBatchOnFunctionError === true,
+      maximumRetryAttempts: Number(mapping.MaximumRetryAttempts ?? -1),
+      maximumRecordAgeInSeconds: Number(mapping.MaximumRecordAgeInSeconds ?? -1),
+      reportBatchItemFailures: responseTypesOf(mapping).includes("ReportBatchItemFailures"),
+      onFailureQueueUrl: failureQueue?.url,
+      functionArn: resources.resolver.resolveString({ "Fn::GetAtt": [target, "Arn"] }),
+    },
+    onInvocation: (report) => {
+      if (report.records > 0) counters.fanoutInvocations++;
+      if (report.failed) counters.fanoutFailedBatches++;
+      if (report.error !== undefined) log(`${target} stream: ${String(report.error)}`);
+    },
+    onFailure: () => {
+      counters.fanoutFailuresSent++;
+    },
+    onPollError: (error) => log(`${table.logicalId} stream: ${String(error)}`),
+    ...(options.deliveryFaults?.stream === undefined
+      ? {}
+      : { deliveryFaults: options.deliveryFaults.stream }),
+  });
+}
+
+/** Phase 6a: the HTTP API; the function its integration targets is the API function, routes from the template. */
+async function serveHttpApi(
+  template: LoadedTemplate,
+  loaded: LoadedFunctions,
+  counters: Counters,
+  options: LocalRunnerOptions,
+  log: (line: string) => void,
+): Promise<HttpApiServer> {
+  const routeKeys = resourcesOfType(template.template, "AWS::ApiGatewayV2::Route").map(([, route]) =>
+    String(route.Properties?.RouteKey),
+  );
+  const apiHandler = loaded.handlers.get(LOGICAL_IDS.apiFunction) as ApiHandler | undefined;
+  if (apiHandler === undefined) throw new Error(`${LOGICAL_IDS.apiFunction}: not in the template`);
+  const api = await startHttpApi({
+    port: options.apiPort ?? 0,
+    routeKeys,
+    handler: async (event, context) => {
+      counters.apiRequests++;
+      return apiHandler(event, context);
+    },
+    streamHandler: loaded.streamHandlers.get(LOGICAL_IDS.apiFunction),
+    context: loaded.contextFor(LOGICAL_IDS.apiFunction),
+    apiId: "local",
+  });
+  log(`HTTP API on ${api.url} (${routeKeys.length} routes)`);
+  return api;
+}
+
+/** Phase 6b: function URLs, the function's export the template names behind a local URL each. */
+async function serveFunctionUrls(
+  template: LoadedTemplate,
+  loaded: LoadedFunctions,
+  counters: Counters,
+  options: LocalRunnerOptions,
+  log: (line: string) => void,
+): Promise<Map<string, HttpApiServer>> {
+  const functionUrls = new Map<string, HttpApiServer>();
+  try {
+    for (const [id, resource] of resourcesOfType(template.template, "AWS::Lambda::Url")) {
+      const target = functionOf({ FunctionName: resource.Properties?.TargetFunctionArn }, loaded.functions);
+      const invokeMode = String(resource.Properties?.InvokeMode ?? "BUFFERED");
+      if (invokeMode !== "RESPONSE_STREAM") {
+        log(`function URL ${id}: InvokeMode ${invokeMode} is not emulated, not served`);
+        continue;
+      }
+      const handler = loaded.handlers.get(target);
+      if (!isStreamified(handler))
+        throw new Error(
+          `${id}: InvokeMode RESPONSE_STREAM, but ${target}'s handler is not wrapped in awslambda.streamifyResponse` +
+            " (was its module imported before the runner installed the shim?)",
+        );
+      const server = await startFunctionUrl({
+        port: id === LOGICAL_IDS.watchFunctionUrl ? (options.watchPort ?? 0) : 0,
+        handler,
+        context: loaded.contextFor(target),
+        timeoutMs: (loaded.timeouts.get(target) ?? 3) * 1000,
+        urlId: id.toLowerCase(),
+        log,
+        onRequest: () => {
+          counters.functionUrlRequests++;
+        },
+      });
+      functionUrls.set(id, server);
+      log(
+        `function URL ${id} (${target}, ${String(resource.Properties?.AuthType)} not enforced) on ${server.url}`,
+      );
+    }
+  } catch (error) {
+    for (const server of functionUrls.values()) await server.stop();
+    throw error;
+  }
+  return functionUrls;
+}
+
+/** Phase 7a: the TTL sweeper, for the tables whose TimeToLiveSpecification is enabled. */
+function startTtlSweeper(
+  template: LoadedTemplate,
+  resources: Provisioned,
+  dynamodb: DynamoDBClient,
+  options: LocalRunnerOptions,
+): TtlSweeper {
+  const sweeper = new TtlSweeper(
+    dynamodb,
+    [...resources.tables.values()].flatMap((table) => {
+      if (table.timeToLiveAttribute === undefined) return [];
+      const keySchema = (template.template.Resources[table.logicalId]?.Properties?.KeySchema ?? []) as Array<{
+        AttributeName: string;
+      }>;
+      return [
+        {
+          name: table.name,
+          timeToLiveAttribute: table.timeToLiveAttribute,
+          keyAttributes: keySchema.map((key) => key.AttributeName),
+        },
+      ];
+    }),
+  );
+  sweeper.start(options.ttlSweepIntervalMs ?? 60_000);
+  return sweeper;
+}
+
+/** Phase 7b: the template's rate() rules invoke their function targets. */
+function startSchedules(
+  template: LoadedTemplate,
+  loaded: LoadedFunctions,
+  options: LocalRunnerOptions,
+  log: (line: string) => void,
+): ScheduledRule[] {
+  const schedules = scheduledRules(template.template).map(
+    (definition) =>
+      new ScheduledRule(
+        definition,
+        loaded.handlers as Map<string, ScheduledHandler>,
+        (id) => loaded.contextFor(id)(),
+        (error) => log(`schedule ${definition.logicalId}: ${String(error)}`),
+      ),
+  );
+  for (const schedule of schedules)
+    if (options.scheduleIntervalMs !== 0) schedule.start(options.scheduleIntervalMs);
+  return schedules;
+}
+
+/** Phase 8: where the running pipeline is (contract §5). */
+function describeRun(
+  template: LoadedTemplate,
+  resources: Provisioned,
+  endpoints: Endpoints,
+  api: HttpApiServer,
+  functionUrls: ReadonlyMap<string, HttpApiServer>,
+): LocalConfig {
+  const queueUrl = (id: string) => resources.queues.get(id)?.url;
+  const ingestQueueUrl = queueUrl(LOGICAL_IDS.ingestQueue);
+  if (ingestQueueUrl === undefined) throw new Error(`${LOGICAL_IDS.ingestQueue}: not in the template`);
+  const watchUrl = functionUrls.get(LOGICAL_IDS.watchFunctionUrl)?.url;
+  return {
+    api: api.url,
+    ...(watchUrl === undefined ? {} : { watchUrl }),
+    region: LOCAL_REGION,
+    sqs: {
+      endpoint: endpoints.sqsEndpoint,
+      ingestQueueUrl,
+      priorityIngestQueueUrl: queueUrl(LOGICAL_IDS.priorityIngestQueue),
+      deadLetterQueueUrl: queueUrl(LOGICAL_IDS.deadLetterQueue),
+      fanoutFailureQueueUrl: queueUrl(LOGICAL_IDS.fanoutFailureQueue),
+      queues: Object.fromEntries([...resources.queues].map(([id, queue]) => [id, queue.url])),
+    },
+    sns: {
+      endpoint: endpoints.snsEndpoint,
+      topics: Object.fromEntries([...resources.topics].map(([id, topic]) => [id, topic.arn])),
+    },
+    dynamodb: {
+      endpoint: endpoints.dynamodbEndpoint,
+      tables: Object.fromEntries([...resources.tables].map(([id, table]) => [id, table.name])),
+      streams: Object.fromEntries(
+        [...resources.tables].flatMap(([id, table]) =>
+          table.streamArn === undefined ? [] : [[id, table.streamArn]],
+        ),
+      ),
+    },
+    template: template.source,
+    pid: process.pid,
+    startedAt: new Date().toISOString(),
+  };
+}
+
+/** The running pipeline's handle: waiting for idle, sending events, stopping everything (phase 9). */
+function runnerOf(parts: {
+  readonly config: LocalConfig;
+  readonly template: LoadedTemplate;
+  readonly resources: Provisioned;
+  readonly clients: Clients;
+  readonly sources: EventSources;
+  readonly sweeper: TtlSweeper;
+  readonly schedules: ScheduledRule[];
+  readonly counters: Counters;
+  readonly backends: StartedBackends;
+  readonly stopServers: () => Promise<void>;
+}): LocalRunner {
+  const { config, clients, sources, sweeper, schedules, backends } = parts;
+  const { sqsSources, streamSources } = sources;
+  let stopped = false;
+  return {
+    config,
+    template: parts.template,
+    resources: parts.resources,
+    sqs: clients.sqs,
+    dynamodb: clients.dynamodb,
+    sqsSources,
+    streamSources,
+    sweeper,
+    schedules,
+    counters: parts.counters,
+    backends: {
+      ...(backends.dynamodb === undefined ? {} : { dynamodb: backends.dynamodb }),
+      ...(backends.sqs === undefined ? {} : { sqs: backends.sqs }),
+    },
+    whenIdle: (whenIdleOptions) => whenIdle(sources, whenIdleOptions),
+    async sendEvents(url, events, perMessage = 25) {
+      const bodies: string[] = [];
+      for (let i = 0; i < events.length; i += perMessage)
+        bodies.push(JSON.stringify({ events: events.slice(i, i + perMessage) }));
+      await sendBodies(clients.sqs, url, bodies);
+      return bodies.length;
+    },
+    writeConfig(path) {
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, `${JSON.stringify(config, null, 2)}\n`);
+    },
+    async stop({ keepBackends = false } = {}) {
+      if (stopped) return;
+      stopped = true;
+      await Promise.all([
+        ...sqsSources.map((source) => source.stop()),
+        ...streamSources.map((source) => source.stop()),
+      ]);
+      await parts.stopServers();
+      await sweeper.stop();
+      await Promise.all(schedules.map((schedule) => schedule.stop()));
+      clients.sqs.destroy();
+      clients.sns.destroy();
+      clients.dynamodb.destroy();
+      clients.streams.destroy();
+      if (!keepBackends) await backends.stop();
+    },
+  };
+}
+
+/** Resolves once nothing is in flight, the polled queues are empty and the streams drained (twice in a row). */
+async function whenIdle(sources: EventSources, { timeoutMs = 120_000 } = {}): Promise<void> {
+  const { sqsSources, streamSources } = sources;
+  const deadline = Date.now() + timeoutMs;
+  let streak = 0;
+  while (streak < 2) {
+    const since = Date.now();
+    await sleep(600); // longer than a shard's poll interval and the shard discovery
+    const queuesIdle = (await Promise.all(sqsSources.map((source) => source.isIdle()))).every(Boolean);
+    const streamsIdle = streamSources.every((source) => source.isIdle(since));
+    streak = queuesIdle && streamsIdle ? streak + 1 : 0;
+    if (streak < 2 && Date.now() > deadline) {
+      const busy = [
+        ...(await Promise.all(sqsSources.map(async (s) => ((await s.isIdle()) ? [] : [s.name])))).flat(),
+        ...streamSources.filter((s) => !s.isIdle(since)).map((s) => s.name),
+      ];
+      throw new Error(`pipeline not idle after ${timeoutMs} ms: ${busy.join(", ")}`);
+    }
   }
 }
 
