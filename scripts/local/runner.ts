@@ -649,7 +649,7 @@ function startSchedules(
   return schedules;
 }
 
-/** Phase 8: where the running pipeline is (contract §5). */
+/** Phase 8: where the running pipeline is (docs/contract.md §5). */
 function describeRun(
   template: LoadedTemplate,
   resources: Provisioned,
