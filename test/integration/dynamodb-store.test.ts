@@ -38,6 +38,15 @@ import {
 const NOW = 1_700_000_000_000;
 /** Property runs; SLICELINE_DYNAMODB_RUNS=100 for a longer hunt. */
 const RUNS = Number(process.env.SLICELINE_DYNAMODB_RUNS ?? 8);
+/**
+ * A fixed seed by default, so `npm test` is repeatable; SLICELINE_DYNAMODB_SEED=random (or a
+ * number) to hunt. Known open divergence, found by hunting (400 runs): after a slice is deleted,
+ * a group reloaded from DynamoDB (cold cache) names the next slice after the highest *live*
+ * counter, while a long-lived group continues after the highest it ever handed out, so the two
+ * stores can name one slice differently (same endpoints; membership is unaffected).
+ */
+const SEED_SETTING = process.env.SLICELINE_DYNAMODB_SEED ?? "20261206";
+const SEED = SEED_SETTING === "random" ? {} : { seed: Number(SEED_SETTING) };
 let local: DynamoDbLocal;
 
 before(async () => {
@@ -219,7 +228,7 @@ describe("DynamoClusterStore against MemoryClusterStore", () => {
           await checkStoreInvariants(local.client, tables);
         },
       ),
-      { numRuns: RUNS, endOnFailure: true },
+      { numRuns: RUNS, endOnFailure: true, ...SEED },
     );
     assertProperty(result);
   });
