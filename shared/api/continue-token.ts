@@ -68,8 +68,10 @@ export class ContinueTokens {
     if (token.length > MAX_TOKEN_LENGTH || !TOKEN_SYNTAX.test(token)) throw expiredContinue();
     const dot = token.indexOf(".");
     const payload = token.slice(0, dot);
-    const signature = Buffer.from(token.slice(dot + 1), "base64url");
-    const expected = Buffer.from(this.#sign(payload), "base64url");
+    // The signature's text, not its decoded bytes: base64url's last character carries padding
+    // bits the decoder ignores, so only the canonical spelling of a signature is accepted.
+    const signature = Buffer.from(token.slice(dot + 1), "utf8");
+    const expected = Buffer.from(this.#sign(payload), "utf8");
     if (signature.length !== expected.length || !timingSafeEqual(signature, expected))
       throw expiredContinue();
     let parsed: unknown;

@@ -173,12 +173,21 @@ describe("signed continue tokens", () => {
     );
     const emptyKey = `${forgedPayload}.${createHmac("sha256", "").update(forgedPayload).digest("base64url")}`;
     const withOwnSignature = `${forgedPayload}.${signature}`;
-    const tampered = `${payload}.${signature.slice(0, -1)}${signature.endsWith("A") ? "B" : "A"}`;
+    const tampered = `${payload}.${signature.slice(0, 5)}${signature[5] === "A" ? "B" : "A"}${signature.slice(6)}`;
+    // The same signature bytes spelled with other padding bits in the last character (a 32-byte
+    // HMAC is 43 characters, the last one's two low bits unused).
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const respelled = `${payload}.${signature.slice(0, -1)}${alphabet[alphabet.indexOf(signature.at(-1) ?? "A") + 1]}`;
+    assert.deepEqual(
+      Buffer.from(respelled.split(".")[1] ?? "", "base64url"),
+      Buffer.from(signature, "base64url"),
+    );
     for (const token of [
       legacy,
       emptyKey,
       withOwnSignature,
       tampered,
+      respelled,
       own.slice(0, -3),
       payload,
       `${own}x`,
