@@ -160,9 +160,23 @@ export function actionOf(target: string | string[] | undefined, body: Buffer): s
           : (prefix ?? "unknown");
     return `${service}:${action ?? "unknown"}`;
   }
-  const form = new URLSearchParams(body.toString("utf8"));
-  const action = form.get("Action");
-  return action === null ? "unknown:unknown" : `sns:${action}`;
+  const action = formParameter(body, "Action");
+  return action === undefined ? "unknown:unknown" : `sns:${action}`;
+}
+
+/**
+ * One parameter of a form body, found without parsing the rest (an SNS PublishBatch body carries
+ * ten bundles: URLSearchParams decoded every one of them to read the action's name). Names and
+ * values are URL-encoded, so "&Action=" cannot occur inside another parameter's value.
+ */
+function formParameter(form: Buffer, name: string): string | undefined {
+  const at =
+    form.subarray(0, name.length + 1).toString("latin1") === `${name}=` ? 0 : form.indexOf(`&${name}=`);
+  if (at < 0) return undefined;
+  const start = form.indexOf("=", at) + 1;
+  const end = form.indexOf("&", start);
+  const value = form.subarray(start, end < 0 ? form.length : end).toString("latin1");
+  return decodeURIComponent(value.replaceAll("+", " "));
 }
 
 interface WriteRequestBody {
@@ -176,11 +190,21 @@ interface WriteRequestBody {
   Key?: unknown;
 }
 
+const WRITE_ACTIONS: ReadonlySet<string> = new Set([
+  "dynamodb:PutItem",
+  "dynamodb:UpdateItem",
+  "dynamodb:DeleteItem",
+  "dynamodb:TransactWriteItems",
+  "dynamodb:BatchWriteItem",
+]);
+
 export function writeUnitsOf(
   action: string,
   body: Buffer,
   multiplier: (table: string) => number = () => 1,
 ): number {
+  // Reads cost no write units: their bodies are not parsed at all.
+  if (!WRITE_ACTIONS.has(action)) return 0;
   const units = (item: unknown) =>
     Math.max(1, Math.ceil(Buffer.byteLength(JSON.stringify(item ?? {})) / 1024));
   let parsed: WriteRequestBody;

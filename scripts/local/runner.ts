@@ -375,6 +375,11 @@ function setFunctionEnvironment(
   }
   for (const [name, { value }] of merged) process.env[name] = value;
   process.env.POWERTOOLS_TRACE_ENABLED = "false";
+  // With tracing off, the X-Ray SDK (loaded by Powertools' Tracer) would still enable its
+  // continuation-local storage as it loads: an async hook with destroy tracking on every promise of
+  // this process (handlers, event sources, HTTP API, the benchmark's proxies), for segments never
+  // recorded. Manual mode loads it without the hook; set before the handlers' modules are imported.
+  process.env.AWS_XRAY_MANUAL_MODE ??= "true";
   process.env.POWERTOOLS_METRICS_DISABLED = "true";
   process.env.POWERTOOLS_LOG_LEVEL = options.logLevel ?? "WARN";
   process.env.AWS_LAMBDA_LOG_LEVEL = options.logLevel === "SILENT" ? "FATAL" : "WARN";

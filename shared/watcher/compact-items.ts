@@ -9,11 +9,34 @@
 import { InternPool } from "#shared/core/intern-pool.ts";
 import type { ContainerNamedPort, CoreCiliumEndpoint, Endpoint, EndpointPort } from "#shared/core/model.ts";
 
+/**
+ * InternPool's rule (one instance per distinct value, starting over past its capacity), with the
+ * instance built only for a value not seen yet: a fleet's agents share each port list and label
+ * set, and every CES entry a patch upserts asks for its named ports again.
+ */
+class SharedValues<T> {
+  readonly #values = new Map<string, T>();
+  readonly #capacity: number;
+
+  constructor(capacity: number) {
+    this.#capacity = capacity;
+  }
+
+  share(key: string, make: () => T): T {
+    const shared = this.#values.get(key);
+    if (shared !== undefined) return shared;
+    if (this.#values.size >= this.#capacity) this.#values.clear();
+    const value = make();
+    this.#values.set(key, value);
+    return value;
+  }
+}
+
 /** Shared by every cache in the process: a fleet simulator's agents all see the same values. */
 const strings = new InternPool<string>(50_000);
-const namedPortLists = new InternPool<readonly ContainerNamedPort[]>(20_000);
-const endpointPortLists = new InternPool<readonly EndpointPort[]>(20_000);
-const labelSets = new InternPool<Readonly<Record<string, string>>>(20_000);
+const namedPortLists = new SharedValues<readonly ContainerNamedPort[]>(20_000);
+const endpointPortLists = new SharedValues<readonly EndpointPort[]>(20_000);
+const labelSets = new SharedValues<Readonly<Record<string, string>>>(20_000);
 
 export function shareString(value: string): string;
 export function shareString(value: string | undefined): string | undefined;
@@ -22,15 +45,17 @@ export function shareString(value: string | undefined): string | undefined {
 }
 
 export function shareEndpointPorts(ports: readonly EndpointPort[]): readonly EndpointPort[] {
-  return endpointPortLists.intern(JSON.stringify(ports), Object.freeze(ports.map((p) => Object.freeze(p))));
+  return endpointPortLists.share(JSON.stringify(ports), () =>
+    Object.freeze(ports.map((p) => Object.freeze(p))),
+  );
 }
 
 export function shareLabels(labels: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
-  return labelSets.intern(JSON.stringify(labels), Object.freeze({ ...labels }));
+  return labelSets.share(JSON.stringify(labels), () => Object.freeze({ ...labels }));
 }
 
 function shareNamedPorts(ports: readonly ContainerNamedPort[]): readonly ContainerNamedPort[] {
-  return namedPortLists.intern(JSON.stringify(ports), Object.freeze(ports.map((p) => Object.freeze(p))));
+  return namedPortLists.share(JSON.stringify(ports), () => Object.freeze(ports.map((p) => Object.freeze(p))));
 }
 
 const READY = 1;

@@ -2,6 +2,8 @@
  * How a watcher holds each object: flat, shared items (compact-items.ts) with the fields it needs
  * to rebuild the object exactly, and the zone-view digest a zone patch names as its base.
  */
+
+import { createHash } from "node:crypto";
 import type {
   CiliumEndpointSlice,
   CiliumIdentity,
@@ -9,7 +11,6 @@ import type {
   EndpointSlice,
   ObjectMeta,
 } from "#shared/core/model.ts";
-import { zoneViewDigest } from "#shared/fanout/slice-delta.ts";
 import {
   type CiliumEntry,
   type EndpointEntry,
@@ -44,14 +45,28 @@ export class StoredEndpointSlice {
     this.endpoints = endpoints;
   }
 
-  /** The digest a zone-view patch names as its base (the copy of a zone watcher is its zone view). */
+  /**
+   * The digest a zone-view patch names as its base (the copy of a zone watcher is its zone view):
+   * slice-delta.ts zoneViewDigest of this slice, computed from the flat items without rebuilding
+   * them (every zone patch an agent receives asks for it). The same text, so the same digest: the
+   * labels' and ports' parts are computed once per shared (interned) labels or ports object.
+   */
   zoneViewDigest(): string {
-    return zoneViewDigest({
-      metadata: { labels: this.labels },
-      addressType: this.addressType,
-      ports: this.ports,
-      endpoints: this.endpoints.map((entry) => entry.toEndpoint()),
-    });
+    const endpoints = this.endpoints
+      .map((entry) => [
+        entry.uid,
+        entry.podNamespace,
+        entry.pod,
+        entry.addressList(),
+        entry.ready,
+        entry.serving,
+        entry.terminating,
+        entry.node ?? null,
+        entry.zone ?? null,
+      ])
+      .sort((a, b) => compareText(a[0] as string, b[0] as string));
+    const text = `[${JSON.stringify(this.addressType)},${labelsPart(this.labels)},${portsPart(this.ports)},${JSON.stringify(endpoints)}]`;
+    return createHash("sha256").update(text).digest("hex").slice(0, 16);
   }
 
   toObject(): EndpointSlice {
@@ -70,6 +85,33 @@ export class StoredEndpointSlice {
       ports: this.ports.map((port) => ({ ...port })),
     };
   }
+}
+
+const labelsParts = new WeakMap<object, string>();
+const portsParts = new WeakMap<object, string>();
+
+function labelsPart(labels: Readonly<Record<string, string>>): string {
+  let part = labelsParts.get(labels);
+  if (part === undefined) {
+    part = JSON.stringify(Object.entries(labels).sort(([a], [b]) => compareText(a, b)));
+    labelsParts.set(labels, part);
+  }
+  return part;
+}
+
+function portsPart(ports: readonly EndpointPort[]): string {
+  let part = portsParts.get(ports);
+  if (part === undefined) {
+    part = JSON.stringify(
+      ports.map((port) => [port.name, port.port, port.protocol, port.appProtocol ?? null]),
+    );
+    portsParts.set(ports, part);
+  }
+  return part;
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 export class StoredCiliumSlice {

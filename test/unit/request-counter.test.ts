@@ -14,6 +14,13 @@ describe("request counter", () => {
     assert.equal(actionOf("DynamoDBStreams_20120810.GetRecords", Buffer.alloc(0)), "streams:GetRecords");
     assert.equal(actionOf("AmazonSQS.ReceiveMessage", Buffer.alloc(0)), "sqs:ReceiveMessage");
     assert.equal(actionOf(undefined, Buffer.from("Action=PublishBatch&TopicArn=x")), "sns:PublishBatch");
+    // Not first in the form, and a value that mentions the name (URL-encoded: no bare "&" or "=").
+    const message = encodeURIComponent("a&Action=Subscribe");
+    assert.equal(
+      actionOf(undefined, Buffer.from(`TopicArn=x&Message=${message}&Action=Publish&Version=2010-03-31`)),
+      "sns:Publish",
+    );
+    assert.equal(actionOf(undefined, Buffer.from("TopicArn=x")), "unknown:unknown");
   });
 
   it("bills a transaction's items twice, per started KB, times the table's index copies", () => {
