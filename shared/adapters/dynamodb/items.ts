@@ -239,3 +239,12 @@ export const CHANGE_LOG_VERSION_DIGITS = 20;
 export const changeLogPk = (kind: string): string => `watch#${kind}`;
 export const changeLogSk = (resourceVersion: string, key: string): string =>
   `${resourceVersion.padStart(CHANGE_LOG_VERSION_DIGITS, "0")}#${key}`;
+
+/** A plain copy without undefined values, whatever marshalling options the client was built with. */
+export function withoutUndefined<T>(value: T): T {
+  if (Array.isArray(value)) return value.map((v) => withoutUndefined(v)) as T;
+  if (value === null || typeof value !== "object") return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) if (v !== undefined) out[key] = withoutUndefined(v);
+  return out as T;
+}
