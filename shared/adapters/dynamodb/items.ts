@@ -3,12 +3,14 @@
  * source): keys, and the conversion of core records and output objects to items and back.
  */
 import { createHash } from "node:crypto";
+import { TABLE_KEYS } from "#shared/config/resources.ts";
 import { INDEX_NAMES } from "#shared/config/table-schemas.ts";
 import { sortedLabels } from "#shared/core/labels.ts";
 import type { NamespaceRecord, NodeRecord, PodRecord, ServiceRecord } from "#shared/core/model.ts";
 import type { Versioned } from "#shared/core/object-versions.ts";
 import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
 import { indexedAddresses } from "#shared/core/pod-addresses.ts";
+import type { ChangeLogEntry } from "#shared/fanout/change-log.ts";
 
 export type Item = Record<string, unknown>;
 export type Key = { readonly pk: string; readonly sk: string };
@@ -239,6 +241,21 @@ export const CHANGE_LOG_VERSION_DIGITS = 20;
 export const changeLogPk = (kind: string): string => `watch#${kind}`;
 export const changeLogSk = (resourceVersion: string, key: string): string =>
   `${resourceVersion.padStart(CHANGE_LOG_VERSION_DIGITS, "0")}#${key}`;
+
+/** A change-log entry as its item; `expiresAt` in epoch seconds (TTL). */
+export function changeLogItem(entry: ChangeLogEntry, expiresAt: number): Item {
+  return {
+    [TABLE_KEYS.partitionKey]: changeLogPk(entry.kind),
+    [TABLE_KEYS.sortKey]: changeLogSk(entry.resourceVersion, entry.key),
+    type: entry.type,
+    resourceVersion: entry.resourceVersion,
+    key: entry.key,
+    ...(entry.namespace === undefined ? {} : { namespace: entry.namespace }),
+    object: JSON.stringify(entry.object),
+    ...(entry.previousLabels === undefined ? {} : { previousLabels: JSON.stringify(entry.previousLabels) }),
+    [TABLE_KEYS.timeToLive]: expiresAt,
+  };
+}
 
 /** A plain copy without undefined values, whatever marshalling options the client was built with. */
 export function withoutUndefined<T>(value: T): T {
