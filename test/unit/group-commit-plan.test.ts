@@ -6,6 +6,7 @@ import {
   type GroupCommitPlan,
   planGroupCommit,
 } from "#shared/adapters/dynamodb/group-commit-plan.ts";
+import { objectFrom } from "#shared/adapters/dynamodb/items.ts";
 import type { PlannedOp } from "#shared/adapters/dynamodb/transact.ts";
 import { MemoryClusterStore } from "#shared/core/memory-store.ts";
 import type { EndpointSlice } from "#shared/core/model.ts";
@@ -117,7 +118,7 @@ describe("planGroupCommit", () => {
     const slice = request.ops.find((op) => op.table === "slices" && op.key.pk === "EndpointSlice#shop");
     assert.ok(slice !== undefined && slice.action.type === "put");
     assert.equal(slice.condition, "attribute_not_exists(pk)", "a create must find nothing stored");
-    const stored = JSON.parse(String(slice.action.item.object)) as EndpointSlice;
+    const stored = objectFrom<EndpointSlice>(slice.action.item);
     assert.equal(stored.endpoints.length, 2);
     assert.equal(stored.metadata.creationTimestamp, new Date(NOW - 5).toISOString());
     assert.deepEqual(
@@ -148,7 +149,7 @@ describe("planGroupCommit", () => {
     assert.ok(slice !== undefined && slice.action.type === "put");
     assert.equal(slice.condition, "#rv = :expected");
     assert.equal(slice.replayCondition, "#rv = :expected OR #rv = :new");
-    const stored = JSON.parse(String(slice.action.item.object)) as EndpointSlice;
+    const stored = objectFrom<EndpointSlice>(slice.action.item);
     assert.equal(stored.metadata.creationTimestamp, created);
     assert.equal(slice.values?.[":new"], stored.metadata.resourceVersion);
   });

@@ -14,6 +14,7 @@ import { TABLE_KEYS } from "#shared/config/resources.ts";
 import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
 import type { ChangeLogEntry } from "#shared/fanout/change-log.ts";
 import type { WatchEventType } from "#shared/fanout/change-routing.ts";
+import { storedObjectJson } from "#shared/fanout/stored-object.ts";
 import { changeLogPks, changeLogSk } from "./items.ts";
 import { queryPages } from "./paginate.ts";
 import { compareUtf8 } from "./shard-merge.ts";
@@ -97,7 +98,7 @@ function entryOf(kind: OutputKind, item: Record<string, unknown>): ChangeLogEntr
     resourceVersion: String(item.resourceVersion),
     key: String(item.key),
     namespace: typeof item.namespace === "string" ? item.namespace : undefined,
-    object: JSON.parse(String(item.object)) as OutputObject,
+    object: JSON.parse(storedObjectJson(item)) as OutputObject,
     previousLabels:
       typeof item.previousLabels === "string"
         ? (JSON.parse(item.previousLabels) as Record<string, string>)

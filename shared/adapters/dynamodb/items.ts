@@ -11,6 +11,11 @@ import type { Versioned } from "#shared/core/object-versions.ts";
 import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
 import { indexedAddresses } from "#shared/core/pod-addresses.ts";
 import type { ChangeLogEntry } from "#shared/fanout/change-log.ts";
+import {
+  COMPRESSED_OBJECT_ATTRIBUTE,
+  compressObjectJson,
+  storedObjectJson,
+} from "#shared/fanout/stored-object.ts";
 
 export type Item = Record<string, unknown>;
 export type Key = { readonly pk: string; readonly sk: string };
@@ -213,13 +218,14 @@ export function sliceItem(object: OutputObject, sourceTimeMs: number): Item {
     kindShard: kindShardKey(object.kind, nsName),
     nsName,
     resourceVersion: object.metadata.resourceVersion,
-    object: JSON.stringify(object),
+    [COMPRESSED_OBJECT_ATTRIBUTE]: compressObjectJson(JSON.stringify(object)),
     sourceTimeMs,
   };
 }
 
+/** The object an item stores (compressed, or as JSON text on items written before compression). */
 export function objectFrom<T extends OutputObject>(item: Item): T {
-  return JSON.parse(String(item.object)) as T;
+  return JSON.parse(storedObjectJson(item)) as T;
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -283,7 +289,7 @@ export function changeLogItem(entry: ChangeLogEntry, expiresAt: number): Item {
     resourceVersion: entry.resourceVersion,
     key: entry.key,
     ...(entry.namespace === undefined ? {} : { namespace: entry.namespace }),
-    object: JSON.stringify(entry.object),
+    [COMPRESSED_OBJECT_ATTRIBUTE]: compressObjectJson(JSON.stringify(entry.object)),
     ...(entry.previousLabels === undefined ? {} : { previousLabels: JSON.stringify(entry.previousLabels) }),
     [TABLE_KEYS.timeToLive]: expiresAt,
   };

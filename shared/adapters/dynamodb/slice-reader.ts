@@ -53,6 +53,7 @@ import { expiredContinue, internalError, tooManyRequests } from "#shared/api/sta
 import type { PodRecord } from "#shared/core/model.ts";
 import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
 import { holdsIPs } from "#shared/core/pod-addresses.ts";
+import { storedObjectJson } from "#shared/fanout/stored-object.ts";
 import { readIdentityRangeUse } from "./identity-range-reader.ts";
 import {
   GROUP_PREFIX,
@@ -94,7 +95,9 @@ interface SliceItem {
   readonly kind: string;
   readonly nsName: string;
   readonly resourceVersion?: string;
-  readonly object: string;
+  /** The object: compressed (objectBr), or JSON text (object) on items written before compression. */
+  readonly objectBr?: Uint8Array;
+  readonly object?: string;
 }
 
 interface QueryPlan {
@@ -181,8 +184,8 @@ export class DynamoSliceReader implements SliceReader {
       const pageItems = (result.Items ?? []) as SliceItem[];
       let refused = false;
       for (const item of pageItems) {
-        const object = parseObject(item);
-        if (page.offer(matches(object) ? object : undefined, item.object) === "refused") {
+        const { object, json } = parseObject(item);
+        if (page.offer(matches(object) ? object : undefined, json) === "refused") {
           refused = true;
           break;
         }
@@ -259,8 +262,8 @@ export class DynamoSliceReader implements SliceReader {
           resourceVersion: highestResourceVersion(page.items),
         };
       }
-      const object = parseObject(item);
-      const refused = page.offer(matches(object) ? object : undefined, item.object) === "refused";
+      const { object, json } = parseObject(item);
+      const refused = page.offer(matches(object) ? object : undefined, json) === "refused";
       if (!refused) {
         merge.advance();
         resumeKey = { kind, nsName: item.nsName, pk: item.pk, sk: item.sk };
@@ -293,14 +296,14 @@ export class DynamoSliceReader implements SliceReader {
         ExpressionAttributeValues: { ":shard": kindShardKey(kind, name), ":name": name },
       });
       const item = found.Items?.[0];
-      return item === undefined ? undefined : parseObject(item as SliceItem);
+      return item === undefined ? undefined : parseObject(item as SliceItem).object;
     }
     const result = await this.#getItem({
       TableName: this.#options.slicesTable,
       Key: { pk: slicePk(kind, namespace), sk: name },
       ConsistentRead: this.#consistent,
     });
-    return result.Item === undefined ? undefined : parseObject(result.Item as SliceItem);
+    return result.Item === undefined ? undefined : parseObject(result.Item as SliceItem).object;
   }
 
   /**
@@ -523,9 +526,11 @@ interface DynamoClaim extends IPClaim {
 /** Pods read for one IP at most (one node's host-network pods all share its IP). */
 const MAX_IP_CLAIMS = 100;
 
-function parseObject(item: SliceItem): OutputObject {
+/** The stored object and its JSON text (what a page's byte budget counts). */
+function parseObject(item: SliceItem): { object: OutputObject; json: string } {
   try {
-    return JSON.parse(item.object) as OutputObject;
+    const json = storedObjectJson(item as unknown as Record<string, unknown>);
+    return { object: JSON.parse(json) as OutputObject, json };
   } catch {
     throw internalError(`stored object ${item.pk}/${item.sk} is not valid JSON`);
   }
