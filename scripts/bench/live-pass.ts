@@ -28,7 +28,7 @@ import type { RestartReport } from "./fleet.ts";
 import { type FleetSettleReport, FleetShards } from "./fleet-shards.ts";
 import type { FleetSqsClientKind } from "./fleet-worker.ts";
 import { type CountingProxy, type RequestCounts, startCountingProxy } from "./request-counter.ts";
-import type { TableWriteLayout } from "./write-units.ts";
+import type { KeyedWriteUnits, TableWriteLayout } from "./write-units.ts";
 
 export interface LivePassOptions {
   readonly trace: Trace;
@@ -292,7 +292,7 @@ export async function runLivePass(
           ? "agents delete after every receive (DeleteMessageBatch of what it returned)"
           : `agents delete in batches every ${options.deleteIntervalSeconds} s (DeleteMessageBatch of up to 10), as the node agent with a state directory`,
         `producer lag max ${producerLagMaxMs} ms`,
-        `DynamoDB write units per pod change on the busiest partition keys: ${busiestKeys(requests, podChanges)}`,
+        `DynamoDB write units per pod change on the busiest partition keys: ${perPodChangeOf(requests.writeUnitsByKey.busiest(3), podChanges)}; by kind of key: ${perPodChangeOf(requests.writeUnitsByKey.byKind(), podChanges)}`,
         `settled in ${settleMs} ms after the pipeline went idle`,
         `${fanout.invocations} fan-out invocations for ${timing.ingestInvocations} ingest batches (${(timing.ingestInvocations === 0 ? 0 : fanout.invocations / timing.ingestInvocations).toFixed(2)} per batch; the model counts one stream batch per ingest batch): Lambda's stream polling, like the local poller's (4 polls a second per shard, batching window ${runner.streamSources[0]?.settings.maximumBatchingWindowInSeconds ?? 0} s), splits a batch whose transactions straddle a poll; ${fanout.retriedInvocations} retried`,
       ],
@@ -395,9 +395,8 @@ function writeLayouts(runner: LocalRunner): Record<string, TableWriteLayout> {
   );
 }
 
-function busiestKeys(requests: RequestCounts, podChanges: number): string {
-  return requests.writeUnitsByKey
-    .busiest(3)
+function perPodChangeOf(units: readonly KeyedWriteUnits[], podChanges: number): string {
+  return units
     .map(({ key, units }) => `${key} ${(podChanges === 0 ? 0 : units / podChanges).toFixed(2)}`)
     .join(", ");
 }

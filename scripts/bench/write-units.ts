@@ -145,8 +145,25 @@ export class WriteUnitLedger {
     return this.#total;
   }
 
-  toJSON(): { total: number; busiest: KeyedWriteUnits[] } {
-    return { total: this.#total, busiest: this.busiest(5) };
+  toJSON(): { total: number; busiest: KeyedWriteUnits[]; byKind: KeyedWriteUnits[] } {
+    return { total: this.#total, busiest: this.busiest(5), byKind: this.byKind() };
+  }
+
+  /**
+   * Units by kind of key, most first: a key's value up to its first "#" (`slices|EndpointSlice`,
+   * `state|group`, `slices/byKindShard|EndpointSlice`; `state|watch#<kind>`): where the units go.
+   */
+  byKind(): KeyedWriteUnits[] {
+    const kinds = new Map<string, number>();
+    for (const [key, units] of this.#byKey) {
+      const bar = key.indexOf("|");
+      const parts = key.slice(bar + 1).split("#");
+      const kind = `${key.slice(0, bar)}|${parts[0] === "watch" ? `watch#${parts[1]}` : parts[0]}`;
+      kinds.set(kind, (kinds.get(kind) ?? 0) + units);
+    }
+    return [...kinds]
+      .sort(([ka, a], [kb, b]) => b - a || ka.localeCompare(kb))
+      .map(([key, units]) => ({ key, units }));
   }
 
   /** Keys with the most units, most first. */

@@ -16,6 +16,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import fc from "fast-check";
 import { sliceItem } from "#shared/adapters/dynamodb/items.ts";
 import { DynamoSliceReader } from "#shared/adapters/dynamodb/slice-reader.ts";
+import { upgradeSlicesLayout } from "#shared/adapters/dynamodb/slices-layout-upgrade.ts";
 import { ContinueTokens, queryFingerprint } from "#shared/api/continue-token.ts";
 import { parseLabelSelector } from "#shared/api/label-selector.ts";
 import { MemorySliceReader } from "#shared/api/memory-reader.ts";
@@ -281,6 +282,68 @@ describe("DynamoDB reader on DynamoDB Local", () => {
     assert.equal(await reader.namespaceExists("shop"), true);
     assert.equal(await reader.namespaceExists("kube-system"), true, "a namespace with pods but no slices");
     assert.equal(await reader.namespaceExists("nobody"), false);
+  });
+});
+
+describe("a slices table written by the earlier layout", () => {
+  /** An item as written before the kind index was sharded and objects compressed. */
+  const legacyItem = (object: OutputObject, sourceTimeMs: number) => {
+    const { kindShard: _shard, objectBr: _compressed, ...keys } = sliceItem(object, sourceTimeMs);
+    return { ...keys, object: JSON.stringify(object) };
+  };
+
+  it("serves legacy items where it reads them by key, and after the upgrade serves every list as before", async () => {
+    const table = "api-reader-legacy-layout";
+    await createTable(local.client, table, SLICES_TABLE);
+    const legacy = KINDS.flatMap((kind) =>
+      [...store.objects(kind).values()].map(({ object, sourceTimeMs }) => legacyItem(object, sourceTimeMs)),
+    );
+    await putAll(table, legacy);
+    const router = createApiRouter({
+      reader: new DynamoSliceReader({ documents, ...tables, slicesTable: table }),
+      now: () => NOW,
+    });
+    const shop = "/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices";
+    assert.deepEqual((await getJson(router, shop)).body, (await getJson(memory, shop)).body);
+    // Not in the sharded index yet: what the upgrade is for.
+    assert.deepEqual((await getJson(router, "/apis/cilium.io/v2/ciliumidentities")).body.items, []);
+
+    assert.deepEqual(await upgradeSlicesLayout(documents, table, { dryRun: true }), {
+      scanned: legacy.length,
+      upgraded: legacy.length,
+      changedMeanwhile: 0,
+    });
+    assert.deepEqual(await upgradeSlicesLayout(documents, table), {
+      scanned: legacy.length,
+      upgraded: legacy.length,
+      changedMeanwhile: 0,
+    });
+    assert.equal((await upgradeSlicesLayout(documents, table)).upgraded, 0, "a second run has nothing to do");
+    for (const path of LISTS)
+      assert.deepEqual((await getJson(router, path)).body, (await getJson(memory, path)).body, path);
+  });
+
+  it("leaves an item rewritten between the scan and the put as the writer left it", async () => {
+    const table = "api-reader-legacy-race";
+    await createTable(local.client, table, SLICES_TABLE);
+    const [first] = [...store.objects("CiliumIdentity").values()];
+    assert.ok(first !== undefined);
+    await putAll(table, [legacyItem(first.object, first.sourceTimeMs)]);
+    const newer = { ...first.object, metadata: { ...first.object.metadata, resourceVersion: "999999999" } };
+    // A document client whose scan answers with the legacy item after ingest rewrote it.
+    const racing = {
+      send: async (command: { constructor: { name: string } }) => {
+        const output = await documents.send(command as never);
+        if (command.constructor.name === "ScanCommand")
+          await putAll(table, [sliceItem(newer as OutputObject, 1)]);
+        return output;
+      },
+    } as unknown as DynamoDBDocumentClient;
+    assert.deepEqual(await upgradeSlicesLayout(racing, table), {
+      scanned: 1,
+      upgraded: 0,
+      changedMeanwhile: 1,
+    });
   });
 });
 

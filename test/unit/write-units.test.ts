@@ -58,5 +58,18 @@ describe("write units", () => {
     assert.equal(ledger.total, 9);
     assert.deepEqual(ledger.busiest(1), [{ key: "slices|EndpointSlice#a", units: 5 }]);
     assert.deepEqual(JSON.parse(JSON.stringify(ledger)).total, 9);
+    ledger.add([
+      { key: "slices|EndpointSlice#b", units: 2 },
+      { key: "state|watch#EndpointSlice#1", units: 3 },
+      { key: "state|watch#CiliumIdentity#0", units: 1 },
+      { key: "state|group#a", units: 1 },
+    ]);
+    assert.deepEqual(ledger.byKind(), [
+      { key: "slices|EndpointSlice", units: 7 },
+      { key: "slices/byKind|EndpointSlice", units: 4 },
+      { key: "state|watch#EndpointSlice", units: 3 },
+      { key: "state|group", units: 1 },
+      { key: "state|watch#CiliumIdentity", units: 1 },
+    ]);
   });
 });

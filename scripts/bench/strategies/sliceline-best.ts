@@ -234,7 +234,12 @@ export function slicelineBest(
           `DynamoDB write units per pod change on the busiest partition keys: ${writeUnitsByKey
             .busiest(3)
             .map(({ key, units }) => `${key} ${(units / podChanges).toFixed(2)}`)
-            .join(", ")} (of ${(writeUnitsByKey.total / podChanges).toFixed(2)} in all).`,
+            .join(
+              ", ",
+            )} (of ${(writeUnitsByKey.total / podChanges).toFixed(2)} in all); by kind of key: ${writeUnitsByKey
+            .byKind()
+            .map(({ key, units }) => `${key} ${(units / podChanges).toFixed(2)}`)
+            .join(", ")}.`,
         );
       const total = bytesByScope.cilium + bytesByScope.zone;
       if (total > 0) {

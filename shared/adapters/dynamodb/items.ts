@@ -223,6 +223,21 @@ export function sliceItem(object: OutputObject, sourceTimeMs: number): Item {
   };
 }
 
+/**
+ * A slices item in the current layout, for an item written by an earlier one (no `kindShard`, or
+ * the object as JSON text in `object`); undefined when the item is current. The object, its
+ * resourceVersion and sourceTimeMs are kept as stored: only the layout changes.
+ */
+export function upgradedSliceItem(item: Item): Item | undefined {
+  if (
+    typeof item.kindShard === "string" &&
+    item[COMPRESSED_OBJECT_ATTRIBUTE] !== undefined &&
+    item.object === undefined
+  )
+    return undefined;
+  return sliceItem(objectFrom(item), Number(item.sourceTimeMs ?? 0));
+}
+
 /** The object an item stores (compressed, or as JSON text on items written before compression). */
 export function objectFrom<T extends OutputObject>(item: Item): T {
   return JSON.parse(storedObjectJson(item)) as T;
