@@ -56,7 +56,8 @@ export interface TableSchema {
  *                               functions, read by /v1/stats; expiresAt an hour after the minute
  *   watch#<kind>#<shard> / <resourceVersion, 20 digits>#<key>   the change log the Kubernetes
  *                               watch reads (docs/watch.md), shard 0..3 by a hash of key: type,
- *                               resourceVersion, key, namespace, object (S, JSON), previousLabels
+ *                               resourceVersion, key, namespace, objectBr (B, the JSON Brotli-
+ *                               compressed: shared/fanout/stored-object.ts), previousLabels
  *                               (S, JSON), expiresAt (15 min + 1 min); written by the fan-out, read
  *                               by the API (merging a kind's shards)
  */
@@ -78,8 +79,9 @@ export const STATE_TABLE: TableSchema = {
  *   <kind>#<namespace, or "-" for cluster-scoped kinds> / <name>
  *   kind (S), kindShard (S, "<kind>#<0..15>" by a hash of nsName: the byKindShard index's key, so
  *   no index key takes all of a kind's writes), nsName (S, "<namespace>/<name>" or "<name>"),
- *   resourceVersion (S), object (S, the Kubernetes-shaped JSON), sourceTimeMs (N): earliest
- *   source event it carries.
+ *   resourceVersion (S), objectBr (B, the Kubernetes-shaped JSON, Brotli-compressed:
+ *   shared/fanout/stored-object.ts; items written before carry the JSON text in object (S), read
+ *   too), sourceTimeMs (N): earliest source event it carries.
  * Its stream (new and old images) drives the fan-out.
  */
 export const SLICES_TABLE: TableSchema = {
