@@ -113,7 +113,10 @@ const FIXED_LIMITS: ReadonlySet<string> = new Set([AWS_LIMITS.streamReadersPerSh
 export interface CapacityAssumptions {
   /** Memory of the functions, to turn GB-seconds into seconds of concurrency (lowest configured: no underestimate). */
   readonly lambdaMemoryMb: number;
-  /** Share of write units landing on the busiest partition key (1 = all on one key: worst case). */
+  /**
+   * Share of write units landing on the busiest partition key (1 = all on one key: worst case),
+   * for strategies that do not report their busiest key's units (dynamodbBusiestKeyWriteUnits).
+   */
   readonly hottestKeyWriteShare: number;
   /** Subscriptions each watcher makes (EndpointSlice or its zone topic, plus Cilium). */
   readonly subscriptionsPerWatcher: number;
@@ -172,7 +175,12 @@ export function capacityCheck(
     ),
     row(AWS_LIMITS.sqsQueues, watchers),
     row(AWS_LIMITS.lambdaConcurrency, rate("lambdaGbSeconds") / memoryGb),
-    row(AWS_LIMITS.dynamodbPartitionWrites, rate("dynamodbWriteUnits") * assumptions.hottestKeyWriteShare),
+    row(
+      AWS_LIMITS.dynamodbPartitionWrites,
+      measures.dynamodbBusiestKeyWriteUnits > 0
+        ? rate("dynamodbBusiestKeyWriteUnits")
+        : rate("dynamodbWriteUnits") * assumptions.hottestKeyWriteShare,
+    ),
     row(AWS_LIMITS.dynamodbTableWrites, rate("dynamodbWriteUnits")),
     row(AWS_LIMITS.dynamodbTableReads, rate("dynamodbReadUnits")),
     row(AWS_LIMITS.streamReadersPerShard, 1),

@@ -50,6 +50,7 @@ export type CapacityMeasure =
   | "snsPublishes"
   | "lambdaGbSeconds"
   | "dynamodbWriteUnits"
+  | "dynamodbBusiestKeyWriteUnits"
   | "dynamodbReadUnits"
   | "apiRequests";
 
@@ -114,6 +115,13 @@ export const REQUEST_KINDS: Readonly<Record<string, RequestKind>> = {
     perWatcher: false,
     what: "DynamoDB write request units",
     capacity: "dynamodbWriteUnits",
+  },
+  dynamodbBusiestKeyWriteUnits: {
+    priceId: "dynamodb.onDemandWriteRequestUnit",
+    perWatcher: false,
+    what: "DynamoDB write request units landing on the busiest partition key (table or index), part of dynamodbWriteUnits",
+    billedBy: "dynamodbWriteUnits",
+    capacity: "dynamodbBusiestKeyWriteUnits",
   },
   dynamodbReadUnits: {
     priceId: "dynamodb.onDemandReadRequestUnit",
@@ -188,6 +196,13 @@ export const REQUEST_KINDS: Readonly<Record<string, RequestKind>> = {
     what: "DynamoDB write request units",
     capacity: "dynamodbWriteUnits",
   },
+  "dynamodb.busiestKeyWriteUnits": {
+    priceId: "dynamodb.onDemandWriteRequestUnit",
+    perWatcher: false,
+    what: "DynamoDB write request units landing on the busiest partition key (table or index), part of dynamodb.writeUnits",
+    billedBy: "dynamodb.writeUnits",
+    capacity: "dynamodbBusiestKeyWriteUnits",
+  },
   "dynamodb.readUnits": {
     priceId: "dynamodb.onDemandReadRequestUnit",
     perWatcher: false,
@@ -215,6 +230,7 @@ export function capacityMeasures(
     snsPublishes: 0,
     lambdaGbSeconds: 0,
     dynamodbWriteUnits: 0,
+    dynamodbBusiestKeyWriteUnits: 0,
     dynamodbReadUnits: 0,
     apiRequests: 0,
   };

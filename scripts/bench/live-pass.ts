@@ -28,6 +28,7 @@ import type { RestartReport } from "./fleet.ts";
 import { type FleetSettleReport, FleetShards } from "./fleet-shards.ts";
 import type { FleetSqsClientKind } from "./fleet-worker.ts";
 import { type CountingProxy, type RequestCounts, startCountingProxy } from "./request-counter.ts";
+import type { KeyedWriteUnits, TableWriteLayout } from "./write-units.ts";
 
 export interface LivePassOptions {
   readonly trace: Trace;
@@ -136,7 +137,7 @@ export async function runLivePass(
       log,
     });
     const ingestQueueUrl = runner.config.sqs.ingestQueueUrl;
-    dynamodbProxy.setWriteMultipliers(writeMultipliers(runner));
+    dynamodbProxy.setWriteLayouts(writeLayouts(runner));
 
     // Initial load, as fast as the pipeline takes it: the fleet joins a populated cluster.
     const initial = trace.events.slice(0, trace.measuredFrom);
@@ -240,6 +241,7 @@ export async function runLivePass(
           (fanout.ms / 1000) * ((memoryMb.FanoutFunction ?? 512) / 1024),
       ),
       dynamodbWriteUnits: perPodChange(requests.writeUnits),
+      dynamodbBusiestKeyWriteUnits: perPodChange(requests.writeUnitsByKey.busiest(1)[0]?.units ?? 0),
       dynamodbReadUnits: perPodChange(requests.readUnits),
       snsPublishRequests: perPodChange(
         (sqsRequests.requests["sns:PublishBatch"] ?? 0) + (sqsRequests.requests["sns:Publish"] ?? 0),
@@ -290,6 +292,7 @@ export async function runLivePass(
           ? "agents delete after every receive (DeleteMessageBatch of what it returned)"
           : `agents delete in batches every ${options.deleteIntervalSeconds} s (DeleteMessageBatch of up to 10), as the node agent with a state directory`,
         `producer lag max ${producerLagMaxMs} ms`,
+        `DynamoDB write units per pod change on the busiest partition keys: ${perPodChangeOf(requests.writeUnitsByKey.busiest(3), podChanges)}; by kind of key: ${perPodChangeOf(requests.writeUnitsByKey.byKind(), podChanges)}`,
         `settled in ${settleMs} ms after the pipeline went idle`,
         `${fanout.invocations} fan-out invocations for ${timing.ingestInvocations} ingest batches (${(timing.ingestInvocations === 0 ? 0 : fanout.invocations / timing.ingestInvocations).toFixed(2)} per batch; the model counts one stream batch per ingest batch): Lambda's stream polling, like the local poller's (4 polls a second per shard, batching window ${runner.streamSources[0]?.settings.maximumBatchingWindowInSeconds ?? 0} s), splits a batch whose transactions straddle a poll; ${fanout.retriedInvocations} retried`,
       ],
@@ -365,18 +368,37 @@ async function sendTraceEvents(
   }
 }
 
-/** 1 + the global secondary indexes of each table that copy whole items (ProjectionType ALL). */
-function writeMultipliers(runner: LocalRunner): Record<string, number> {
+/** Each table's partition key and the global secondary indexes that copy whole items (ProjectionType ALL). */
+function writeLayouts(runner: LocalRunner): Record<string, TableWriteLayout> {
+  const hashKey = (schema: unknown) =>
+    String(
+      (schema as Array<{ AttributeName?: string; KeyType?: string }>).find((key) => key.KeyType === "HASH")
+        ?.AttributeName,
+    );
   return Object.fromEntries(
     resourcesOfType(runner.template.template, "AWS::DynamoDB::Table").flatMap(([id, resource]) => {
       const name = runner.config.dynamodb.tables[id];
       if (name === undefined) return [];
       const indexes = (resource.Properties?.GlobalSecondaryIndexes ?? []) as Array<{
+        IndexName?: string;
+        KeySchema?: unknown;
         Projection?: { ProjectionType?: string };
       }>;
-      return [[name, 1 + indexes.filter((index) => index.Projection?.ProjectionType === "ALL").length]];
+      const layout: TableWriteLayout = {
+        partitionKey: hashKey(resource.Properties?.KeySchema ?? []),
+        copyingIndexes: indexes
+          .filter((index) => index.Projection?.ProjectionType === "ALL")
+          .map((index) => ({ name: String(index.IndexName), partitionKey: hashKey(index.KeySchema ?? []) })),
+      };
+      return [[name, layout]];
     }),
   );
+}
+
+function perPodChangeOf(units: readonly KeyedWriteUnits[], podChanges: number): string {
+  return units
+    .map(({ key, units }) => `${key} ${(podChanges === 0 ? 0 : units / podChanges).toFixed(2)}`)
+    .join(", ");
 }
 
 function functionMemory(runner: LocalRunner): Record<string, number> {

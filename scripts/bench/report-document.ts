@@ -174,7 +174,7 @@ const COST_METHOD = [
   "Cost per million pod changes = Σ over request kinds of (requests per pod change × 1,000,000 × unit price); free tiers ignored.",
   "At another fleet size, per-watcher kinds (watcher-queue receives and deletes, SNS→SQS deliveries) are scaled linearly from the measured watcher count; the others are kept. These are projections, not measurements.",
   "Per month = cost per pod change × pod-change rate × 730 hours, plus empty long polls: a watcher queue polled with a 20 s wait makes max(0, 1/20 − receives/s) extra ReceiveMessage calls a second (3 a minute when idle).",
-  "Busiest partition key: hottestKeyWriteShare of all write units (default 1, the worst case). Not far off for slice writes: the slices table's byKind index is keyed by kind alone, so every EndpointSlice write meets on one index partition key; state-table writes spread over namespaces (group#<ns>).",
+  "Busiest partition key: the write units a strategy counted on its busiest partition key of a table or index (dynamodbBusiestKeyWriteUnits: the live pass attributes every item write it sees to the keys it lands on, the model every item the adapter would write; scripts/bench/write-units.ts); for a strategy that reports none, hottestKeyWriteShare of all write units (default 1, the worst case). Measured at the benchmark's cluster: its namespaces and Services spread the keys; a cluster with one dominant namespace concentrates them.",
   "Capacity: each demand (publishes/s, WRU/s, concurrency = GB-s/s ÷ memory, API requests/s, Subscribe calls/s to re-register the fleet in the window, queue and subscription counts) over its default limit from docs/aws.md; the highest ratio is the limit hit first.",
 ];
 

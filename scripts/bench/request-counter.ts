@@ -3,11 +3,10 @@
  * source for "AWS requests per pod change". Counting on the wire sees every request every part of
  * the pipeline makes (handlers, event-source pollers), without touching the handlers' clients.
  *
- * DynamoDB write units are estimated from the request bodies: each written item costs
- * ceil(bytes / 1 KB) units (the attribute-value JSON is a close, slightly high, stand-in for
- * DynamoDB's item size), twice inside a transaction, as AWS bills them, and once more for every
- * index that projects ALL attributes (`setWriteMultipliers`); KEYS_ONLY index writes (≤ 1 unit
- * each, pod items only) are left out.
+ * DynamoDB write units are estimated from the request bodies with the benchmark's one rule
+ * (write-units.ts: DynamoDB's item size, twice inside a transaction, once more on every index that
+ * copies whole items), attributed to the partition keys they land on (`setWriteLayouts`, from the
+ * template's tables), so the busiest key's share is measured, not assumed.
  *
  * With a fault injector (scripts/local/fault-proxy.ts, the fault suite), a request the injector
  * picks is answered with an AWS error, never answered (held until stop), or has its connection
@@ -22,12 +21,21 @@ import {
 } from "node:http";
 import type { AddressInfo } from "node:net";
 import { faultAnswer, type ProxyFault, type RequestFaultInjector } from "#scripts/local/fault-proxy.ts";
+import {
+  itemWriteUnits,
+  type KeyedWriteUnits,
+  type TableWriteLayout,
+  WriteUnitLedger,
+  wireItemBytes,
+} from "./write-units.ts";
 
 export interface RequestCounts {
   /** "<service>:<action>" -> requests */
   readonly requests: Record<string, number>;
   /** Estimated DynamoDB write request units (on-demand). */
   writeUnits: number;
+  /** The same units by the partition key (table or index) they land on. */
+  readonly writeUnitsByKey: WriteUnitLedger;
   /** Estimated DynamoDB read request units for queries/gets (from response sizes, eventually consistent). */
   readUnits: number;
   bytesIn: number;
@@ -37,14 +45,21 @@ export interface RequestCounts {
 export interface CountingProxy {
   readonly endpoint: string;
   readonly counts: RequestCounts;
-  /** Table name -> factor on its item writes (1 + the indexes that copy whole items). */
-  setWriteMultipliers(multipliers: Readonly<Record<string, number>>): void;
+  /** Table name -> where its writes land (partition key, indexes that copy whole items). */
+  setWriteLayouts(layouts: Readonly<Record<string, TableWriteLayout>>): void;
   reset(): void;
   stop(): Promise<void>;
 }
 
 export function emptyCounts(): RequestCounts {
-  return { requests: {}, writeUnits: 0, readUnits: 0, bytesIn: 0, bytesOut: 0 };
+  return {
+    requests: {},
+    writeUnits: 0,
+    writeUnitsByKey: new WriteUnitLedger(),
+    readUnits: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+  };
 }
 
 export interface CountingProxyOptions {
@@ -57,7 +72,7 @@ export async function startCountingProxy(
 ): Promise<CountingProxy> {
   const targetUrl = new URL(target);
   let counts = emptyCounts();
-  let multipliers: Readonly<Record<string, number>> = {};
+  let layouts: Readonly<Record<string, TableWriteLayout>> = {};
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -66,8 +81,11 @@ export async function startCountingProxy(
       const action = actionOf(req.headers["x-amz-target"], body);
       counts.requests[action] = (counts.requests[action] ?? 0) + 1;
       counts.bytesIn += body.length;
-      if (action.startsWith("dynamodb:"))
-        counts.writeUnits += writeUnitsOf(action, body, (table) => multipliers[table] ?? 1);
+      if (action.startsWith("dynamodb:")) {
+        const units = writeUnitsByKey(action, body, (table) => layouts[table]);
+        counts.writeUnitsByKey.add(units);
+        counts.writeUnits += units.reduce((sum, entry) => sum + entry.units, 0);
+      }
       const fault = options.faults?.decide(action, req.headers);
       if (fault !== undefined && !fault.afterForward) {
         injectFault(fault, action, req, res);
@@ -116,8 +134,8 @@ export async function startCountingProxy(
     get counts() {
       return counts;
     },
-    setWriteMultipliers(next) {
-      multipliers = next;
+    setWriteLayouts(next) {
+      layouts = next;
     },
     reset() {
       counts = emptyCounts();
@@ -179,15 +197,17 @@ function formParameter(form: Buffer, name: string): string | undefined {
   return decodeURIComponent(value.replaceAll("+", " "));
 }
 
+type WireItem = Record<string, unknown>;
+
 interface WriteRequestBody {
   TableName?: string;
-  Item?: unknown;
-  TransactItems?: Array<Record<string, { TableName?: string; Item?: unknown; Key?: unknown }>>;
+  Item?: WireItem;
+  TransactItems?: Array<Record<string, { TableName?: string; Item?: WireItem; Key?: WireItem }>>;
   RequestItems?: Record<
     string,
-    Array<{ PutRequest?: { Item?: unknown }; DeleteRequest?: { Key?: unknown } }>
+    Array<{ PutRequest?: { Item?: WireItem }; DeleteRequest?: { Key?: WireItem } }>
   >;
-  Key?: unknown;
+  Key?: WireItem;
 }
 
 const WRITE_ACTIONS: ReadonlySet<string> = new Set([
@@ -198,41 +218,75 @@ const WRITE_ACTIONS: ReadonlySet<string> = new Set([
   "dynamodb:BatchWriteItem",
 ]);
 
-export function writeUnitsOf(
+/** The write units of one DynamoDB request, by the key they land on (write-units.ts). */
+export function writeUnitsByKey(
   action: string,
   body: Buffer,
-  multiplier: (table: string) => number = () => 1,
-): number {
+  layoutOf: (table: string) => TableWriteLayout | undefined = () => undefined,
+): KeyedWriteUnits[] {
   // Reads cost no write units: their bodies are not parsed at all.
-  if (!WRITE_ACTIONS.has(action)) return 0;
-  const units = (item: unknown) =>
-    Math.max(1, Math.ceil(Buffer.byteLength(JSON.stringify(item ?? {})) / 1024));
+  if (!WRITE_ACTIONS.has(action)) return [];
   let parsed: WriteRequestBody;
   try {
     parsed = JSON.parse(body.toString("utf8")) as WriteRequestBody;
   } catch {
-    return 0;
+    return [];
   }
+  const put = (table: string, item: WireItem | undefined, transactional: boolean) =>
+    itemWriteUnits(
+      table,
+      layoutOf(table),
+      { bytes: wireItemBytes(item ?? {}), keyOf: (attribute) => stringOf(item?.[attribute]) },
+      transactional,
+    );
+  // Addressed by key: 1 unit, whatever the item's size.
+  const byKey = (table: string, key: WireItem | undefined, transactional: boolean) =>
+    itemWriteUnits(
+      table,
+      layoutOf(table),
+      { bytes: 1, keyOf: (attribute) => stringOf(key?.[attribute]) },
+      transactional,
+    );
   switch (action) {
     case "dynamodb:PutItem":
-      return units(parsed.Item) * multiplier(parsed.TableName ?? "");
+      return put(parsed.TableName ?? "", parsed.Item, false);
     case "dynamodb:UpdateItem":
     case "dynamodb:DeleteItem":
-      return multiplier(parsed.TableName ?? "");
+      return byKey(parsed.TableName ?? "", parsed.Key, false);
     case "dynamodb:TransactWriteItems":
-      return (parsed.TransactItems ?? []).reduce((sum, entry) => {
-        const operation = Object.values(entry)[0];
-        return sum + 2 * units(operation?.Item ?? operation?.Key) * multiplier(operation?.TableName ?? "");
-      }, 0);
+      return (parsed.TransactItems ?? []).flatMap((entry) => {
+        const [type, operation] = Object.entries(entry)[0] ?? [];
+        const table = operation?.TableName ?? "";
+        if (type === "Put") return put(table, operation?.Item, true);
+        // A condition check is billed as a transactional write of its item's key; it copies nothing.
+        if (type === "ConditionCheck") return byKey(table, operation?.Key, true).slice(0, 1);
+        return byKey(table, operation?.Key, true);
+      });
     case "dynamodb:BatchWriteItem":
-      return Object.entries(parsed.RequestItems ?? {}).reduce(
-        (sum, [table, entries]) =>
-          sum +
-          entries.reduce((n, entry) => n + units(entry.PutRequest?.Item ?? entry.DeleteRequest?.Key), 0) *
-            multiplier(table),
-        0,
+      return Object.entries(parsed.RequestItems ?? {}).flatMap(([table, entries]) =>
+        entries.flatMap((entry) =>
+          entry.PutRequest !== undefined
+            ? put(table, entry.PutRequest.Item, false)
+            : byKey(table, entry.DeleteRequest?.Key, false),
+        ),
       );
     default:
-      return 0;
+      return [];
   }
+}
+
+/** Total write units of one request. */
+export function writeUnitsOf(
+  action: string,
+  body: Buffer,
+  layoutOf: (table: string) => TableWriteLayout | undefined = () => undefined,
+): number {
+  return writeUnitsByKey(action, body, layoutOf).reduce((sum, entry) => sum + entry.units, 0);
+}
+
+function stringOf(value: unknown): string | undefined {
+  if (value === null || typeof value !== "object") return undefined;
+  const attribute = value as { S?: unknown; N?: unknown; B?: unknown };
+  const inner = attribute.S ?? attribute.N ?? attribute.B;
+  return inner === undefined ? undefined : String(inner);
 }

@@ -357,8 +357,8 @@ export class StreamEventSource {
           ? {}
           : { ApproximateCreationDateTime: Math.floor(stream.ApproximateCreationDateTime.getTime() / 1000) }),
         Keys: stream.Keys as never,
-        ...(stream.NewImage === undefined ? {} : { NewImage: stream.NewImage as never }),
-        ...(stream.OldImage === undefined ? {} : { OldImage: stream.OldImage as never }),
+        ...(stream.NewImage === undefined ? {} : { NewImage: asLambdaJson(stream.NewImage) as never }),
+        ...(stream.OldImage === undefined ? {} : { OldImage: asLambdaJson(stream.OldImage) as never }),
         SequenceNumber: stream.SequenceNumber,
         SizeBytes: stream.SizeBytes,
         StreamViewType: stream.StreamViewType as never,
@@ -366,4 +366,24 @@ export class StreamEventSource {
       ...(record.userIdentity === undefined ? {} : { userIdentity: record.userIdentity }),
     } as DynamoDBRecord;
   }
+}
+
+/**
+ * An image as Lambda's event JSON carries it: binary values (B, BS) as base64 text, where the
+ * SDK's GetRecords hands over bytes. The handler must read what AWS sends, so the emulation
+ * sends the same.
+ */
+function asLambdaJson(image: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(image).map(([name, value]) => [name, attributeAsJson(value)]));
+}
+
+function attributeAsJson(value: unknown): unknown {
+  if (value === null || typeof value !== "object") return value;
+  const attribute = value as { B?: unknown; BS?: unknown; M?: Record<string, unknown>; L?: unknown[] };
+  if (attribute.B instanceof Uint8Array) return { B: Buffer.from(attribute.B).toString("base64") };
+  if (Array.isArray(attribute.BS))
+    return { BS: attribute.BS.map((b) => (b instanceof Uint8Array ? Buffer.from(b).toString("base64") : b)) };
+  if (attribute.M !== undefined) return { M: asLambdaJson(attribute.M) };
+  if (attribute.L !== undefined) return { L: attribute.L.map(attributeAsJson) };
+  return value;
 }

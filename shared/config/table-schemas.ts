@@ -10,7 +10,7 @@ export const INDEX_NAMES = {
   podsByNode: "podsByNode",
   podsByIPv4: "podsByIPv4",
   podsByIPv6: "podsByIPv6",
-  slicesByKind: "byKind",
+  slicesByKindShard: "byKindShard",
   gcCandidates: "gcCandidates",
 } as const;
 
@@ -54,10 +54,12 @@ export interface TableSchema {
  *                               deliveries; shared/pipeline/pipeline-counts.ts) of one minute
  *                               (whole minutes since the epoch), added to by the ingest and fan-out
  *                               functions, read by /v1/stats; expiresAt an hour after the minute
- *   watch#<kind> / <resourceVersion, 20 digits>#<key>   the change log the Kubernetes watch reads
- *                               (docs/watch.md): type, resourceVersion, key, namespace, object (S,
- *                               JSON), previousLabels (S, JSON), expiresAt (15 min + 1 min); written
- *                               by the fan-out, read by the API
+ *   watch#<kind>#<shard> / <resourceVersion, 20 digits>#<key>   the change log the Kubernetes
+ *                               watch reads (docs/watch.md), shard 0..3 by a hash of key: type,
+ *                               resourceVersion, key, namespace, objectBr (B, the JSON Brotli-
+ *                               compressed: shared/fanout/stored-object.ts), previousLabels
+ *                               (S, JSON), expiresAt (15 min + 1 min); written by the fan-out, read
+ *                               by the API (merging a kind's shards)
  */
 export const STATE_TABLE: TableSchema = {
   logicalId: LOGICAL_IDS.stateTable,
@@ -75,8 +77,11 @@ export const STATE_TABLE: TableSchema = {
 /**
  * Slices table items (pk / sk): one per output object.
  *   <kind>#<namespace, or "-" for cluster-scoped kinds> / <name>
- *   kind (S), nsName (S, "<namespace>/<name>" or "<name>"), resourceVersion (S),
- *   object (S, the Kubernetes-shaped JSON), sourceTimeMs (N): earliest source event it carries.
+ *   kind (S), kindShard (S, "<kind>#<0..15>" by a hash of nsName: the byKindShard index's key, so
+ *   no index key takes all of a kind's writes), nsName (S, "<namespace>/<name>" or "<name>"),
+ *   resourceVersion (S), objectBr (B, the Kubernetes-shaped JSON, Brotli-compressed:
+ *   shared/fanout/stored-object.ts; items written before carry the JSON text in object (S), read
+ *   too), sourceTimeMs (N): earliest source event it carries.
  * Its stream (new and old images) drives the fan-out.
  */
 export const SLICES_TABLE: TableSchema = {
@@ -86,7 +91,7 @@ export const SLICES_TABLE: TableSchema = {
   sortKey: TABLE_KEYS.sortKey,
   stream: "NEW_AND_OLD_IMAGES",
   globalIndexes: [
-    { name: INDEX_NAMES.slicesByKind, partitionKey: "kind", sortKey: "nsName", projection: "ALL" },
+    { name: INDEX_NAMES.slicesByKindShard, partitionKey: "kindShard", sortKey: "nsName", projection: "ALL" },
   ],
 };
 

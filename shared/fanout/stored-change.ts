@@ -1,12 +1,17 @@
 /**
  * A slices-table stream record (images already unmarshalled) as an object change.
- * Items carry the object as JSON text, so the stream hands over exactly what the API serves.
+ * Items carry the object's JSON text (compressed: stored-object.ts), so the stream hands over
+ * exactly what the API serves.
  */
 import { OUTPUT_KINDS, type OutputKind, type OutputObject } from "#shared/core/output-changes.ts";
 import type { ObjectChange } from "./change-routing.ts";
+import { StoredObjectError, storedObjectJson } from "./stored-object.ts";
 
 export interface SliceItemImage {
   readonly kind?: unknown;
+  /** The object's JSON, Brotli-compressed (B). */
+  readonly objectBr?: unknown;
+  /** The object's JSON text, on items written before compression. */
   readonly object?: unknown;
   readonly sourceTimeMs?: unknown;
 }
@@ -40,11 +45,16 @@ export function objectChangeFromImages(
  */
 function objectOf(image: SliceItemImage | undefined, kind: OutputKind): OutputObject | undefined {
   if (image === undefined) return undefined;
-  if (typeof image.object !== "string")
-    throw new MalformedStreamRecordError("stream image without object JSON");
+  let json: string;
+  try {
+    json = storedObjectJson(image as Record<string, unknown>);
+  } catch (error) {
+    if (!(error instanceof StoredObjectError)) throw error;
+    throw new MalformedStreamRecordError(`stream image without object JSON: ${error.message}`);
+  }
   let object: Partial<OutputObject> & { endpoints?: unknown };
   try {
-    object = JSON.parse(image.object) as typeof object;
+    object = JSON.parse(json) as typeof object;
   } catch {
     throw new MalformedStreamRecordError("stream image object is not JSON");
   }

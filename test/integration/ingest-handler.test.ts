@@ -159,14 +159,27 @@ describe("ingest handler", () => {
       sim.setPodReady("calm", "a", true),
     ];
     // Valid pods, each under the event size limit, whose named ports add up to a
-    // CiliumEndpointSlice over DynamoDB's 400 KB item limit: the group fails on every attempt.
-    const ports = Array.from({ length: 3500 }, (_, i) => ({
-      name: `p${i}`,
-      containerPort: 1024 + i,
-      protocol: "TCP",
-    }));
-    const huge = ["x", "y", "z"].map((name) => [
-      sim.createPod("crowded", name, { app: "web" }, "node-1", { ports }),
+    // CiliumEndpointSlice over DynamoDB's 400 KB item limit even compressed (objects are stored
+    // Brotli-compressed: every port name is random and distinct, ~9 bytes of entropy each): the
+    // group fails on every attempt.
+    let seed = 12_345;
+    const portName = () => {
+      let name = "";
+      for (let k = 0; k < 15; k++) {
+        seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
+        name += String.fromCharCode(97 + ((seed >>> 16) % 26));
+      }
+      return name;
+    };
+    const crowded = Array.from({ length: 16 }, (_, i) => `p${i}`);
+    const huge = crowded.map((name) => [
+      sim.createPod("crowded", name, { app: "web" }, "node-1", {
+        ports: Array.from({ length: 3500 }, (_, i) => ({
+          name: portName(),
+          containerPort: 1024 + i,
+          protocol: "TCP",
+        })),
+      }),
       sim.startPod("crowded", name),
     ]);
     const event: SQSEvent = {
@@ -179,14 +192,10 @@ describe("ingest handler", () => {
     assert.deepEqual(response.batchItemFailures, []);
 
     const letters = (await receiveDeadLetters()).filter((letter) => letter.source?.startsWith("h"));
-    assert.deepEqual(letters.map((l) => `${l.source}#${l.index}`).sort(), [
-      "h0#0",
-      "h0#1",
-      "h1#0",
-      "h1#1",
-      "h2#0",
-      "h2#1",
-    ]);
+    assert.deepEqual(
+      letters.map((l) => `${l.source}#${l.index}`).sort(),
+      crowded.flatMap((_, i) => [`h${i}#0`, `h${i}#1`]).sort(),
+    );
     for (const letter of letters) {
       assert.match(letter.reason, /^namespace crowded failed \(deterministic\): ItemTooLargeError: /);
       assert.equal(JSON.parse(letter.body ?? "").object.metadata.namespace, "crowded");

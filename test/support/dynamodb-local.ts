@@ -20,6 +20,7 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import { startDynamoDbLocal as startDynamoDbBackend } from "#scripts/local/backends.ts";
+import { objectFrom } from "#shared/adapters/dynamodb/items.ts";
 import {
   IDENTITIES_TABLE,
   SLICES_TABLE,
@@ -178,7 +179,7 @@ export async function storedObjects(
     CiliumIdentity: new Map(),
   };
   for (const item of await scanAll(client, slicesTable)) {
-    const object = JSON.parse(String(item.object)) as OutputObject;
+    const object = objectFrom<OutputObject>(item);
     objects[object.kind].set(storageKey(object), object);
   }
   return objects;

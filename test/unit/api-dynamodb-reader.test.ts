@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { KIND_INDEX_SHARDS } from "#shared/adapters/dynamodb/items.ts";
 import { DynamoSliceReader } from "#shared/adapters/dynamodb/slice-reader.ts";
 import { createApiRouter } from "#shared/api/router.ts";
 
@@ -73,7 +74,13 @@ describe("DynamoDB reader errors", () => {
     });
     await assert.rejects(reader.stats());
     const stats = await reader.stats();
-    assert.deepEqual(stats.counts, { EndpointSlice: 2, CiliumEndpointSlice: 2, CiliumIdentity: 2 });
+    // Each of a kind's index shards answered ScannedCount 2.
+    const perKind = 2 * KIND_INDEX_SHARDS;
+    assert.deepEqual(stats.counts, {
+      EndpointSlice: perKind,
+      CiliumEndpointSlice: perKind,
+      CiliumIdentity: perKind,
+    });
   });
 });
 
@@ -105,8 +112,10 @@ describe("DynamoDB reader stats", () => {
         }
         if (command.input.Key !== undefined)
           return { Item: allocated === undefined ? undefined : { allocated } };
-        const kind = (command.input.ExpressionAttributeValues as Record<string, string>)[":kind"];
-        return kind === "EndpointSlice" ? { ScannedCount: 900, Count: 30 } : { ScannedCount: 10, Count: 0 };
+        // Each kind's objects all on its shard 0, as if their names hashed alike.
+        const shard = (command.input.ExpressionAttributeValues as Record<string, string>)[":shard"];
+        if (shard === "EndpointSlice#0") return { ScannedCount: 900, Count: 30 };
+        return shard?.endsWith("#0") ? { ScannedCount: 10, Count: 0 } : { ScannedCount: 0, Count: 0 };
       },
     } as unknown as DynamoDBDocumentClient;
     const reader = new DynamoSliceReader({
@@ -151,7 +160,7 @@ describe("DynamoDB reader stats", () => {
       CiliumIdentity: 0,
     });
     const queries = inputs.filter((input) => input.Key === undefined && input.RequestItems === undefined);
-    assert.equal(queries.length, 3);
+    assert.equal(queries.length, 3 * KIND_INDEX_SHARDS, "one COUNT query per shard of each kind");
     for (const query of queries) {
       const values = query.ExpressionAttributeValues as Record<string, unknown>;
       // The revision clock's version at now - 300 s: microseconds of wall time.

@@ -175,6 +175,25 @@ describe("capacity check", () => {
     const heavy = capacityCheck(load, 5000, 1000);
     assert.equal(heavy.firstLimit?.exceeded, true); // 4,000 WRU/s on one key
   });
+
+  it("takes the partition-key demand from the busiest key's units when a strategy reports them, unpriced", () => {
+    const measured = { ...load, dynamodbBusiestKeyWriteUnits: 0.5 };
+    const check = capacityCheck(measured, 5000, 100);
+    const partition = check.rows.find((row) => row.limit.id === AWS_LIMITS.dynamodbPartitionWrites.id);
+    assert.equal(partition?.demand, 50); // 0.5 × 100/s, not 4 × 100/s
+    assert.equal(check.rows.find((row) => row.limit.id === AWS_LIMITS.dynamodbTableWrites.id)?.demand, 400);
+    assert.equal(check.firstLimit?.limit.id, AWS_LIMITS.snsSubscribeRate.id);
+    const dotted = capacityCheck({ "dynamodb.writeUnits": 4, "dynamodb.busiestKeyWriteUnits": 2 }, 10, 100);
+    assert.equal(
+      dotted.rows.find((row) => row.limit.id === AWS_LIMITS.dynamodbPartitionWrites.id)?.demand,
+      200,
+    );
+    const book = loadPriceBook();
+    const priced = costPerMillionPodChanges(measured, book);
+    const alone = costPerMillionPodChanges(load, book);
+    assert.equal(priced.usdPerMillionPodChanges, alone.usdPerMillionPodChanges);
+    assert.equal(priced.countedElsewhere.dynamodbBusiestKeyWriteUnits, "dynamodbWriteUnits");
+  });
 });
 
 describe("the price book", () => {

@@ -15,8 +15,14 @@
  * AWS requests are counted as the pipeline would make them; every assumption is listed in the notes.
  */
 import type { ReplayBatch } from "#scripts/bench/model/core-replay.ts";
+import {
+  changeLogWriteUnits,
+  ingestWriteUnits,
+  type TouchedRecord,
+} from "#scripts/bench/model/store-write-units.ts";
 import { FleetTally, RelistSchedule, type StrategyRun } from "#scripts/bench/model/strategy-run.ts";
 import type { Trace } from "#scripts/bench/types.ts";
+import { type KeyedWriteUnits, WriteUnitLedger } from "#scripts/bench/write-units.ts";
 import type { EndpointSlice } from "#shared/core/model.ts";
 import { type ObjectWrite, OUTPUT_KINDS, type OutputObject } from "#shared/core/output-changes.ts";
 import { bundleMessages, coalesceChanges, type RecordChange } from "#shared/fanout/bundle-publisher.ts";
@@ -73,6 +79,15 @@ export function slicelineBest(
   const listedBytes = new Map<string, { scope: number; bytes: number }[]>();
   const requests = new Map<string, number>();
   const count = (name: string, n: number) => requests.set(name, (requests.get(name) ?? 0) + n);
+  /** DynamoDB write units of the measured batches by the partition key they land on. */
+  const writeUnitsByKey = new WriteUnitLedger();
+  const countWriteUnits = (units: readonly KeyedWriteUnits[]) => {
+    writeUnitsByKey.add(units);
+    count(
+      "dynamodb.writeUnits",
+      units.reduce((sum, entry) => sum + entry.units, 0),
+    );
+  };
   /** Bytes delivered by the kind of change they carry, for the note on where the bytes go. */
   const bytesByScope = { cilium: 0, zone: 0 };
   const notes: string[] = [
@@ -80,7 +95,7 @@ export function slicelineBest(
     `Fan-out: ${options.fanoutBatchSize} stream records per invocation, one bundle per scope per invocation (split at 256 KiB), published to every scope's topic as the fan-out does (EndpointSlice, Cilium, EndpointSlice@<zone>, Agent@<zone>), subscribed or not; ${options.zoneOnly ? `every watcher is a zone-only node agent on its zone's ${agentScope("<zone>")} scope (Cilium kinds and its zone's EndpointSlice views in one bundle), so only those bundles are delivered` : `every watcher takes the ${CILIUM_SCOPE} and ${ENDPOINT_SLICE_SCOPE} scopes (whole EndpointSlices, what the baselines deliver), so each stream batch is two bundles to every watcher`}.`,
     `SQS ingest: the producer sends one {"events": [...]} body per ${options.producerFlushMs} ms (split at 256 KiB); one ReceiveMessage and one DeleteMessageBatch per 10 messages; idle long polls not counted.`,
     "Lambda: one ingest invocation per batching window with events; one fan-out invocation (and one stream GetRecords, free for Lambda triggers) per stream batch.",
-    "DynamoDB write units: one TransactWriteItems per namespace group per batch at 2 WCU per KB per item (group meta, each changed pod/Service/Namespace record at ≤1 KB, each slice/identity write by its JSON size, doubled for the slices table's ALL-projected byKind index); each Node event is a 1-WCU conditional put; ConditionChecks (read units) and redo-log commits over 100 items are not counted.",
+    "DynamoDB write units (model/store-write-units.ts, priced as the live pass prices them: write-units.ts): one TransactWriteItems per namespace group per batch at 2 WCU per started KB per item (group meta, each changed pod/Service/Namespace record at ≤1 KB, each slice/identity write as the adapter's item, once more on each index that copies whole items); each Node event is a 1-WCU conditional put; each stream record's change-log entry as the fan-out's item (BatchWriteItem, 1 WCU per KB); ConditionChecks (read units), identity reference counts and redo-log commits over 100 items are not counted. The busiest partition key's units are the capacity check's demand.",
     "Watchers: each delivered message is one SNS->SQS delivery, one ReceiveMessage and one DeleteMessage (no batching across messages: an upper bound at ~1 message per second).",
     `Re-list: every CES and identity plus ${options.zoneOnly ? "the watcher's zone view of every EndpointSlice" : "every EndpointSlice"}, as stored at re-list time.`,
   ];
@@ -131,6 +146,12 @@ export function slicelineBest(
       tally.latencies.push(atMs - write.sourceTimeMs);
       return { change: { kind: write.kind, before, after, sourceTimeMs: write.sourceTimeMs }, record };
     });
+    countWriteUnits(
+      changeLogWriteUnits(
+        changes.map(({ change }) => change),
+        atMs,
+      ),
+    );
     for (const message of bundleMessages(coalesceChanges(changes), zones, topicScopes)) {
       const bytes = Buffer.byteLength(message.body);
       count("sns.publish", 1);
@@ -169,7 +190,7 @@ export function slicelineBest(
     count("sqs.ingest.receive", Math.ceil(messages / SQS_BATCH));
     count("sqs.ingest.deleteBatch", Math.ceil(messages / SQS_BATCH));
     count("lambda.ingest.invocations", 1);
-    count("dynamodb.writeUnits", writeUnits(trace, batch));
+    countWriteUnits(ingestWriteUnits(touchedRecords(trace, batch), batch.report.writes));
   };
 
   return {
@@ -182,6 +203,8 @@ export function slicelineBest(
       notes,
       awsRequests(podChanges) {
         const perPodChange: Record<string, number> = {};
+        const busiest = writeUnitsByKey.busiest(1)[0];
+        if (busiest !== undefined) requests.set("dynamodb.busiestKeyWriteUnits", busiest.units);
         for (const [name, value] of [...requests].sort(([a], [b]) => a.localeCompare(b))) {
           perPodChange[name] = podChanges === 0 ? 0 : Math.round((value / podChanges) * 10_000) / 10_000;
         }
@@ -205,6 +228,19 @@ export function slicelineBest(
     },
     finish() {
       relists.runDue(Number.POSITIVE_INFINITY, tally, watchers, snapshot);
+      const podChanges = trace.podChanges;
+      if (podChanges > 0 && writeUnitsByKey.total > 0)
+        notes.push(
+          `DynamoDB write units per pod change on the busiest partition keys: ${writeUnitsByKey
+            .busiest(3)
+            .map(({ key, units }) => `${key} ${(units / podChanges).toFixed(2)}`)
+            .join(
+              ", ",
+            )} (of ${(writeUnitsByKey.total / podChanges).toFixed(2)} in all); by kind of key: ${writeUnitsByKey
+            .byKind()
+            .map(({ key, units }) => `${key} ${(units / podChanges).toFixed(2)}`)
+            .join(", ")}.`,
+        );
       const total = bytesByScope.cilium + bytesByScope.zone;
       if (total > 0) {
         notes.push(
@@ -255,30 +291,23 @@ function listedViews(object: OutputObject, zones: readonly string[]): { scope: n
   return views;
 }
 
-/** DynamoDB write units of one ingest batch (see the notes for what is and is not counted). */
-function writeUnits(trace: Trace, batch: ReplayBatch): number {
-  const groups = new Set<string>();
-  const records = new Set<string>();
-  let units = 0;
+/** The Nodes and namespace-group records one ingest batch's events touched. */
+function touchedRecords(trace: Trace, batch: ReplayBatch): TouchedRecord[] {
+  const touched: TouchedRecord[] = [];
   for (let i = batch.from; i < batch.to; i++) {
     const object = trace.events[i]?.event.object as {
       kind?: string;
       metadata?: { name?: string; namespace?: string };
     };
     const name = object.metadata?.name ?? "";
-    if (object.kind === "Node") {
-      units += 1;
-      continue;
-    }
-    const namespace = object.kind === "Namespace" ? name : (object.metadata?.namespace ?? "");
-    groups.add(namespace);
-    records.add(`${object.kind}/${namespace}/${name}`);
+    if (object.kind === "Node") touched.push({ kind: "Node", name });
+    else if (object.kind === "Namespace") touched.push({ kind: "Namespace", namespace: name, name });
+    else
+      touched.push({
+        kind: object.kind === "Service" ? "Service" : "Pod",
+        namespace: object.metadata?.namespace ?? "",
+        name,
+      });
   }
-  units += 2 * (groups.size + records.size);
-  // Slices-table items are copied whole into its byKind index (projection ALL): billed twice more.
-  for (const write of batch.report.writes) {
-    const indexCopies = write.kind === "CiliumIdentity" ? 1 : 2;
-    units += 2 * indexCopies * Math.ceil(write.bytes / KB);
-  }
-  return units;
+  return touched;
 }

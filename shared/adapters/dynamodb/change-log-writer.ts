@@ -5,13 +5,12 @@
  * the command it is granted.
  */
 import { BatchWriteCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { TABLE_KEYS } from "#shared/config/resources.ts";
 import {
   CHANGE_LOG_RETENTION_MS,
   type ChangeLogEntry,
   type ChangeLogWriter,
 } from "#shared/fanout/change-log.ts";
-import { changeLogPk, changeLogSk } from "./items.ts";
+import { changeLogItem, changeLogSk } from "./items.ts";
 
 const BATCH_LIMIT = 25;
 const ATTEMPTS = 6;
@@ -39,19 +38,7 @@ export class DynamoChangeLogWriter implements ChangeLogWriter {
     const expiresAt = Math.ceil((nowMs + CHANGE_LOG_RETENTION_MS) / 1000) + 60;
     for (const entry of entries) {
       const sk = changeLogSk(entry.resourceVersion, entry.key);
-      items.set(`${entry.kind} ${sk}`, {
-        [TABLE_KEYS.partitionKey]: changeLogPk(entry.kind),
-        [TABLE_KEYS.sortKey]: sk,
-        type: entry.type,
-        resourceVersion: entry.resourceVersion,
-        key: entry.key,
-        ...(entry.namespace === undefined ? {} : { namespace: entry.namespace }),
-        object: JSON.stringify(entry.object),
-        ...(entry.previousLabels === undefined
-          ? {}
-          : { previousLabels: JSON.stringify(entry.previousLabels) }),
-        [TABLE_KEYS.timeToLive]: expiresAt,
-      });
+      items.set(`${entry.kind} ${sk}`, changeLogItem(entry, expiresAt));
     }
     const all = [...items.values()];
     for (let i = 0; i < all.length; i += BATCH_LIMIT) await this.#write(all.slice(i, i + BATCH_LIMIT));

@@ -24,17 +24,16 @@ import type {
 } from "#shared/core/model.ts";
 import { inRange, type NameRange, NamespaceGroup } from "#shared/core/namespace-group.ts";
 import { compareResourceVersions, type Versioned } from "#shared/core/object-versions.ts";
-import type { ObjectWrite, OutputObject } from "#shared/core/output-changes.ts";
+import type { ObjectWrite } from "#shared/core/output-changes.ts";
 import type { SlicingSettings } from "#shared/core/settings.ts";
 import { type FaultHook, GroupCommitter } from "./group-commit.ts";
+import { type GroupBook, objectWriteOp, planGroupCommit } from "./group-commit-plan.ts";
 import { DynamoIdentityStore } from "./identity-store.ts";
 import {
   type DynamoTables,
-  GC_CANDIDATE,
   GROUP_PREFIX,
   groupPk,
   type Item,
-  identityKey,
   itemKeyString,
   META_SK,
   NODE_PREFIX,
@@ -49,25 +48,19 @@ import {
   type PendingCommit,
   POD_PREFIX,
   PODS_BY_NODE_INDEX,
-  podItem,
-  podKeyOf,
   SERVICE_PREFIX,
-  serviceItem,
-  serviceKeyOf,
-  sliceItem,
   sliceKey,
   slicePk,
   versionedFrom,
+  withoutUndefined,
 } from "./items.ts";
 import { queryAllItems, scanPages } from "./paginate.ts";
 import { queryPartition } from "./query-partition.ts";
 import {
   backoffDelayMs,
   DEFAULT_RETRY_POLICY,
-  estimateBytes,
   expressionParts,
   isConditionFailure,
-  type PlannedOp,
   type RetryPolicy,
   retryingConflicts,
   sleep,
@@ -87,14 +80,6 @@ export interface DynamoClusterStoreOptions {
   readonly retry?: RetryPolicy;
   /** Test hook: called at the points of a multi-transaction commit; throwing there simulates a crash. */
   readonly faults?: FaultHook;
-}
-
-/** What the store remembers about a group it handed out, to know what its commit must change. */
-interface GroupBook {
-  /** The identity each pod held as stored (at load or at the last commit). */
-  identities: Map<string, number>;
-  /** creationTimestamp of the group's stored objects by item key (the core does not keep it). */
-  created: Map<string, string>;
 }
 
 const MAX_LOAD_ATTEMPTS = 8;
@@ -233,90 +218,21 @@ export class DynamoClusterStore implements ClusterStore {
   }
 
   async commitGroup(group: NamespaceGroup, writes: readonly ObjectWrite[]): Promise<void> {
-    const book = this.#books.get(group) ?? { identities: new Map(), created: new Map() };
-    const namespace = group.name;
-    const nextVersion = group.version + 1;
-    const retention = this.#settings.tombstoneRetentionMs;
-    const unsaved = group.unsavedChanges();
-    const ops: PlannedOp[] = [];
-
-    // Pod and Service records. A namespace relabel changes pods' identities without touching
-    // their records, so pods whose held identity changed are written too.
-    const pods = new Map<string, [Versioned<PodRecord> | undefined, number | undefined]>();
-    for (const [name, entry, identity] of unsaved.pods) pods.set(name, [entry, identity]);
-    for (const [name, identity] of group.podIdentities) {
-      if (!pods.has(name) && book.identities.get(name) !== identity)
-        pods.set(name, [group.pods.get(name), identity]);
-    }
-    for (const name of book.identities.keys()) {
-      if (!pods.has(name) && !group.podIdentities.has(name))
-        pods.set(name, [group.pods.get(name), undefined]);
-    }
-    for (const [name, [entry, identity]] of pods) {
-      ops.push(
-        entry === undefined
-          ? deleteOp("state", podKeyOf(namespace, name), `pod ${namespace}/${name}`)
-          : putOp(
-              "state",
-              podItem(namespace, name, clean(entry), identity, nextVersion, retention),
-              `pod ${namespace}/${name}`,
-            ),
-      );
-    }
-    for (const [name, entry] of unsaved.services) {
-      ops.push(
-        entry === undefined
-          ? deleteOp("state", serviceKeyOf(namespace, name), `Service ${namespace}/${name}`)
-          : putOp(
-              "state",
-              serviceItem(namespace, name, clean(entry), nextVersion, retention),
-              `Service ${namespace}/${name}`,
-            ),
-      );
-    }
-
-    // Identity reference counts (absolute, per namespace) and publication of new identities.
-    const before = countValues(book.identities.values());
-    const after = countValues(group.podIdentities.values());
-    const published = new Set(
-      writes
-        .filter((w) => w.kind === "CiliumIdentity" && w.op === "create")
-        .map((w) => Number(w.object.metadata.name)),
-    );
-    const unusedSinceMs = this.#clock();
-    for (const id of new Set([...before.keys(), ...after.keys(), ...published])) {
-      const countChanged = before.get(id) !== after.get(id);
-      if (!countChanged && !published.has(id)) continue;
-      ops.push(
-        identityRefsOp(
-          id,
-          namespace,
-          countChanged ? (after.get(id) ?? 0) : undefined,
-          published.has(id),
-          unusedSinceMs,
-        ),
-      );
-    }
-
-    // Output objects, each on its resourceVersion.
-    const created = new Map(book.created);
-    for (const write of writes) ops.push(objectWriteOp(write, created));
-
-    const namespaceEntry = unsaved.namespaceEntry;
-    const mode = await this.#committer.commit({
-      namespace,
-      version: group.version,
-      metaSet: namespaceEntry === undefined ? [] : ["#namespace = :namespace"],
-      metaNames: namespaceEntry === undefined ? {} : { "#namespace": "namespace" },
-      metaValues: namespaceEntry === undefined ? {} : { ":namespace": namespaceFields(namespaceEntry) },
-      ops: mergeSameItem(ops),
-      checks: [...this.#zoneReads].map(([node, zone]) => zoneCheckOp(node, zone)),
+    const { request, book } = planGroupCommit({
+      group,
+      writes,
+      book: this.#books.get(group),
+      tombstoneRetentionMs: this.#settings.tombstoneRetentionMs,
+      nowMs: this.#clock(),
+      zoneReads: this.#zoneReads,
     });
+    const mode = await this.#committer.commit(request);
     if (mode === "multi") this.multiTransactionCommits++;
 
-    group.version = nextVersion;
+    const namespace = group.name;
+    group.version = request.version + 1;
     group.markSaved();
-    this.#books.set(group, { identities: new Map(group.podIdentities), created });
+    this.#books.set(group, book);
     if (this.#cacheLimit > 0) {
       this.#cache.delete(namespace);
       this.#cache.set(namespace, group);
@@ -401,7 +317,7 @@ export class DynamoClusterStore implements ClusterStore {
           this.#client.send(
             new PutCommand({
               TableName: this.#tables.state,
-              Item: nodeItem(name, clean(entry), this.#settings.tombstoneRetentionMs),
+              Item: nodeItem(name, withoutUndefined(entry), this.#settings.tombstoneRetentionMs),
               ConditionExpression: expected === undefined ? "attribute_not_exists(pk)" : "#rv = :expected",
               ExpressionAttributeNames: expected === undefined ? undefined : { "#rv": "resourceVersion" },
               ExpressionAttributeValues:
@@ -486,188 +402,4 @@ export class DynamoClusterStore implements ClusterStore {
     });
     return items.map((item) => String(item.podKey));
   }
-}
-
-// ----------------------------------------------------------------------------------------------
-// Planned operations
-// ----------------------------------------------------------------------------------------------
-
-function putOp(table: PlannedOp["table"], item: Item, label: string): PlannedOp {
-  return {
-    table,
-    key: { pk: String(item.pk), sk: String(item.sk) },
-    action: { type: "put", item },
-    bytes: estimateBytes(item),
-    label,
-  };
-}
-
-function deleteOp(table: PlannedOp["table"], key: { pk: string; sk: string }, label: string): PlannedOp {
-  return { table, key, action: { type: "delete" }, bytes: 200, label };
-}
-
-/**
- * refs.<namespace> := the number of the namespace's pods holding the identity (removed at 0, and
- * then the identity becomes a garbage-collection candidate; GC checks that no namespace holds it).
- */
-function identityRefsOp(
-  id: number,
-  namespace: string,
-  count: number | undefined,
-  publish: boolean,
-  nowMs: number,
-): PlannedOp {
-  const set: string[] = [];
-  const remove: string[] = [];
-  if (count !== undefined && count > 0) {
-    set.push("refs.#ns = :count");
-    remove.push("gcCandidate", "unusedSinceMs");
-  } else if (count !== undefined) {
-    remove.push("refs.#ns");
-    set.push("gcCandidate = :yes", "unusedSinceMs = :now");
-  }
-  if (publish) set.push("published = :true");
-  const expression = [
-    set.length > 0 ? `SET ${set.join(", ")}` : "",
-    remove.length > 0 ? `REMOVE ${remove.join(", ")}` : "",
-  ]
-    .filter((part) => part !== "")
-    .join(" ");
-  return {
-    table: "identities",
-    key: identityKey(id),
-    action: { type: "update", expression },
-    // The identity must still exist: if it was collected, the group replays and acquires anew.
-    condition: "attribute_exists(pk)",
-    replayCondition: "attribute_exists(pk)",
-    names: { "#ns": namespace },
-    values: { ":count": count ?? 0, ":yes": GC_CANDIDATE, ":now": nowMs, ":true": true },
-    bytes: 300,
-    label: `identity ${id} held by ${count ?? "unchanged"} pods of ${namespace}`,
-  };
-}
-
-/** The node still has the zone reconcile read (null: still unknown or deleted). */
-function zoneCheckOp(node: string, zone: string | undefined | null): PlannedOp {
-  const condition =
-    zone === null
-      ? "attribute_not_exists(#record)"
-      : zone === undefined
-        ? "attribute_exists(#record) AND attribute_not_exists(#record.#zone)"
-        : "#record.#zone = :zone";
-  return {
-    table: "state",
-    key: nodeKey(node),
-    action: { type: "check" },
-    condition,
-    names: { "#record": "record", "#zone": "zone" },
-    values: zone === null || zone === undefined ? undefined : { ":zone": zone },
-    bytes: 200,
-    label: `zone of node ${node}`,
-  };
-}
-
-/**
- * A slices-table write on the object's resourceVersion: create when absent, update/delete when
- * still at the version the core expects. The replay condition also accepts the write's own
- * result (a roll-forward re-applying it). `created` carries creationTimestamps across writes.
- */
-function objectWriteOp(write: ObjectWrite, created: Map<string, string>): PlannedOp {
-  const key = sliceKey(write.object);
-  const keyString = itemKeyString("slices", key);
-  const label = `${write.op} of ${write.kind} ${write.object.metadata.name}`;
-  const names = { "#rv": "resourceVersion" };
-  const expected = write.expectedResourceVersion;
-  if (write.op === "delete") {
-    created.delete(keyString);
-    return {
-      table: "slices",
-      key,
-      action: { type: "delete" },
-      condition: expected === undefined ? "attribute_not_exists(pk)" : "#rv = :expected",
-      replayCondition: expected === undefined ? undefined : "attribute_not_exists(pk) OR #rv = :expected",
-      names,
-      values: expected === undefined ? undefined : { ":expected": expected },
-      bytes: 300,
-      label,
-    };
-  }
-  const object = withCreationTimestamp(write, created.get(keyString));
-  if (object.metadata.creationTimestamp !== undefined)
-    created.set(keyString, object.metadata.creationTimestamp);
-  const item = sliceItem(object, write.sourceTimeMs);
-  return {
-    table: "slices",
-    key,
-    action: { type: "put", item },
-    condition: expected === undefined ? "attribute_not_exists(pk)" : "#rv = :expected",
-    replayCondition:
-      expected === undefined ? "attribute_not_exists(pk) OR #rv = :new" : "#rv = :expected OR #rv = :new",
-    names,
-    values: {
-      ":new": object.metadata.resourceVersion,
-      ...(expected === undefined ? {} : { ":expected": expected }),
-    },
-    bytes: estimateBytes(item),
-    label,
-  };
-}
-
-/** creationTimestamp as the memory store sets it: kept from the stored object, else the write's source time. */
-function withCreationTimestamp(write: ObjectWrite, stored: string | undefined): OutputObject {
-  const object = write.object;
-  const timestamp =
-    object.metadata.creationTimestamp ??
-    stored ??
-    (write.op === "create" ? new Date(write.sourceTimeMs).toISOString() : undefined);
-  if (timestamp === object.metadata.creationTimestamp) return object;
-  return { ...object, metadata: { ...object.metadata, creationTimestamp: timestamp } } as OutputObject;
-}
-
-/**
- * A transaction may touch an item once. Two writes of the same object in one commit become one:
- * the first's condition (what is stored now) with the last's effect (what must be stored).
- */
-function mergeSameItem(ops: readonly PlannedOp[]): PlannedOp[] {
-  const byKey = new Map<string, PlannedOp>();
-  for (const op of ops) {
-    const key = itemKeyString(op.table, op.key);
-    const first = byKey.get(key);
-    if (first === undefined) {
-      byKey.set(key, op);
-      continue;
-    }
-    if (first.action.type === "update" || op.action.type === "update")
-      throw new Error(`two updates of one item in a commit: ${first.label}; ${op.label}`);
-    byKey.set(key, {
-      ...op,
-      condition: first.condition,
-      replayCondition: undefined,
-      values: { ...op.values, ...first.values },
-      label: `${first.label}, then ${op.label}`,
-    });
-  }
-  return [...byKey.values()];
-}
-
-function namespaceFields(entry: Versioned<NamespaceRecord>): Item {
-  const fields: Item = { resourceVersion: entry.resourceVersion };
-  if (entry.record !== undefined) fields.record = clean(entry.record);
-  if (entry.deletedAtMs !== undefined) fields.deletedAtMs = entry.deletedAtMs;
-  return fields;
-}
-
-function countValues(ids: Iterable<number>): Map<number, number> {
-  const counts = new Map<number, number>();
-  for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
-  return counts;
-}
-
-/** A plain copy without undefined values, whatever marshalling options the client was built with. */
-function clean<T>(value: T): T {
-  if (Array.isArray(value)) return value.map((v) => clean(v)) as T;
-  if (value === null || typeof value !== "object") return value;
-  const out: Record<string, unknown> = {};
-  for (const [key, v] of Object.entries(value)) if (v !== undefined) out[key] = clean(v);
-  return out as T;
 }

@@ -68,11 +68,13 @@ import {
   backoffDelayMs,
   type CancellationReason,
   chunkOps,
+  deserializeOps,
   estimateBytes,
   MAX_TRANSACTION_BYTES,
   MAX_TRANSACTION_ITEMS,
   type PlannedOp,
   type RetryPolicy,
+  serializeOps,
   sleep,
   type TransactOutcome,
   toTransactItem,
@@ -175,7 +177,7 @@ export class GroupCommitter {
       claimBytes += op.bytes;
     }
     const rest = ordered.slice(position);
-    const encoded = Buffer.from(JSON.stringify(rest));
+    const encoded = Buffer.from(serializeOps(rest));
     const chunks = Math.max(1, Math.ceil(encoded.length / INTENT_CHUNK_BYTES));
     await this.#writeIntent(request.namespace, commitId, encoded, chunks);
     await this.#fault("intent-written", request.namespace);
@@ -348,7 +350,7 @@ export class GroupCommitter {
     if (items.length !== pending.chunks) return undefined;
     items.sort((a, b) => (String(a.sk) < String(b.sk) ? -1 : 1));
     const encoded = Buffer.concat(items.map((item) => item.data as Uint8Array));
-    return JSON.parse(encoded.toString("utf8")) as PlannedOp[];
+    return deserializeOps(encoded.toString("utf8"));
   }
 
   /** Best effort: intent items also expire by TTL. */

@@ -3,12 +3,19 @@
  * source): keys, and the conversion of core records and output objects to items and back.
  */
 import { createHash } from "node:crypto";
+import { TABLE_KEYS } from "#shared/config/resources.ts";
 import { INDEX_NAMES } from "#shared/config/table-schemas.ts";
 import { sortedLabels } from "#shared/core/labels.ts";
 import type { NamespaceRecord, NodeRecord, PodRecord, ServiceRecord } from "#shared/core/model.ts";
 import type { Versioned } from "#shared/core/object-versions.ts";
 import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
 import { indexedAddresses } from "#shared/core/pod-addresses.ts";
+import type { ChangeLogEntry } from "#shared/fanout/change-log.ts";
+import {
+  COMPRESSED_OBJECT_ATTRIBUTE,
+  compressObjectJson,
+  storedObjectJson,
+} from "#shared/fanout/stored-object.ts";
 
 export type Item = Record<string, unknown>;
 export type Key = { readonly pk: string; readonly sk: string };
@@ -179,20 +186,61 @@ export function sliceKey(object: OutputObject): Key {
   return { pk: slicePk(object.kind, namespaceOf(object)), sk: object.metadata.name };
 }
 
-export function sliceItem(object: OutputObject, sourceTimeMs: number): Item {
+/** "<namespace>/<name>" for EndpointSlices, "<name>" for the cluster-scoped kinds: the kind index's sort key. */
+export function nsNameOf(object: OutputObject): string {
   const namespace = object.kind === "EndpointSlice" ? object.metadata.namespace : undefined;
+  return namespace === undefined ? object.metadata.name : `${namespace}/${object.metadata.name}`;
+}
+
+/**
+ * Partition keys of the kind index: a kind's objects spread over KIND_INDEX_SHARDS keys by a hash
+ * of nsName, so no key takes every write of a kind (one index key holds at most 1,000 write units
+ * a second). Lists across namespaces merge the shards in nsName order.
+ */
+export const KIND_INDEX_SHARDS = 16;
+export const kindShardKey = (kind: OutputKind, nsName: string): string =>
+  `${kind}#${shardOf(nsName, KIND_INDEX_SHARDS)}`;
+export const kindShardKeys = (kind: OutputKind): string[] =>
+  Array.from({ length: KIND_INDEX_SHARDS }, (_, shard) => `${kind}#${shard}`);
+
+/** A stable shard of a text (32-bit FNV-1a of its UTF-8): the same in every writer and reader. */
+export function shardOf(text: string, shards: number): number {
+  let hash = 0x811c9dc5;
+  for (const byte of Buffer.from(text, "utf8")) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+  return hash % shards;
+}
+
+export function sliceItem(object: OutputObject, sourceTimeMs: number): Item {
+  const nsName = nsNameOf(object);
   return {
     ...sliceKey(object),
     kind: object.kind,
-    nsName: namespace === undefined ? object.metadata.name : `${namespace}/${object.metadata.name}`,
+    kindShard: kindShardKey(object.kind, nsName),
+    nsName,
     resourceVersion: object.metadata.resourceVersion,
-    object: JSON.stringify(object),
+    [COMPRESSED_OBJECT_ATTRIBUTE]: compressObjectJson(JSON.stringify(object)),
     sourceTimeMs,
   };
 }
 
+/**
+ * A slices item in the current layout, for an item written by an earlier one (no `kindShard`, or
+ * the object as JSON text in `object`); undefined when the item is current. The object, its
+ * resourceVersion and sourceTimeMs are kept as stored: only the layout changes.
+ */
+export function upgradedSliceItem(item: Item): Item | undefined {
+  if (
+    typeof item.kindShard === "string" &&
+    item[COMPRESSED_OBJECT_ATTRIBUTE] !== undefined &&
+    item.object === undefined
+  )
+    return undefined;
+  return sliceItem(objectFrom(item), Number(item.sourceTimeMs ?? 0));
+}
+
+/** The object an item stores (compressed, or as JSON text on items written before compression). */
 export function objectFrom<T extends OutputObject>(item: Item): T {
-  return JSON.parse(String(item.object)) as T;
+  return JSON.parse(storedObjectJson(item)) as T;
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -207,7 +255,7 @@ export const GC_INDEX = INDEX_NAMES.gcCandidates;
 export const PODS_BY_NODE_INDEX = INDEX_NAMES.podsByNode;
 export const PODS_BY_IPV4_INDEX = INDEX_NAMES.podsByIPv4;
 export const PODS_BY_IPV6_INDEX = INDEX_NAMES.podsByIPv6;
-export const SLICES_BY_KIND_INDEX = INDEX_NAMES.slicesByKind;
+export const SLICES_BY_KIND_INDEX = INDEX_NAMES.slicesByKindShard;
 
 const IDENTITY_PREFIX = "id#";
 export const identityKey = (id: number): Key => ({ pk: IDENTITY_PREFIX + id, sk: IDENTITY_SK });
@@ -231,11 +279,42 @@ export const labelsKey = (labelSetKey: string): Key => ({
 export const itemKeyString = (table: TableRef, key: Key): string => `${table}|${key.pk}|${key.sk}`;
 
 /**
- * Change-log entries (the Kubernetes watch, shared/fanout/change-log.ts) in the state table: one
- * partition per kind, sorted by the event's resourceVersion (zero-padded so strings sort as
- * numbers), then the object's key, so a rewrite of the same event is the same item.
+ * Change-log entries (the Kubernetes watch, shared/fanout/change-log.ts) in the state table:
+ * CHANGE_LOG_SHARDS partitions per kind (by a hash of the object's key, so one object's events
+ * stay in one partition, in order), sorted by the event's resourceVersion (zero-padded so strings
+ * sort as numbers), then the object's key, so a rewrite of the same event is the same item. A
+ * reader merges a kind's shards in that order. Fewer shards than the kind index: every watch poll
+ * reads each of them.
  */
 export const CHANGE_LOG_VERSION_DIGITS = 20;
-export const changeLogPk = (kind: string): string => `watch#${kind}`;
+export const CHANGE_LOG_SHARDS = 4;
+export const changeLogPk = (kind: OutputKind, key: string): string =>
+  `watch#${kind}#${shardOf(key, CHANGE_LOG_SHARDS)}`;
+export const changeLogPks = (kind: OutputKind): string[] =>
+  Array.from({ length: CHANGE_LOG_SHARDS }, (_, shard) => `watch#${kind}#${shard}`);
 export const changeLogSk = (resourceVersion: string, key: string): string =>
   `${resourceVersion.padStart(CHANGE_LOG_VERSION_DIGITS, "0")}#${key}`;
+
+/** A change-log entry as its item; `expiresAt` in epoch seconds (TTL). */
+export function changeLogItem(entry: ChangeLogEntry, expiresAt: number): Item {
+  return {
+    [TABLE_KEYS.partitionKey]: changeLogPk(entry.kind, entry.key),
+    [TABLE_KEYS.sortKey]: changeLogSk(entry.resourceVersion, entry.key),
+    type: entry.type,
+    resourceVersion: entry.resourceVersion,
+    key: entry.key,
+    ...(entry.namespace === undefined ? {} : { namespace: entry.namespace }),
+    [COMPRESSED_OBJECT_ATTRIBUTE]: compressObjectJson(JSON.stringify(entry.object)),
+    ...(entry.previousLabels === undefined ? {} : { previousLabels: JSON.stringify(entry.previousLabels) }),
+    [TABLE_KEYS.timeToLive]: expiresAt,
+  };
+}
+
+/** A plain copy without undefined values, whatever marshalling options the client was built with. */
+export function withoutUndefined<T>(value: T): T {
+  if (Array.isArray(value)) return value.map((v) => withoutUndefined(v)) as T;
+  if (value === null || typeof value !== "object") return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) if (v !== undefined) out[key] = withoutUndefined(v);
+  return out as T;
+}

@@ -1,11 +1,13 @@
 /**
  * SliceReader over DynamoDB, following shared/config/table-schemas.ts:
  *
- *   slices table      pk "<kind>#<namespace or ->", sk name; kind, nsName, resourceVersion,
- *                     object (JSON string), sourceTimeMs. GSI byKind (kind, nsName), all attributes.
- *     - a namespace's EndpointSlices and every cluster-scoped list: Query on pk (consistent read)
- *     - EndpointSlices across namespaces: Query on byKind
- *     - get: GetItem (consistent read)
+ *   slices table      pk "<kind>#<namespace or ->", sk name; kind, kindShard, nsName,
+ *                     resourceVersion, object (JSON string), sourceTimeMs. GSI byKindShard
+ *                     (kindShard "<kind>#<0..15>", nsName), all attributes.
+ *     - a namespace's EndpointSlices: Query on pk (consistent read)
+ *     - a kind across namespaces (and the cluster-scoped kinds): a Query on each byKindShard shard,
+ *       merged in nsName order (shard-merge.ts), as one partition sorted by nsName would read
+ *     - get: GetItem (consistent read); a cluster-scoped object by its name's shard
  *   state table       group#<ns> / pod#<name> items of pods holding IPs carry ipv4 / ipv6 (the
  *                     writer's items.ts), the keys of the podsByIPv4 / podsByIPv6 indexes:
  *                     ipcache. record (M) is the PodRecord.
@@ -16,6 +18,7 @@
  * bytes returned) runs out. The continue token is the key of the last item consumed, returned or
  * filtered out (not DynamoDB's LastEvaluatedKey, which may lie past items read but not consumed),
  * bound to the query by a fingerprint and signed (continue-token.ts); anything else is 410 Expired.
+ * Across shards the key is the merge position (kind, nsName, pk, sk): every shard resumes after it.
  */
 import {
   type DynamoDBDocumentClient,
@@ -50,11 +53,14 @@ import { expiredContinue, internalError, tooManyRequests } from "#shared/api/sta
 import type { PodRecord } from "#shared/core/model.ts";
 import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
 import { holdsIPs } from "#shared/core/pod-addresses.ts";
+import { storedObjectJson } from "#shared/fanout/stored-object.ts";
 import { readIdentityRangeUse } from "./identity-range-reader.ts";
 import {
   GROUP_PREFIX,
   groupPk,
   identityKey,
+  kindShardKey,
+  kindShardKeys,
   POD_PREFIX,
   PODS_BY_IPV4_INDEX,
   PODS_BY_IPV6_INDEX,
@@ -63,6 +69,7 @@ import {
 } from "./items.ts";
 import { queryPages } from "./paginate.ts";
 import { DynamoPipelineCountsReader, PipelineCountsUnreadError } from "./pipeline-counts-reader.ts";
+import { ShardMerge, type ShardReader } from "./shard-merge.ts";
 
 export interface DynamoSliceReaderOptions {
   readonly documents: DynamoDBDocumentClient;
@@ -88,11 +95,15 @@ interface SliceItem {
   readonly kind: string;
   readonly nsName: string;
   readonly resourceVersion?: string;
-  readonly object: string;
+  /** The object: compressed (objectBr), or JSON text (object) on items written before compression. */
+  readonly objectBr?: Uint8Array;
+  readonly object?: string;
 }
 
 interface QueryPlan {
   readonly input: Omit<QueryCommandInput, "ExclusiveStartKey" | "Limit">;
+  /** The kind index's shard keys to merge; undefined for a single partition. */
+  readonly shards?: readonly string[];
   /** Attributes of a start key for this query, with the values those fixed by the query must have. */
   readonly keyAttributes: readonly string[];
   readonly fixed: Readonly<Record<string, string>>;
@@ -151,6 +162,11 @@ export class DynamoSliceReader implements SliceReader {
     const filtered =
       (options.labelSelector?.requirements.length ?? 0) > 0 ||
       (options.fieldSelector?.requirements.length ?? 0) > 0;
+    const matches = (object: OutputObject) =>
+      (options.labelSelector === undefined || matchesLabels(options.labelSelector, object.metadata.labels)) &&
+      (options.fieldSelector === undefined || matchesFields(options.fieldSelector, object));
+    if (plan.shards !== undefined)
+      return this.#listMerged(plan, plan.shards, startKey, page, filtered, matches, fingerprint);
     // The key to resume after: the last item read and consumed (taken or filtered out).
     let resumeKey: TokenKey | undefined;
     for (;;) {
@@ -168,12 +184,8 @@ export class DynamoSliceReader implements SliceReader {
       const pageItems = (result.Items ?? []) as SliceItem[];
       let refused = false;
       for (const item of pageItems) {
-        const object = parseObject(item);
-        const matches =
-          (options.labelSelector === undefined ||
-            matchesLabels(options.labelSelector, object.metadata.labels)) &&
-          (options.fieldSelector === undefined || matchesFields(options.fieldSelector, object));
-        if (page.offer(matches ? object : undefined, item.object) === "refused") {
+        const { object, json } = parseObject(item);
+        if (page.offer(matches(object) ? object : undefined, json) === "refused") {
           refused = true;
           break;
         }
@@ -192,6 +204,82 @@ export class DynamoSliceReader implements SliceReader {
     }
   }
 
+  /**
+   * A list across the kind index's shards: the merge offers items in nsName order; the continue
+   * token is the position of the last item consumed. Each shard is read in pages of about its
+   * share of what the page still needs (twice that: shards fill unevenly), so a page reads little
+   * more than a single partition would, and never more items than the page budget allows (but at
+   * least two per shard, what it takes to make progress); items read past the page's end are read
+   * again by the next page.
+   */
+  async #listMerged(
+    plan: QueryPlan,
+    shards: readonly string[],
+    startKey: Record<string, string> | undefined,
+    page: PageCollector,
+    filtered: boolean,
+    matches: (object: OutputObject) => boolean,
+    fingerprint: string,
+  ): Promise<ListResult> {
+    const kind = String(plan.fixed.kind);
+    const read: ShardReader = async (shard, { from, startKey: exclusiveStart, limit }) => {
+      const result = await this.#query({
+        TableName: this.#options.slicesTable,
+        IndexName: SLICES_BY_KIND_INDEX,
+        KeyConditionExpression:
+          from === undefined ? "kindShard = :shard" : "kindShard = :shard AND nsName >= :from",
+        ExpressionAttributeValues: { ":shard": shard, ...(from === undefined ? {} : { ":from": from }) },
+        ...(exclusiveStart === undefined ? {} : { ExclusiveStartKey: exclusiveStart }),
+        Limit: limit,
+      });
+      return { items: result.Items ?? [], lastEvaluatedKey: result.LastEvaluatedKey };
+    };
+    const merge = new ShardMerge({
+      shards,
+      read,
+      sortKey: "nsName",
+      maxReads: Math.max(page.scanAllowance, 2 * shards.length),
+      after:
+        startKey === undefined
+          ? undefined
+          : { sortKey: String(startKey.nsName), pk: String(startKey.pk), sk: String(startKey.sk) },
+    });
+    let resumeKey: TokenKey | undefined;
+    for (;;) {
+      const wanted = page.limit - page.items.length;
+      const needed = Math.min(
+        filtered ? Math.max(wanted, this.#options.filteredReadSize ?? 100) : wanted,
+        page.scanAllowance,
+      );
+      const shardLimit = Math.min(1000, Math.max(8, Math.ceil((2 * needed) / shards.length)));
+      const item = (await merge.peek(shardLimit)) as SliceItem | undefined;
+      if (item === undefined) {
+        // Out of read budget: the page ends where it got to (the first peek always fits the budget).
+        const token = merge.stoppedByBudget && resumeKey !== undefined ? resumeKey : undefined;
+        return {
+          items: page.items,
+          continueToken: token === undefined ? undefined : this.#tokens.encode(fingerprint, token),
+          resourceVersion: highestResourceVersion(page.items),
+        };
+      }
+      const { object, json } = parseObject(item);
+      const refused = page.offer(matches(object) ? object : undefined, json) === "refused";
+      if (!refused) {
+        merge.advance();
+        resumeKey = { kind, nsName: item.nsName, pk: item.pk, sk: item.sk };
+      }
+      if (refused || page.done) {
+        const more = refused || merge.mayHaveMore;
+        return {
+          items: page.items,
+          continueToken:
+            !more || resumeKey === undefined ? undefined : this.#tokens.encode(fingerprint, resumeKey),
+          resourceVersion: highestResourceVersion(page.items),
+        };
+      }
+    }
+  }
+
   async get(
     kind: OutputKind,
     namespace: string | undefined,
@@ -204,18 +292,18 @@ export class DynamoSliceReader implements SliceReader {
       const found = await this.#query({
         TableName: this.#options.slicesTable,
         IndexName: SLICES_BY_KIND_INDEX,
-        KeyConditionExpression: "kind = :kind AND nsName = :name",
-        ExpressionAttributeValues: { ":kind": kind, ":name": name },
+        KeyConditionExpression: "kindShard = :shard AND nsName = :name",
+        ExpressionAttributeValues: { ":shard": kindShardKey(kind, name), ":name": name },
       });
       const item = found.Items?.[0];
-      return item === undefined ? undefined : parseObject(item as SliceItem);
+      return item === undefined ? undefined : parseObject(item as SliceItem).object;
     }
     const result = await this.#getItem({
       TableName: this.#options.slicesTable,
       Key: { pk: slicePk(kind, namespace), sk: name },
       ConsistentRead: this.#consistent,
     });
-    return result.Item === undefined ? undefined : parseObject(result.Item as SliceItem);
+    return result.Item === undefined ? undefined : parseObject(result.Item as SliceItem).object;
   }
 
   /**
@@ -320,43 +408,37 @@ export class DynamoSliceReader implements SliceReader {
     };
   }
 
-  /** All objects of a kind (ScannedCount) and those written at or after `since` (Count). */
+  /** All objects of a kind (ScannedCount) and those written at or after `since` (Count), over its shards. */
   async #count(kind: OutputKind, since: string): Promise<{ total: number; recent: number }> {
     let total = 0;
     let recent = 0;
-    const pages = queryPages(this.#documents, {
-      TableName: this.#options.slicesTable,
-      IndexName: SLICES_BY_KIND_INDEX,
-      KeyConditionExpression: "kind = :kind",
-      // resourceVersion is a decimal string without leading zeros: longer is newer, and equal
-      // lengths compare as text.
-      FilterExpression:
-        "size(resourceVersion) > :digits OR (size(resourceVersion) = :digits AND resourceVersion >= :since)",
-      ExpressionAttributeValues: { ":kind": kind, ":since": since, ":digits": since.length },
-      Select: "COUNT",
-    });
-    await throttlingAs429(
-      (async () => {
-        for await (const page of pages) {
-          total += page.ScannedCount ?? 0;
-          recent += page.Count ?? 0;
-        }
-      })(),
-    );
+    const countShard = async (shard: string) => {
+      for await (const page of queryPages(this.#documents, {
+        TableName: this.#options.slicesTable,
+        IndexName: SLICES_BY_KIND_INDEX,
+        KeyConditionExpression: "kindShard = :shard",
+        // resourceVersion is a decimal string without leading zeros: longer is newer, and equal
+        // lengths compare as text.
+        FilterExpression:
+          "size(resourceVersion) > :digits OR (size(resourceVersion) = :digits AND resourceVersion >= :since)",
+        ExpressionAttributeValues: { ":shard": shard, ":since": since, ":digits": since.length },
+        Select: "COUNT",
+      })) {
+        total += page.ScannedCount ?? 0;
+        recent += page.Count ?? 0;
+      }
+    };
+    await throttlingAs429(Promise.all(kindShardKeys(kind).map(countShard)));
     return { total, recent };
   }
 
   #plan(kind: OutputKind, namespaced: boolean, namespace: string | undefined): QueryPlan {
-    // Cluster-wide lists read the byKind index: CiliumEndpointSlices are cluster-scoped objects,
-    // but the writer partitions them by the namespace they serve (its unit of consistency).
+    // Cluster-wide lists merge the kind index's shards: CiliumEndpointSlices are cluster-scoped
+    // objects, but the writer partitions them by the namespace they serve (its unit of consistency).
     if (!namespaced || namespace === undefined) {
       return {
-        input: {
-          TableName: this.#options.slicesTable,
-          IndexName: SLICES_BY_KIND_INDEX,
-          KeyConditionExpression: "kind = :kind",
-          ExpressionAttributeValues: { ":kind": kind },
-        },
+        input: { TableName: this.#options.slicesTable, IndexName: SLICES_BY_KIND_INDEX },
+        shards: kindShardKeys(kind),
         keyAttributes: ["kind", "nsName", "pk", "sk"],
         fixed: { kind },
       };
@@ -444,9 +526,11 @@ interface DynamoClaim extends IPClaim {
 /** Pods read for one IP at most (one node's host-network pods all share its IP). */
 const MAX_IP_CLAIMS = 100;
 
-function parseObject(item: SliceItem): OutputObject {
+/** The stored object and its JSON text (what a page's byte budget counts). */
+function parseObject(item: SliceItem): { object: OutputObject; json: string } {
   try {
-    return JSON.parse(item.object) as OutputObject;
+    const json = storedObjectJson(item as unknown as Record<string, unknown>);
+    return { object: JSON.parse(json) as OutputObject, json };
   } catch {
     throw internalError(`stored object ${item.pk}/${item.sk} is not valid JSON`);
   }

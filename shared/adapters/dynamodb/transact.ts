@@ -49,7 +49,38 @@ export const MAX_TRANSACTION_ITEMS = 100;
 export const MAX_TRANSACTION_BYTES = 3_500_000;
 
 export function estimateBytes(value: unknown): number {
-  return Buffer.byteLength(JSON.stringify(value)) + 64;
+  return Buffer.byteLength(JSON.stringify(value, keepBytes)) + 64;
+}
+
+/**
+ * Planned ops as JSON text (a commit's intent) and back, binary attribute values (compressed
+ * objects) included: plain JSON would turn a Uint8Array into an object of numbered keys.
+ */
+export function serializeOps(ops: readonly PlannedOp[]): string {
+  return JSON.stringify(ops, keepBytes);
+}
+
+export function deserializeOps(text: string): PlannedOp[] {
+  return JSON.parse(text, (_key, value: unknown) =>
+    isEncodedBytes(value) ? new Uint8Array(Buffer.from(value[BYTES_MARK], "base64")) : value,
+  ) as PlannedOp[];
+}
+
+const BYTES_MARK = "$bytes";
+
+/** A JSON replacer: binary values (seen before a Buffer's own toJSON) as base64. */
+function keepBytes(this: unknown, key: string, value: unknown): unknown {
+  const raw = (this as Record<string, unknown>)[key];
+  return raw instanceof Uint8Array ? { [BYTES_MARK]: Buffer.from(raw).toString("base64") } : value;
+}
+
+function isEncodedBytes(value: unknown): value is { [BYTES_MARK]: string } {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    Object.keys(value).length === 1 &&
+    typeof (value as Record<string, unknown>)[BYTES_MARK] === "string"
+  );
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: the document client's TransactItems element type

@@ -1,0 +1,110 @@
+/**
+ * The model's DynamoDB write units, from the items the adapter itself builds (items.ts) on the
+ * tables as declared (table-schemas.ts), priced and keyed by write-units.ts as the live pass's
+ * counting proxy prices what it sees: a layout change reaches the model without editing it.
+ *
+ * Per ingest batch, one TransactWriteItems per namespace group: the group's meta item and each
+ * changed pod, Service or Namespace record (≤ 1 KB each, on group#<ns>), and each slice or
+ * identity write as its slices-table item; each Node event is a plain conditional put. Per stream
+ * record, the fan-out's change-log entry (BatchWriteItem). Not counted: condition checks (read
+ * units), redo-log chunks of commits over 100 items, identity reference-count updates.
+ */
+import {
+  changeLogItem,
+  groupPk,
+  type Item,
+  nodeKey,
+  sliceItem,
+  sliceKey,
+} from "#shared/adapters/dynamodb/items.ts";
+import { SLICES_TABLE, STATE_TABLE, type TableSchema } from "#shared/config/table-schemas.ts";
+import type { ObjectWrite } from "#shared/core/output-changes.ts";
+import { CHANGE_LOG_RETENTION_MS, changeLogEntry } from "#shared/fanout/change-log.ts";
+import type { ObjectChange } from "#shared/fanout/change-routing.ts";
+import {
+  documentItemBytes,
+  itemWriteUnits,
+  type KeyedWriteUnits,
+  type TableWriteLayout,
+} from "../write-units.ts";
+
+export function writeLayoutOf(schema: TableSchema): TableWriteLayout {
+  return {
+    partitionKey: schema.partitionKey,
+    copyingIndexes: schema.globalIndexes
+      .filter((index) => index.projection === "ALL")
+      .map((index) => ({ name: index.name, partitionKey: index.partitionKey })),
+  };
+}
+
+const STATE = writeLayoutOf(STATE_TABLE);
+const SLICES = writeLayoutOf(SLICES_TABLE);
+
+/** What an ingest batch's event touched: a Node, or a record of a namespace group. */
+export type TouchedRecord =
+  | { readonly kind: "Node"; readonly name: string }
+  | { readonly kind: "Pod" | "Service" | "Namespace"; readonly namespace: string; readonly name: string };
+
+const put = (table: string, layout: TableWriteLayout, item: Item, transactional: boolean) =>
+  itemWriteUnits(
+    table,
+    layout,
+    { bytes: documentItemBytes(item), keyOf: (attribute) => stringOf(item[attribute]) },
+    transactional,
+  );
+
+const byKey = (table: string, layout: TableWriteLayout, key: Item, transactional: boolean) =>
+  itemWriteUnits(table, layout, { bytes: 1, keyOf: (attribute) => stringOf(key[attribute]) }, transactional);
+
+/** The ingest function's writes for one batch. */
+export function ingestWriteUnits(
+  touched: readonly TouchedRecord[],
+  writes: readonly ObjectWrite[],
+): KeyedWriteUnits[] {
+  const out: KeyedWriteUnits[] = [];
+  const groups = new Set<string>();
+  const records = new Set<string>();
+  for (const record of touched) {
+    if (record.kind === "Node") {
+      out.push(...byKey("state", STATE, { ...nodeKey(record.name) }, false));
+      continue;
+    }
+    groups.add(record.namespace);
+    records.add(`${record.kind}/${record.namespace}/${record.name}`);
+  }
+  for (const namespace of groups) out.push(...byKey("state", STATE, { pk: groupPk(namespace) }, true));
+  for (const record of records) {
+    const namespace = record.split("/")[1] ?? "";
+    out.push(...byKey("state", STATE, { pk: groupPk(namespace) }, true));
+  }
+  for (const write of writes) {
+    out.push(
+      ...(write.op === "delete"
+        ? byKey("slices", SLICES, { ...sliceKey(write.object), ...deletedIndexKeys(write) }, true)
+        : put("slices", SLICES, sliceItem(write.object, write.sourceTimeMs), true)),
+    );
+  }
+  return out;
+}
+
+/** The fan-out's change-log entries for one stream batch's changes. */
+export function changeLogWriteUnits(changes: readonly ObjectChange[], atMs: number): KeyedWriteUnits[] {
+  const expiresAt = Math.ceil((atMs + CHANGE_LOG_RETENTION_MS) / 1000) + 60;
+  return changes.flatMap((change) =>
+    put("state", STATE, changeLogItem(changeLogEntry(change, atMs), expiresAt), false),
+  );
+}
+
+/** A delete removes the item's index entries too: the index keys are those of its last item. */
+function deletedIndexKeys(write: ObjectWrite): Item {
+  const item = sliceItem(write.object, write.sourceTimeMs);
+  return Object.fromEntries(
+    SLICES.copyingIndexes.map((index) => [index.partitionKey, item[index.partitionKey]]),
+  );
+}
+
+function stringOf(value: unknown): string | undefined {
+  if (typeof value === "string") return value;
+  if (typeof value === "number") return String(value);
+  return undefined;
+}
