@@ -22,7 +22,12 @@ import type {
   PodRecord,
   ServiceRecord,
 } from "#shared/core/model.ts";
-import { inRange, type NameRange, NamespaceGroup } from "#shared/core/namespace-group.ts";
+import {
+  inRange,
+  type NameRange,
+  NamespaceGroup,
+  type SliceNameCounters,
+} from "#shared/core/namespace-group.ts";
 import { compareResourceVersions, type Versioned } from "#shared/core/object-versions.ts";
 import type { ObjectWrite, OutputObject } from "#shared/core/output-changes.ts";
 import type { SlicingSettings } from "#shared/core/settings.ts";
@@ -222,6 +227,7 @@ export class DynamoClusterStore implements ClusterStore {
       podIdentities,
       endpointSlices,
       ciliumEndpointSlices,
+      sliceNameCounters: meta?.sliceNameCounters as SliceNameCounters | undefined,
     });
     const created = new Map<string, string>();
     for (const object of [...endpointSlices, ...ciliumEndpointSlices]) {
@@ -302,13 +308,23 @@ export class DynamoClusterStore implements ClusterStore {
     const created = new Map(book.created);
     for (const write of writes) ops.push(objectWriteOp(write, created));
 
+    // The slice name counters go with every commit: a few bytes of an item written anyway.
     const namespaceEntry = unsaved.namespaceEntry;
     const mode = await this.#committer.commit({
       namespace,
       version: group.version,
-      metaSet: namespaceEntry === undefined ? [] : ["#namespace = :namespace"],
-      metaNames: namespaceEntry === undefined ? {} : { "#namespace": "namespace" },
-      metaValues: namespaceEntry === undefined ? {} : { ":namespace": namespaceFields(namespaceEntry) },
+      metaSet: [
+        "#sliceNames = :sliceNames",
+        ...(namespaceEntry === undefined ? [] : ["#namespace = :namespace"]),
+      ],
+      metaNames: {
+        "#sliceNames": "sliceNameCounters",
+        ...(namespaceEntry === undefined ? {} : { "#namespace": "namespace" }),
+      },
+      metaValues: {
+        ":sliceNames": group.sliceNameCounters,
+        ...(namespaceEntry === undefined ? {} : { ":namespace": namespaceFields(namespaceEntry) }),
+      },
       ops: mergeSameItem(ops),
       checks: [...this.#zoneReads].map(([node, zone]) => zoneCheckOp(node, zone)),
     });
