@@ -37,6 +37,8 @@ export interface TableSchema {
 /**
  * State table items (pk / sk):
  *   group#<ns>  / #meta         version (N), namespace (M: resourceVersion, record, deletedAtMs),
+ *                               sliceNameCounters (M: endpointSlices, ciliumEndpointSlices: the last
+ *                               number new slice names took; shared/core/slice-name-counter.ts),
  *                               pending (M: commitId, chunks, version, sinceMs) while a commit
  *                               spanning several transactions is being applied (never expires)
  *   group#<ns>  / pod#<name>    resourceVersion, record (M), deletedAtMs, expiresAt (tombstones),

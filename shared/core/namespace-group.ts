@@ -26,6 +26,7 @@ import { jsonBytes, type ObjectWrite, type OutputObject } from "./output-changes
 import type { ReconciledGroup } from "./reconcile-observer.ts";
 import { sameRecord } from "./records.ts";
 import type { SlicingSettings } from "./settings.ts";
+import { SliceNameCounter } from "./slice-name-counter.ts";
 
 export type ApplyOutcome = "applied" | "stale" | "unchanged";
 
@@ -57,6 +58,11 @@ export class NamespaceGroup {
   /** The identity id each pod holds. */
   readonly podIdentities = new Map<string, number>();
   readonly #heldIdentities = new Map<number, HeldIdentity>();
+  /** Where new slice names' numbers come from, stored with the group (slice-name-counter.ts). */
+  readonly #nameCounters: {
+    readonly endpointSlices: SliceNameCounter;
+    readonly ciliumEndpointSlices: SliceNameCounter;
+  };
 
   /** Records changed since the group was loaded or last saved: what a persistent store must write. */
   readonly #unsaved = { pods: new Set<string>(), services: new Set<string>(), namespace: false };
@@ -72,12 +78,18 @@ export class NamespaceGroup {
     name: string,
     settings: SlicingSettings,
     ciliumEndpointSlices: Iterable<CiliumEndpointSlice> = [],
+    nameCounters: SliceNameCounters = { endpointSlices: 0, ciliumEndpointSlices: 0 },
   ) {
     this.name = name;
+    this.#nameCounters = {
+      endpointSlices: new SliceNameCounter(nameCounters.endpointSlices),
+      ciliumEndpointSlices: new SliceNameCounter(nameCounters.ciliumEndpointSlices),
+    };
     this.ciliumSlices = new NamespaceCiliumEndpointSlices(
       name,
       { maxEndpointsPerCES: settings.maxEndpointsPerCES, batchingMode: settings.cesBatchingMode },
       ciliumEndpointSlices,
+      this.#nameCounters.ciliumEndpointSlices,
     );
   }
 
@@ -86,7 +98,12 @@ export class NamespaceGroup {
    * stored; their label-set keys are derived again from the records.
    */
   static restore(name: string, settings: SlicingSettings, snapshot: GroupSnapshot): NamespaceGroup {
-    const group = new NamespaceGroup(name, settings, snapshot.ciliumEndpointSlices);
+    const group = new NamespaceGroup(
+      name,
+      settings,
+      snapshot.ciliumEndpointSlices,
+      snapshot.sliceNameCounters,
+    );
     group.version = snapshot.version;
     group.namespaceEntry = snapshot.namespaceEntry;
     for (const [podName, entry] of snapshot.pods) {
@@ -111,7 +128,13 @@ export class NamespaceGroup {
     for (const [serviceName, slices] of slicesByService) {
       group.serviceSlices.set(
         serviceName,
-        new ServiceSlices(name, serviceName, endpointSliceSettings(settings), slices),
+        new ServiceSlices(
+          name,
+          serviceName,
+          endpointSliceSettings(settings),
+          slices,
+          group.#nameCounters.endpointSlices,
+        ),
       );
     }
     for (const [podName, id] of snapshot.podIdentities) {
@@ -138,6 +161,14 @@ export class NamespaceGroup {
         this.services.get(serviceName),
       ]),
       namespaceEntry: this.#unsaved.namespace ? this.namespaceEntry : undefined,
+    };
+  }
+
+  /** The last number each slice kind's names took: stored with the group, given back to restore. */
+  get sliceNameCounters(): SliceNameCounters {
+    return {
+      endpointSlices: this.#nameCounters.endpointSlices.last,
+      ciliumEndpointSlices: this.#nameCounters.ciliumEndpointSlices.last,
     };
   }
 
@@ -401,7 +432,8 @@ export class NamespaceGroup {
       let slices = this.serviceSlices.get(serviceName);
       if (slices === undefined) {
         if (service === undefined) continue;
-        slices = new ServiceSlices(this.name, serviceName, endpointSliceSettings(context.settings));
+        const settings = endpointSliceSettings(context.settings);
+        slices = new ServiceSlices(this.name, serviceName, settings, [], this.#nameCounters.endpointSlices);
         this.serviceSlices.set(serviceName, slices);
       }
       const serviceDirtyAt = this.#dirtyServices.get(serviceName);
@@ -474,6 +506,17 @@ export interface GroupSnapshot {
   readonly podIdentities: Iterable<readonly [podName: string, identityId: number]>;
   readonly endpointSlices: Iterable<EndpointSlice>;
   readonly ciliumEndpointSlices: Iterable<CiliumEndpointSlice>;
+  /**
+   * NamespaceGroup.sliceNameCounters as stored. Absent (a group stored before they were kept):
+   * each continues after the highest number among the stored names, so no live name is reused.
+   */
+  readonly sliceNameCounters?: SliceNameCounters | undefined;
+}
+
+/** The last number the names of each slice kind took in a group (slice-name-counter.ts). */
+export interface SliceNameCounters {
+  readonly endpointSlices: number;
+  readonly ciliumEndpointSlices: number;
 }
 
 export interface UnsavedChanges {

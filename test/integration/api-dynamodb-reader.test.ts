@@ -494,7 +494,7 @@ describe("the real API handler on DynamoDB Local", () => {
     assert.equal(body.kind, "EndpointSliceList");
     assert.deepEqual(
       body.items.map((i: { metadata: { name: string } }) => i.metadata.name),
-      ["cart-00001", "cart-00002"],
+      ["cart-00004", "cart-00005"],
     );
     assert.ok(body.metadata.continue);
 

@@ -41,7 +41,7 @@ export function fuzzSettings(defaultRuns: number, defaultSeed: number): FuzzSett
 }
 
 const NAMESPACES = ["shop", "payments", "kube-system", "nobody", "default"];
-const NAMES = ["web-00001", "ledger-00001", "cart-00001", "256", "257", "65535", "0", "1"];
+const NAMES = ["web-00001", "ledger-00001", "cart-00004", "256", "257", "65535", "0", "1"];
 
 /** One path segment, already encoded for the wire. */
 const segment: fc.Arbitrary<string> = fc.oneof(

@@ -165,8 +165,8 @@ describe("list and get", () => {
     assert.equal(shop.apiVersion, "discovery.k8s.io/v1");
     assert.equal(shop.kind, "EndpointSliceList");
     assert.deepEqual(names(shop), [
-      "shop/cart-00001",
-      "shop/cart-00002",
+      "shop/cart-00004",
+      "shop/cart-00005",
       "shop/web-00001",
       "shop/web-00002",
       "shop/web-00003",
@@ -176,8 +176,8 @@ describe("list and get", () => {
     assert.deepEqual(names(all), [
       "payments/ledger-00001",
       "payments/ledger-00002",
-      "shop/cart-00001",
-      "shop/cart-00002",
+      "shop/cart-00004",
+      "shop/cart-00005",
       "shop/web-00001",
       "shop/web-00002",
       "shop/web-00003",
@@ -279,9 +279,9 @@ describe("selectors", () => {
     [
       "/apis/discovery.k8s.io/v1/endpointslices",
       "kubernetes.io/service-name==cart",
-      ["cart-00001", "cart-00002"],
+      ["cart-00004", "cart-00005"],
     ],
-    ["/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices", "app!=web", ["cart-00001", "cart-00002"]],
+    ["/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices", "app!=web", ["cart-00004", "cart-00005"]],
     ["/apis/cilium.io/v2/ciliumidentities", "app", ["256", "257", "258"]],
     ["/apis/cilium.io/v2/ciliumidentities", "!app", []],
     ["/apis/cilium.io/v2/ciliumidentities", "!tier", ["258"]],

@@ -93,7 +93,8 @@ describe("planGroupCommit", () => {
     const { request } = plan;
     assert.equal(request.namespace, "shop");
     assert.equal(request.version, 0);
-    assert.deepEqual(request.metaSet, ["#namespace = :namespace"]);
+    assert.deepEqual(request.metaSet, ["#sliceNames = :sliceNames", "#namespace = :namespace"]);
+    assert.deepEqual(request.metaValues[":sliceNames"], { endpointSlices: 1, ciliumEndpointSlices: 1 });
 
     const pods = byLabel(request.ops, "pod ");
     assert.deepEqual(pods.map((op) => [op.table, op.key.pk, op.key.sk, op.action.type]).sort(), [
@@ -136,7 +137,7 @@ describe("planGroupCommit", () => {
     const created = [...first.book.created.values()][0];
     const { request } = onlyPlan(await apply([sim.deletePod("shop", "b")]));
     assert.equal(request.version, 1);
-    assert.deepEqual(request.metaSet, [], "the namespace did not change");
+    assert.deepEqual(request.metaSet, ["#sliceNames = :sliceNames"], "the namespace did not change");
     const pods = byLabel(request.ops, "pod ");
     assert.equal(pods.length, 1);
     // A deleted pod stays as a tombstone (a put without a record) or goes (a delete); never both.
@@ -157,7 +158,7 @@ describe("planGroupCommit", () => {
   it("a namespace relabel writes every pod whose identity changed, though no pod record changed", async () => {
     const { apply, sim } = await shopWithTwoReadyPods();
     const { request } = onlyPlan(await apply([sim.relabelNamespace("shop", { team: "b" })]));
-    assert.deepEqual(request.metaSet, ["#namespace = :namespace"]);
+    assert.deepEqual(request.metaSet, ["#sliceNames = :sliceNames", "#namespace = :namespace"]);
     assert.deepEqual(
       byLabel(request.ops, "pod ")
         .map((op) => op.key.sk)

@@ -40,6 +40,47 @@ describe("NamespaceGroup persistence hooks", () => {
     );
   });
 
+  it("restores its slice name counters; stored without them, continues after the stored names", async () => {
+    const sim = new ClusterSimulator();
+    const live = new MemoryClusterStore(settings);
+    const engine = new SliceEngine({ settings, store: live, nowMs: () => 5 });
+    const events: SimEvent[] = [sim.addNode("n1", "z1"), sim.addNamespace("shop")];
+    events.push(
+      sim.upsertService({ namespace: "shop", name: "web", selector: { app: "web" }, ports: [{ port: 80 }] }),
+    );
+    for (let i = 0; i < 15; i++) {
+      events.push(
+        sim.createPod("shop", `p${i}`, { app: "web" }, "n1"),
+        sim.startPod("shop", `p${i}`),
+        sim.setPodReady("shop", `p${i}`, true),
+      );
+    }
+    await engine.applyBatch(parse(events));
+    // 15 endpoints: web-00001 and web-00002 (10 a slice), ces-shop-1 to ces-shop-3 (7 a slice).
+    assert.deepEqual((await live.loadGroup("shop")).sliceNameCounters, {
+      endpointSlices: 2,
+      ciliumEndpointSlices: 3,
+    });
+    const stored = (sliceNameCounters?: { endpointSlices: number; ciliumEndpointSlices: number }) =>
+      NamespaceGroup.restore("shop", settings, {
+        version: 1,
+        namespaceEntry: undefined,
+        pods: [],
+        services: [],
+        podIdentities: [],
+        endpointSlices: [...live.objects("EndpointSlice").values()].map(
+          ({ object }) => structuredClone(object) as EndpointSlice,
+        ),
+        ciliumEndpointSlices: [...live.objects("CiliumEndpointSlice").values()].map(
+          ({ object }) => structuredClone(object) as CiliumEndpointSlice,
+        ),
+        sliceNameCounters,
+      });
+    const counters = { endpointSlices: 40, ciliumEndpointSlices: 9 };
+    assert.deepEqual(stored(counters).sliceNameCounters, counters);
+    assert.deepEqual(stored().sliceNameCounters, { endpointSlices: 2, ciliumEndpointSlices: 3 });
+  });
+
   it("restored from a snapshot, continues exactly like the live group", async () => {
     const sim = new ClusterSimulator();
     const live = new MemoryClusterStore(settings);

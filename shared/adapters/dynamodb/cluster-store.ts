@@ -22,7 +22,12 @@ import type {
   PodRecord,
   ServiceRecord,
 } from "#shared/core/model.ts";
-import { inRange, type NameRange, NamespaceGroup } from "#shared/core/namespace-group.ts";
+import {
+  inRange,
+  type NameRange,
+  NamespaceGroup,
+  type SliceNameCounters,
+} from "#shared/core/namespace-group.ts";
 import { compareResourceVersions, type Versioned } from "#shared/core/object-versions.ts";
 import type { ObjectWrite } from "#shared/core/output-changes.ts";
 import type { SlicingSettings } from "#shared/core/settings.ts";
@@ -207,6 +212,7 @@ export class DynamoClusterStore implements ClusterStore {
       podIdentities,
       endpointSlices,
       ciliumEndpointSlices,
+      sliceNameCounters: meta?.sliceNameCounters as SliceNameCounters | undefined,
     });
     const created = new Map<string, string>();
     for (const object of [...endpointSlices, ...ciliumEndpointSlices]) {

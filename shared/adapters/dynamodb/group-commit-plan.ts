@@ -126,9 +126,19 @@ export function planGroupCommit(input: GroupCommitInput): GroupCommitPlan {
     request: {
       namespace,
       version: group.version,
-      metaSet: namespaceEntry === undefined ? [] : ["#namespace = :namespace"],
-      metaNames: namespaceEntry === undefined ? {} : { "#namespace": "namespace" },
-      metaValues: namespaceEntry === undefined ? {} : { ":namespace": namespaceFields(namespaceEntry) },
+      // The slice name counters go with every commit: a few bytes of an item written anyway.
+      metaSet: [
+        "#sliceNames = :sliceNames",
+        ...(namespaceEntry === undefined ? [] : ["#namespace = :namespace"]),
+      ],
+      metaNames: {
+        "#sliceNames": "sliceNameCounters",
+        ...(namespaceEntry === undefined ? {} : { "#namespace": "namespace" }),
+      },
+      metaValues: {
+        ":sliceNames": group.sliceNameCounters,
+        ...(namespaceEntry === undefined ? {} : { ":namespace": namespaceFields(namespaceEntry) }),
+      },
       ops: mergeSameItem(ops),
       checks: [...input.zoneReads].map(([node, zone]) => zoneCheckOp(node, zone)),
     },

@@ -18,6 +18,7 @@
  * is still reused, which turns a delete plus a create into one update.
  */
 import type { CiliumEndpointSlice, CoreCiliumEndpoint, ObjectMeta } from "#shared/core/model.ts";
+import { SliceNameCounter } from "#shared/core/slice-name-counter.ts";
 import { packEntry, type StoredEntry, storedEntryEquals, unpackEntry } from "./packed-entry.ts";
 
 export type CesBatchingMode = "fcfs" | "identity";
@@ -172,16 +173,19 @@ export class NamespaceCiliumEndpointSlices {
   readonly #touched = new Set<SliceState>();
   readonly #created = new Set<SliceState>();
   readonly #namePrefix: string;
-  #nextSliceNumber = 1;
+  readonly #nameCounter: SliceNameCounter;
 
+  /** `nameCounter`: the namespace group's (slice-name-counter.ts); without it, one of its own. */
   constructor(
     namespace: string,
     settings: Partial<CesSettings>,
     existing: Iterable<CiliumEndpointSlice> = [],
+    nameCounter = new SliceNameCounter(),
   ) {
     this.namespace = namespace;
     this.settings = validateCesSettings(settings);
     this.#namePrefix = `ces-${namespace}-`;
+    this.#nameCounter = nameCounter;
     for (const slice of existing) this.#adoptExisting(slice);
   }
 
@@ -285,8 +289,8 @@ export class NamespaceCiliumEndpointSlices {
   }
 
   #newSlice(): SliceState {
-    let name = this.#namePrefix + this.#nextSliceNumber++;
-    while (this.#slices.has(name)) name = this.#namePrefix + this.#nextSliceNumber++;
+    let name = this.#namePrefix + this.#nameCounter.take();
+    while (this.#slices.has(name)) name = this.#namePrefix + this.#nameCounter.take();
     const slice: SliceState = {
       name,
       metadata: { name },
@@ -418,7 +422,7 @@ export class NamespaceCiliumEndpointSlices {
     if (!name.startsWith(this.#namePrefix)) return;
     const suffix = name.slice(this.#namePrefix.length);
     if (!/^[0-9]{1,15}$/.test(suffix)) return;
-    this.#nextSliceNumber = Math.max(this.#nextSliceNumber, Number(suffix) + 1);
+    this.#nameCounter.reserve(Number(suffix));
   }
 
   #toObject(slice: SliceState): CiliumEndpointSlice {

@@ -18,6 +18,7 @@ import {
   podKey,
   type ServiceRecord,
 } from "#shared/core/model.ts";
+import type { SliceNameCounter } from "#shared/core/slice-name-counter.ts";
 import { absorbUnchangedSlices, hostRemaindersInDeletedSlices, mergeWrittenSlices } from "./compaction.ts";
 import {
   desiredEndpointsForPod,
@@ -83,17 +84,19 @@ export class ServiceSlices {
   /** What of the Service the slices were last reconciled against; a difference means a full pass. */
   #reconciledShape: string | undefined;
 
+  /** `nameCounter`: the namespace group's (slice-name-counter.ts); without it, one of its own. */
   constructor(
     namespace: string,
     serviceName: string,
     settings: EndpointSliceSettings,
     existing: Iterable<EndpointSlice> = [],
+    nameCounter?: SliceNameCounter,
   ) {
     this.namespace = namespace;
     this.serviceName = serviceName;
     this.settings = validateEndpointSliceSettings(settings);
     this.#restore(existing);
-    this.#namer = new SliceNamer(serviceName, this.#slices);
+    this.#namer = new SliceNamer(serviceName, this.#slices, nameCounter);
   }
 
   hasPod(podKey: string): boolean {

@@ -1,8 +1,11 @@
 /**
  * Deterministic EndpointSlice names. Kubernetes uses generateName `<service>-` plus five random
  * characters; sliceline names must be reproducible (the same trace gives the same objects) and
- * must not collide with a name already stored, including after a rebuild from storage.
+ * must not collide with a name already stored, including after a rebuild from storage. The
+ * suffix is a number from the namespace group's counter (slice-name-counter.ts: why names are
+ * never reused), in base 36.
  */
+import { SliceNameCounter } from "#shared/core/slice-name-counter.ts";
 
 const MAX_NAME_LENGTH = 63;
 /** Room kept for the suffix: five base-36 digits cover 60 million slices, seven cover 78 billion. */
@@ -30,25 +33,28 @@ export interface TakenNames {
 export class SliceNamer {
   readonly #prefix: string;
   readonly #taken: TakenNames;
-  #next: number;
+  readonly #counter: SliceNameCounter;
 
-  /** `taken` is live (a Map of the slices, say): names added or removed later are seen by next(). */
-  constructor(serviceName: string, taken: TakenNames) {
+  /**
+   * `taken` is live (a Map of the slices, say): names added or removed later are seen by next().
+   * `counter` is the namespace group's, shared by its Services; the numbers of the taken names are
+   * reserved in it.
+   */
+  constructor(serviceName: string, taken: TakenNames, counter = new SliceNameCounter()) {
     this.#prefix = sliceNamePrefix(serviceName);
     this.#taken = taken;
-    this.#next = 1 + highestCounter(this.#prefix, taken.keys());
+    this.#counter = counter;
+    counter.reserve(highestCounter(this.#prefix, taken.keys()));
   }
 
   next(): string {
     for (;;) {
-      const name = `${this.#prefix}${this.#next.toString(36).padStart(MIN_SUFFIX_DIGITS, "0")}`;
-      this.#next++;
+      const name = `${this.#prefix}${this.#counter.take().toString(36).padStart(MIN_SUFFIX_DIGITS, "0")}`;
       if (!this.#taken.has(name)) return name;
     }
   }
 }
 
-/** Continuing after the highest stored counter means a rebuilt state never hands out a live name. */
 function highestCounter(prefix: string, names: Iterable<string>): number {
   let highest = 0;
   for (const name of names) {

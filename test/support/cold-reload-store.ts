@@ -1,0 +1,108 @@
+/**
+ * A ClusterStore whose groups can go cold: at the loads the test picks, the group handed out is
+ * rebuilt (NamespaceGroup.restore) from what a persistent store holds of it, the way a Lambda
+ * that was not warm reloads a group from DynamoDB; at the others the committed group is handed
+ * out live, as a warm Lambda reuses it. Objects, nodes and identities are an inner
+ * MemoryClusterStore's, so its stored objects can be compared with a long-lived store's.
+ *
+ * The snapshot keeps the group's own iteration order (DynamoDB would return items in key
+ * order): the only thing a reload may change is then what the group failed to store.
+ */
+import type { ClusterStore } from "#shared/core/cluster-store.ts";
+import { MemoryClusterStore } from "#shared/core/memory-store.ts";
+import type { CiliumEndpointSlice, EndpointSlice, NodeRecord } from "#shared/core/model.ts";
+import { type GroupSnapshot, inRange, type NameRange, NamespaceGroup } from "#shared/core/namespace-group.ts";
+import type { Versioned } from "#shared/core/object-versions.ts";
+import type { ObjectWrite } from "#shared/core/output-changes.ts";
+import type { SlicingSettings } from "#shared/core/settings.ts";
+
+export class ColdReloadStore implements ClusterStore {
+  readonly inner: MemoryClusterStore;
+  readonly #settings: SlicingSettings;
+  readonly #coldLoad: (namespace: string) => boolean;
+  /** The committed groups, as a warm store keeps them. */
+  readonly #groups = new Map<string, NamespaceGroup>();
+  coldLoads = 0;
+
+  /** `coldLoad` is asked at every load of a group stored before: rebuild it from storage? */
+  constructor(settings: SlicingSettings, coldLoad: (namespace: string) => boolean) {
+    this.inner = new MemoryClusterStore(settings);
+    this.#settings = settings;
+    this.#coldLoad = coldLoad;
+  }
+
+  get identities(): MemoryClusterStore["identities"] {
+    return this.inner.identities;
+  }
+
+  async loadGroup(namespace: string): Promise<NamespaceGroup> {
+    const live = this.#groups.get(namespace);
+    if (live === undefined) {
+      const group = new NamespaceGroup(namespace, this.#settings);
+      this.#groups.set(namespace, group);
+      return group;
+    }
+    if (!this.#coldLoad(namespace)) return live;
+    this.coldLoads++;
+    const restored = NamespaceGroup.restore(namespace, this.#settings, this.#stored(live));
+    this.#groups.set(namespace, restored);
+    return restored;
+  }
+
+  async commitGroup(group: NamespaceGroup, writes: readonly ObjectWrite[]): Promise<void> {
+    await this.inner.commitGroup(group, writes);
+    this.#groups.set(group.name, group);
+  }
+
+  commitClusterWrites(writes: readonly ObjectWrite[]): Promise<void> {
+    return this.inner.commitClusterWrites(writes);
+  }
+
+  loadNode(name: string): Promise<Versioned<NodeRecord> | undefined> {
+    return this.inner.loadNode(name);
+  }
+
+  commitNode(
+    name: string,
+    entry: Versioned<NodeRecord>,
+    expected: Versioned<NodeRecord> | undefined,
+  ): Promise<void> {
+    return this.inner.commitNode(name, entry, expected);
+  }
+
+  zonesOf(nodeNames: Iterable<string>): Promise<Map<string, string | undefined>> {
+    return this.inner.zonesOf(nodeNames);
+  }
+
+  async podsOnNode(nodeName: string): Promise<string[]> {
+    return [...this.#groups.values()].flatMap((group) =>
+      group.podsOnNode(nodeName).map((pod) => `${group.name}/${pod}`),
+    );
+  }
+
+  async knownNames(kind: "Namespace" | "Node", range: NameRange): Promise<string[]> {
+    if (kind === "Node") return this.inner.knownNames(kind, range);
+    return [...this.#groups.keys()].filter((name) => inRange(name, range));
+  }
+
+  /** What a persistent store holds of the group: its records and counter, its stored objects. */
+  #stored(group: NamespaceGroup): GroupSnapshot {
+    const stored = <T>(kind: "EndpointSlice" | "CiliumEndpointSlice", inGroup: (object: T) => boolean) =>
+      [...this.inner.objects(kind).values()]
+        .map(({ object }) => structuredClone(object) as T)
+        .filter(inGroup);
+    return {
+      version: group.version,
+      namespaceEntry: structuredClone(group.namespaceEntry),
+      pods: structuredClone([...group.pods]),
+      services: structuredClone([...group.services]),
+      podIdentities: [...group.podIdentities],
+      endpointSlices: stored<EndpointSlice>("EndpointSlice", (s) => s.metadata.namespace === group.name),
+      ciliumEndpointSlices: stored<CiliumEndpointSlice>(
+        "CiliumEndpointSlice",
+        (s) => s.namespace === group.name,
+      ),
+      sliceNameCounters: group.sliceNameCounters,
+    };
+  }
+}
