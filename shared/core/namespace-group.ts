@@ -254,7 +254,8 @@ export class NamespaceGroup {
       if (isNewerThan(resourceVersion, entry)) gone.push(name);
     }
     let outcome: ApplyOutcome = "unchanged";
-    for (const name of gone) {
+    // In name order, not the map's: a group reloaded from storage holds another order.
+    for (const name of gone.sort()) {
       const applied =
         kind === "Pod"
           ? this.applyPod(name, resourceVersion, undefined, sourceTimeMs, nowMs)
@@ -371,7 +372,10 @@ export class NamespaceGroup {
       namespaceChangedAt === undefined
         ? this.#dirtyPods
         : new Map(
-            [...this.pods.keys()].map((name) => [name, this.#dirtyPods.get(name) ?? namespaceChangedAt]),
+            changedFirst(this.#dirtyPods, this.pods.keys()).map((name) => [
+              name,
+              this.#dirtyPods.get(name) ?? namespaceChangedAt,
+            ]),
           );
     for (const [name, sourceTimeMs] of candidates) {
       const pod = this.pods.get(name)?.record;
@@ -425,8 +429,10 @@ export class NamespaceGroup {
   /** Returns the Services whose slices were written. */
   #reconcileEndpointSlices(context: GroupContext, writes: ObjectWrite[]): Set<string> {
     const written = new Set<string>();
-    const serviceNames = new Set([...this.#dirtyServices.keys()]);
-    if (this.#dirtyPods.size > 0) for (const name of this.services.keys()) serviceNames.add(name);
+    const serviceNames =
+      this.#dirtyPods.size > 0
+        ? changedFirst(this.#dirtyServices, this.services.keys())
+        : this.#dirtyServices.keys();
     for (const serviceName of serviceNames) {
       const service = this.services.get(serviceName)?.record;
       let slices = this.serviceSlices.get(serviceName);
@@ -475,7 +481,8 @@ export class NamespaceGroup {
   /** A Service change re-evaluates every pod of the namespace and every pod its slices hold. */
   #everyPodOf(slices: ServiceSlices, serviceDirtyAt: number): ChangedPod[] {
     const changed = new Map<string, ChangedPod>();
-    for (const [name, entry] of this.pods) {
+    for (const name of changedFirst(this.#dirtyPods, this.pods.keys())) {
+      const entry = this.pods.get(name) as Versioned<PodRecord>;
       if (entry.record === undefined) continue;
       const key = podKey({ namespace: this.name, name });
       changed.set(key, { key, pod: entry.record, sourceTimeMs: this.#dirtyPods.get(name) ?? serviceDirtyAt });
@@ -562,6 +569,17 @@ function applyVersioned<R>(
 function markDirty(dirty: Map<string, number>, name: string, sourceTimeMs: number): void {
   const earliest = dirty.get(name);
   if (earliest === undefined || sourceTimeMs < earliest) dirty.set(name, sourceTimeMs);
+}
+
+/**
+ * The names in an order a reload cannot change: those the batch changed, in the order they
+ * changed, then the others by name. A map's own order is arrival order in a long-lived group but
+ * key order in one reloaded from storage, and identities are numbered, endpoints placed and writes
+ * stamped in the order names are visited.
+ */
+function changedFirst(changed: ReadonlyMap<string, number>, all: Iterable<string>): string[] {
+  const others = [...all].filter((name) => !changed.has(name)).sort();
+  return [...changed.keys(), ...others];
 }
 
 function stampAndCollect(
