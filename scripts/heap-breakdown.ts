@@ -69,7 +69,7 @@ const each = (f: (g: (typeof groups)[number]) => void) => () => {
 };
 step(
   "podIdentities",
-  each((g) => g.podIdentities.clear()),
+  each((g) => (g.podIdentities as Map<string, number>).clear()),
 );
 step(
   "serviceSlices",

@@ -3,7 +3,7 @@
  * own reference app): call once at module scope, so a warm container reuses them.
  */
 import { Logger } from "@aws-lambda-powertools/logger";
-import { Metrics } from "@aws-lambda-powertools/metrics";
+import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import { Tracer } from "@aws-lambda-powertools/tracer";
 import { METRICS_NAMESPACE } from "#shared/config/metric-names.ts";
 import type { ServiceName } from "#shared/config/service-names.ts";
@@ -28,4 +28,12 @@ export function createPowertools(
     metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName }),
     tracer: new Tracer({ serviceName }),
   };
+}
+
+/** One data point per item, from its source time to now (never negative: clocks differ). */
+export function addLatencies(metrics: Metrics, name: string, sourceTimesMs: Iterable<number>): void {
+  const now = Date.now();
+  for (const sourceTimeMs of sourceTimesMs) {
+    metrics.addMetric(name, MetricUnit.Milliseconds, Math.max(0, now - sourceTimeMs));
+  }
 }

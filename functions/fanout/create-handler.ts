@@ -21,6 +21,7 @@ import type {
   DynamoDBStreamEvent,
   StreamRecord,
 } from "aws-lambda";
+import { addLatencies } from "#functions/commons/powertools.ts";
 import { METRIC } from "#shared/config/metric-names.ts";
 import type { FanoutFormat } from "#shared/config/resources.ts";
 import type { ChangeLogWriter } from "#shared/fanout/change-log.ts";
@@ -90,14 +91,11 @@ export function createFanoutHandler(deps: FanoutHandlerDeps): FanoutHandler {
     if (outcome.bundled !== undefined)
       metrics.addMetric(METRIC.changesBundled, MetricUnit.Count, outcome.bundled);
     // Source event to publish; watchers time the last hop (queue to applied) themselves.
-    const now = Date.now();
-    for (const change of outcome.sent) {
-      metrics.addMetric(
-        METRIC.propagationLatency,
-        MetricUnit.Milliseconds,
-        Math.max(0, now - change.sourceTimeMs),
-      );
-    }
+    addLatencies(
+      metrics,
+      METRIC.propagationLatency,
+      outcome.sent.map((change) => change.sourceTimeMs),
+    );
     for (const problem of outcome.problems) {
       switch (problem.kind) {
         case "malformed record":

@@ -15,6 +15,7 @@ import type { Tracer } from "@aws-lambda-powertools/tracer";
 import { captureLambdaHandler } from "@aws-lambda-powertools/tracer/middleware";
 import middy from "@middy/core";
 import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
+import { addLatencies } from "#functions/commons/powertools.ts";
 import { METRIC } from "#shared/config/metric-names.ts";
 import type { IdentityRangeUse } from "#shared/core/identity/identity-range-use.ts";
 import type { SliceEngine } from "#shared/core/slice-engine.ts";
@@ -65,14 +66,11 @@ export function createIngestHandler(deps: IngestHandlerDeps): IngestHandler {
       metrics.addMetric(METRIC.eventsUnchanged, MetricUnit.Count, report.unchanged);
       metrics.addMetric(METRIC.sliceWrites, MetricUnit.Count, report.writes.length);
       metrics.addMetric(METRIC.groupConflictRetries, MetricUnit.Count, report.conflictRetries);
-      const now = Date.now();
-      for (const write of report.writes) {
-        metrics.addMetric(
-          METRIC.ingestLatency,
-          MetricUnit.Milliseconds,
-          Math.max(0, now - write.sourceTimeMs),
-        );
-      }
+      addLatencies(
+        metrics,
+        METRIC.ingestLatency,
+        report.writes.map((write) => write.sourceTimeMs),
+      );
     }
     const [identities] = await Promise.all([
       deps.identityRange?.current(),

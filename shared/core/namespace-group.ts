@@ -6,45 +6,27 @@
  * Applying events only records what changed (dirty pods and Services, with their earliest source
  * time); `reconcile` then turns the dirt of a whole batch into the fewest object writes.
  */
-import { coreEndpointForPod, podHasCiliumEndpoint } from "#shared/core/ciliumendpointslice/core-endpoint.ts";
 import { NamespaceCiliumEndpointSlices } from "#shared/core/ciliumendpointslice/namespace-slices.ts";
-import { ServiceSlices, type SliceChanges } from "#shared/core/endpointslice/service-slices.ts";
-import type { EndpointSliceSettings } from "#shared/core/endpointslice/settings.ts";
+import { ServiceSlices } from "#shared/core/endpointslice/service-slices.ts";
 import { labelSetKey, securityLabels } from "#shared/core/identity/security-labels.ts";
-import { selectorMatches } from "./labels.ts";
+import { type GroupContext, reconcileGroup } from "./group-reconcile.ts";
 import type {
   CiliumEndpointSlice,
-  CoreCiliumEndpoint,
   EndpointSlice,
   NamespaceRecord,
   PodRecord,
   ServiceRecord,
 } from "./model.ts";
-import { podKey } from "./model.ts";
 import { isNewerThan, type Versioned } from "./object-versions.ts";
-import { jsonBytes, type ObjectWrite, type OutputObject } from "./output-changes.ts";
+import type { ObjectWrite } from "./output-changes.ts";
+import { PodIdentities } from "./pod-identities.ts";
 import type { ReconciledGroup } from "./reconcile-observer.ts";
 import { sameRecord } from "./records.ts";
-import type { SlicingSettings } from "./settings.ts";
+import { cesSettingsOf, endpointSliceSettingsOf, type SlicingSettings } from "./settings.ts";
 import { SliceNameCounter } from "./slice-name-counter.ts";
+import { TombstoneQueue, type TombstoneRef } from "./tombstone-queue.ts";
 
 export type ApplyOutcome = "applied" | "stale" | "unchanged";
-
-/** What reconcile needs from outside the group. */
-export interface GroupContext {
-  readonly settings: SlicingSettings;
-  readonly nowMs: number;
-  zoneOf(nodeName: string): string | undefined;
-  acquireIdentity(labels: Record<string, string>, sourceTimeMs: number): Promise<number>;
-  releaseIdentity(id: number): Promise<void>;
-  nextRevision(previous?: string): string;
-}
-
-/** An identity held by pods of this group, with its label-set key kept once rather than per pod. */
-interface HeldIdentity {
-  readonly labelSetKey: string;
-  holders: number;
-}
 
 export class NamespaceGroup {
   readonly name: string;
@@ -55,9 +37,7 @@ export class NamespaceGroup {
   readonly services = new Map<string, Versioned<ServiceRecord>>();
   readonly serviceSlices = new Map<string, ServiceSlices>();
   readonly ciliumSlices: NamespaceCiliumEndpointSlices;
-  /** The identity id each pod holds. */
-  readonly podIdentities = new Map<string, number>();
-  readonly #heldIdentities = new Map<number, HeldIdentity>();
+  readonly #identities = new PodIdentities((podName) => this.#unsaved.pods.add(podName));
   /** Where new slice names' numbers come from, stored with the group (slice-name-counter.ts). */
   readonly #nameCounters: {
     readonly endpointSlices: SliceNameCounter;
@@ -67,12 +47,10 @@ export class NamespaceGroup {
   /** Records changed since the group was loaded or last saved: what a persistent store must write. */
   readonly #unsaved = { pods: new Set<string>(), services: new Set<string>(), namespace: false };
 
-  #dirtyPods = new Map<string, number>();
-  #dirtyServices = new Map<string, number>();
+  readonly #dirtyPods = new Map<string, number>();
+  readonly #dirtyServices = new Map<string, number>();
   #namespaceLabelsChangedAt: number | undefined;
-  /** Tombstones in deletion order, so sweeping costs only what it removes. */
-  #tombstoneQueue: TombstoneRef[] = [];
-  #tombstoneHead = 0;
+  readonly #tombstones = new TombstoneQueue();
 
   constructor(
     name: string,
@@ -87,7 +65,7 @@ export class NamespaceGroup {
     };
     this.ciliumSlices = new NamespaceCiliumEndpointSlices(
       name,
-      { maxEndpointsPerCES: settings.maxEndpointsPerCES, batchingMode: settings.cesBatchingMode },
+      cesSettingsOf(settings),
       ciliumEndpointSlices,
       this.#nameCounters.ciliumEndpointSlices,
     );
@@ -106,19 +84,20 @@ export class NamespaceGroup {
     );
     group.version = snapshot.version;
     group.namespaceEntry = snapshot.namespaceEntry;
+    const tombstones: TombstoneRef[] = [];
     for (const [podName, entry] of snapshot.pods) {
       group.pods.set(podName, entry);
       if (entry.record === undefined && entry.deletedAtMs !== undefined) {
-        group.#tombstoneQueue.push({ kind: "Pod", name: podName, deletedAtMs: entry.deletedAtMs });
+        tombstones.push({ kind: "Pod", name: podName, deletedAtMs: entry.deletedAtMs });
       }
     }
     for (const [serviceName, entry] of snapshot.services) {
       group.services.set(serviceName, entry);
       if (entry.record === undefined && entry.deletedAtMs !== undefined) {
-        group.#tombstoneQueue.push({ kind: "Service", name: serviceName, deletedAtMs: entry.deletedAtMs });
+        tombstones.push({ kind: "Service", name: serviceName, deletedAtMs: entry.deletedAtMs });
       }
     }
-    group.#tombstoneQueue.sort((a, b) => a.deletedAtMs - b.deletedAtMs);
+    group.#tombstones.restore(tombstones);
     const slicesByService = new Map<string, EndpointSlice[]>();
     for (const slice of snapshot.endpointSlices) {
       const serviceName = slice.metadata.labels["kubernetes.io/service-name"];
@@ -131,7 +110,7 @@ export class NamespaceGroup {
         new ServiceSlices(
           name,
           serviceName,
-          endpointSliceSettings(settings),
+          endpointSliceSettingsOf(settings),
           slices,
           group.#nameCounters.endpointSlices,
         ),
@@ -141,11 +120,16 @@ export class NamespaceGroup {
       const pod = group.pods.get(podName)?.record;
       if (pod === undefined) continue;
       const labels = securityLabels(pod, group.namespaceEntry?.record, settings.identityLabelPolicy);
-      group.#holdPodIdentity(podName, id, labelSetKey(labels));
+      group.#identities.hold(podName, id, labelSetKey(labels));
     }
     // What was just read is what is stored.
     group.markSaved();
     return group;
+  }
+
+  /** The identity id each pod holds. */
+  get podIdentities(): ReadonlyMap<string, number> {
+    return this.#identities.byPod;
   }
 
   /** Records changed since load or the last markSaved(); undefined entries were swept away. */
@@ -195,7 +179,7 @@ export class NamespaceGroup {
     if (outcome !== "stale") this.#unsaved.pods.add(name);
     if (outcome === "applied") {
       markDirty(this.#dirtyPods, name, sourceTimeMs);
-      if (record === undefined) this.#tombstoneQueue.push({ kind: "Pod", name, deletedAtMs: nowMs });
+      if (record === undefined) this.#tombstones.push({ kind: "Pod", name, deletedAtMs: nowMs });
     }
     return outcome;
   }
@@ -211,7 +195,7 @@ export class NamespaceGroup {
     if (outcome !== "stale") this.#unsaved.services.add(name);
     if (outcome === "applied") {
       markDirty(this.#dirtyServices, name, sourceTimeMs);
-      if (record === undefined) this.#tombstoneQueue.push({ kind: "Service", name, deletedAtMs: nowMs });
+      if (record === undefined) this.#tombstones.push({ kind: "Service", name, deletedAtMs: nowMs });
     }
     return outcome;
   }
@@ -254,7 +238,8 @@ export class NamespaceGroup {
       if (isNewerThan(resourceVersion, entry)) gone.push(name);
     }
     let outcome: ApplyOutcome = "unchanged";
-    for (const name of gone) {
+    // In name order, not the map's: a group reloaded from storage holds another order.
+    for (const name of gone.sort()) {
       const applied =
         kind === "Pod"
           ? this.applyPod(name, resourceVersion, undefined, sourceTimeMs, nowMs)
@@ -310,180 +295,46 @@ export class NamespaceGroup {
   /** Drops tombstones past their retention, oldest first. */
   sweepTombstones(nowMs: number, retentionMs: number): number {
     let swept = 0;
-    for (;;) {
-      const oldest = this.#tombstoneQueue[this.#tombstoneHead];
-      if (oldest === undefined || nowMs - oldest.deletedAtMs < retentionMs) break;
-      this.#tombstoneHead++;
-      const entries: Map<string, Versioned<unknown>> = oldest.kind === "Pod" ? this.pods : this.services;
-      const entry = entries.get(oldest.name);
+    for (const due of this.#tombstones.takeDue(nowMs, retentionMs)) {
+      const entries: Map<string, Versioned<unknown>> = due.kind === "Pod" ? this.pods : this.services;
+      const entry = entries.get(due.name);
       // A recreated object replaced the tombstone; only a tombstone as old as the queue entry goes.
-      if (entry?.record === undefined && entry?.deletedAtMs === oldest.deletedAtMs) {
-        entries.delete(oldest.name);
-        (oldest.kind === "Pod" ? this.#unsaved.pods : this.#unsaved.services).add(oldest.name);
+      if (entry?.record === undefined && entry?.deletedAtMs === due.deletedAtMs) {
+        entries.delete(due.name);
+        (due.kind === "Pod" ? this.#unsaved.pods : this.#unsaved.services).add(due.name);
         swept++;
       }
-    }
-    // Drop the consumed prefix now and then, so the queue stays proportional to live tombstones.
-    if (this.#tombstoneHead > 1024 && this.#tombstoneHead * 2 > this.#tombstoneQueue.length) {
-      this.#tombstoneQueue = this.#tombstoneQueue.slice(this.#tombstoneHead);
-      this.#tombstoneHead = 0;
     }
     return swept;
   }
 
   /**
    * Turns this batch's dirt into object writes (already applied to the group's slices), with a
-   * view of what changed for observers (see reconcile-observer.ts).
+   * view of what changed for observers (group-reconcile.ts).
    */
   async reconcile(context: GroupContext): Promise<{ writes: ObjectWrite[]; reconciled: ReconciledGroup }> {
-    const writes: ObjectWrite[] = [];
-    const cesChanged = await this.#reconcileIdentities(context);
-    if (cesChanged.length > 0) this.#reconcileCiliumSlices(cesChanged, context, writes);
-    const servicesWritten = this.#reconcileEndpointSlices(context, writes);
+    const result = await reconcileGroup(
+      {
+        name: this.name,
+        namespaceRecord: this.namespaceEntry?.record,
+        pods: this.pods,
+        services: this.services,
+        serviceSlices: this.serviceSlices,
+        ciliumSlices: this.ciliumSlices,
+        identities: this.#identities,
+        endpointSliceNames: this.#nameCounters.endpointSlices,
+      },
+      {
+        pods: this.#dirtyPods,
+        services: this.#dirtyServices,
+        namespaceLabelsChangedAt: this.#namespaceLabelsChangedAt,
+      },
+      context,
+    );
     this.#dirtyPods.clear();
     this.#dirtyServices.clear();
     this.#namespaceLabelsChangedAt = undefined;
-    return { writes, reconciled: this.#reconciledView(cesChanged, servicesWritten) };
-  }
-
-  #reconciledView(
-    ciliumEntriesChanged: ReconciledGroup["ciliumEntriesChanged"],
-    servicesWritten: ReadonlySet<string>,
-  ): ReconciledGroup {
-    return {
-      namespace: this.name,
-      namespaceRecord: this.namespaceEntry?.record,
-      ciliumEntriesChanged,
-      servicesWritten,
-      pod: (name) => this.pods.get(name)?.record,
-      serviceLive: (name) => this.services.get(name)?.record !== undefined,
-      serviceSlices: (name) => this.serviceSlices.get(name)?.slices() ?? [],
-    };
-  }
-
-  /** Pods whose CiliumEndpointSlice entry may have changed, with the entry they should now have. */
-  async #reconcileIdentities(
-    context: GroupContext,
-  ): Promise<Array<{ name: string; entry: CoreCiliumEndpoint | undefined; sourceTimeMs: number }>> {
-    const changed: Array<{ name: string; entry: CoreCiliumEndpoint | undefined; sourceTimeMs: number }> = [];
-    const namespaceChangedAt = this.#namespaceLabelsChangedAt;
-    const candidates =
-      namespaceChangedAt === undefined
-        ? this.#dirtyPods
-        : new Map(
-            [...this.pods.keys()].map((name) => [name, this.#dirtyPods.get(name) ?? namespaceChangedAt]),
-          );
-    for (const [name, sourceTimeMs] of candidates) {
-      const pod = this.pods.get(name)?.record;
-      const heldId = this.podIdentities.get(name);
-      if (pod === undefined || !podHasCiliumEndpoint(pod)) {
-        if (heldId !== undefined) await this.#releasePodIdentity(name, heldId, context);
-        if (this.ciliumSlices.hasPod(name)) changed.push({ name, entry: undefined, sourceTimeMs });
-        continue;
-      }
-      const labels = securityLabels(pod, this.namespaceEntry?.record, context.settings.identityLabelPolicy);
-      const key = labelSetKey(labels);
-      let id = heldId;
-      if (id === undefined || this.#heldIdentities.get(id)?.labelSetKey !== key) {
-        id = await context.acquireIdentity(labels, sourceTimeMs);
-        if (heldId !== undefined) await this.#releasePodIdentity(name, heldId, context);
-        this.#holdPodIdentity(name, id, key);
-      }
-      changed.push({ name, entry: coreEndpointForPod(pod, id), sourceTimeMs });
-    }
-    return changed;
-  }
-
-  #holdPodIdentity(podName: string, id: number, labelSetKey: string): void {
-    this.podIdentities.set(podName, id);
-    this.#unsaved.pods.add(podName);
-    const held = this.#heldIdentities.get(id);
-    if (held === undefined) this.#heldIdentities.set(id, { labelSetKey, holders: 1 });
-    else held.holders++;
-  }
-
-  async #releasePodIdentity(podName: string, id: number, context: GroupContext): Promise<void> {
-    this.podIdentities.delete(podName);
-    this.#unsaved.pods.add(podName);
-    const held = this.#heldIdentities.get(id);
-    if (held !== undefined && --held.holders === 0) this.#heldIdentities.delete(id);
-    await context.releaseIdentity(id);
-  }
-
-  #reconcileCiliumSlices(
-    changed: ReadonlyArray<{ name: string; entry: CoreCiliumEndpoint | undefined; sourceTimeMs: number }>,
-    context: GroupContext,
-    writes: ObjectWrite[],
-  ): void {
-    const sourceTimeMs = Math.min(...changed.map((c) => c.sourceTimeMs));
-    const changes = this.ciliumSlices.reconcile(changed.map((c) => [c.name, c.entry] as const));
-    stampAndCollect("CiliumEndpointSlice", changes, sourceTimeMs, context, writes, (name, rv) =>
-      this.ciliumSlices.setResourceVersion(name, rv),
-    );
-  }
-
-  /** Returns the Services whose slices were written. */
-  #reconcileEndpointSlices(context: GroupContext, writes: ObjectWrite[]): Set<string> {
-    const written = new Set<string>();
-    const serviceNames = new Set([...this.#dirtyServices.keys()]);
-    if (this.#dirtyPods.size > 0) for (const name of this.services.keys()) serviceNames.add(name);
-    for (const serviceName of serviceNames) {
-      const service = this.services.get(serviceName)?.record;
-      let slices = this.serviceSlices.get(serviceName);
-      if (slices === undefined) {
-        if (service === undefined) continue;
-        const settings = endpointSliceSettings(context.settings);
-        slices = new ServiceSlices(this.name, serviceName, settings, [], this.#nameCounters.endpointSlices);
-        this.serviceSlices.set(serviceName, slices);
-      }
-      const serviceDirtyAt = this.#dirtyServices.get(serviceName);
-      const changedPods =
-        serviceDirtyAt === undefined
-          ? this.#podsTouchingService(service, slices)
-          : this.#everyPodOf(slices, serviceDirtyAt);
-      if (changedPods.length === 0) continue;
-      const changes = slices.reconcile(
-        service,
-        changedPods.map((p) => [p.key, p.pod] as const),
-        (node) => context.zoneOf(node),
-      );
-      if (changes.creates.length + changes.updates.length + changes.deletes.length > 0)
-        written.add(serviceName);
-      const sourceTimeMs = Math.min(...changedPods.map((p) => p.sourceTimeMs));
-      const owner = slices;
-      stampAndCollect("EndpointSlice", changes, sourceTimeMs, context, writes, (name, rv) =>
-        owner.setResourceVersion(name, rv),
-      );
-      if (service === undefined && slices.slices().length === 0) this.serviceSlices.delete(serviceName);
-    }
-    return written;
-  }
-
-  /** Dirty pods this Service selects now or publishes already (a pod whose labels no longer match must leave). */
-  #podsTouchingService(service: ServiceRecord | undefined, slices: ServiceSlices): ChangedPod[] {
-    const changed: ChangedPod[] = [];
-    for (const [name, sourceTimeMs] of this.#dirtyPods) {
-      const pod = this.pods.get(name)?.record;
-      const key = podKey({ namespace: this.name, name });
-      const selected =
-        pod !== undefined && service?.selector !== undefined && selectorMatches(service.selector, pod.labels);
-      if (selected || slices.hasPod(key)) changed.push({ key, pod, sourceTimeMs });
-    }
-    return changed;
-  }
-
-  /** A Service change re-evaluates every pod of the namespace and every pod its slices hold. */
-  #everyPodOf(slices: ServiceSlices, serviceDirtyAt: number): ChangedPod[] {
-    const changed = new Map<string, ChangedPod>();
-    for (const [name, entry] of this.pods) {
-      if (entry.record === undefined) continue;
-      const key = podKey({ namespace: this.name, name });
-      changed.set(key, { key, pod: entry.record, sourceTimeMs: this.#dirtyPods.get(name) ?? serviceDirtyAt });
-    }
-    for (const key of slices.podKeys()) {
-      if (!changed.has(key)) changed.set(key, { key, pod: undefined, sourceTimeMs: serviceDirtyAt });
-    }
-    return [...changed.values()];
+    return result;
   }
 }
 
@@ -527,22 +378,6 @@ export interface UnsavedChanges {
   readonly namespaceEntry: Versioned<NamespaceRecord> | undefined;
 }
 
-function endpointSliceSettings(settings: SlicingSettings): EndpointSliceSettings {
-  return { maxEndpointsPerSlice: settings.maxEndpointsPerSlice, placement: settings.placement };
-}
-
-interface TombstoneRef {
-  readonly kind: "Pod" | "Service";
-  readonly name: string;
-  readonly deletedAtMs: number;
-}
-
-interface ChangedPod {
-  readonly key: string;
-  readonly pod: PodRecord | undefined;
-  readonly sourceTimeMs: number;
-}
-
 function applyVersioned<R>(
   entries: Map<string, Versioned<R>>,
   name: string,
@@ -562,28 +397,4 @@ function applyVersioned<R>(
 function markDirty(dirty: Map<string, number>, name: string, sourceTimeMs: number): void {
   const earliest = dirty.get(name);
   if (earliest === undefined || sourceTimeMs < earliest) dirty.set(name, sourceTimeMs);
-}
-
-function stampAndCollect(
-  kind: "EndpointSlice" | "CiliumEndpointSlice",
-  changes: SliceChanges | { creates: OutputObject[]; updates: OutputObject[]; deletes: OutputObject[] },
-  sourceTimeMs: number,
-  context: GroupContext,
-  writes: ObjectWrite[],
-  recordVersion: (name: string, resourceVersion: string) => void,
-): void {
-  const groups = [
-    ["create", changes.creates],
-    ["update", changes.updates],
-    ["delete", changes.deletes],
-  ] as const;
-  for (const [op, objects] of groups) {
-    for (const object of objects as OutputObject[]) {
-      const expectedResourceVersion = object.metadata.resourceVersion;
-      const resourceVersion = context.nextRevision(expectedResourceVersion);
-      object.metadata.resourceVersion = resourceVersion;
-      if (op !== "delete") recordVersion(object.metadata.name, resourceVersion);
-      writes.push({ kind, op, object, expectedResourceVersion, bytes: jsonBytes(object), sourceTimeMs });
-    }
-  }
 }

@@ -5,12 +5,14 @@
 import { DEFAULT_TOMBSTONE_RETENTION_MS } from "#shared/config/queue-retention.ts";
 import {
   type CesBatchingMode,
+  type CesSettings,
   DEFAULT_MAX_ENDPOINTS_PER_CES,
   validateCesSettings,
 } from "#shared/core/ciliumendpointslice/namespace-slices.ts";
 import {
   DEFAULT_ENDPOINT_SLICE_SETTINGS,
   type EndpointSlicePlacement,
+  type EndpointSliceSettings,
   validateEndpointSliceSettings,
 } from "#shared/core/endpointslice/settings.ts";
 import { DEFAULT_IDENTITY_GC_GRACE_MS } from "#shared/core/identity/identity-allocator.ts";
@@ -55,10 +57,7 @@ export class InvalidSettingsError extends Error {
 export function resolveSlicingSettings(overrides: Partial<SlicingSettings> = {}): SlicingSettings {
   const settings = { ...DEFAULT_SLICING_SETTINGS, ...overrides };
   validateEndpointSliceSettings(settings);
-  validateCesSettings({
-    maxEndpointsPerCES: settings.maxEndpointsPerCES,
-    batchingMode: settings.cesBatchingMode,
-  });
+  validateCesSettings(cesSettingsOf(settings));
   for (const name of ["identityGcGraceMs", "tombstoneRetentionMs"] as const) {
     const value = settings[name];
     if (!Number.isSafeInteger(value) || value < 0) {
@@ -66,4 +65,14 @@ export function resolveSlicingSettings(overrides: Partial<SlicingSettings> = {})
     }
   }
   return settings;
+}
+
+/** The EndpointSlice part of the settings. */
+export function endpointSliceSettingsOf(settings: SlicingSettings): EndpointSliceSettings {
+  return { maxEndpointsPerSlice: settings.maxEndpointsPerSlice, placement: settings.placement };
+}
+
+/** The CiliumEndpointSlice part of the settings. */
+export function cesSettingsOf(settings: SlicingSettings): CesSettings {
+  return { maxEndpointsPerCES: settings.maxEndpointsPerCES, batchingMode: settings.cesBatchingMode };
 }

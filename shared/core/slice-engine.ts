@@ -13,8 +13,9 @@
 import { type InputEvent, isSyncEvent, type SyncEvent } from "#shared/k8s/watch-event-schema.ts";
 import type { ClusterStore } from "./cluster-store.ts";
 import { ConditionalWriteError, GroupConflictError } from "./cluster-store.ts";
+import type { GroupContext } from "./group-reconcile.ts";
 import type { CiliumIdentity, NodeRecord } from "./model.ts";
-import { type ApplyOutcome, type GroupContext, inRange, type NamespaceGroup } from "./namespace-group.ts";
+import { type ApplyOutcome, inRange, type NamespaceGroup } from "./namespace-group.ts";
 import { isNewerThan } from "./object-versions.ts";
 import { jsonBytes, type ObjectWrite } from "./output-changes.ts";
 import type { ReconcileObserver } from "./reconcile-observer.ts";

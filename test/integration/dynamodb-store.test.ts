@@ -39,13 +39,12 @@ const NOW = 1_700_000_000_000;
 /** Property runs; SLICELINE_DYNAMODB_RUNS=100 for a longer hunt. */
 const RUNS = Number(process.env.SLICELINE_DYNAMODB_RUNS ?? 8);
 /**
- * A fixed seed by default, so `npm test` is repeatable; SLICELINE_DYNAMODB_SEED=random (or a
- * number) to hunt. Known open divergence, found by hunting (400 runs): after a slice is deleted,
- * a group reloaded from DynamoDB (cold cache) names the next slice after the highest *live*
- * counter, while a long-lived group continues after the highest it ever handed out, so the two
- * stores can name one slice differently (same endpoints; membership is unaffected).
+ * Random seeds, as for any property; SLICELINE_DYNAMODB_SEED=<number> replays one. Held for
+ * 3 x 400 runs. What is left that a reload can change (not seen here, found in memory with a
+ * reload before every other load: test/property/cold-reload-naming.test.ts): among equally
+ * suitable slices the packers take the first in an in-memory order that storage does not keep.
  */
-const SEED_SETTING = process.env.SLICELINE_DYNAMODB_SEED ?? "20261206";
+const SEED_SETTING = process.env.SLICELINE_DYNAMODB_SEED ?? "random";
 const SEED = SEED_SETTING === "random" ? {} : { seed: Number(SEED_SETTING) };
 let local: DynamoDbLocal;
 
@@ -109,8 +108,7 @@ async function runBoth(
  * exact: the same objects, names, ids and resourceVersions included (a warm store keeps the live
  * groups, like the memory store). Otherwise the published content is compared: a group restored
  * from storage iterates its pods in key order rather than in arrival order, so identities may be
- * numbered and endpoints packed differently, and new slices are named after the highest stored
- * name (the live group also remembers names it deleted). Memberships and label sets may not differ.
+ * numbered and endpoints packed differently. Memberships and label sets may not differ.
  */
 async function assertSameObjects(memory: MemoryClusterStore, tables: Tables, exact = true): Promise<void> {
   const got = await storedObjects(local.client, tables.slices);
