@@ -92,13 +92,21 @@ class SlicePool {
     if (bucket.size === 0) this.#bySize.delete(size);
   }
 
-  /** The fullest slice; its cost is the number of distinct sizes, which stays small. */
+  /**
+   * The fullest slice, the first by name among equally full ones: a bucket's own order is the
+   * history of this process (when each slice last changed size), which a group reloaded from
+   * storage does not have, and the choice must not depend on whether the group was reloaded.
+   * Its cost is the number of distinct sizes plus the fullest bucket's size.
+   */
   fullest(): SliceState | undefined {
     let best = -1;
     for (const size of this.#bySize.keys()) if (size > best) best = size;
     if (best < 0) return undefined;
-    const bucket = this.#bySize.get(best) as Set<SliceState>;
-    return bucket.values().next().value;
+    let first: SliceState | undefined;
+    for (const slice of this.#bySize.get(best) ?? []) {
+      if (first === undefined || slice.name < first.name) first = slice;
+    }
+    return first;
   }
 
   get empty(): boolean {
