@@ -9,7 +9,6 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import { MemoryClusterStore } from "#shared/core/memory-store.ts";
 import type { ObjectWrite } from "#shared/core/output-changes.ts";
-import { resolveSlicingSettings, type SlicingSettings } from "#shared/core/settings.ts";
 import { SliceEngine } from "#shared/core/slice-engine.ts";
 import { parseMessageBody } from "#shared/k8s/parse-message.ts";
 import { ColdReloadStore } from "#test/support/cold-reload-store.ts";
@@ -19,18 +18,10 @@ import {
   eventsFor,
   historyArbitrary,
   seededCluster,
+  slicingSettingsArbitrary,
 } from "#test/support/random-trace.ts";
 
 const NOW = 1_700_000_000_000;
-
-const settingsArbitrary: fc.Arbitrary<SlicingSettings> = fc
-  .record({
-    maxEndpointsPerSlice: fc.integer({ min: 1, max: 4 }),
-    maxEndpointsPerCES: fc.integer({ min: 1, max: 4 }),
-    placement: fc.constantFrom("kubernetes" as const, "sliceline" as const),
-    cesBatchingMode: fc.constantFrom("fcfs" as const, "identity" as const),
-  })
-  .map((overrides) => resolveSlicingSettings(overrides));
 
 function createdNames(writes: readonly ObjectWrite[]): string[] {
   return writes.filter((w) => w.op === "create").map((w) => `${w.kind} ${w.object.metadata.name}`);
@@ -55,7 +46,7 @@ describe("a group reloaded from storage against a long-lived one", () => {
     let createsAfterReload = 0;
     await fc.assert(
       fc.asyncProperty(
-        settingsArbitrary,
+        slicingSettingsArbitrary,
         historyArbitrary(100).chain((ops) => {
           const { sim, events: setup } = seededCluster();
           const events = [...setup, ...eventsFor(sim, ops)];

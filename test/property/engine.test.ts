@@ -17,17 +17,9 @@ import {
   eventsFor,
   historyArbitrary,
   seededCluster,
+  slicingSettingsArbitrary,
 } from "#test/support/random-trace.ts";
 import { checkAgainstReference } from "#test/support/reference-check.ts";
-
-const settingsArbitrary: fc.Arbitrary<SlicingSettings> = fc
-  .record({
-    maxEndpointsPerSlice: fc.integer({ min: 1, max: 4 }),
-    maxEndpointsPerCES: fc.integer({ min: 1, max: 4 }),
-    placement: fc.constantFrom("kubernetes" as const, "sliceline" as const),
-    cesBatchingMode: fc.constantFrom("fcfs" as const, "identity" as const),
-  })
-  .map((overrides) => resolveSlicingSettings(overrides));
 
 async function run(settings: SlicingSettings, batches: SimEvent[][]): Promise<MemoryClusterStore> {
   const store = new MemoryClusterStore(settings);
@@ -45,7 +37,7 @@ describe("slice engine against the reference model", () => {
   it("ends in the reference state for any history, duplicates, reordering and batching", async () => {
     await fc.assert(
       fc.asyncProperty(
-        settingsArbitrary,
+        slicingSettingsArbitrary,
         historyArbitrary(120).chain((ops) => {
           const { sim, events: setup } = seededCluster();
           const events = [...setup, ...eventsFor(sim, ops)];

@@ -5,6 +5,17 @@
  */
 import fc from "fast-check";
 import { ClusterSimulator, type SimEvent } from "#scripts/sim/cluster-simulator.ts";
+import { resolveSlicingSettings, type SlicingSettings } from "#shared/core/settings.ts";
+
+/** Small slices (1..4 endpoints) so a short history splits, merges and packs; every placement and batching mode. */
+export const slicingSettingsArbitrary: fc.Arbitrary<SlicingSettings> = fc
+  .record({
+    maxEndpointsPerSlice: fc.integer({ min: 1, max: 4 }),
+    maxEndpointsPerCES: fc.integer({ min: 1, max: 4 }),
+    placement: fc.constantFrom("kubernetes" as const, "sliceline" as const),
+    cesBatchingMode: fc.constantFrom("fcfs" as const, "identity" as const),
+  })
+  .map((overrides) => resolveSlicingSettings(overrides));
 
 export const NAMESPACES = ["alpha", "beta"] as const;
 export const NODES = ["n0", "n1", "n2"] as const;
