@@ -170,12 +170,7 @@ export class DynamoSliceReader implements SliceReader {
     // The key to resume after: the last item read and consumed (taken or filtered out).
     let resumeKey: TokenKey | undefined;
     for (;;) {
-      const wanted = page.limit - page.items.length;
-      const readSize = Math.min(
-        filtered ? Math.max(wanted, this.#options.filteredReadSize ?? 100) : wanted,
-        page.scanAllowance,
-        1000,
-      );
+      const readSize = Math.min(this.#nextReadSize(page, filtered), 1000);
       const result = await this.#query({
         ...plan.input,
         ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
@@ -246,11 +241,7 @@ export class DynamoSliceReader implements SliceReader {
     });
     let resumeKey: TokenKey | undefined;
     for (;;) {
-      const wanted = page.limit - page.items.length;
-      const needed = Math.min(
-        filtered ? Math.max(wanted, this.#options.filteredReadSize ?? 100) : wanted,
-        page.scanAllowance,
-      );
+      const needed = this.#nextReadSize(page, filtered);
       const shardLimit = Math.min(1000, Math.max(8, Math.ceil((2 * needed) / shards.length)));
       const item = (await merge.peek(shardLimit)) as SliceItem | undefined;
       if (item === undefined) {
@@ -486,6 +477,18 @@ export class DynamoSliceReader implements SliceReader {
       identity,
       node: { nodeName: pod.nodeName ?? undefined, hostIP: pod.hostIP ?? undefined },
     };
+  }
+
+  /**
+   * Items the next read asks for: what the page still wants (more when a selector may filter
+   * most of them out), within what the page may still scan.
+   */
+  #nextReadSize(page: PageCollector, filtered: boolean): number {
+    const wanted = page.limit - page.items.length;
+    return Math.min(
+      filtered ? Math.max(wanted, this.#options.filteredReadSize ?? 100) : wanted,
+      page.scanAllowance,
+    );
   }
 
   #query(input: QueryCommandInput): Promise<QueryCommandOutput> {
