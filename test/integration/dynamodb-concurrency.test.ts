@@ -414,6 +414,51 @@ describe("identity allocation under concurrency", () => {
   });
 });
 
+describe("identity reads across ingest batches", () => {
+  it("reuses a published identity for a quarter of the grace without reading it, then reads it again", async () => {
+    const settings = resolveSlicingSettings({ identityGcGraceMs: 40_000 });
+    let now = NOW;
+    const tables = await local.freshTables();
+    const documents = documentClient(local.client);
+    let identityReads = 0;
+    const counting = new Proxy(documents, {
+      get(target, property, receiver) {
+        if (property !== "send") return Reflect.get(target, property, receiver);
+        return (command: { constructor: { name: string }; input?: { TableName?: string } }) => {
+          if (command.constructor.name === "GetCommand" && command.input?.TableName === tables.identities)
+            identityReads++;
+          return target.send(command as never);
+        };
+      },
+    });
+    const store = new DynamoClusterStore(counting, tables, settings, { clock: () => now });
+    const engine = new SliceEngine({ settings, store, nowMs: () => now });
+    const sim = new ClusterSimulator();
+    await engine.applyBatch(sourced(namespaceWithPods(sim, "warm", 6)));
+    const morePods = (from: number) =>
+      [0, 1, 2].flatMap((i) => [
+        sim.createPod("warm", `q${from + i}`, { app: "web", tier: `t${i}` }, `n${i}`),
+        sim.startPod("warm", `q${from + i}`),
+      ]);
+
+    // Created by that batch, they were unpublished when found: the next batch reads them.
+    now += 1_000;
+    identityReads = 0;
+    await engine.applyBatch(sourced(morePods(0)));
+    assert.ok(identityReads >= 3, `expected the new label sets to be read, saw ${identityReads} reads`);
+
+    now += 1_000; // found published a second ago, well inside a quarter of the grace
+    identityReads = 0;
+    await engine.applyBatch(sourced(morePods(10)));
+    assert.equal(identityReads, 0, "published identities found a second ago were read again");
+
+    now += 9_000; // a quarter of the grace (10 s) since they were found: read again
+    await engine.applyBatch(sourced(morePods(20)));
+    assert.ok(identityReads >= 3, `expected the label sets to be read again, saw ${identityReads} reads`);
+    await checkStoreInvariants(local.client, tables);
+  });
+});
+
 describe("a crash inside a multi-transaction commit", () => {
   const settings = resolveSlicingSettings({ maxEndpointsPerSlice: 30, maxEndpointsPerCES: 5 });
   const points: CommitPoint[] = ["intent-written", "claimed", "applied:0", "finishing"];

@@ -71,6 +71,15 @@ export interface DynamoIdentityStoreOptions {
   readonly beforeCollect?: (hasCandidates: boolean) => Promise<void>;
 }
 
+/**
+ * How long a published identity found by acquire is reused without reading it again, at most: far
+ * inside the garbage-collection grace (see #recentlyPublished), and short enough that the warm
+ * process's view of a label set's identity is never old.
+ */
+const RECENT_IDENTITY_TTL_MS = 30_000;
+/** Label sets remembered across attempts, at most (a warm Lambda's memory stays bounded). */
+const RECENT_IDENTITY_LIMIT = 20_000;
+
 /** Ids probed per BatchGetItem when looking for a free one. */
 const PROBE_WINDOW = 100;
 const MAX_ACQUIRE_ROUNDS = 50;
@@ -95,6 +104,18 @@ export class DynamoIdentityStore implements IdentityStore {
    * safe: the commit's reference update requires the identity to still exist, else it replays.
    */
   readonly #attemptCache = new Map<string, StoredIdentity>();
+  /**
+   * Published identities acquire found lately, by label-set key, with the time it found them:
+   * every ingest batch acquires the identities of the pods it reconciles, nearly always the same
+   * few label sets, and two consistent reads per label set per group were most of an ingest
+   * invocation's round trips. Reusing one without a read is safe while it is younger than a
+   * fraction of the grace period: acquire left its unused-since time at or after the moment it
+   * was found (it was held, or #touch moved it to then), so garbage collection cannot take it
+   * before that time plus the grace; and a published identity stays published until collected.
+   * Unpublished ones are always read (their first commit publishes them).
+   */
+  readonly #recentlyPublished = new Map<string, { identity: StoredIdentity; foundAtMs: number }>();
+  readonly #recentTtlMs: number;
 
   constructor(client: DynamoDBDocumentClient, tables: DynamoTables, options: DynamoIdentityStoreOptions) {
     this.#client = client;
@@ -109,6 +130,7 @@ export class DynamoIdentityStore implements IdentityStore {
     )
       throw new RangeError(`identity range ${this.minId}..${this.maxId} is invalid`);
     this.gcGraceMs = options.gcGraceMs;
+    this.#recentTtlMs = Math.min(RECENT_IDENTITY_TTL_MS, this.gcGraceMs / 4);
     this.#retry = options.retry ?? DEFAULT_RETRY_POLICY;
     this.#beforeCollect = options.beforeCollect ?? (async () => {});
   }
@@ -128,8 +150,11 @@ export class DynamoIdentityStore implements IdentityStore {
     nowMs: number,
   ): Promise<{ id: number; created: CiliumIdentity | undefined }> {
     const key = labelSetKey(labels);
-    const cached = this.#attemptCache.get(key);
-    if (cached !== undefined) return { id: cached.id, created: this.#announce(cached) };
+    const cached = this.#attemptCache.get(key) ?? this.#recent(key, nowMs);
+    if (cached !== undefined) {
+      this.#attemptCache.set(key, cached);
+      return { id: cached.id, created: this.#announce(cached) };
+    }
     const mappingKey = labelsKey(key);
     for (let round = 0; round < MAX_ACQUIRE_ROUNDS; round++) {
       const mapping = await this.#get(mappingKey);
@@ -143,6 +168,7 @@ export class DynamoIdentityStore implements IdentityStore {
         if (identity === "mapping-exists") continue;
       }
       this.#attemptCache.set(key, identity);
+      this.#remember(key, identity, nowMs);
       return { id: identity.id, created: this.#announce(identity) };
     }
     throw new Error(`could not acquire an identity for ${key} after ${MAX_ACQUIRE_ROUNDS} rounds`);
@@ -202,6 +228,8 @@ export class DynamoIdentityStore implements IdentityStore {
         });
       return undefined;
     }
+    // Not reused from memory any more by this process, whatever the outcome below.
+    this.#recentlyPublished.delete(String(item.labelSetKey));
     const objectKey = { pk: slicePk("CiliumIdentity", undefined), sk: String(id) };
     const stored = item.published === true ? await this.#get(objectKey, this.#tables.slices) : undefined;
     const items: unknown[] = [
@@ -353,6 +381,21 @@ export class DynamoIdentityStore implements IdentityStore {
       }
       if (++attempt % 8 === 0) await sleep(backoffDelayMs(this.#retry, Math.min(attempt / 8, 6)));
     }
+  }
+
+  #recent(key: string, nowMs: number): StoredIdentity | undefined {
+    const entry = this.#recentlyPublished.get(key);
+    if (entry === undefined) return undefined;
+    const ageMs = nowMs - entry.foundAtMs;
+    if (ageMs >= 0 && ageMs < this.#recentTtlMs) return entry.identity;
+    this.#recentlyPublished.delete(key);
+    return undefined;
+  }
+
+  #remember(key: string, identity: StoredIdentity, nowMs: number): void {
+    if (!identity.published || this.#recentTtlMs <= 0) return;
+    if (this.#recentlyPublished.size >= RECENT_IDENTITY_LIMIT) this.#recentlyPublished.clear();
+    this.#recentlyPublished.set(key, { identity, foundAtMs: nowMs });
   }
 
   #announce(identity: StoredIdentity): CiliumIdentity | undefined {
