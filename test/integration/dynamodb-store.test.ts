@@ -41,8 +41,9 @@ const RUNS = Number(process.env.SLICELINE_DYNAMODB_RUNS ?? 8);
 /**
  * Random seeds, as for any property; SLICELINE_DYNAMODB_SEED=<number> replays one. Seed
  * -253477684 found the CiliumEndpointSlice packer choosing among equally full slices in an
- * in-memory order (now the first by name); since then 3 x 400 runs held. What may be left: the
- * EndpointSlice planner breaks ties between equally sized slices in iteration order (not seen here).
+ * in-memory order (now the first by name); since then 3 x 400 runs held. The EndpointSlice
+ * planner's choices among equally suitable slices are by name too (endpointslice/slice-order.ts;
+ * found in memory with reloads in shuffled order: test/property/cold-reload-order.test.ts).
  */
 const SEED_SETTING = process.env.SLICELINE_DYNAMODB_SEED ?? "random";
 const SEED = SEED_SETTING === "random" ? {} : { seed: Number(SEED_SETTING) };

@@ -6,7 +6,9 @@
  * MemoryClusterStore's, so its stored objects can be compared with a long-lived store's.
  *
  * The snapshot keeps the group's own iteration order (DynamoDB would return items in key
- * order): the only thing a reload may change is then what the group failed to store.
+ * order): the only thing a reload may change is then what the group failed to store. A test
+ * may pass `reorderSlices` to have a reload present the stored slices in another order (a
+ * cold group must not depend on the order in which it is handed its slices either).
  */
 import type { ClusterStore } from "#shared/core/cluster-store.ts";
 import { MemoryClusterStore } from "#shared/core/memory-store.ts";
@@ -16,19 +18,28 @@ import type { Versioned } from "#shared/core/object-versions.ts";
 import type { ObjectWrite } from "#shared/core/output-changes.ts";
 import type { SlicingSettings } from "#shared/core/settings.ts";
 
+/** The stored slices of one kind in the order a reload presents them (given: the stored order). */
+export type SliceReorder = <T>(kind: "EndpointSlice" | "CiliumEndpointSlice", slices: T[]) => T[];
+
 export class ColdReloadStore implements ClusterStore {
   readonly inner: MemoryClusterStore;
   readonly #settings: SlicingSettings;
   readonly #coldLoad: (namespace: string) => boolean;
+  readonly #reorderSlices: SliceReorder;
   /** The committed groups, as a warm store keeps them. */
   readonly #groups = new Map<string, NamespaceGroup>();
   coldLoads = 0;
 
   /** `coldLoad` is asked at every load of a group stored before: rebuild it from storage? */
-  constructor(settings: SlicingSettings, coldLoad: (namespace: string) => boolean) {
+  constructor(
+    settings: SlicingSettings,
+    coldLoad: (namespace: string) => boolean,
+    reorderSlices: SliceReorder = (_, slices) => slices,
+  ) {
     this.inner = new MemoryClusterStore(settings);
     this.#settings = settings;
     this.#coldLoad = coldLoad;
+    this.#reorderSlices = reorderSlices;
   }
 
   get identities(): MemoryClusterStore["identities"] {
@@ -88,9 +99,12 @@ export class ColdReloadStore implements ClusterStore {
   /** What a persistent store holds of the group: its records and counter, its stored objects. */
   #stored(group: NamespaceGroup): GroupSnapshot {
     const stored = <T>(kind: "EndpointSlice" | "CiliumEndpointSlice", inGroup: (object: T) => boolean) =>
-      [...this.inner.objects(kind).values()]
-        .map(({ object }) => structuredClone(object) as T)
-        .filter(inGroup);
+      this.#reorderSlices(
+        kind,
+        [...this.inner.objects(kind).values()]
+          .map(({ object }) => structuredClone(object) as T)
+          .filter(inGroup),
+      );
     return {
       version: group.version,
       namespaceEntry: structuredClone(group.namespaceEntry),

@@ -7,6 +7,7 @@
 import type { Endpoint } from "#shared/core/model.ts";
 import { Draft } from "./draft.ts";
 import type { GroupPlan } from "./plan.ts";
+import { byName, fullestThenByName, smallestThenByName } from "./slice-order.ts";
 import type { StoredSlice } from "./stored-slice.ts";
 
 /**
@@ -34,10 +35,10 @@ export function hostRemaindersInDeletedSlices(plans: readonly GroupPlan[]): void
  * Free merges: while the slices written anyway have a whole slice of room between them, the
  * smallest is emptied into the others (fullest first) and deleted. A rewrite becomes a delete, or
  * a create disappears: never more writes, one slice fewer each time. What is written ends up packed
- * into ceil(endpoints / max) slices.
+ * into ceil(endpoints / max) slices. Equally full slices are taken in name order (slice-order.ts).
  */
 export function mergeWrittenSlices(plan: GroupPlan, max: number): void {
-  const smallestFirst = [...plan.updates, ...plan.creates].sort((a, b) => a.size - b.size);
+  const smallestFirst = [...plan.updates, ...plan.creates].sort(smallestThenByName);
   let room = 0;
   for (const draft of smallestFirst) room += max - draft.size;
   // Sources are taken from the small end, targets filled from the full end; emptying one source
@@ -55,7 +56,7 @@ export function mergeWrittenSlices(plan: GroupPlan, max: number): void {
  * Paid merges: an unchanged slice is emptied into the room left in the slices written anyway, at
  * the price of one delete. Only while the group holds more slices than it needs and only up to
  * `budget` times, so the extra writes stay a small share of what the sync writes anyway.
- * Returns how many were made.
+ * Smallest first, equally small ones by name. Returns how many were made.
  */
 export function absorbUnchangedSlices(
   plan: GroupPlan,
@@ -84,12 +85,10 @@ export function absorbUnchangedSlices(
     }
     sliceCount++;
   }
-  unchanged.sort((a, b) => a.endpoints.size - b.endpoints.size);
+  // Equally full slices in name order, not the group's: a reloaded group holds them in another.
+  unchanged.sort((a, b) => a.endpoints.size - b.endpoints.size || byName(a, b));
 
-  const targets = new RoomFiller(
-    written.sort((a, b) => b.size - a.size),
-    max,
-  );
+  const targets = new RoomFiller(written.sort(fullestThenByName), max);
   let made = 0;
   for (const slice of unchanged) {
     if (made >= budget || sliceCount <= Math.ceil(endpointCount / max)) break;

@@ -5,11 +5,15 @@
  *
  * The controller computes the full desired set and walks every slice; for slices holding no changed
  * pod that walk finds nothing to do, so skipping them gives the same result. Where the controller
- * picks by Go map order (PopAny, UnsortedList) this code picks by a fixed order instead.
+ * picks by Go map order (PopAny, UnsortedList) this code picks by a fixed order instead: among
+ * equally suitable slices, the first by name (slice-order.ts). Never by the order the slices are
+ * held in, which is this process's history for a long-lived group and storage's order for one
+ * reloaded from it: the two must place every endpoint alike.
  */
 import type { AddressType, Endpoint, EndpointPort } from "#shared/core/model.ts";
 import { Draft } from "./draft.ts";
 import { endpointKey, endpointsEqualBeyondKey } from "./endpoint-identity.ts";
+import { byName, fullestThenByName } from "./slice-order.ts";
 import type { OwnerReference, StoredSlice } from "./stored-slice.ts";
 
 /** An endpoint with its key, on its way into a slice. */
@@ -82,9 +86,9 @@ export function planGroup(input: GroupInput): GroupPlan {
   ];
   let next = 0;
 
-  // 2. Fill the slices that are being written anyway, fullest first.
+  // 2. Fill the slices that are being written anyway, fullest first (equally full: by name).
   if (placing.length > 0 && plan.updates.length > 0) {
-    const fullestFirst = [...plan.updates].sort((a, b) => b.size - a.size);
+    const fullestFirst = [...plan.updates].sort(fullestThenByName);
     for (const draft of fullestFirst) next = fill(draft, placing, next, max);
   }
 
@@ -142,7 +146,10 @@ function applyPodChanges(slice: StoredSlice, input: GroupInput, overflow: Placem
   return { draft, endpointsChanged };
 }
 
-/** getSliceToFill: the unchanged slice closest to full once all `count` endpoints are in it. */
+/**
+ * getSliceToFill: the unchanged slice closest to full once all `count` endpoints are in it, the
+ * first by name among equally close ones (the controller takes the first in its list's order).
+ */
 function sliceToFill(
   groupSlices: Iterable<StoredSlice>,
   written: ReadonlySet<StoredSlice>,
@@ -155,10 +162,10 @@ function sliceToFill(
   for (const slice of groupSlices) {
     if (written.has(slice) || leaving.has(slice)) continue;
     const roomLeft = max - (count + slice.endpoints.size);
-    if (roomLeft >= 0 && roomLeft < closestRoomLeft) {
+    if (roomLeft < 0 || roomLeft > closestRoomLeft) continue;
+    if (roomLeft < closestRoomLeft || closest === undefined || byName(slice, closest) < 0) {
       closestRoomLeft = roomLeft;
       closest = slice;
-      if (roomLeft === 0) break;
     }
   }
   return closest;

@@ -31,6 +31,7 @@ import { endpointKey, endpointPodKey, endpointsEqual, freezeEndpoint } from "./e
 import { type AddressTypeWrites, finalizeAddressType, type GroupPlan, planGroup } from "./plan.ts";
 import { type EndpointSliceSettings, validateEndpointSliceSettings } from "./settings.ts";
 import { SliceNamer } from "./slice-names.ts";
+import { byName, compareNames } from "./slice-order.ts";
 import {
   groupKeyOf,
   isManagedSliceOf,
@@ -148,7 +149,10 @@ export class ServiceSlices {
 
     const ownerReferences = [serviceOwnerReference(service)];
     const plans = new Map<AddressType, GroupPlan[]>();
-    for (const [key, meta] of metas) {
+    // Groups in key order, not in the order this sync came across them: that order differs between
+    // a full pass (every slice) and an incremental one (a cold group's first reconcile is a full
+    // pass), and finalize pairs creates with deletes, and compaction spends its budget, by it.
+    for (const [key, meta] of [...metas].sort(([a], [b]) => compareNames(a, b))) {
       const plan = planGroup({
         maxEndpointsPerSlice: this.settings.maxEndpointsPerSlice,
         addressType: meta.addressType,
@@ -214,6 +218,8 @@ export class ServiceSlices {
    * type the Service no longer has are dropped; slices owned by an earlier Service of the same
    * name are leaving (never reused, their unchanged endpoints are placed again); the rest go to
    * their group's plan. A full pass looks at every slice, otherwise only at those of changed pods.
+   * In name order, not the order they are held in (slice-order.ts): which slice a plan fills,
+   * where a leaving slice's endpoints go and the order of the writes all follow from it.
    */
   #sortTouchedSlices(
     service: ServiceRecord,
@@ -229,7 +235,7 @@ export class ServiceSlices {
         else keys.push(key);
       }
     }
-    const touched = fullPass ? this.#slices.values() : changedKeys.keys();
+    const touched = [...(fullPass ? this.#slices.values() : changedKeys.keys())].sort(byName);
     const sorted: TouchedSlices = {
       dropped: [],
       leaving: new Set(),
@@ -323,7 +329,9 @@ export class ServiceSlices {
   }
 
   #deleteEverything(): SliceChanges {
-    const deletes = [...this.#slices.values()].map((slice) => toEndpointSlice(slice, this.namespace));
+    const deletes = [...this.#slices.values()]
+      .sort(byName)
+      .map((slice) => toEndpointSlice(slice, this.namespace));
     this.#slices.clear();
     this.#groups.clear();
     this.#podEndpoints.clear();
@@ -334,10 +342,13 @@ export class ServiceSlices {
   /**
    * Takes stored slices as they are. Damage a crash or another writer may leave (an endpoint in two
    * slices, an empty slice, one over the maximum) is marked dirty and repaired by the next reconcile.
+   * In name order, whatever order storage lists them in: of an endpoint found in two slices, the
+   * first by name keeps it.
    */
   #restore(existing: Iterable<EndpointSlice>): void {
     const seen = new Set<string>();
-    for (const object of existing) {
+    const inNameOrder = [...existing].sort((a, b) => byName(a.metadata, b.metadata));
+    for (const object of inNameOrder) {
       if (!isManagedSliceOf(object, this.namespace, this.serviceName)) continue;
       if (this.#slices.has(object.metadata.name)) continue;
       const slice = storedSliceFrom(object);
