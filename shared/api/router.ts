@@ -15,6 +15,7 @@
  *   POST /v1/watchers, GET|DELETE /v1/watchers/{node}, POST /v1/watchers/{node}/applied
  * Every error is a Kubernetes Status.
  */
+import type { z } from "zod";
 import { parseAddress } from "#shared/core/endpointslice/ip-address.ts";
 import { compareResourceVersions } from "#shared/core/object-versions.ts";
 import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
@@ -406,25 +407,13 @@ function registry(ctx: RequestContext): WatcherRegistry {
 
 async function registerWatcher(ctx: RequestContext): Promise<ApiResponse> {
   const watchers = registry(ctx);
-  let parsedBody: unknown;
-  try {
-    parsedBody = JSON.parse(ctx.request.body ?? "");
-  } catch {
-    throw badRequest('the request body must be a JSON object: {"node": ..., "zone": ..., "kinds": [...]}');
-  }
-  const result = watcherRequestSchema.safeParse(parsedBody);
-  if (!result.success) {
-    const causes = result.error.issues.map((issue) => ({
-      reason: "FieldValueInvalid",
-      message: issue.message,
-      field: issue.path.join(".") || "body",
-    }));
-    throw badRequest(
-      `invalid watcher registration: ${causes.map((c) => `${c.field}: ${c.message}`).join("; ")}`,
-      causes,
-    );
-  }
-  return json(201, await watchers.register(result.data, authorize(ctx, result.data.node)));
+  const request = bodyOf(
+    ctx,
+    watcherRequestSchema,
+    '{"node": ..., "zone": ..., "kinds": [...]}',
+    "watcher registration",
+  );
+  return json(201, await watchers.register(request, authorize(ctx, request.node)));
 }
 
 /** The owner's GET is its heartbeat; anyone else's (an admin's) only reads. */
@@ -448,23 +437,34 @@ async function deregisterWatcher(ctx: RequestContext, node: string): Promise<Api
 async function acknowledgeWatcher(ctx: RequestContext, node: string): Promise<ApiResponse> {
   const watchers = registry(ctx);
   validNode(node);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(ctx.request.body ?? "");
-  } catch {
-    throw badRequest('the request body must be a JSON object: {"appliedThroughMs": ...}');
-  }
-  const result = watcherAckSchema.safeParse(parsed);
-  if (!result.success)
-    throw badRequest(
-      `invalid acknowledgement: ${result.error.issues.map((issue) => issue.message).join("; ")}`,
-    );
+  const { appliedThroughMs } = bodyOf(ctx, watcherAckSchema, '{"appliedThroughMs": ...}', "acknowledgement");
   if (watchers.acknowledge === undefined)
     throw toInternalError("this watcher registry keeps no acknowledgements");
-  const applied = await watchers.acknowledge(node, authorize(ctx, node), result.data.appliedThroughMs);
+  const applied = await watchers.acknowledge(node, authorize(ctx, node), appliedThroughMs);
   if (applied === undefined) throw watcherNotFound(node);
-  ctx.options.onWatcherApplied?.(node, ctx.now() - result.data.appliedThroughMs);
+  ctx.options.onWatcherApplied?.(node, ctx.now() - appliedThroughMs);
   return json(200, applied);
+}
+
+/**
+ * The request's JSON body as `schema` reads it; otherwise a 400 saying the body's expected shape,
+ * or each field's problem (as causes too).
+ */
+function bodyOf<T>(ctx: RequestContext, schema: z.ZodType<T>, shape: string, what: string): T {
+  let body: unknown;
+  try {
+    body = JSON.parse(ctx.request.body ?? "");
+  } catch {
+    throw badRequest(`the request body must be a JSON object: ${shape}`);
+  }
+  const result = schema.safeParse(body);
+  if (result.success) return result.data;
+  const causes = result.error.issues.map((issue) => ({
+    reason: "FieldValueInvalid",
+    message: issue.message,
+    field: issue.path.join(".") || "body",
+  }));
+  throw badRequest(`invalid ${what}: ${causes.map((c) => `${c.field}: ${c.message}`).join("; ")}`, causes);
 }
 
 /** The `convergence` field of /v1/stats, when the registry keeps acknowledgements. */
