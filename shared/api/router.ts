@@ -314,7 +314,7 @@ async function list(
   if (namespace !== undefined) validNamespace(namespace);
   const output = negotiate(ctx.headers.accept);
   const listOptions: ListOptions = {
-    limit: parseLimit(ctx.param("limit")),
+    limit: parseCount("limit", ctx.param("limit"), 15),
     continueToken: emptyToUndefined(ctx.param("continue")),
     labelSelector: parseLabelSelector(ctx.param("labelSelector")),
     fieldSelector: parseFieldSelector(ctx.param("fieldSelector")),
@@ -558,7 +558,7 @@ async function watch(
 
 /** When a watch ends: its window (long poll or stream), the client's timeoutSeconds, the request's deadline. */
 function watchDeadline(ctx: RequestContext, watching: WatchOptions, startMs: number): number {
-  const timeoutSeconds = parseTimeoutSeconds(ctx.param("timeoutSeconds"));
+  const timeoutSeconds = parseCount("timeoutSeconds", ctx.param("timeoutSeconds"), 9);
   const window =
     ctx.request.watchMode === "stream"
       ? (watching.streamWindowMs ?? 30 * 60_000)
@@ -647,14 +647,6 @@ async function* mapLines<T>(lines: AsyncIterable<T>, render: (line: T) => string
   for await (const line of lines) yield render(line);
 }
 
-function parseTimeoutSeconds(value: string | undefined): number | undefined {
-  if (value === undefined || value === "") return undefined;
-  if (!/^[0-9]{1,9}$/.test(value))
-    throw badRequest(`timeoutSeconds: must be a non-negative integer, not ${JSON.stringify(value)}`);
-  const seconds = Number(value);
-  return seconds === 0 ? undefined : seconds;
-}
-
 function json(status: number, body: unknown): ApiResponse {
   return { status, headers: { ...JSON_HEADERS }, body: JSON.stringify(body), route: "" };
 }
@@ -715,12 +707,16 @@ function emptyToUndefined(value: string | undefined): string | undefined {
   return value === undefined || value === "" ? undefined : value;
 }
 
-function parseLimit(value: string | undefined): number | undefined {
+/**
+ * A count query parameter (limit, timeoutSeconds): a non-negative integer of at most `maxDigits`
+ * digits; absent, empty or 0 mean none (undefined).
+ */
+function parseCount(name: string, value: string | undefined, maxDigits: number): number | undefined {
   if (value === undefined || value === "") return undefined;
-  if (!/^[0-9]{1,15}$/.test(value))
-    throw badRequest(`limit: must be a non-negative integer, not ${JSON.stringify(value)}`);
-  const limit = Number(value);
-  return limit === 0 ? undefined : limit;
+  if (value.length > maxDigits || !/^[0-9]+$/.test(value))
+    throw badRequest(`${name}: must be a non-negative integer, not ${JSON.stringify(value)}`);
+  const count = Number(value);
+  return count === 0 ? undefined : count;
 }
 
 function parseIncludeObject(value: string | undefined): IncludeObject {
