@@ -13,11 +13,12 @@ import type { PipelineCountsSource } from "#shared/pipeline/pipeline-counts.ts";
 import { API_RESOURCES, OUTPUT_KINDS } from "./api-resources.ts";
 import { ContinueTokens, queryFingerprint } from "./continue-token.ts";
 import { type IPClaim, winningClaim } from "./ipcache-claims.ts";
-import { type PageBudget, PageCollector } from "./page-budget.ts";
+import { PageCollector } from "./page-budget.ts";
 import {
   compareKeys,
   type IPCacheEntry,
   type ListOptions,
+  type ListPagingOptions,
   type ListResult,
   listKey,
   listResult,
@@ -35,11 +36,7 @@ import {
 } from "./stats-rates.ts";
 import { expiredContinue } from "./status.ts";
 
-export interface MemorySliceReaderOptions {
-  /** Signs continue tokens (default: a random key of this reader's own). */
-  readonly continueTokens?: ContinueTokens;
-  /** What one list may read and return (default DEFAULT_PAGE_BUDGET). */
-  readonly pageBudget?: PageBudget;
+export interface MemorySliceReaderOptions extends ListPagingOptions {
   readonly now?: () => number;
   /** The pipeline's per-minute counters, where the in-process pipeline records them (none: zeros). */
   readonly pipelineCounts?: PipelineCountsSource;

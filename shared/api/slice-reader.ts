@@ -10,7 +10,9 @@
 import type { IdentityRangeUse } from "#shared/core/identity/identity-range-use.ts";
 import { compareResourceVersions } from "#shared/core/object-versions.ts";
 import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
+import type { ContinueTokens } from "./continue-token.ts";
 import { type FieldSelector, type LabelSelector, matchesFields, matchesLabels } from "./label-selector.ts";
+import type { PageBudget } from "./page-budget.ts";
 import type { StatsRates } from "./stats-rates.ts";
 
 export interface ListOptions {
@@ -20,6 +22,14 @@ export interface ListOptions {
   readonly continueToken?: string | undefined;
   readonly labelSelector?: LabelSelector | undefined;
   readonly fieldSelector?: FieldSelector | undefined;
+}
+
+/** How a reader pages its lists: options every adapter takes. */
+export interface ListPagingOptions {
+  /** Signs continue tokens (default: a random key of this reader's own, good for one process). */
+  readonly continueTokens?: ContinueTokens;
+  /** What one list may read and return (default DEFAULT_PAGE_BUDGET). */
+  readonly pageBudget?: PageBudget;
 }
 
 export interface ListResult {

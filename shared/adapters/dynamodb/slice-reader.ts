@@ -32,10 +32,11 @@ import {
 import { API_RESOURCES, OUTPUT_KINDS } from "#shared/api/api-resources.ts";
 import { ContinueTokens, queryFingerprint, type TokenKey } from "#shared/api/continue-token.ts";
 import { type IPClaim, winningClaim } from "#shared/api/ipcache-claims.ts";
-import { type PageBudget, PageCollector } from "#shared/api/page-budget.ts";
+import { PageCollector } from "#shared/api/page-budget.ts";
 import {
   type IPCacheEntry,
   type ListOptions,
+  type ListPagingOptions,
   type ListResult,
   listResult,
   matchesListSelectors,
@@ -71,7 +72,7 @@ import { queryPages } from "./paginate.ts";
 import { DynamoPipelineCountsReader, PipelineCountsUnreadError } from "./pipeline-counts-reader.ts";
 import { ShardMerge, type ShardReader } from "./shard-merge.ts";
 
-export interface DynamoSliceReaderOptions {
+export interface DynamoSliceReaderOptions extends ListPagingOptions {
   readonly documents: DynamoDBDocumentClient;
   readonly slicesTable: string;
   readonly stateTable: string;
@@ -80,10 +81,6 @@ export interface DynamoSliceReaderOptions {
   readonly consistentRead?: boolean;
   /** How long stats() reuses its counts (they cost a COUNT query per kind); default 30 s. */
   readonly statsCacheMs?: number;
-  /** Signs continue tokens (default: a random key of this reader's own, good for one process). */
-  readonly continueTokens?: ContinueTokens;
-  /** What one list may read and return (default DEFAULT_PAGE_BUDGET). */
-  readonly pageBudget?: PageBudget;
   /** Items read per Query when a selector filters (a page may need to read past non-matches). */
   readonly filteredReadSize?: number;
   readonly now?: () => number;
