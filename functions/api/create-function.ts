@@ -4,10 +4,9 @@
  * streaming entry. handler.ts wires the production dependencies once per container; tests build
  * the entries around their own (an in-memory reader, a local DynamoDB).
  */
-import type { Logger } from "@aws-lambda-powertools/logger";
-import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
-import type { Tracer } from "@aws-lambda-powertools/tracer";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
+import type { Powertools } from "#functions/commons/powertools.ts";
 import { createApiRouter } from "#shared/api/router.ts";
 import type { SliceReader } from "#shared/api/slice-reader.ts";
 import type { ChangeLogReader } from "#shared/api/watch-stream.ts";
@@ -18,15 +17,12 @@ import { createFunctionUrlHandler, type FunctionUrlHandlerParts } from "./functi
 import type { StreamingHandler } from "./lambda-streaming.ts";
 import type { WatcherRegistryChoice } from "./watcher-registry-factory.ts";
 
-export interface ApiFunctionDeps {
+export interface ApiFunctionDeps extends Powertools {
   readonly reader: SliceReader;
   /** The watcher registry, or why there is none (createWatcherRegistry). */
   readonly watchers: WatcherRegistryChoice;
   /** The fan-out's change log the Kubernetes watch reads (docs/watch.md). */
   readonly changeLog: ChangeLogReader;
-  readonly logger: Logger;
-  readonly metrics: Metrics;
-  readonly tracer: Tracer;
   /** `awslambda.HttpResponseStream.from` for the function URL entry. */
   readonly httpResponseStream: FunctionUrlHandlerParts["httpResponseStream"];
 }

@@ -7,24 +7,20 @@
  * in-memory reader with exactly the same middleware.
  */
 
-import type { Logger } from "@aws-lambda-powertools/logger";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
-import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
-import type { Tracer } from "@aws-lambda-powertools/tracer";
 import { captureLambdaHandler } from "@aws-lambda-powertools/tracer/middleware";
 import middy from "@middy/core";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
+import type { Powertools } from "#functions/commons/powertools.ts";
 import type { ApiRequest, ApiResponse, ApiRouter } from "#shared/api/router.ts";
 import { METRIC } from "#shared/config/metric-names.ts";
 
 export const CORRELATION_ID_PATH = "requestContext.requestId";
 
-export interface ApiHandlerParts {
+export interface ApiHandlerParts extends Powertools {
   readonly router: ApiRouter;
-  readonly logger: Logger;
-  readonly tracer: Tracer;
-  readonly metrics: Metrics;
 }
 
 export type ApiHandler = (

@@ -6,11 +6,9 @@
  */
 
 import { FullBatchFailureError } from "@aws-lambda-powertools/batch";
-import type { Logger } from "@aws-lambda-powertools/logger";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
-import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
-import type { Tracer } from "@aws-lambda-powertools/tracer";
 import { captureLambdaHandler } from "@aws-lambda-powertools/tracer/middleware";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import middy from "@middy/core";
@@ -21,7 +19,7 @@ import type {
   DynamoDBStreamEvent,
   StreamRecord,
 } from "aws-lambda";
-import { addLatencies } from "#functions/commons/powertools.ts";
+import { addLatencies, type Powertools } from "#functions/commons/powertools.ts";
 import { METRIC } from "#shared/config/metric-names.ts";
 import type { FanoutFormat } from "#shared/config/resources.ts";
 import type { ChangeLogWriter } from "#shared/fanout/change-log.ts";
@@ -35,7 +33,7 @@ import {
 } from "#shared/pipeline/fanout-batch.ts";
 import type { PipelineCountsRecorder } from "#shared/pipeline/pipeline-counts.ts";
 
-export interface FanoutHandlerDeps {
+export interface FanoutHandlerDeps extends Powertools {
   readonly format: FanoutFormat;
   /** Scope -> topic ARN: the scopes that have a topic, and the zones of the EndpointSlice@<zone> ones. */
   readonly topicArns: Readonly<Record<string, string>>;
@@ -46,9 +44,6 @@ export interface FanoutHandlerDeps {
   readonly changeLog?: ChangeLogWriter | undefined;
   /** The counters /v1/stats serves rates from; absent (a test driving publishing alone): not counted. */
   readonly pipelineCounts?: PipelineCountsRecorder | undefined;
-  readonly logger: Logger;
-  readonly metrics: Metrics;
-  readonly tracer: Tracer;
 }
 
 export type FanoutHandler = (event: DynamoDBStreamEvent, context: Context) => Promise<DynamoDBBatchResponse>;

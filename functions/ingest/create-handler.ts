@@ -4,18 +4,16 @@
  * the production dependencies once per container; tests build one around their own.
  */
 
-import type { Logger } from "@aws-lambda-powertools/logger";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
-import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import { parser } from "@aws-lambda-powertools/parser/middleware";
 import { SqsSchema } from "@aws-lambda-powertools/parser/schemas";
 import type { SqsEvent, SqsRecord } from "@aws-lambda-powertools/parser/types";
-import type { Tracer } from "@aws-lambda-powertools/tracer";
 import { captureLambdaHandler } from "@aws-lambda-powertools/tracer/middleware";
 import middy from "@middy/core";
 import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
-import { addLatencies } from "#functions/commons/powertools.ts";
+import { addLatencies, type Powertools } from "#functions/commons/powertools.ts";
 import { METRIC } from "#shared/config/metric-names.ts";
 import type { IdentityRangeUse } from "#shared/core/identity/identity-range-use.ts";
 import type { SliceEngine } from "#shared/core/slice-engine.ts";
@@ -27,7 +25,7 @@ import {
 } from "#shared/pipeline/pipeline-counts.ts";
 import { sentTimeOf, sourceTimeOf } from "#shared/pipeline/source-time.ts";
 
-export interface IngestHandlerDeps {
+export interface IngestHandlerDeps extends Powertools {
   readonly engine: SliceEngine;
   readonly deadLetters: DeadLetterSink;
   /** The engine's tombstone retention: older events are refused, stamps older than it distrusted. */
@@ -38,9 +36,6 @@ export interface IngestHandlerDeps {
   readonly identityRange?: { current(): Promise<IdentityRangeUse | undefined> } | undefined;
   /** The counters /v1/stats serves rates from; absent: not counted. */
   readonly pipelineCounts?: PipelineCountsRecorder | undefined;
-  readonly logger: Logger;
-  readonly metrics: Metrics;
-  readonly tracer: Tracer;
 }
 
 export type IngestHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;

@@ -52,8 +52,7 @@ export class Fanout extends Construct {
       serviceName: SERVICE_NAMES.fanout,
       memoryMb: settings.fanoutMemoryMb,
       timeoutSeconds: settings.fanoutTimeoutSeconds,
-      logRetentionDays: settings.logRetentionDays,
-      production: settings.production,
+      settings,
       otherStarResourceGrants:
         "dynamodb:ListStreams, which CDK's DynamoEventSource grants on '*' (an account-level listing " +
         "call, granted on '*' by AWSLambdaDynamoDBExecutionRole too); stream reads are scoped to the " +

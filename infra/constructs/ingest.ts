@@ -36,8 +36,7 @@ export class Ingest extends Construct {
       serviceName: SERVICE_NAMES.ingest,
       memoryMb: settings.ingestMemoryMb,
       timeoutSeconds: settings.ingestTimeoutSeconds,
-      logRetentionDays: settings.logRetentionDays,
-      production: settings.production,
+      settings,
     });
     const fn = this.handler.function;
 

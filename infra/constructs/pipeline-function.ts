@@ -20,6 +20,7 @@ import {
 import { NodejsFunction, OutputFormat, SourceMapMode } from "aws-cdk-lib/aws-lambda-nodejs";
 import { LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
+import type { Settings } from "#infra/settings.ts";
 import { METRICS_NAMESPACE } from "#shared/config/metric-names.ts";
 import type { ServiceName } from "#shared/config/service-names.ts";
 
@@ -43,9 +44,8 @@ export interface PipelineFunctionProps {
   readonly serviceName: ServiceName;
   readonly memoryMb: number;
   readonly timeoutSeconds: number;
-  readonly logRetentionDays: number;
-  /** Production keeps the log group when the stack is deleted. */
-  readonly production: boolean;
+  /** The stack's log retention; production keeps the log group when the stack is deleted. */
+  readonly settings: Pick<Settings, "logRetentionDays" | "production">;
   /** Reserved concurrency (a cap, and a guarantee taken from the account's pool); default none. */
   readonly reservedConcurrency?: number | undefined;
   /**
@@ -66,8 +66,8 @@ export class PipelineFunction extends Construct {
     super(scope, id);
     this.serviceName = props.serviceName;
     this.logGroup = new LogGroup(this, "Logs", {
-      retention: props.logRetentionDays as RetentionDays,
-      removalPolicy: props.production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+      retention: props.settings.logRetentionDays as RetentionDays,
+      removalPolicy: props.settings.production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     });
     this.role = new Role(this, "Role", {
       assumedBy: new ServicePrincipal("lambda.amazonaws.com"),

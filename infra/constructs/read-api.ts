@@ -80,8 +80,7 @@ export class ReadApi extends Construct {
       serviceName: SERVICE_NAMES.api,
       memoryMb: settings.apiMemoryMb,
       timeoutSeconds: settings.apiTimeoutSeconds,
-      logRetentionDays: settings.logRetentionDays,
-      production: settings.production,
+      settings,
     });
     const fn = this.handler.function;
 

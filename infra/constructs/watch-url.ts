@@ -50,8 +50,7 @@ export class WatchUrl extends Construct {
       memoryMb: settings.apiMemoryMb,
       timeoutSeconds: settings.watchTimeoutSeconds,
       reservedConcurrency: settings.watchReservedConcurrency,
-      logRetentionDays: settings.logRetentionDays,
-      production: settings.production,
+      settings,
     });
     api.grantApiTo(this.handler.function);
     this.url = this.handler.function.addFunctionUrl({

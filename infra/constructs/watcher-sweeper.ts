@@ -44,8 +44,7 @@ export class WatcherSweeper extends Construct {
       memoryMb: 256,
       // Thousands of queues at SQS's and SNS's API rates: give it Lambda's longest.
       timeoutSeconds: 900,
-      logRetentionDays: settings.logRetentionDays,
-      production: settings.production,
+      settings,
       otherStarResourceGrants:
         "sqs:ListQueues, which has no resource-level permissions (IAM evaluates it against '*'); the " +
         "sweep only deletes queues named with the channel prefix",

@@ -25,18 +25,14 @@ export function nodeAgentMetrics(
   const { stats } = agent;
   const counts = agent.cache.counts();
   const latency = agent.latency.summary();
-  const counter = (name: string, help: string, value: number): MetricFamily => ({
-    name: `${PREFIX}${name}`,
-    help,
-    type: "counter",
-    samples: [{ value }],
-  });
-  const gauge = (name: string, help: string, value: number): MetricFamily => ({
-    name: `${PREFIX}${name}`,
-    help,
-    type: "gauge",
-    samples: [{ value }],
-  });
+  const family = (
+    name: string,
+    help: string,
+    type: MetricFamily["type"],
+    samples: MetricFamily["samples"],
+  ): MetricFamily => ({ name: `${PREFIX}${name}`, help, type, samples });
+  const counter = (name: string, help: string, value: number) => family(name, help, "counter", [{ value }]);
+  const gauge = (name: string, help: string, value: number) => family(name, help, "gauge", [{ value }]);
   const through = agent.appliedThroughMs;
   return [
     counter("messages_received_total", "Queue messages (bundles) received", stats.messages),
@@ -74,30 +70,20 @@ export function nodeAgentMetrics(
     ),
     counter("ignored_total", "Changes of kinds the agent did not ask for", stats.ignored),
     counter("heartbeats_total", "Registration reads that kept the registration alive", stats.heartbeats),
-    {
-      name: `${PREFIX}objects_held`,
-      help: "Objects held, by kind",
-      type: "gauge",
-      samples: [
-        { labels: { kind: "EndpointSlice" }, value: counts.endpointSlices },
-        { labels: { kind: "CiliumEndpointSlice" }, value: counts.ciliumEndpointSlices },
-        { labels: { kind: "CiliumIdentity" }, value: counts.identities },
-      ],
-    },
+    family("objects_held", "Objects held, by kind", "gauge", [
+      { labels: { kind: "EndpointSlice" }, value: counts.endpointSlices },
+      { labels: { kind: "CiliumEndpointSlice" }, value: counts.ciliumEndpointSlices },
+      { labels: { kind: "CiliumIdentity" }, value: counts.identities },
+    ]),
     gauge("endpoints_held", "EndpointSlice endpoints held", counts.endpoints),
     gauge("ipcache_entries", "IPCache entries (IPs)", counts.ipcacheEntries),
     gauge("services", "Services with backends", counts.services),
-    {
-      name: `${PREFIX}propagation_latency_milliseconds`,
-      help: "Source event to applied on this node",
-      type: "summary",
-      samples: [
-        { labels: { quantile: "0.5" }, value: latency.p50Ms },
-        { labels: { quantile: "0.9" }, value: latency.p90Ms },
-        { labels: { quantile: "0.99" }, value: latency.p99Ms },
-        { suffix: "_count", value: latency.count },
-      ],
-    },
+    family("propagation_latency_milliseconds", "Source event to applied on this node", "summary", [
+      { labels: { quantile: "0.5" }, value: latency.p50Ms },
+      { labels: { quantile: "0.9" }, value: latency.p90Ms },
+      { labels: { quantile: "0.99" }, value: latency.p99Ms },
+      { suffix: "_count", value: latency.count },
+    ]),
     gauge(
       "applied_through_timestamp_seconds",
       "Applied watermark: source-event time through which everything delivered is applied (0: none yet)",

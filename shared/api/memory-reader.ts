@@ -13,15 +13,16 @@ import type { PipelineCountsSource } from "#shared/pipeline/pipeline-counts.ts";
 import { API_RESOURCES, OUTPUT_KINDS } from "./api-resources.ts";
 import { ContinueTokens, queryFingerprint } from "./continue-token.ts";
 import { type IPClaim, winningClaim } from "./ipcache-claims.ts";
-import { matchesFields, matchesLabels } from "./label-selector.ts";
-import { type PageBudget, PageCollector } from "./page-budget.ts";
+import { PageCollector } from "./page-budget.ts";
 import {
   compareKeys,
-  highestResourceVersion,
   type IPCacheEntry,
   type ListOptions,
+  type ListPagingOptions,
   type ListResult,
   listKey,
+  listResult,
+  matchesListSelectors,
   type SliceReader,
   type SliceStats,
 } from "./slice-reader.ts";
@@ -35,11 +36,7 @@ import {
 } from "./stats-rates.ts";
 import { expiredContinue } from "./status.ts";
 
-export interface MemorySliceReaderOptions {
-  /** Signs continue tokens (default: a random key of this reader's own). */
-  readonly continueTokens?: ContinueTokens;
-  /** What one list may read and return (default DEFAULT_PAGE_BUDGET). */
-  readonly pageBudget?: PageBudget;
+export interface MemorySliceReaderOptions extends ListPagingOptions {
   readonly now?: () => number;
   /** The pipeline's per-minute counters, where the in-process pipeline records them (none: zeros). */
   readonly pipelineCounts?: PipelineCountsSource;
@@ -81,9 +78,7 @@ export class MemorySliceReader implements SliceReader {
       inOrder.push({ key, object });
     }
     inOrder.sort((a, b) => compareKeys(a.key, b.key));
-    const matches = ({ object }: { object: OutputObject }): boolean =>
-      (options.labelSelector === undefined || matchesLabels(options.labelSelector, object.metadata.labels)) &&
-      (options.fieldSelector === undefined || matchesFields(options.fieldSelector, object));
+    const matches = ({ object }: { object: OutputObject }): boolean => matchesListSelectors(options, object);
     const page = new PageCollector(options.limit, this.#options.pageBudget);
     let consumed = 0;
     for (const candidate of inOrder) {
@@ -94,11 +89,10 @@ export class MemorySliceReader implements SliceReader {
     // Reading on costs nothing here: a token only when a later item matches (no empty last page).
     const resumeAfter = inOrder[consumed - 1]?.key;
     const more = resumeAfter !== undefined && inOrder.slice(consumed).some(matches);
-    return {
-      items: page.items,
-      continueToken: more ? this.#tokens.encode(fingerprint, { after: resumeAfter as string }) : undefined,
-      resourceVersion: highestResourceVersion(page.items),
-    };
+    return listResult(
+      page.items,
+      more ? this.#tokens.encode(fingerprint, { after: resumeAfter as string }) : undefined,
+    );
   }
 
   async get(

@@ -15,6 +15,7 @@
  *   POST /v1/watchers, GET|DELETE /v1/watchers/{node}, POST /v1/watchers/{node}/applied
  * Every error is a Kubernetes Status.
  */
+import type { z } from "zod";
 import { parseAddress } from "#shared/core/endpointslice/ip-address.ts";
 import { compareResourceVersions } from "#shared/core/object-versions.ts";
 import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
@@ -313,7 +314,7 @@ async function list(
   if (namespace !== undefined) validNamespace(namespace);
   const output = negotiate(ctx.headers.accept);
   const listOptions: ListOptions = {
-    limit: parseLimit(ctx.param("limit")),
+    limit: parseCount("limit", ctx.param("limit"), 15),
     continueToken: emptyToUndefined(ctx.param("continue")),
     labelSelector: parseLabelSelector(ctx.param("labelSelector")),
     fieldSelector: parseFieldSelector(ctx.param("fieldSelector")),
@@ -406,25 +407,13 @@ function registry(ctx: RequestContext): WatcherRegistry {
 
 async function registerWatcher(ctx: RequestContext): Promise<ApiResponse> {
   const watchers = registry(ctx);
-  let parsedBody: unknown;
-  try {
-    parsedBody = JSON.parse(ctx.request.body ?? "");
-  } catch {
-    throw badRequest('the request body must be a JSON object: {"node": ..., "zone": ..., "kinds": [...]}');
-  }
-  const result = watcherRequestSchema.safeParse(parsedBody);
-  if (!result.success) {
-    const causes = result.error.issues.map((issue) => ({
-      reason: "FieldValueInvalid",
-      message: issue.message,
-      field: issue.path.join(".") || "body",
-    }));
-    throw badRequest(
-      `invalid watcher registration: ${causes.map((c) => `${c.field}: ${c.message}`).join("; ")}`,
-      causes,
-    );
-  }
-  return json(201, await watchers.register(result.data, authorize(ctx, result.data.node)));
+  const request = bodyOf(
+    ctx,
+    watcherRequestSchema,
+    '{"node": ..., "zone": ..., "kinds": [...]}',
+    "watcher registration",
+  );
+  return json(201, await watchers.register(request, authorize(ctx, request.node)));
 }
 
 /** The owner's GET is its heartbeat; anyone else's (an admin's) only reads. */
@@ -448,23 +437,34 @@ async function deregisterWatcher(ctx: RequestContext, node: string): Promise<Api
 async function acknowledgeWatcher(ctx: RequestContext, node: string): Promise<ApiResponse> {
   const watchers = registry(ctx);
   validNode(node);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(ctx.request.body ?? "");
-  } catch {
-    throw badRequest('the request body must be a JSON object: {"appliedThroughMs": ...}');
-  }
-  const result = watcherAckSchema.safeParse(parsed);
-  if (!result.success)
-    throw badRequest(
-      `invalid acknowledgement: ${result.error.issues.map((issue) => issue.message).join("; ")}`,
-    );
+  const { appliedThroughMs } = bodyOf(ctx, watcherAckSchema, '{"appliedThroughMs": ...}', "acknowledgement");
   if (watchers.acknowledge === undefined)
     throw toInternalError("this watcher registry keeps no acknowledgements");
-  const applied = await watchers.acknowledge(node, authorize(ctx, node), result.data.appliedThroughMs);
+  const applied = await watchers.acknowledge(node, authorize(ctx, node), appliedThroughMs);
   if (applied === undefined) throw watcherNotFound(node);
-  ctx.options.onWatcherApplied?.(node, ctx.now() - result.data.appliedThroughMs);
+  ctx.options.onWatcherApplied?.(node, ctx.now() - appliedThroughMs);
   return json(200, applied);
+}
+
+/**
+ * The request's JSON body as `schema` reads it; otherwise a 400 saying the body's expected shape,
+ * or each field's problem (as causes too).
+ */
+function bodyOf<T>(ctx: RequestContext, schema: z.ZodType<T>, shape: string, what: string): T {
+  let body: unknown;
+  try {
+    body = JSON.parse(ctx.request.body ?? "");
+  } catch {
+    throw badRequest(`the request body must be a JSON object: ${shape}`);
+  }
+  const result = schema.safeParse(body);
+  if (result.success) return result.data;
+  const causes = result.error.issues.map((issue) => ({
+    reason: "FieldValueInvalid",
+    message: issue.message,
+    field: issue.path.join(".") || "body",
+  }));
+  throw badRequest(`invalid ${what}: ${causes.map((c) => `${c.field}: ${c.message}`).join("; ")}`, causes);
 }
 
 /** The `convergence` field of /v1/stats, when the registry keeps acknowledgements. */
@@ -558,7 +558,7 @@ async function watch(
 
 /** When a watch ends: its window (long poll or stream), the client's timeoutSeconds, the request's deadline. */
 function watchDeadline(ctx: RequestContext, watching: WatchOptions, startMs: number): number {
-  const timeoutSeconds = parseTimeoutSeconds(ctx.param("timeoutSeconds"));
+  const timeoutSeconds = parseCount("timeoutSeconds", ctx.param("timeoutSeconds"), 9);
   const window =
     ctx.request.watchMode === "stream"
       ? (watching.streamWindowMs ?? 30 * 60_000)
@@ -647,14 +647,6 @@ async function* mapLines<T>(lines: AsyncIterable<T>, render: (line: T) => string
   for await (const line of lines) yield render(line);
 }
 
-function parseTimeoutSeconds(value: string | undefined): number | undefined {
-  if (value === undefined || value === "") return undefined;
-  if (!/^[0-9]{1,9}$/.test(value))
-    throw badRequest(`timeoutSeconds: must be a non-negative integer, not ${JSON.stringify(value)}`);
-  const seconds = Number(value);
-  return seconds === 0 ? undefined : seconds;
-}
-
 function json(status: number, body: unknown): ApiResponse {
   return { status, headers: { ...JSON_HEADERS }, body: JSON.stringify(body), route: "" };
 }
@@ -715,12 +707,16 @@ function emptyToUndefined(value: string | undefined): string | undefined {
   return value === undefined || value === "" ? undefined : value;
 }
 
-function parseLimit(value: string | undefined): number | undefined {
+/**
+ * A count query parameter (limit, timeoutSeconds): a non-negative integer of at most `maxDigits`
+ * digits; absent, empty or 0 mean none (undefined).
+ */
+function parseCount(name: string, value: string | undefined, maxDigits: number): number | undefined {
   if (value === undefined || value === "") return undefined;
-  if (!/^[0-9]{1,15}$/.test(value))
-    throw badRequest(`limit: must be a non-negative integer, not ${JSON.stringify(value)}`);
-  const limit = Number(value);
-  return limit === 0 ? undefined : limit;
+  if (value.length > maxDigits || !/^[0-9]+$/.test(value))
+    throw badRequest(`${name}: must be a non-negative integer, not ${JSON.stringify(value)}`);
+  const count = Number(value);
+  return count === 0 ? undefined : count;
 }
 
 function parseIncludeObject(value: string | undefined): IncludeObject {

@@ -10,7 +10,9 @@
 import type { IdentityRangeUse } from "#shared/core/identity/identity-range-use.ts";
 import { compareResourceVersions } from "#shared/core/object-versions.ts";
 import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
-import type { FieldSelector, LabelSelector } from "./label-selector.ts";
+import type { ContinueTokens } from "./continue-token.ts";
+import { type FieldSelector, type LabelSelector, matchesFields, matchesLabels } from "./label-selector.ts";
+import type { PageBudget } from "./page-budget.ts";
 import type { StatsRates } from "./stats-rates.ts";
 
 export interface ListOptions {
@@ -20,6 +22,14 @@ export interface ListOptions {
   readonly continueToken?: string | undefined;
   readonly labelSelector?: LabelSelector | undefined;
   readonly fieldSelector?: FieldSelector | undefined;
+}
+
+/** How a reader pages its lists: options every adapter takes. */
+export interface ListPagingOptions {
+  /** Signs continue tokens (default: a random key of this reader's own, good for one process). */
+  readonly continueTokens?: ContinueTokens;
+  /** What one list may read and return (default DEFAULT_PAGE_BUDGET). */
+  readonly pageBudget?: PageBudget;
 }
 
 export interface ListResult {
@@ -75,6 +85,19 @@ export function highestResourceVersion(objects: Iterable<OutputObject>): string 
     if (version !== undefined && compareResourceVersions(version, highest) > 0) highest = version;
   }
   return highest;
+}
+
+/** A page as a list returns it: its items, the token to read on from (if any), their highest resourceVersion. */
+export function listResult(items: readonly OutputObject[], continueToken: string | undefined): ListResult {
+  return { items, continueToken, resourceVersion: highestResourceVersion(items) };
+}
+
+/** Whether an object passes a list's label and field selectors (an absent one passes everything). */
+export function matchesListSelectors(options: ListOptions, object: OutputObject): boolean {
+  return (
+    (options.labelSelector === undefined || matchesLabels(options.labelSelector, object.metadata.labels)) &&
+    (options.fieldSelector === undefined || matchesFields(options.fieldSelector, object))
+  );
 }
 
 /** The sort key of an object in list order (the slices table's nsName). */

@@ -24,17 +24,44 @@ export function syncChunks(
   resourceVersion: string,
   maxChunkBytes: number,
 ): SyncChunk[] {
-  const sorted = [...new Set(names)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const sorted = sortedNames(names);
   const budget = Math.max(maxChunkBytes - CHUNK_OVERHEAD_BYTES, 1024);
-  const chunks: SyncChunk[] = [];
-  let start = 0;
-  while (start < sorted.length || chunks.length === 0) {
-    let end = start;
-    let bytes = 0;
-    while (end < sorted.length && (end === start || bytes + (sorted[end] as string).length + 3 <= budget)) {
-      bytes += (sorted[end] as string).length + 3;
-      end++;
+  // A chunk takes names while they fit the budget, and always at least one.
+  const cuts: number[] = [];
+  let bytes = 0;
+  for (let i = 0; i < sorted.length; i++) {
+    const size = (sorted[i] as string).length + 3;
+    if (i > 0 && bytes + size > budget) {
+      cuts.push(i);
+      bytes = 0;
     }
+    bytes += size;
+  }
+  return syncChunksCutAt(kind, namespace, sorted, resourceVersion, cuts);
+}
+
+/** Names as a SYNC chunk lists them: distinct, in code-unit order. */
+export function sortedNames(names: Iterable<string>): string[] {
+  return [...new Set(names)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/**
+ * The chunks of `sorted` (from sortedNames) with a new chunk starting at each of `cuts` (ascending,
+ * each above 0 and below sorted.length). Their ranges cover the whole name space: the first from "",
+ * each up to the next chunk's first name, the last open-ended; no names make one empty chunk.
+ */
+export function syncChunksCutAt(
+  kind: BridgeKind,
+  namespace: string | undefined,
+  sorted: readonly string[],
+  resourceVersion: string,
+  cuts: readonly number[],
+): SyncChunk[] {
+  const bounds = [0, ...cuts, sorted.length];
+  const chunks: SyncChunk[] = [];
+  for (let i = 0; i + 1 < bounds.length; i++) {
+    const start = bounds[i] as number;
+    const end = bounds[i + 1] as number;
     const from = start === 0 ? "" : (sorted[start] as string);
     const to = end < sorted.length ? (sorted[end] as string) : undefined;
     chunks.push({
@@ -45,8 +72,6 @@ export function syncChunks(
       names: sorted.slice(start, end),
       range: to === undefined ? { from } : { from, to },
     });
-    start = end;
-    if (start >= sorted.length) break;
   }
   return chunks;
 }

@@ -9,6 +9,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import type { ClusterSimulator, SimEvent } from "#scripts/sim/cluster-simulator.ts";
+import type { BridgeKind } from "#shared/bridge/contract-object.ts";
+import { type SyncChunk, sortedNames, syncChunksCutAt } from "#shared/bridge/resync-chunks.ts";
 import { MemoryClusterStore } from "#shared/core/memory-store.ts";
 import { resolveSlicingSettings, type SlicingSettings } from "#shared/core/settings.ts";
 import { SliceEngine } from "#shared/core/slice-engine.ts";
@@ -22,17 +24,6 @@ import {
   seededCluster,
 } from "#test/support/random-trace.ts";
 import { checkAgainstReference } from "#test/support/reference-check.ts";
-
-type SyncKind = "Pod" | "Service" | "Namespace" | "Node";
-
-interface SyncChunk {
-  readonly type: "SYNC";
-  readonly kind: SyncKind;
-  readonly namespace?: string;
-  readonly resourceVersion: string;
-  readonly names: string[];
-  readonly range: { from: string; to?: string };
-}
 
 const NOW_MS = 1_700_000_000_000;
 
@@ -82,35 +73,19 @@ function relist(sim: ClusterSimulator, history: readonly SimEvent[]): SimEvent[]
   return [...newest.values()].filter(present).map((event) => ({ type: "ADDED", object: event.object }));
 }
 
-/** SYNC chunks covering the whole name space, cut after the listed names at `cuts`. */
+/** The bridge's SYNC chunks of a list, cut at arbitrary places rather than by message size. */
 function syncChunks(
-  kind: SyncKind,
+  kind: BridgeKind,
   namespace: string | undefined,
   names: readonly string[],
   resourceVersion: string,
   cuts: readonly number[],
 ): SyncChunk[] {
-  const sorted = [...new Set(names)].sort();
+  const sorted = sortedNames(names);
   const starts = [...new Set(cuts.map((cut) => cut % (sorted.length + 1)))]
     .filter((cut) => cut > 0 && cut < sorted.length)
     .sort((a, b) => a - b);
-  const bounds = [0, ...starts, sorted.length];
-  const chunks: SyncChunk[] = [];
-  for (let i = 0; i + 1 < bounds.length; i++) {
-    const start = bounds[i] as number;
-    const end = bounds[i + 1] as number;
-    const from = start === 0 ? "" : (sorted[start] as string);
-    const to = end === sorted.length ? undefined : (sorted[end] as string);
-    chunks.push({
-      type: "SYNC",
-      kind,
-      ...(namespace === undefined ? {} : { namespace }),
-      resourceVersion,
-      names: sorted.slice(start, end),
-      range: to === undefined ? { from } : { from, to },
-    });
-  }
-  return chunks;
+  return syncChunksCutAt(kind, namespace, sorted, resourceVersion, starts);
 }
 
 /** What a bridge sends for a completed list of every kind at the simulator's current revision. */

@@ -22,30 +22,29 @@ export type DocumentSender = Pick<DynamoDBDocumentClient, "send">;
 type StartKey = Record<string, unknown>;
 
 /** Every page of a Query, from `ExclusiveStartKey` (if the input has one) to the last. */
-export async function* queryPages(
+export function queryPages(
   client: DocumentSender,
   input: QueryCommandInput,
 ): AsyncGenerator<QueryCommandOutput, void, undefined> {
-  let startKey: StartKey | undefined = input.ExclusiveStartKey;
-  do {
-    const page: QueryCommandOutput = await client.send(
-      new QueryCommand({ ...input, ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }) }),
-    );
-    yield page;
-    startKey = page.LastEvaluatedKey;
-  } while (startKey !== undefined);
+  return pages(input, (pageInput) => client.send(new QueryCommand(pageInput)));
 }
 
 /** Every page of a Scan, from `ExclusiveStartKey` (if the input has one) to the last. */
-export async function* scanPages(
+export function scanPages(
   client: DocumentSender,
   input: ScanCommandInput,
 ): AsyncGenerator<ScanCommandOutput, void, undefined> {
+  return pages(input, (pageInput) => client.send(new ScanCommand(pageInput)));
+}
+
+/** The loop of both: the caller's input again for each page, from where the page before stopped. */
+async function* pages<
+  Input extends { ExclusiveStartKey?: StartKey | undefined },
+  Output extends { LastEvaluatedKey?: StartKey | undefined },
+>(input: Input, send: (pageInput: Input) => Promise<Output>): AsyncGenerator<Output, void, undefined> {
   let startKey: StartKey | undefined = input.ExclusiveStartKey;
   do {
-    const page: ScanCommandOutput = await client.send(
-      new ScanCommand({ ...input, ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }) }),
-    );
+    const page = await send({ ...input, ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }) });
     yield page;
     startKey = page.LastEvaluatedKey;
   } while (startKey !== undefined);

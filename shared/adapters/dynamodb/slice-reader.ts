@@ -32,13 +32,14 @@ import {
 import { API_RESOURCES, OUTPUT_KINDS } from "#shared/api/api-resources.ts";
 import { ContinueTokens, queryFingerprint, type TokenKey } from "#shared/api/continue-token.ts";
 import { type IPClaim, winningClaim } from "#shared/api/ipcache-claims.ts";
-import { matchesFields, matchesLabels } from "#shared/api/label-selector.ts";
-import { type PageBudget, PageCollector } from "#shared/api/page-budget.ts";
+import { PageCollector } from "#shared/api/page-budget.ts";
 import {
-  highestResourceVersion,
   type IPCacheEntry,
   type ListOptions,
+  type ListPagingOptions,
   type ListResult,
+  listResult,
+  matchesListSelectors,
   type SliceReader,
   type SliceStats,
 } from "#shared/api/slice-reader.ts";
@@ -71,7 +72,7 @@ import { queryPages } from "./paginate.ts";
 import { DynamoPipelineCountsReader, PipelineCountsUnreadError } from "./pipeline-counts-reader.ts";
 import { ShardMerge, type ShardReader } from "./shard-merge.ts";
 
-export interface DynamoSliceReaderOptions {
+export interface DynamoSliceReaderOptions extends ListPagingOptions {
   readonly documents: DynamoDBDocumentClient;
   readonly slicesTable: string;
   readonly stateTable: string;
@@ -80,10 +81,6 @@ export interface DynamoSliceReaderOptions {
   readonly consistentRead?: boolean;
   /** How long stats() reuses its counts (they cost a COUNT query per kind); default 30 s. */
   readonly statsCacheMs?: number;
-  /** Signs continue tokens (default: a random key of this reader's own, good for one process). */
-  readonly continueTokens?: ContinueTokens;
-  /** What one list may read and return (default DEFAULT_PAGE_BUDGET). */
-  readonly pageBudget?: PageBudget;
   /** Items read per Query when a selector filters (a page may need to read past non-matches). */
   readonly filteredReadSize?: number;
   readonly now?: () => number;
@@ -162,9 +159,7 @@ export class DynamoSliceReader implements SliceReader {
     const filtered =
       (options.labelSelector?.requirements.length ?? 0) > 0 ||
       (options.fieldSelector?.requirements.length ?? 0) > 0;
-    const matches = (object: OutputObject) =>
-      (options.labelSelector === undefined || matchesLabels(options.labelSelector, object.metadata.labels)) &&
-      (options.fieldSelector === undefined || matchesFields(options.fieldSelector, object));
+    const matches = (object: OutputObject) => matchesListSelectors(options, object);
     if (plan.shards !== undefined)
       return this.#listMerged(plan, plan.shards, startKey, page, filtered, matches, fingerprint);
     // The key to resume after: the last item read and consumed (taken or filtered out).
@@ -188,12 +183,10 @@ export class DynamoSliceReader implements SliceReader {
       }
       const exhausted = !refused && result.LastEvaluatedKey === undefined;
       if (exhausted || page.done)
-        return {
-          items: page.items,
-          continueToken:
-            exhausted || resumeKey === undefined ? undefined : this.#tokens.encode(fingerprint, resumeKey),
-          resourceVersion: highestResourceVersion(page.items),
-        };
+        return listResult(
+          page.items,
+          exhausted || resumeKey === undefined ? undefined : this.#tokens.encode(fingerprint, resumeKey),
+        );
       startKey = result.LastEvaluatedKey as Record<string, string>;
       if (pageItems.length === 0) resumeKey = keyOf(startKey as unknown as SliceItem, plan);
     }
@@ -247,11 +240,10 @@ export class DynamoSliceReader implements SliceReader {
       if (item === undefined) {
         // Out of read budget: the page ends where it got to (the first peek always fits the budget).
         const token = merge.stoppedByBudget && resumeKey !== undefined ? resumeKey : undefined;
-        return {
-          items: page.items,
-          continueToken: token === undefined ? undefined : this.#tokens.encode(fingerprint, token),
-          resourceVersion: highestResourceVersion(page.items),
-        };
+        return listResult(
+          page.items,
+          token === undefined ? undefined : this.#tokens.encode(fingerprint, token),
+        );
       }
       const { object, json } = parseObject(item);
       const refused = page.offer(matches(object) ? object : undefined, json) === "refused";
@@ -261,12 +253,10 @@ export class DynamoSliceReader implements SliceReader {
       }
       if (refused || page.done) {
         const more = refused || merge.mayHaveMore;
-        return {
-          items: page.items,
-          continueToken:
-            !more || resumeKey === undefined ? undefined : this.#tokens.encode(fingerprint, resumeKey),
-          resourceVersion: highestResourceVersion(page.items),
-        };
+        return listResult(
+          page.items,
+          !more || resumeKey === undefined ? undefined : this.#tokens.encode(fingerprint, resumeKey),
+        );
       }
     }
   }
