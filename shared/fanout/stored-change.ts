@@ -5,7 +5,12 @@
  */
 import { OUTPUT_KINDS, type OutputKind, type OutputObject } from "#shared/core/output-changes.ts";
 import type { ObjectChange } from "./change-routing.ts";
-import { StoredObjectError, storedObjectJson } from "./stored-object.ts";
+import {
+  rememberCompressedForm,
+  StoredObjectError,
+  storedCompressedBytes,
+  storedObjectJson,
+} from "./stored-object.ts";
 
 export interface SliceItemImage {
   readonly kind?: unknown;
@@ -64,5 +69,7 @@ function objectOf(image: SliceItemImage | undefined, kind: OutputKind): OutputOb
     throw new MalformedStreamRecordError(
       `stream image of ${kind} ${object.metadata.name} has no endpoints list`,
     );
+  const compressed = storedCompressedBytes(image as Record<string, unknown>);
+  if (compressed !== undefined) rememberCompressedForm(object, compressed);
   return object as OutputObject;
 }

@@ -33,14 +33,38 @@ export function compressObjectJson(json: string): Uint8Array {
 }
 
 /**
+ * The compressed form each object was read from, when it was: the fan-out parses every stream
+ * image and then appends the same object to the change log, which would otherwise compress again
+ * what it has just decompressed. Objects read from storage are not changed afterwards (the
+ * fan-out only reads them), and JSON.stringify of a parsed object gives back the text it came from.
+ */
+const compressedForms = new WeakMap<object, Uint8Array>();
+
+/** Records that `object` is the parse of `compressed`'s JSON. */
+export function rememberCompressedForm(object: object, compressed: Uint8Array): void {
+  compressedForms.set(object, compressed);
+}
+
+/** The object's compressed JSON: the form it was read from, if known, else compressed now. */
+export function compressedObject(object: object): Uint8Array {
+  return compressedForms.get(object) ?? compressObjectJson(JSON.stringify(object));
+}
+
+/** The compressed bytes an item stores, if it stores them (bytes from the SDK, base64 from a stream event). */
+export function storedCompressedBytes(item: Readonly<Record<string, unknown>>): Uint8Array | undefined {
+  const value = item[COMPRESSED_OBJECT_ATTRIBUTE];
+  const compressed = typeof value === "string" ? Buffer.from(value, "base64") : value;
+  return compressed instanceof Uint8Array ? compressed : undefined;
+}
+
+/**
  * The JSON text an item stores, from `objectBr` or, on an item written before compression,
  * `object`. `objectBr` comes as bytes from the SDK and as base64 text from a Lambda stream event
  * (its JSON carries binary values so; unmarshall leaves them as they are).
  */
 export function storedObjectJson(item: Readonly<Record<string, unknown>>): string {
-  const value = item[COMPRESSED_OBJECT_ATTRIBUTE];
-  const compressed = typeof value === "string" ? Buffer.from(value, "base64") : value;
-  if (compressed instanceof Uint8Array) {
+  const compressed = storedCompressedBytes(item);
+  if (compressed !== undefined) {
     try {
       return brotliDecompressSync(compressed).toString("utf8");
     } catch {

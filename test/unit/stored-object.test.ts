@@ -91,3 +91,32 @@ describe("stored objects", () => {
     assert.ok(op.bytes < raw * 1.5 + 500, `${op.bytes} estimated for ${raw} bytes`);
   });
 });
+
+describe("the change log reuses the compressed form a stream image carried", () => {
+  it("writes the image's own bytes for an object read from it, and compresses anything else", async () => {
+    const { changeLogItem } = await import("#shared/adapters/dynamodb/items.ts");
+    const { changeLogEntry } = await import("#shared/fanout/change-log.ts");
+    const { brotliCompressSync, constants } = await import("node:zlib");
+    const object = slice(40);
+    // Bytes this process would not produce itself (another quality), so reuse is visible.
+    const carried = brotliCompressSync(JSON.stringify(object), {
+      params: { [constants.BROTLI_PARAM_QUALITY]: 11 },
+    });
+    assert.notDeepEqual(carried, Buffer.from(compressObjectJson(JSON.stringify(object))));
+    const streamed = {
+      ...sliceItem(object, 1),
+      kind: "EndpointSlice",
+      [COMPRESSED_OBJECT_ATTRIBUTE]: carried.toString("base64"),
+    };
+    const change = objectChangeFromImages(undefined, streamed);
+    const logged = changeLogItem(changeLogEntry(change, 1_000), 60);
+    assert.deepEqual(Buffer.from(logged[COMPRESSED_OBJECT_ATTRIBUTE] as Uint8Array), carried);
+    assert.deepEqual(JSON.parse(storedObjectJson(logged)), object);
+
+    // A deletion's entry is the last state stamped with a new version: compressed anew.
+    const deleted = objectChangeFromImages(streamed, undefined);
+    const tombstone = changeLogItem(changeLogEntry(deleted, 1_000), 60);
+    assert.notDeepEqual(Buffer.from(tombstone[COMPRESSED_OBJECT_ATTRIBUTE] as Uint8Array), carried);
+    assert.notEqual(JSON.parse(storedObjectJson(tombstone)).metadata.resourceVersion, "17");
+  });
+});

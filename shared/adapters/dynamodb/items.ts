@@ -13,6 +13,7 @@ import { indexedAddresses } from "#shared/core/pod-addresses.ts";
 import type { ChangeLogEntry } from "#shared/fanout/change-log.ts";
 import {
   COMPRESSED_OBJECT_ATTRIBUTE,
+  compressedObject,
   compressObjectJson,
   storedObjectJson,
 } from "#shared/fanout/stored-object.ts";
@@ -304,7 +305,7 @@ export function changeLogItem(entry: ChangeLogEntry, expiresAt: number): Item {
     resourceVersion: entry.resourceVersion,
     key: entry.key,
     ...(entry.namespace === undefined ? {} : { namespace: entry.namespace }),
-    [COMPRESSED_OBJECT_ATTRIBUTE]: compressObjectJson(JSON.stringify(entry.object)),
+    [COMPRESSED_OBJECT_ATTRIBUTE]: compressedObject(entry.object),
     ...(entry.previousLabels === undefined ? {} : { previousLabels: JSON.stringify(entry.previousLabels) }),
     [TABLE_KEYS.timeToLive]: expiresAt,
   };
