@@ -48,6 +48,9 @@ export interface TableSchema {
  *                               IP of each family, canonical form; podsByIPv4/IPv6, ipcache)
  *   group#<ns>  / svc#<name>    resourceVersion, record (M), deletedAtMs, expiresAt, groupVersion
  *   node#<name> / #node         resourceVersion, record (M), deletedAtMs, expiresAt
+ *   zoneEpoch   / #epoch        epoch (N): incremented by every Node commit that changes what a
+ *                               zone read answers (a node created, deleted, or moved to another
+ *                               zone); a group commit that read zones checks it is unchanged
  *   #pending    / <ns>          commitId, sinceMs, version: registry of pending multi-transaction
  *                               commits, so garbage collection can finish them
  *   intent#<ns>#<commitId> / chunk#<n>   data (B): serialized operations of a multi-transaction
