@@ -5,7 +5,8 @@
  *
  * Per ingest batch, one TransactWriteItems per namespace group: the group's meta item and each
  * changed pod, Service or Namespace record (≤ 1 KB each, on group#<ns>), and each slice or
- * identity write as its slices-table item, and what the store's own plan of the commit adds
+ * identity write as its slices-table item (and its entry on the keys-only kind index when it
+ * creates or deletes the object), and what the store's own plan of the commit adds
  * (group-commit-plan.ts, through the model's planning store): the identity reference-count updates
  * and the condition checks on what the reconcile read outside the group (a ConditionCheck in a
  * transaction is billed as a transactional write of its item); each Node event is a plain
@@ -32,17 +33,21 @@ import { CHANGE_LOG_RETENTION_MS, changeLogEntry } from "#shared/fanout/change-l
 import type { ObjectChange } from "#shared/fanout/change-routing.ts";
 import {
   documentItemBytes,
+  type IndexEntryChange,
   itemWriteUnits,
   type KeyedWriteUnits,
   type TableWriteLayout,
 } from "../write-units.ts";
 
 export function writeLayoutOf(schema: TableSchema): TableWriteLayout {
+  const indexes = (projection: "ALL" | "KEYS_ONLY") =>
+    schema.globalIndexes
+      .filter((index) => index.projection === projection)
+      .map((index) => ({ name: index.name, partitionKey: index.partitionKey }));
   return {
     partitionKey: schema.partitionKey,
-    copyingIndexes: schema.globalIndexes
-      .filter((index) => index.projection === "ALL")
-      .map((index) => ({ name: index.name, partitionKey: index.partitionKey })),
+    copyingIndexes: indexes("ALL"),
+    keyIndexes: indexes("KEYS_ONLY"),
   };
 }
 
@@ -56,16 +61,33 @@ export type TouchedRecord =
   | { readonly kind: "Node"; readonly name: string }
   | { readonly kind: "Pod" | "Service" | "Namespace"; readonly namespace: string; readonly name: string };
 
-const put = (table: string, layout: TableWriteLayout, item: Item, transactional: boolean) =>
+const put = (
+  table: string,
+  layout: TableWriteLayout,
+  item: Item,
+  transactional: boolean,
+  indexEntry?: IndexEntryChange,
+) =>
   itemWriteUnits(
     table,
     layout,
-    { bytes: documentItemBytes(item), keyOf: (attribute) => stringOf(item[attribute]) },
+    { bytes: documentItemBytes(item), keyOf: (attribute) => stringOf(item[attribute]), indexEntry },
     transactional,
   );
 
-const byKey = (table: string, layout: TableWriteLayout, key: Item, transactional: boolean) =>
-  itemWriteUnits(table, layout, { bytes: 1, keyOf: (attribute) => stringOf(key[attribute]) }, transactional);
+const byKey = (
+  table: string,
+  layout: TableWriteLayout,
+  key: Item,
+  transactional: boolean,
+  indexEntry?: IndexEntryChange,
+) =>
+  itemWriteUnits(
+    table,
+    layout,
+    { bytes: 1, keyOf: (attribute) => stringOf(key[attribute]), indexEntry },
+    transactional,
+  );
 
 /** The ingest function's writes for one batch; `commits`: its group commits as the store plans them. */
 export function ingestWriteUnits(
@@ -91,9 +113,16 @@ export function ingestWriteUnits(
   }
   for (const write of writes) {
     out.push(
+      // A create enters the keys-only kind index, a delete leaves it; an update keeps its keys.
       ...(write.op === "delete"
-        ? byKey("slices", SLICES, { ...sliceKey(write.object), ...deletedIndexKeys(write) }, true)
-        : put("slices", SLICES, sliceItem(write.object, write.sourceTimeMs), true)),
+        ? byKey("slices", SLICES, { ...sliceKey(write.object), ...deletedIndexKeys(write) }, true, "leaves")
+        : put(
+            "slices",
+            SLICES,
+            sliceItem(write.object, write.sourceTimeMs),
+            true,
+            write.op === "create" ? "enters" : undefined,
+          )),
     );
   }
   for (const commit of commits) {
@@ -119,7 +148,10 @@ export function changeLogWriteUnits(changes: readonly ObjectChange[], atMs: numb
 function deletedIndexKeys(write: ObjectWrite): Item {
   const item = sliceItem(write.object, write.sourceTimeMs);
   return Object.fromEntries(
-    SLICES.copyingIndexes.map((index) => [index.partitionKey, item[index.partitionKey]]),
+    [...SLICES.copyingIndexes, ...(SLICES.keyIndexes ?? [])].map((index) => [
+      index.partitionKey,
+      item[index.partitionKey],
+    ]),
   );
 }
 
