@@ -63,6 +63,12 @@ const settingsSchema = z
       .optional(),
     /** Production: tables RETAINed, point-in-time recovery, deletion protection. */
     production: flag,
+    /**
+     * Keep the slices table's former kind index (byKindShard, projection ALL) next to
+     * byKindShardKeys: the first of the two deploys that upgrade a stack built with it, since a
+     * table update creates or deletes one index at most (docs/aws.md, "Upgrading a deployed stack").
+     */
+    legacyKindIndex: flag,
     /** Zones with their own EndpointSlice topic (topology-aware subsetting). */
     zones: nameList
       .pipe(

@@ -49,7 +49,10 @@ export class SlicelineStack extends Stack {
       maxReceiveCount: settings.maxReceiveCount,
       consumerTimeoutSeconds: settings.ingestTimeoutSeconds,
     });
-    this.tables = new SlicelineTables(this, "Tables", { production: settings.production });
+    this.tables = new SlicelineTables(this, "Tables", {
+      production: settings.production,
+      legacyKindIndex: settings.legacyKindIndex,
+    });
     this.ingest = new Ingest(this, "Ingest", { queues: this.queues, tables: this.tables, settings });
     this.topics = new ChangeTopics(this, "ChangeTopics", { zones: settings.zones });
     this.fanout = new Fanout(this, "Fanout", { tables: this.tables, topics: this.topics, settings });

@@ -1,6 +1,6 @@
 /**
  * Upgrades a deployed slices table to the current item layout (docs/aws.md, "Upgrading the slices
- * table"): items written before the kind index was sharded lack `kindShard`, so the byKindShard
+ * table"): items written before the kind index was sharded lack `kindShard`, so the kind
  * index does not hold them and cluster-wide lists miss them until ingest rewrites them; items
  * written before compression carry their object as JSON text. Each such item is put again in the
  * current layout (shared/adapters/dynamodb/slices-layout-upgrade.ts), on condition that its

@@ -143,7 +143,9 @@ export class ReadApi extends Construct {
    */
   grantApiTo(fn: LambdaFunction): void {
     const tables = this.#tables;
-    grantTableTo(fn, tables.slices, READER_ACCESS);
+    // Cluster-wide lists and /v1/stats: keys from the keys-only kind index, objects (or their
+    // resourceVersions) from the table in BatchGetItems.
+    grantTableTo(fn, tables.slices, [...READER_ACCESS, "BatchGetItem"]);
     grantTableTo(fn, tables.identities, READER_ACCESS);
     // ipcache: IP -> pod through the state table's IP indexes; /v1/stats: the pipeline's
     // per-minute counters, one BatchGetItem of the last minutes' keys; watches: the change log.

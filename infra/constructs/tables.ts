@@ -16,10 +16,17 @@ import {
 } from "aws-cdk-lib/aws-dynamodb";
 import { Construct } from "constructs";
 import { LOGICAL_IDS } from "#shared/config/resources.ts";
-import { TABLE_SCHEMAS, type TableSchema } from "#shared/config/table-schemas.ts";
+import {
+  type IndexSchema,
+  LEGACY_SLICES_KIND_INDEX,
+  TABLE_SCHEMAS,
+  type TableSchema,
+} from "#shared/config/table-schemas.ts";
 
 export interface SlicelineTablesProps {
   readonly production: boolean;
+  /** Keep the slices table's former kind index next to the current one (an upgrade's first deploy). */
+  readonly legacyKindIndex?: boolean;
 }
 
 /** A table together with the schema it was built from (its env var name, its indexes). */
@@ -28,7 +35,12 @@ export interface SlicelineTable {
   readonly table: Table;
 }
 
-function buildTable(scope: Construct, schema: TableSchema, production: boolean): Table {
+function buildTable(
+  scope: Construct,
+  schema: TableSchema,
+  production: boolean,
+  extraIndexes: readonly IndexSchema[] = [],
+): Table {
   const table = new Table(scope, schema.logicalId, {
     partitionKey: { name: schema.partitionKey, type: AttributeType.STRING },
     sortKey: { name: schema.sortKey, type: AttributeType.STRING },
@@ -40,7 +52,7 @@ function buildTable(scope: Construct, schema: TableSchema, production: boolean):
     deletionProtection: production,
     pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: production },
   });
-  for (const index of schema.globalIndexes) {
+  for (const index of [...schema.globalIndexes, ...extraIndexes]) {
     table.addGlobalSecondaryIndex({
       indexName: index.name,
       partitionKey: { name: index.partitionKey, type: AttributeType.STRING },
@@ -79,7 +91,14 @@ export class SlicelineTables extends Construct {
     super(scope, id);
     const byLogicalId = new Map<string, SlicelineTable>();
     for (const schema of TABLE_SCHEMAS) {
-      byLogicalId.set(schema.logicalId, { schema, table: buildTable(this, schema, props.production) });
+      const extra =
+        props.legacyKindIndex === true && schema.logicalId === LOGICAL_IDS.slicesTable
+          ? [LEGACY_SLICES_KIND_INDEX]
+          : [];
+      byLogicalId.set(schema.logicalId, {
+        schema,
+        table: buildTable(this, schema, props.production, extra),
+      });
     }
     const pick = (logicalId: string): SlicelineTable => {
       const found = byLogicalId.get(logicalId);

@@ -368,7 +368,7 @@ async function sendTraceEvents(
   }
 }
 
-/** Each table's partition key and the global secondary indexes that copy whole items (ProjectionType ALL). */
+/** Each table's partition key, the global secondary indexes that copy whole items (ProjectionType ALL) and those of keys only. */
 function writeLayouts(runner: LocalRunner): Record<string, TableWriteLayout> {
   const hashKey = (schema: unknown) =>
     String(
@@ -388,6 +388,9 @@ function writeLayouts(runner: LocalRunner): Record<string, TableWriteLayout> {
         partitionKey: hashKey(resource.Properties?.KeySchema ?? []),
         copyingIndexes: indexes
           .filter((index) => index.Projection?.ProjectionType === "ALL")
+          .map((index) => ({ name: String(index.IndexName), partitionKey: hashKey(index.KeySchema ?? []) })),
+        keyIndexes: indexes
+          .filter((index) => index.Projection?.ProjectionType === "KEYS_ONLY")
           .map((index) => ({ name: String(index.IndexName), partitionKey: hashKey(index.KeySchema ?? []) })),
       };
       return [[name, layout]];

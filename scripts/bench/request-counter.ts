@@ -5,8 +5,10 @@
  *
  * DynamoDB write units are estimated from the request bodies with the benchmark's one rule
  * (write-units.ts: DynamoDB's item size, twice inside a transaction, once more on every index that
- * copies whole items), attributed to the partition keys they land on (`setWriteLayouts`, from the
- * template's tables), so the busiest key's share is measured, not assumed.
+ * copies whole items, an entry on a keys-only index when a create enters it or a delete leaves
+ * it), attributed to the partition keys they land on (`setWriteLayouts`, from the template's
+ * tables), so the busiest key's share is measured, not assumed. A delete names only the item's
+ * key: the keys-only index keys it leaves are those its last put carried (IndexKeyMemory).
  *
  * With a fault injector (scripts/local/fault-proxy.ts, the fault suite), a request the injector
  * picks is answered with an AWS error, never answered (held until stop), or has its connection
@@ -22,8 +24,10 @@ import {
 import type { AddressInfo } from "node:net";
 import { faultAnswer, type ProxyFault, type RequestFaultInjector } from "#scripts/local/fault-proxy.ts";
 import {
+  type IndexEntryChange,
   itemWriteUnits,
   type KeyedWriteUnits,
+  putCreates,
   type TableWriteLayout,
   WriteUnitLedger,
   wireItemBytes,
@@ -73,6 +77,8 @@ export async function startCountingProxy(
   const targetUrl = new URL(target);
   let counts = emptyCounts();
   let layouts: Readonly<Record<string, TableWriteLayout>> = {};
+  // Outlives reset(): items put during a run's load are deleted during its measurement.
+  const indexKeys = new IndexKeyMemory();
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -82,7 +88,7 @@ export async function startCountingProxy(
       counts.requests[action] = (counts.requests[action] ?? 0) + 1;
       counts.bytesIn += body.length;
       if (action.startsWith("dynamodb:")) {
-        const units = writeUnitsByKey(action, body, (table) => layouts[table]);
+        const units = writeUnitsByKey(action, body, (table) => layouts[table], indexKeys);
         counts.writeUnitsByKey.add(units);
         counts.writeUnits += units.reduce((sum, entry) => sum + entry.units, 0);
       }
@@ -199,10 +205,47 @@ function formParameter(form: Buffer, name: string): string | undefined {
 
 type WireItem = Record<string, unknown>;
 
+/**
+ * The keys-only index keys of the items put (by table and item key), so that a delete, which
+ * names the key alone, is attributed to the index keys the item leaves.
+ */
+export class IndexKeyMemory {
+  readonly #byItem = new Map<string, Record<string, string>>();
+
+  remember(table: string, layout: TableWriteLayout | undefined, item: WireItem | undefined): void {
+    const indexes = layout?.keyIndexes ?? [];
+    if (item === undefined || indexes.length === 0) return;
+    const values: Record<string, string> = {};
+    for (const index of indexes) {
+      const value = stringOf(item[index.partitionKey]);
+      if (value !== undefined) values[index.partitionKey] = value;
+    }
+    const key = itemKeyOf(table, item);
+    if (Object.keys(values).length === 0) this.#byItem.delete(key);
+    else this.#byItem.set(key, values);
+  }
+
+  /** The index keys the item last put with carried; forgotten (the item is deleted). */
+  forget(table: string, key: WireItem | undefined): Readonly<Record<string, string>> {
+    if (key === undefined) return {};
+    const itemKey = itemKeyOf(table, key);
+    const values = this.#byItem.get(itemKey) ?? {};
+    this.#byItem.delete(itemKey);
+    return values;
+  }
+}
+
+function itemKeyOf(table: string, item: WireItem): string {
+  return `${table}|${stringOf(item.pk) ?? ""}|${stringOf(item.sk) ?? ""}`;
+}
+
 interface WriteRequestBody {
   TableName?: string;
   Item?: WireItem;
-  TransactItems?: Array<Record<string, { TableName?: string; Item?: WireItem; Key?: WireItem }>>;
+  ConditionExpression?: string;
+  TransactItems?: Array<
+    Record<string, { TableName?: string; Item?: WireItem; Key?: WireItem; ConditionExpression?: string }>
+  >;
   RequestItems?: Record<
     string,
     Array<{ PutRequest?: { Item?: WireItem }; DeleteRequest?: { Key?: WireItem } }>
@@ -223,6 +266,7 @@ export function writeUnitsByKey(
   action: string,
   body: Buffer,
   layoutOf: (table: string) => TableWriteLayout | undefined = () => undefined,
+  indexKeys: IndexKeyMemory = new IndexKeyMemory(),
 ): KeyedWriteUnits[] {
   // Reads cost no write units: their bodies are not parsed at all.
   if (!WRITE_ACTIONS.has(action)) return [];
@@ -232,13 +276,22 @@ export function writeUnitsByKey(
   } catch {
     return [];
   }
-  const put = (table: string, item: WireItem | undefined, transactional: boolean) =>
-    itemWriteUnits(
+  const put = (
+    table: string,
+    item: WireItem | undefined,
+    condition: string | undefined,
+    transactional: boolean,
+  ) => {
+    const layout = layoutOf(table);
+    indexKeys.remember(table, layout, item);
+    const indexEntry: IndexEntryChange | undefined = putCreates(condition) ? "enters" : undefined;
+    return itemWriteUnits(
       table,
-      layoutOf(table),
-      { bytes: wireItemBytes(item ?? {}), keyOf: (attribute) => stringOf(item?.[attribute]) },
+      layout,
+      { bytes: wireItemBytes(item ?? {}), keyOf: (attribute) => stringOf(item?.[attribute]), indexEntry },
       transactional,
     );
+  };
   // Addressed by key: 1 unit, whatever the item's size.
   const byKey = (table: string, key: WireItem | undefined, transactional: boolean) =>
     itemWriteUnits(
@@ -247,27 +300,39 @@ export function writeUnitsByKey(
       { bytes: 1, keyOf: (attribute) => stringOf(key?.[attribute]) },
       transactional,
     );
+  // A delete leaves the keys-only indexes its item was in.
+  const remove = (table: string, key: WireItem | undefined, transactional: boolean) => {
+    const left = indexKeys.forget(table, key);
+    return itemWriteUnits(
+      table,
+      layoutOf(table),
+      { bytes: 1, keyOf: (attribute) => stringOf(key?.[attribute]) ?? left[attribute], indexEntry: "leaves" },
+      transactional,
+    );
+  };
   switch (action) {
     case "dynamodb:PutItem":
-      return put(parsed.TableName ?? "", parsed.Item, false);
+      return put(parsed.TableName ?? "", parsed.Item, parsed.ConditionExpression, false);
     case "dynamodb:UpdateItem":
-    case "dynamodb:DeleteItem":
       return byKey(parsed.TableName ?? "", parsed.Key, false);
+    case "dynamodb:DeleteItem":
+      return remove(parsed.TableName ?? "", parsed.Key, false);
     case "dynamodb:TransactWriteItems":
       return (parsed.TransactItems ?? []).flatMap((entry) => {
         const [type, operation] = Object.entries(entry)[0] ?? [];
         const table = operation?.TableName ?? "";
-        if (type === "Put") return put(table, operation?.Item, true);
+        if (type === "Put") return put(table, operation?.Item, operation?.ConditionExpression, true);
         // A condition check is billed as a transactional write of its item's key; it copies nothing.
         if (type === "ConditionCheck") return byKey(table, operation?.Key, true).slice(0, 1);
+        if (type === "Delete") return remove(table, operation?.Key, true);
         return byKey(table, operation?.Key, true);
       });
     case "dynamodb:BatchWriteItem":
       return Object.entries(parsed.RequestItems ?? {}).flatMap(([table, entries]) =>
         entries.flatMap((entry) =>
           entry.PutRequest !== undefined
-            ? put(table, entry.PutRequest.Item, false)
-            : byKey(table, entry.DeleteRequest?.Key, false),
+            ? put(table, entry.PutRequest.Item, undefined, false)
+            : remove(table, entry.DeleteRequest?.Key, false),
         ),
       );
     default:

@@ -119,6 +119,7 @@ export async function modelStrategies(trace: Trace, options: ModelOptions = {}):
       best.onBatch(batch);
       bestAllZones.onBatch(batch);
     },
+    { planCommits: true },
   );
 
   const strategies: Strategy[] = [...perEvent, ces50, ces100, best, bestAllZones];

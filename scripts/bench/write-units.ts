@@ -9,9 +9,15 @@
  *    digits, maps and lists 3 bytes plus their elements, booleans and nulls 1 byte.
  *  - The write lands on the table's partition key of the item, and again, with the same units, on
  *    the partition key of every index that copies whole items (projection ALL) when the item has
- *    that index's key attribute (sparse indexes skip items without it). KEYS_ONLY index entries
- *    are left out: below 1 KB, and written only when an indexed key changes (a create, a delete, a
- *    pod moving), which DynamoDB does not bill on other updates.
+ *    that index's key attribute (sparse indexes skip items without it).
+ *  - An index that holds keys only (KEYS_ONLY) is written only when an item's index keys change:
+ *    when it enters the index or leaves it. Its entry is under 1 KB: 1 unit, 2 inside a
+ *    transaction (priced as the write it comes from, as the copies above are). What a request
+ *    shows is counted: a put conditioned on the item not existing (`attribute_not_exists(pk)`: a
+ *    create) enters each such index whose key the item has, a delete leaves the indexes it was in;
+ *    other puts and updates are taken to keep their index keys, which holds for slices (their
+ *    index keys follow from their key) and leaves out a pod changing node or IP, and an identity
+ *    becoming a garbage-collection candidate or ceasing to be one.
  *  - Deletes and updates (addressed by key) cost 1 unit (2 in a transaction) on the item's key and
  *    on each copying index (an update may move the item there; counted as if it did).
  */
@@ -26,7 +32,12 @@ export interface TableWriteLayout {
   readonly partitionKey: string;
   /** Indexes with projection ALL: each item write is copied there whole. */
   readonly copyingIndexes: readonly IndexWriteLayout[];
+  /** Indexes with projection KEYS_ONLY: written when an item enters or leaves them. */
+  readonly keyIndexes?: readonly IndexWriteLayout[];
 }
+
+/** An item entering the keys-only indexes (a create) or leaving them (a delete); absent: neither. */
+export type IndexEntryChange = "enters" | "leaves";
 
 export interface KeyedWriteUnits {
   /** "<table>|<partition key value>" or "<table>/<index>|<index key value>" */
@@ -116,7 +127,11 @@ export function unitsOfBytes(bytes: number): number {
 export function itemWriteUnits(
   table: string,
   layout: TableWriteLayout | undefined,
-  write: { readonly bytes: number; readonly keyOf: (attribute: string) => string | undefined },
+  write: {
+    readonly bytes: number;
+    readonly keyOf: (attribute: string) => string | undefined;
+    readonly indexEntry?: IndexEntryChange | undefined;
+  },
   transactional: boolean,
 ): KeyedWriteUnits[] {
   const units = unitsOfBytes(write.bytes) * (transactional ? 2 : 1);
@@ -126,7 +141,19 @@ export function itemWriteUnits(
     const value = write.keyOf(index.partitionKey);
     if (value !== undefined) out.push({ key: `${table}/${index.name}|${value}`, units });
   }
+  if (write.indexEntry !== undefined) {
+    for (const index of layout?.keyIndexes ?? []) {
+      const value = write.keyOf(index.partitionKey);
+      if (value !== undefined)
+        out.push({ key: `${table}/${index.name}|${value}`, units: transactional ? 2 : 1 });
+    }
+  }
   return out;
+}
+
+/** A put's condition says the item is new (a create): it enters the keys-only indexes. */
+export function putCreates(condition: string | undefined): boolean {
+  return condition?.includes("attribute_not_exists(pk)") === true;
 }
 
 /** Units by key, accumulated; the busiest key is the partition-throughput limit's demand. */

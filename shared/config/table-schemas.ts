@@ -10,7 +10,11 @@ export const INDEX_NAMES = {
   podsByNode: "podsByNode",
   podsByIPv4: "podsByIPv4",
   podsByIPv6: "podsByIPv6",
-  slicesByKindShard: "byKindShard",
+  /**
+   * Keys only (byKindShard before it, which copied whole items): a new name, because DynamoDB
+   * cannot change an index's projection in place (docs/aws.md, "Table layout").
+   */
+  slicesByKindShard: "byKindShardKeys",
   gcCandidates: "gcCandidates",
 } as const;
 
@@ -48,6 +52,9 @@ export interface TableSchema {
  *                               IP of each family, canonical form; podsByIPv4/IPv6, ipcache)
  *   group#<ns>  / svc#<name>    resourceVersion, record (M), deletedAtMs, expiresAt, groupVersion
  *   node#<name> / #node         resourceVersion, record (M), deletedAtMs, expiresAt
+ *   zoneEpoch   / #epoch        epoch (N): incremented by every Node commit that changes what a
+ *                               zone read answers (a node created, deleted, or moved to another
+ *                               zone); a group commit that read zones checks it is unchanged
  *   #pending    / <ns>          commitId, sinceMs, version: registry of pending multi-transaction
  *                               commits, so garbage collection can finish them
  *   intent#<ns>#<commitId> / chunk#<n>   data (B): serialized operations of a multi-transaction
@@ -79,12 +86,14 @@ export const STATE_TABLE: TableSchema = {
 /**
  * Slices table items (pk / sk): one per output object.
  *   <kind>#<namespace, or "-" for cluster-scoped kinds> / <name>
- *   kind (S), kindShard (S, "<kind>#<0..15>" by a hash of nsName: the byKindShard index's key, so
- *   no index key takes all of a kind's writes), nsName (S, "<namespace>/<name>" or "<name>"),
+ *   kind (S), kindShard (S, "<kind>#<0..15>" by a hash of nsName: the byKindShardKeys index's key,
+ *   so no index key takes all of a kind's writes), nsName (S, "<namespace>/<name>" or "<name>"),
  *   resourceVersion (S), objectBr (B, the Kubernetes-shaped JSON, Brotli-compressed:
  *   shared/fanout/stored-object.ts; items written before carry the JSON text in object (S), read
  *   too), sourceTimeMs (N): earliest source event it carries.
- * Its stream (new and old images) drives the fan-out.
+ * Its stream (new and old images) drives the fan-out. The kind index holds keys only: DynamoDB
+ * writes it when an item enters or leaves it (a create, a delete), not when an object is
+ * rewritten in place; cluster-wide lists read keys from it and the objects from the table.
  */
 export const SLICES_TABLE: TableSchema = {
   logicalId: LOGICAL_IDS.slicesTable,
@@ -93,8 +102,26 @@ export const SLICES_TABLE: TableSchema = {
   sortKey: TABLE_KEYS.sortKey,
   stream: "NEW_AND_OLD_IMAGES",
   globalIndexes: [
-    { name: INDEX_NAMES.slicesByKindShard, partitionKey: "kindShard", sortKey: "nsName", projection: "ALL" },
+    {
+      name: INDEX_NAMES.slicesByKindShard,
+      partitionKey: "kindShard",
+      sortKey: "nsName",
+      projection: "KEYS_ONLY",
+    },
   ],
+};
+
+/**
+ * The slices table's kind index before it held keys only (projection ALL: every slice write was
+ * written to it again). A stack that has it keeps it for one deploy with `-c legacyKindIndex=true`
+ * while byKindShardKeys is created (one index created or deleted per table update), then drops it
+ * (docs/aws.md, "Upgrading a deployed stack"). Nothing reads it.
+ */
+export const LEGACY_SLICES_KIND_INDEX: IndexSchema = {
+  name: "byKindShard",
+  partitionKey: "kindShard",
+  sortKey: "nsName",
+  projection: "ALL",
 };
 
 /**

@@ -26,7 +26,15 @@ export interface ClusterStore {
     entry: Versioned<NodeRecord>,
     expected: Versioned<NodeRecord> | undefined,
   ): Promise<void>;
-  /** Zones of the given nodes (for endpoint topology); unknown nodes are absent. */
+  /**
+   * Zones of the given nodes (for endpoint topology); unknown nodes are absent. Called while a
+   * group loaded by loadGroup is being reconciled: if a Node commit that changes what this
+   * answers (a node created, deleted, or its zone changed) can land between this read and that
+   * group's commitGroup, the store must make the commit throw GroupConflictError (the DynamoDB
+   * store: a zone epoch every such Node commit bumps and every group commit that read zones
+   * checks). The in-memory store needs no rule: one engine uses it, group after group and Node
+   * after Node, so nothing lands in between.
+   */
   zonesOf(nodeNames: Iterable<string>): Promise<Map<string, string | undefined>>;
   /** Pods (namespace/name) scheduled on a node, so a zone change reaches their endpoints. */
   podsOnNode(nodeName: string): Promise<string[]>;

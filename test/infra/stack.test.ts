@@ -51,6 +51,7 @@ const production = synthApp({
     watcherSweepMinutes: "2",
     watchTimeoutSeconds: "300",
     watchReservedConcurrency: "20",
+    legacyKindIndex: "true",
   },
 });
 const productionTemplate = Template.fromStack(production.stack);
@@ -258,6 +259,23 @@ describe("tables", () => {
           assert.equal(definitions.get(index.sortKey), index.sortKeyType ?? "S");
       }
     }
+  });
+
+  it("keep the slices table's former kind index only when asked (an upgrade's first deploy)", () => {
+    const indexesOf = (built: typeof resources) =>
+      (
+        (built[LOGICAL_IDS.slicesTable]?.Properties?.GlobalSecondaryIndexes ?? []) as {
+          IndexName: string;
+          Projection: unknown;
+        }[]
+      )
+        .map((index) => [index.IndexName, index.Projection])
+        .sort();
+    assert.deepEqual(indexesOf(resources), [["byKindShardKeys", { ProjectionType: "KEYS_ONLY" }]]);
+    assert.deepEqual(indexesOf(productionResources), [
+      ["byKindShard", { ProjectionType: "ALL" }],
+      ["byKindShardKeys", { ProjectionType: "KEYS_ONLY" }],
+    ]);
   });
 
   it("streams new and old images of the slices table only", () => {

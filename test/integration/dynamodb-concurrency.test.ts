@@ -288,6 +288,78 @@ describe("concurrent ingest invocations", () => {
   });
 });
 
+/** A store that runs `afterZoneRead` once, right after the next zone read returns; it records commit errors. */
+class InterleavingStore extends DynamoClusterStore {
+  afterZoneRead: (() => Promise<void>) | undefined;
+  readonly commitErrors: unknown[] = [];
+
+  override async zonesOf(nodeNames: Iterable<string>): Promise<Map<string, string | undefined>> {
+    const zones = await super.zonesOf(nodeNames);
+    const hook = this.afterZoneRead;
+    this.afterZoneRead = undefined;
+    await hook?.();
+    return zones;
+  }
+
+  override async commitGroup(...args: Parameters<DynamoClusterStore["commitGroup"]>): Promise<void> {
+    try {
+      await super.commitGroup(...args);
+    } catch (error) {
+      this.commitErrors.push(error);
+      throw error;
+    }
+  }
+}
+
+describe("a Node commit between a group's zone read and its commit", () => {
+  async function setup() {
+    const settings = resolveSlicingSettings({ maxEndpointsPerSlice: 7, maxEndpointsPerCES: 5 });
+    const tables = await local.freshTables();
+    const sim = new ClusterSimulator();
+    await invocation(settings, tables).run([namespaceWithPods(sim, "shop", 6)]);
+    const store = new InterleavingStore(documentClient(local.client), tables, settings, { clock: () => NOW });
+    const engine = new SliceEngine({ settings, store, nowMs: () => NOW });
+    // Another ingest invocation commits a Node (its pods' groups are its own business, later).
+    const other = newStore(settings, tables);
+    const commitNodeElsewhere = async (change: (zone: string | undefined) => string | undefined) => {
+      const current = await other.loadNode("n0");
+      assert.ok(current?.record !== undefined);
+      const record = { ...current.record, zone: change(current.record.zone), internalIPs: ["10.9.9.9"] };
+      await other.commitNode("n0", { resourceVersion: "999999999", record }, current);
+    };
+    const endpointZoneOf = async (pod: string) => {
+      const slices = (await storedObjects(local.client, tables.slices)).EndpointSlice.values();
+      for (const slice of slices)
+        for (const endpoint of (slice as EndpointSlice).endpoints)
+          if (endpoint.targetRef.name === pod) return endpoint.zone;
+      throw new Error(`no endpoint of ${pod}`);
+    };
+    return { sim, store, engine, commitNodeElsewhere, endpointZoneOf };
+  }
+
+  it("makes the group's commit conflict on the zone epoch, and its replay sees the new zone", async () => {
+    const { sim, store, engine, commitNodeElsewhere, endpointZoneOf } = await setup();
+    assert.equal(await endpointZoneOf("p0"), "zone-n0");
+    store.afterZoneRead = () => commitNodeElsewhere(() => "zone-moved");
+    // p0 runs on n0: the group reads n0's zone (before the move), then n0 moves, then it commits.
+    const report = await engine.applyBatch(sourced([sim.setPodReady("shop", "p0", false)]));
+    assert.equal(report.conflictRetries, 1, "the first commit must conflict");
+    assert.equal(store.commitErrors.length, 1);
+    assert.ok(store.commitErrors[0] instanceof GroupConflictError);
+    assert.match(String((store.commitErrors[0] as Error).message), /zone epoch/);
+    assert.equal(await endpointZoneOf("p0"), "zone-moved", "the replay read the zone the Node commit stored");
+  });
+
+  it("an address-only Node change in the same place costs the group nothing", async () => {
+    const { sim, store, engine, commitNodeElsewhere, endpointZoneOf } = await setup();
+    store.afterZoneRead = () => commitNodeElsewhere((zone) => zone);
+    const report = await engine.applyBatch(sourced([sim.setPodReady("shop", "p0", false)]));
+    assert.equal(report.conflictRetries, 0);
+    assert.equal(store.commitErrors.length, 0);
+    assert.equal(await endpointZoneOf("p0"), "zone-n0");
+  });
+});
+
 describe("garbage collection during concurrent ingest", () => {
   it("never collects an identity a pod holds, and recreates label sets that come back", async () => {
     const settings = resolveSlicingSettings({ maxEndpointsPerCES: 3, identityGcGraceMs: 10_000 });

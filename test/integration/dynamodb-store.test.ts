@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import fc from "fast-check";
 import { ClusterSimulator, type SimEvent } from "#scripts/sim/cluster-simulator.ts";
 import {
@@ -13,9 +14,10 @@ import {
   type DynamoClusterStoreOptions,
 } from "#shared/adapters/dynamodb/cluster-store.ts";
 import { documentClient } from "#shared/adapters/dynamodb/create-store.ts";
+import { ZONE_EPOCH_ATTRIBUTE, ZONE_EPOCH_KEY } from "#shared/adapters/dynamodb/items.ts";
 import { IdentityExhaustedError } from "#shared/core/identity/identity-allocator.ts";
 import { ConditionalWriteError, MemoryClusterStore } from "#shared/core/memory-store.ts";
-import type { CiliumEndpointSlice, CiliumIdentity, EndpointSlice } from "#shared/core/model.ts";
+import type { CiliumEndpointSlice, CiliumIdentity, EndpointSlice, NodeRecord } from "#shared/core/model.ts";
 import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
 import { resolveSlicingSettings, type SlicingSettings } from "#shared/core/settings.ts";
 import { SliceEngine } from "#shared/core/slice-engine.ts";
@@ -355,6 +357,59 @@ describe("DynamoClusterStore nodes", () => {
     await engine.applyBatch(sourced(bigNamespace(sim, "spread", 9)));
     await engine.applyBatch(sourced([sim.deletePod("spread", "p3")]));
     assert.deepEqual((await store.podsOnNode("n0")).sort(), ["spread/p0", "spread/p6"]);
+  });
+});
+
+describe("the zone epoch", () => {
+  it("moves with every Node commit that changes a zone read, and with no other", async () => {
+    const settings = resolveSlicingSettings();
+    const { store, tables } = await dynamoStore(settings);
+    const client = documentClient(local.client);
+    const epoch = async () =>
+      Number(
+        (
+          await client.send(
+            new GetCommand({ TableName: tables.state, Key: ZONE_EPOCH_KEY, ConsistentRead: true }),
+          )
+        ).Item?.[ZONE_EPOCH_ATTRIBUTE] ?? 0,
+      );
+    let rv = 0;
+    const commit = async (record: NodeRecord | undefined) => {
+      const current = await store.loadNode("n1");
+      rv++;
+      await store.commitNode(
+        "n1",
+        record === undefined
+          ? { resourceVersion: String(rv), record, deletedAtMs: NOW }
+          : { resourceVersion: String(rv), record },
+        current,
+      );
+      return epoch();
+    };
+    assert.equal(await epoch(), 0);
+    assert.equal(await commit({ name: "n1", zone: "z1", internalIPs: [] }), 1, "created");
+    assert.equal(await commit({ name: "n1", zone: "z1", internalIPs: [] }), 1, "a heartbeat");
+    assert.equal(await commit({ name: "n1", zone: "z1", internalIPs: ["10.0.0.1"] }), 1, "addresses");
+    assert.equal(await commit({ name: "n1", zone: "z2", internalIPs: ["10.0.0.1"] }), 2, "moved");
+    assert.equal(await commit({ name: "n1", zone: undefined, internalIPs: [] }), 3, "zone label removed");
+    assert.equal(await commit(undefined), 4, "deleted");
+    assert.equal(await commit(undefined), 4, "deleted again (a resync)");
+    // A lost race on a zone-changing commit is the same ConditionalWriteError as a plain put's.
+    const stale = await store.loadNode("n1");
+    await store.commitNode(
+      "n1",
+      { resourceVersion: "100", record: { name: "n1", zone: "z3", internalIPs: [] } },
+      stale,
+    );
+    await assert.rejects(
+      store.commitNode(
+        "n1",
+        { resourceVersion: "101", record: { name: "n1", zone: "z4", internalIPs: [] } },
+        stale,
+      ),
+      ConditionalWriteError,
+    );
+    assert.equal(await epoch(), 5, "the lost commit bumped nothing");
   });
 });
 

@@ -63,7 +63,14 @@ describe("DynamoDB reader errors", () => {
       send: async () => {
         calls++;
         if (calls <= 3) throw new Error("transient");
-        return { Count: 1, ScannedCount: 2 };
+        // Two keys on every index shard (BatchGetItem finds no items for them).
+        return {
+          Items: [
+            { pk: "p", sk: "1" },
+            { pk: "p", sk: "2" },
+          ],
+          Responses: {},
+        };
       },
     } as unknown as DynamoDBDocumentClient;
     const reader = new DynamoSliceReader({
@@ -74,7 +81,7 @@ describe("DynamoDB reader errors", () => {
     });
     await assert.rejects(reader.stats());
     const stats = await reader.stats();
-    // Each of a kind's index shards answered ScannedCount 2.
+    // Each of a kind's index shards answered two keys.
     const perKind = 2 * KIND_INDEX_SHARDS;
     assert.deepEqual(stats.counts, {
       EndpointSlice: perKind,
@@ -88,9 +95,10 @@ describe("DynamoDB reader stats", () => {
   const NOW = Date.UTC(2026, 0, 1);
 
   /**
-   * Answers the cursor GetItem, each kind's COUNT query and the BatchGetItem of the pipeline's
-   * counters (from `counterItems`, keys left unprocessed `unprocessedRounds` times); records what
-   * was asked.
+   * Answers the cursor GetItem, each kind's index query (keys: 900 EndpointSlices and 10 of each
+   * other kind, all on shard 0), the BatchGetItem of their resourceVersions (30 EndpointSlices
+   * written in the window) and that of the pipeline's counters (from `counterItems`, keys left
+   * unprocessed `unprocessedRounds` times); records what was asked.
    */
   function recordingDocuments(
     allocated: number | undefined,
@@ -102,6 +110,16 @@ describe("DynamoDB reader stats", () => {
     const documents = {
       send: async (command: { input: Record<string, unknown> }) => {
         inputs.push(command.input);
+        const slices = (command.input.RequestItems as Record<string, { Keys: { pk: string; sk: string }[] }>)
+          ?.slices;
+        if (slices !== undefined) {
+          const recent = String((NOW - 60_000) * 1000);
+          const items = slices.Keys.map((key) => ({
+            ...key,
+            resourceVersion: key.pk === "EndpointSlice" && Number(key.sk) < 30 ? recent : "1000",
+          }));
+          return { Responses: { slices: items } };
+        }
         if (command.input.RequestItems !== undefined) {
           const { Keys } = (command.input.RequestItems as Record<string, { Keys: { pk: string }[] }>)
             .state as { Keys: { pk: string }[] };
@@ -113,9 +131,10 @@ describe("DynamoDB reader stats", () => {
         if (command.input.Key !== undefined)
           return { Item: allocated === undefined ? undefined : { allocated } };
         // Each kind's objects all on its shard 0, as if their names hashed alike.
-        const shard = (command.input.ExpressionAttributeValues as Record<string, string>)[":shard"];
-        if (shard === "EndpointSlice#0") return { ScannedCount: 900, Count: 30 };
-        return shard?.endsWith("#0") ? { ScannedCount: 10, Count: 0 } : { ScannedCount: 0, Count: 0 };
+        const shard = (command.input.ExpressionAttributeValues as Record<string, string>)[":shard"] ?? "";
+        const kind = shard.slice(0, shard.indexOf("#"));
+        const count = shard === "EndpointSlice#0" ? 900 : shard.endsWith("#0") ? 10 : 0;
+        return { Items: Array.from({ length: count }, (_, i) => ({ pk: kind, sk: String(i) })) };
       },
     } as unknown as DynamoDBDocumentClient;
     const reader = new DynamoSliceReader({
@@ -149,7 +168,7 @@ describe("DynamoDB reader stats", () => {
     assert.equal((await reader.stats()).identities.inUse, 0);
   });
 
-  it("counts all objects and those written in the last 5 minutes with the same COUNT query", async () => {
+  it("counts all objects from the index's keys and those written in the last 5 minutes from the table", async () => {
     const { inputs, reader } = recordingDocuments(0);
     const stats = await reader.stats();
     assert.deepEqual(stats.counts, { EndpointSlice: 900, CiliumEndpointSlice: 10, CiliumIdentity: 10 });
@@ -160,13 +179,15 @@ describe("DynamoDB reader stats", () => {
       CiliumIdentity: 0,
     });
     const queries = inputs.filter((input) => input.Key === undefined && input.RequestItems === undefined);
-    assert.equal(queries.length, 3 * KIND_INDEX_SHARDS, "one COUNT query per shard of each kind");
-    for (const query of queries) {
-      const values = query.ExpressionAttributeValues as Record<string, unknown>;
-      // The revision clock's version at now - 300 s: microseconds of wall time.
-      assert.equal(values[":since"], String((NOW - 300_000) * 1000));
-      assert.equal(values[":digits"], 16);
-      assert.equal(query.Select, "COUNT");
+    assert.equal(queries.length, 3 * KIND_INDEX_SHARDS, "one keys query per shard of each kind");
+    for (const query of queries) assert.equal(query.IndexName, "byKindShardKeys");
+    const reads = inputs.filter(
+      (input) => (input.RequestItems as Record<string, unknown>)?.slices !== undefined,
+    );
+    assert.equal(reads.length, 9 + 1 + 1, "resourceVersions read 100 keys at a time");
+    for (const read of reads) {
+      const request = (read.RequestItems as Record<string, { ProjectionExpression?: string }>).slices;
+      assert.equal(request?.ProjectionExpression, "pk, sk, resourceVersion");
     }
   });
 
@@ -178,7 +199,7 @@ describe("DynamoDB reader stats", () => {
       { pk: `stats#${minute - 6}`, sk: "#counts", eventsIn: 1_000_000 },
     ]);
     const { pipeline } = (await reader.stats()).rates;
-    const batchGets = inputs.filter((input) => input.RequestItems !== undefined);
+    const batchGets = inputs.filter(readsState);
     assert.equal(batchGets.length, 1);
     const requested = (batchGets[0]?.RequestItems ?? {}) as Record<string, { Keys: unknown[] }>;
     const keys = requested.state?.Keys;
@@ -205,6 +226,11 @@ describe("DynamoDB reader stats", () => {
     const route = createApiRouter({ reader: always.reader, onError: assert.fail });
     const response = await route({ method: "GET", path: "/v1/stats" });
     assert.equal(response.status, 429);
-    assert.equal(always.inputs.filter((input) => input.RequestItems !== undefined).length, 3);
+    assert.equal(always.inputs.filter(readsState).length, 3);
   });
 });
+
+/** A BatchGetItem of the state table (the pipeline's counters), not of the slices' versions. */
+function readsState(input: Record<string, unknown>): boolean {
+  return (input.RequestItems as Record<string, unknown> | undefined)?.state !== undefined;
+}

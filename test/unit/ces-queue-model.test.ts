@@ -42,7 +42,7 @@ function batch(atMs: number, measured: boolean, writes: ObjectWrite[]): ReplayBa
     conflictRetries: 0,
     failures: [],
   };
-  return { atMs, from: 0, to: 0, measured, report, baselineWrites: [] };
+  return { atMs, from: 0, to: 0, measured, report, baselineWrites: [], commits: [] };
 }
 
 describe("CES operator queue model", () => {

@@ -23,7 +23,7 @@ const NOW = 1_700_000_000_000;
 class PlanningStore extends MemoryClusterStore {
   readonly plans: GroupCommitPlan[] = [];
   readonly #books = new WeakMap<NamespaceGroup, GroupBook>();
-  zoneReads = new Map<string, string | undefined | null>();
+  zoneEpoch: number | undefined;
 
   override async commitGroup(group: NamespaceGroup, writes: readonly ObjectWrite[]): Promise<void> {
     const plan = planGroupCommit({
@@ -32,7 +32,7 @@ class PlanningStore extends MemoryClusterStore {
       book: this.#books.get(group),
       tombstoneRetentionMs: settings.tombstoneRetentionMs,
       nowMs: NOW,
-      zoneReads: this.zoneReads,
+      zoneEpoch: this.zoneEpoch,
     });
     await super.commitGroup(group, writes);
     group.markSaved();
@@ -169,22 +169,29 @@ describe("planGroupCommit", () => {
     assert.deepEqual(counts.sort(), [0, 2], "the old identity loses both pods, the new one gets them");
   });
 
-  it("checks every zone read, as read (null: unknown node)", async () => {
+  it("checks the zone epoch read before the zones, once, whatever the nodes read (0: no epoch item yet)", async () => {
     const h = harness();
-    h.store.zoneReads = new Map<string, string | undefined | null>([
-      ["n1", "z1"],
-      ["n2", null],
-      ["n3", undefined],
-    ]);
+    h.store.zoneEpoch = 7;
     const { request } = onlyPlan(await h.apply([h.sim.addNamespace("shop")]));
     assert.deepEqual(
-      request.checks?.map((op) => [op.key.pk, op.action.type, op.condition, op.values?.[":zone"]]),
-      [
-        ["node#n1", "check", "#record.#zone = :zone", "z1"],
-        ["node#n2", "check", "attribute_not_exists(#record)", undefined],
-        ["node#n3", "check", "attribute_exists(#record) AND attribute_not_exists(#record.#zone)", undefined],
-      ],
+      request.checks?.map((op) => [
+        op.key.pk,
+        op.key.sk,
+        op.action.type,
+        op.condition,
+        op.values?.[":epoch"],
+      ]),
+      [["zoneEpoch", "#epoch", "check", "#epoch = :epoch", 7]],
     );
+    h.store.zoneEpoch = 0;
+    const first = onlyPlan(await h.apply([h.sim.relabelNamespace("shop", { team: "a" })]));
+    assert.deepEqual(
+      first.request.checks?.map((op) => [op.condition, op.values]),
+      [["attribute_not_exists(#epoch)", undefined]],
+    );
+    h.store.zoneEpoch = undefined;
+    const none = onlyPlan(await h.apply([h.sim.relabelNamespace("shop", { team: "b" })]));
+    assert.deepEqual(none.request.checks, [], "a reconcile that read no zone checks nothing");
   });
 
   it("two writes of one object in a commit become one op: the first's condition, the last's item", async () => {
@@ -214,7 +221,7 @@ describe("planGroupCommit", () => {
       book: undefined,
       tombstoneRetentionMs: 1,
       nowMs: NOW,
-      zoneReads: new Map(),
+      zoneEpoch: undefined,
     });
     const slices = request.ops.filter((op) => op.table === "slices");
     assert.equal(slices.length, 1);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { actionOf, writeUnitsByKey, writeUnitsOf } from "#scripts/bench/request-counter.ts";
+import { actionOf, IndexKeyMemory, writeUnitsByKey, writeUnitsOf } from "#scripts/bench/request-counter.ts";
 import type { TableWriteLayout } from "#scripts/bench/write-units.ts";
 
 const body = (value: unknown) => Buffer.from(JSON.stringify(value));
@@ -48,6 +48,45 @@ describe("request counter", () => {
       { key: "slices/byKind|EndpointSlice", units: 6 },
       { key: "state|p", units: 2 },
       { key: "slices|q", units: 2 },
+    ]);
+  });
+
+  it("writes a keys-only index entry when a create enters it or a delete leaves it, never on an update", () => {
+    const keysOnly = (table: string): TableWriteLayout | undefined =>
+      table === "slices"
+        ? {
+            partitionKey: "pk",
+            copyingIndexes: [],
+            keyIndexes: [{ name: "byKindShardKeys", partitionKey: "kindShard" }],
+          }
+        : undefined;
+    const memory = new IndexKeyMemory();
+    const slice = item(1500, { sk: { S: "s" }, kindShard: { S: "EndpointSlice#3" } }); // 2 units
+    const put = (condition: string) =>
+      body({
+        TransactItems: [{ Put: { TableName: "slices", Item: slice, ConditionExpression: condition } }],
+      });
+    assert.deepEqual(
+      writeUnitsByKey("dynamodb:TransactWriteItems", put("attribute_not_exists(pk)"), keysOnly, memory),
+      [
+        { key: "slices|p", units: 4 },
+        { key: "slices/byKindShardKeys|EndpointSlice#3", units: 2 },
+      ],
+    );
+    assert.deepEqual(
+      writeUnitsByKey("dynamodb:TransactWriteItems", put("#rv = :expected"), keysOnly, memory),
+      [{ key: "slices|p", units: 4 }],
+    );
+    const remove = body({
+      TransactItems: [{ Delete: { TableName: "slices", Key: { pk: { S: "p" }, sk: { S: "s" } } } }],
+    });
+    assert.deepEqual(writeUnitsByKey("dynamodb:TransactWriteItems", remove, keysOnly, memory), [
+      { key: "slices|p", units: 2 },
+      { key: "slices/byKindShardKeys|EndpointSlice#3", units: 2 },
+    ]);
+    // Forgotten once deleted: a second delete of the key leaves nothing.
+    assert.deepEqual(writeUnitsByKey("dynamodb:TransactWriteItems", remove, keysOnly, memory), [
+      { key: "slices|p", units: 2 },
     ]);
   });
 

@@ -9,11 +9,13 @@
 
 import { BaselineObserver, type BaselineWrite } from "#scripts/bench/baselines/baseline-observer.ts";
 import type { Trace } from "#scripts/bench/types.ts";
+import type { CommitRequest } from "#shared/adapters/dynamodb/group-commit.ts";
 import { MemoryClusterStore } from "#shared/core/memory-store.ts";
 import type { SlicingSettings } from "#shared/core/settings.ts";
 import { type BatchReport, SliceEngine } from "#shared/core/slice-engine.ts";
 import { parseMessageBody } from "#shared/k8s/parse-message.ts";
 import type { WatchEvent } from "#shared/k8s/watch-event-schema.ts";
+import { PlanningMemoryStore } from "./planning-store.ts";
 
 const LOAD_BATCH = 1_000;
 
@@ -27,6 +29,8 @@ export interface ReplayBatch {
   readonly report: BatchReport;
   /** What the comparison baselines would have written (only when the replay counts them). */
   readonly baselineWrites: readonly BaselineWrite[];
+  /** The group commits as the DynamoDB store would plan them (only when the replay plans them). */
+  readonly commits: readonly CommitRequest[];
 }
 
 export type Batching = { readonly kind: "event" } | { readonly kind: "window"; readonly windowMs: number };
@@ -49,10 +53,13 @@ export async function replay(
   settings: SlicingSettings,
   batching: Batching,
   onBatch: (batch: ReplayBatch) => void,
-  options: { readonly baselines?: boolean } = {},
+  options: { readonly baselines?: boolean; readonly planCommits?: boolean } = {},
 ): Promise<void> {
   let nowMs = 0;
-  const store = new MemoryClusterStore(settings, { keepObjects: false });
+  const store =
+    options.planCommits === true
+      ? new PlanningMemoryStore(settings, () => nowMs, { keepObjects: false })
+      : new MemoryClusterStore(settings, { keepObjects: false });
   const observer = options.baselines === true ? new BaselineObserver() : undefined;
   const engine = new SliceEngine({ settings, store, nowMs: () => nowMs, ...(observer && { observer }) });
   const run = async (from: number, to: number, atMs: number, measured: boolean) => {
@@ -62,7 +69,8 @@ export async function replay(
       batch.push({ event: parsed[i] as WatchEvent, sourceTimeMs: trace.events[i]?.atMs ?? atMs });
     }
     const report = await engine.applyBatch(batch);
-    onBatch({ atMs, from, to, measured, report, baselineWrites: observer?.drain() ?? [] });
+    const commits = store instanceof PlanningMemoryStore ? store.drainPlanned() : [];
+    onBatch({ atMs, from, to, measured, report, baselineWrites: observer?.drain() ?? [], commits });
   };
   for (let i = 0; i < trace.measuredFrom; i += LOAD_BATCH) {
     await run(i, Math.min(i + LOAD_BATCH, trace.measuredFrom), 0, false);

@@ -5,10 +5,15 @@
  *
  * Per ingest batch, one TransactWriteItems per namespace group: the group's meta item and each
  * changed pod, Service or Namespace record (≤ 1 KB each, on group#<ns>), and each slice or
- * identity write as its slices-table item; each Node event is a plain conditional put. Per stream
- * record, the fan-out's change-log entry (BatchWriteItem). Not counted: condition checks (read
- * units), redo-log chunks of commits over 100 items, identity reference-count updates.
+ * identity write as its slices-table item (and its entry on the keys-only kind index when it
+ * creates or deletes the object), and what the store's own plan of the commit adds
+ * (group-commit-plan.ts, through the model's planning store): the identity reference-count updates
+ * and the condition checks on what the reconcile read outside the group (a ConditionCheck in a
+ * transaction is billed as a transactional write of its item); each Node event is a plain
+ * conditional put. Per stream record, the fan-out's change-log entry (BatchWriteItem). Not counted:
+ * redo-log chunks of commits over 100 items, identity allocation (new label sets).
  */
+import type { CommitRequest } from "#shared/adapters/dynamodb/group-commit.ts";
 import {
   changeLogItem,
   groupPk,
@@ -17,49 +22,78 @@ import {
   sliceItem,
   sliceKey,
 } from "#shared/adapters/dynamodb/items.ts";
-import { SLICES_TABLE, STATE_TABLE, type TableSchema } from "#shared/config/table-schemas.ts";
+import {
+  IDENTITIES_TABLE,
+  SLICES_TABLE,
+  STATE_TABLE,
+  type TableSchema,
+} from "#shared/config/table-schemas.ts";
 import type { ObjectWrite } from "#shared/core/output-changes.ts";
 import { CHANGE_LOG_RETENTION_MS, changeLogEntry } from "#shared/fanout/change-log.ts";
 import type { ObjectChange } from "#shared/fanout/change-routing.ts";
 import {
   documentItemBytes,
+  type IndexEntryChange,
   itemWriteUnits,
   type KeyedWriteUnits,
   type TableWriteLayout,
 } from "../write-units.ts";
 
 export function writeLayoutOf(schema: TableSchema): TableWriteLayout {
+  const indexes = (projection: "ALL" | "KEYS_ONLY") =>
+    schema.globalIndexes
+      .filter((index) => index.projection === projection)
+      .map((index) => ({ name: index.name, partitionKey: index.partitionKey }));
   return {
     partitionKey: schema.partitionKey,
-    copyingIndexes: schema.globalIndexes
-      .filter((index) => index.projection === "ALL")
-      .map((index) => ({ name: index.name, partitionKey: index.partitionKey })),
+    copyingIndexes: indexes("ALL"),
+    keyIndexes: indexes("KEYS_ONLY"),
   };
 }
 
 const STATE = writeLayoutOf(STATE_TABLE);
 const SLICES = writeLayoutOf(SLICES_TABLE);
+const IDENTITIES = writeLayoutOf(IDENTITIES_TABLE);
+const LAYOUTS = { state: STATE, slices: SLICES, identities: IDENTITIES };
 
 /** What an ingest batch's event touched: a Node, or a record of a namespace group. */
 export type TouchedRecord =
   | { readonly kind: "Node"; readonly name: string }
   | { readonly kind: "Pod" | "Service" | "Namespace"; readonly namespace: string; readonly name: string };
 
-const put = (table: string, layout: TableWriteLayout, item: Item, transactional: boolean) =>
+const put = (
+  table: string,
+  layout: TableWriteLayout,
+  item: Item,
+  transactional: boolean,
+  indexEntry?: IndexEntryChange,
+) =>
   itemWriteUnits(
     table,
     layout,
-    { bytes: documentItemBytes(item), keyOf: (attribute) => stringOf(item[attribute]) },
+    { bytes: documentItemBytes(item), keyOf: (attribute) => stringOf(item[attribute]), indexEntry },
     transactional,
   );
 
-const byKey = (table: string, layout: TableWriteLayout, key: Item, transactional: boolean) =>
-  itemWriteUnits(table, layout, { bytes: 1, keyOf: (attribute) => stringOf(key[attribute]) }, transactional);
+const byKey = (
+  table: string,
+  layout: TableWriteLayout,
+  key: Item,
+  transactional: boolean,
+  indexEntry?: IndexEntryChange,
+) =>
+  itemWriteUnits(
+    table,
+    layout,
+    { bytes: 1, keyOf: (attribute) => stringOf(key[attribute]), indexEntry },
+    transactional,
+  );
 
-/** The ingest function's writes for one batch. */
+/** The ingest function's writes for one batch; `commits`: its group commits as the store plans them. */
 export function ingestWriteUnits(
   touched: readonly TouchedRecord[],
   writes: readonly ObjectWrite[],
+  commits: readonly CommitRequest[] = [],
 ): KeyedWriteUnits[] {
   const out: KeyedWriteUnits[] = [];
   const groups = new Set<string>();
@@ -79,10 +113,25 @@ export function ingestWriteUnits(
   }
   for (const write of writes) {
     out.push(
+      // A create enters the keys-only kind index, a delete leaves it; an update keeps its keys.
       ...(write.op === "delete"
-        ? byKey("slices", SLICES, { ...sliceKey(write.object), ...deletedIndexKeys(write) }, true)
-        : put("slices", SLICES, sliceItem(write.object, write.sourceTimeMs), true)),
+        ? byKey("slices", SLICES, { ...sliceKey(write.object), ...deletedIndexKeys(write) }, true, "leaves")
+        : put(
+            "slices",
+            SLICES,
+            sliceItem(write.object, write.sourceTimeMs),
+            true,
+            write.op === "create" ? "enters" : undefined,
+          )),
     );
+  }
+  for (const commit of commits) {
+    // Identity reference counts: updates by key.
+    for (const op of commit.ops)
+      if (op.table === "identities") out.push(...byKey("identities", IDENTITIES, { ...op.key }, true));
+    // A condition check is billed as a transactional write of its item's key; it copies nothing.
+    for (const check of commit.checks ?? [])
+      out.push(...byKey(check.table, LAYOUTS[check.table], { ...check.key }, true).slice(0, 1));
   }
   return out;
 }
@@ -99,7 +148,10 @@ export function changeLogWriteUnits(changes: readonly ObjectChange[], atMs: numb
 function deletedIndexKeys(write: ObjectWrite): Item {
   const item = sliceItem(write.object, write.sourceTimeMs);
   return Object.fromEntries(
-    SLICES.copyingIndexes.map((index) => [index.partitionKey, item[index.partitionKey]]),
+    [...SLICES.copyingIndexes, ...(SLICES.keyIndexes ?? [])].map((index) => [
+      index.partitionKey,
+      item[index.partitionKey],
+    ]),
   );
 }
 

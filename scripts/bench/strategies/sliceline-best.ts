@@ -95,7 +95,7 @@ export function slicelineBest(
     `Fan-out: ${options.fanoutBatchSize} stream records per invocation, one bundle per scope per invocation (split at 256 KiB), published to every scope's topic as the fan-out does (EndpointSlice, Cilium, EndpointSlice@<zone>, Agent@<zone>), subscribed or not; ${options.zoneOnly ? `every watcher is a zone-only node agent on its zone's ${agentScope("<zone>")} scope (Cilium kinds and its zone's EndpointSlice views in one bundle), so only those bundles are delivered` : `every watcher takes the ${CILIUM_SCOPE} and ${ENDPOINT_SLICE_SCOPE} scopes (whole EndpointSlices, what the baselines deliver), so each stream batch is two bundles to every watcher`}.`,
     `SQS ingest: the producer sends one {"events": [...]} body per ${options.producerFlushMs} ms (split at 256 KiB); one ReceiveMessage and one DeleteMessageBatch per 10 messages; idle long polls not counted.`,
     "Lambda: one ingest invocation per batching window with events; one fan-out invocation (and one stream GetRecords, free for Lambda triggers) per stream batch.",
-    "DynamoDB write units (model/store-write-units.ts, priced as the live pass prices them: write-units.ts): one TransactWriteItems per namespace group per batch at 2 WCU per started KB per item (group meta, each changed pod/Service/Namespace record at ≤1 KB, each slice/identity write as the adapter's item, once more on each index that copies whole items); each Node event is a 1-WCU conditional put; each stream record's change-log entry as the fan-out's item (BatchWriteItem, 1 WCU per KB); ConditionChecks (read units), identity reference counts and redo-log commits over 100 items are not counted. The busiest partition key's units are the capacity check's demand.",
+    "DynamoDB write units (model/store-write-units.ts, priced as the live pass prices them: write-units.ts): one TransactWriteItems per namespace group per batch at 2 WCU per started KB per item (group meta, each changed pod/Service/Namespace record at ≤1 KB, each slice/identity write as the adapter's item, once more on each index that copies whole items, an entry on a keys-only index when it creates or deletes the object; each identity reference-count update and each ConditionCheck the store's plan of the commit carries, a check billed as a transactional write of its item); each Node event is a 1-WCU conditional put; each stream record's change-log entry as the fan-out's item (BatchWriteItem, 1 WCU per KB); identity allocation and redo-log commits over 100 items are not counted. The busiest partition key's units are the capacity check's demand.",
     "Watchers: each delivered message is one SNS->SQS delivery, one ReceiveMessage and one DeleteMessage (no batching across messages: an upper bound at ~1 message per second).",
     `Re-list: every CES and identity plus ${options.zoneOnly ? "the watcher's zone view of every EndpointSlice" : "every EndpointSlice"}, as stored at re-list time.`,
   ];
@@ -190,7 +190,7 @@ export function slicelineBest(
     count("sqs.ingest.receive", Math.ceil(messages / SQS_BATCH));
     count("sqs.ingest.deleteBatch", Math.ceil(messages / SQS_BATCH));
     count("lambda.ingest.invocations", 1);
-    countWriteUnits(ingestWriteUnits(touchedRecords(trace, batch), batch.report.writes));
+    countWriteUnits(ingestWriteUnits(touchedRecords(trace, batch), batch.report.writes, batch.commits));
   };
 
   return {

@@ -58,6 +58,8 @@ import {
   slicePk,
   versionedFrom,
   withoutUndefined,
+  ZONE_EPOCH_ATTRIBUTE,
+  ZONE_EPOCH_KEY,
 } from "./items.ts";
 import { queryAllItems, scanPages } from "./paginate.ts";
 import { queryPartition } from "./query-partition.ts";
@@ -69,6 +71,7 @@ import {
   type RetryPolicy,
   retryingConflicts,
   sleep,
+  transact,
 } from "./transact.ts";
 
 export interface DynamoClusterStoreOptions {
@@ -104,13 +107,14 @@ export class DynamoClusterStore implements ClusterStore {
   readonly #books = new WeakMap<NamespaceGroup, GroupBook>();
   #lastPendingSweepMs = Number.NEGATIVE_INFINITY;
   /**
-   * Zones read for the group being processed (null: node unknown or deleted). The commit checks
-   * they are unchanged: a node's zone change writes the node, then finds its pods by index; a
-   * group commit that read the old zone and lands after that write must replay, or its pods'
-   * endpoints would keep the old zone (a write skew between the two). Like the engine, a store
-   * instance processes one group at a time: loadGroup starts the record afresh.
+   * The zone epoch (items.ts ZONE_EPOCH_KEY) read before the zones of the group being processed
+   * (undefined: it read none). The commit checks it is unchanged: a node's zone change writes the
+   * node and bumps the epoch in one transaction, then finds its pods by index; a group commit that
+   * read the old zone and lands after that write must replay, or its pods' endpoints would keep
+   * the old zone (a write skew between the two). One check per commit, whatever the nodes read.
+   * Like the engine, a store instance processes one group at a time: loadGroup starts afresh.
    */
-  readonly #zoneReads = new Map<string, string | undefined | null>();
+  #zoneEpoch: number | undefined;
   /** Commits that needed several transactions (for tests and metrics). */
   multiTransactionCommits = 0;
 
@@ -146,7 +150,7 @@ export class DynamoClusterStore implements ClusterStore {
 
   async loadGroup(namespace: string): Promise<NamespaceGroup> {
     this.identities.resetAttempt();
-    this.#zoneReads.clear();
+    this.#zoneEpoch = undefined;
     const cached = this.#cache.get(namespace);
     if (cached !== undefined) {
       this.#cache.delete(namespace); // handed out: back in only after a successful commit
@@ -230,7 +234,7 @@ export class DynamoClusterStore implements ClusterStore {
       book: this.#books.get(group),
       tombstoneRetentionMs: this.#settings.tombstoneRetentionMs,
       nowMs: this.#clock(),
-      zoneReads: this.#zoneReads,
+      zoneEpoch: this.#zoneEpoch,
     });
     const mode = await this.#committer.commit(request);
     if (mode === "multi") this.multiTransactionCommits++;
@@ -317,35 +321,65 @@ export class DynamoClusterStore implements ClusterStore {
     entry: Versioned<NodeRecord>,
     expected: Versioned<NodeRecord> | undefined,
   ): Promise<void> {
-    try {
-      await retryingConflicts(
-        () =>
-          this.#client.send(
-            new PutCommand({
+    const item = nodeItem(name, withoutUndefined(entry), this.#settings.tombstoneRetentionMs);
+    const condition = {
+      ConditionExpression: expected === undefined ? "attribute_not_exists(pk)" : "#rv = :expected",
+      ExpressionAttributeNames: expected === undefined ? undefined : { "#rv": "resourceVersion" },
+      ExpressionAttributeValues:
+        expected === undefined ? undefined : { ":expected": expected.resourceVersion },
+    };
+    let lost: boolean;
+    if (zoneReadOf(expected) === zoneReadOf(entry)) {
+      // Addresses, a heartbeat, or a tombstone's tombstone: no zone read answers differently.
+      try {
+        await retryingConflicts(
+          () =>
+            this.#client.send(new PutCommand({ TableName: this.#tables.state, Item: item, ...condition })),
+          this.#retry,
+        );
+        lost = false;
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+        lost = true;
+      }
+    } else {
+      // What zonesOf answers changes: bump the zone epoch with the node, atomically.
+      const outcome = await transact(
+        this.#client,
+        [
+          { Put: { TableName: this.#tables.state, Item: item, ...withoutUndefined(condition) } },
+          {
+            Update: {
               TableName: this.#tables.state,
-              Item: nodeItem(name, withoutUndefined(entry), this.#settings.tombstoneRetentionMs),
-              ConditionExpression: expected === undefined ? "attribute_not_exists(pk)" : "#rv = :expected",
-              ExpressionAttributeNames: expected === undefined ? undefined : { "#rv": "resourceVersion" },
-              ExpressionAttributeValues:
-                expected === undefined ? undefined : { ":expected": expected.resourceVersion },
-            }),
-          ),
+              Key: ZONE_EPOCH_KEY,
+              UpdateExpression: "SET #epoch = if_not_exists(#epoch, :zero) + :one",
+              ExpressionAttributeNames: { "#epoch": ZONE_EPOCH_ATTRIBUTE },
+              ExpressionAttributeValues: { ":zero": 0, ":one": 1 },
+            },
+          },
+        ],
         this.#retry,
       );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-      // Another invocation stored this version or a newer one: this write is stale, as the event
-      // would have been had it arrived after that one. Anything else is a real conflict.
-      const stored = await this.loadNode(name);
-      if (stored !== undefined && compareResourceVersions(stored.resourceVersion, entry.resourceVersion) >= 0)
-        return;
-      throw new ConditionalWriteError(`node ${name} changed concurrently`);
+      lost = !outcome.ok;
     }
+    if (!lost) return;
+    // Another invocation stored this version or a newer one: this write is stale, as the event
+    // would have been had it arrived after that one. Anything else is a real conflict.
+    const stored = await this.loadNode(name);
+    if (stored !== undefined && compareResourceVersions(stored.resourceVersion, entry.resourceVersion) >= 0)
+      return;
+    throw new ConditionalWriteError(`node ${name} changed concurrently`);
   }
 
+  /**
+   * Reads the zone epoch first (consistent), then the zones (consistent): a Node commit that
+   * changes a zone after the epoch read bumps it, and the group's commit, checking the epoch it
+   * read, conflicts; one that landed before is seen by the zone reads.
+   */
   async zonesOf(nodeNames: Iterable<string>): Promise<Map<string, string | undefined>> {
     const zones = new Map<string, string | undefined>();
     const names = [...new Set(nodeNames)];
+    if (names.length > 0 && this.#zoneEpoch === undefined) this.#zoneEpoch = await this.#readZoneEpoch();
     for (let start = 0; start < names.length; start += 100) {
       let keys: Array<Record<string, unknown>> = names.slice(start, start + 100).map((name) => nodeKey(name));
       for (let attempt = 0; keys.length > 0; attempt++) {
@@ -369,8 +403,14 @@ export class DynamoClusterStore implements ClusterStore {
         keys = result.UnprocessedKeys?.[this.#tables.state]?.Keys ?? [];
       }
     }
-    for (const name of names) this.#zoneReads.set(name, zones.has(name) ? zones.get(name) : null);
     return zones;
+  }
+
+  async #readZoneEpoch(): Promise<number> {
+    const result = await this.#client.send(
+      new GetCommand({ TableName: this.#tables.state, Key: ZONE_EPOCH_KEY, ConsistentRead: true }),
+    );
+    return Number(result.Item?.[ZONE_EPOCH_ATTRIBUTE] ?? 0);
   }
 
   /**
@@ -408,4 +448,13 @@ export class DynamoClusterStore implements ClusterStore {
     });
     return items.map((item) => String(item.podKey));
   }
+}
+
+/**
+ * What a zone read answers for a node in this state: absent (unknown or deleted), no zone, or
+ * the zone. A Node commit bumps the zone epoch exactly when this changes.
+ */
+function zoneReadOf(entry: Versioned<NodeRecord> | undefined): string {
+  if (entry?.record === undefined) return "\u0000absent";
+  return entry.record.zone === undefined ? "\u0000no zone" : `=${entry.record.zone}`;
 }

@@ -15,7 +15,6 @@ import {
   type Item,
   identityKey,
   itemKeyString,
-  nodeKey,
   podItem,
   podKeyOf,
   serviceItem,
@@ -23,6 +22,8 @@ import {
   sliceItem,
   sliceKey,
   withoutUndefined,
+  ZONE_EPOCH_ATTRIBUTE,
+  ZONE_EPOCH_KEY,
 } from "./items.ts";
 import { estimateBytes, type PlannedOp } from "./transact.ts";
 
@@ -42,8 +43,11 @@ export interface GroupCommitInput {
   readonly tombstoneRetentionMs: number;
   /** Stamped as unusedSinceMs on identities the commit leaves unused. */
   readonly nowMs: number;
-  /** Zones read while reconciling (null: node unknown or deleted); the commit checks them. */
-  readonly zoneReads: ReadonlyMap<string, string | undefined | null>;
+  /**
+   * The zone epoch read before the reconcile's zone reads (undefined: it read no zone); the
+   * commit checks it is unchanged, so no Node commit that changed a zone landed in between.
+   */
+  readonly zoneEpoch: number | undefined;
 }
 
 export interface GroupCommitPlan {
@@ -140,7 +144,7 @@ export function planGroupCommit(input: GroupCommitInput): GroupCommitPlan {
         ...(namespaceEntry === undefined ? {} : { ":namespace": namespaceFields(namespaceEntry) }),
       },
       ops: mergeSameItem(ops),
-      checks: [...input.zoneReads].map(([node, zone]) => zoneCheckOp(node, zone)),
+      checks: input.zoneEpoch === undefined ? [] : [zoneEpochCheckOp(input.zoneEpoch)],
     },
     book: { identities: new Map(group.podIdentities), created },
   };
@@ -205,23 +209,17 @@ function identityRefsOp(
   };
 }
 
-/** The node still has the zone reconcile read (null: still unknown or deleted). */
-function zoneCheckOp(node: string, zone: string | undefined | null): PlannedOp {
-  const condition =
-    zone === null
-      ? "attribute_not_exists(#record)"
-      : zone === undefined
-        ? "attribute_exists(#record) AND attribute_not_exists(#record.#zone)"
-        : "#record.#zone = :zone";
+/** No Node commit changed a zone since the reconcile read the epoch (0: the item did not exist). */
+function zoneEpochCheckOp(epoch: number): PlannedOp {
   return {
     table: "state",
-    key: nodeKey(node),
+    key: ZONE_EPOCH_KEY,
     action: { type: "check" },
-    condition,
-    names: { "#record": "record", "#zone": "zone" },
-    values: zone === null || zone === undefined ? undefined : { ":zone": zone },
+    condition: epoch === 0 ? "attribute_not_exists(#epoch)" : "#epoch = :epoch",
+    names: { "#epoch": ZONE_EPOCH_ATTRIBUTE },
+    values: epoch === 0 ? undefined : { ":epoch": epoch },
     bytes: 200,
-    label: `zone of node ${node}`,
+    label: `zone epoch ${epoch}`,
   };
 }
 

@@ -5,8 +5,9 @@
  * Small commits (up to 100 items and ~3.5 MB, which is nearly all of them) are ONE
  * TransactWriteItems: the group's meta item is updated on the condition `version = loaded` (and
  * no commit pending), next to the pod/Service records, the slice objects on their
- * resourceVersion conditions, the identity reference counts, and condition checks that the node
- * zones reconcile read are unchanged. Nothing else to explain.
+ * resourceVersion conditions, the identity reference counts, and a condition check that the zone
+ * epoch is still the one read before the reconcile's zone reads (cluster-store.ts). Nothing else
+ * to explain.
  *
  * Larger commits (a namespace label flip over hundreds of pods, a Service over many slices) use a
  * redo log, because DynamoDB has no transaction over 100 items:
@@ -112,8 +113,8 @@ export interface CommitRequest {
   readonly metaValues: Readonly<Record<string, unknown>>;
   readonly ops: readonly PlannedOp[];
   /**
-   * Condition checks on what the commit read outside the group (node zones). They belong to the
-   * commit point: in a multi-transaction commit only those that fit in the claim are checked.
+   * Condition checks on what the commit read outside the group (the zone epoch). They belong to
+   * the commit point: in a multi-transaction commit they go in the claim.
    */
   readonly checks?: readonly PlannedOp[];
 }

@@ -54,6 +54,14 @@ export const serviceKeyOf = (namespace: string, name: string): Key => ({
 });
 export const nodeKey = (name: string): Key => ({ pk: NODE_PREFIX + name, sk: NODE_SK });
 export const pendingKey = (namespace: string): Key => ({ pk: PENDING_PK, sk: namespace });
+/**
+ * The zone epoch: one counter (attribute ZONE_EPOCH_ATTRIBUTE) that every Node commit changing
+ * what a zone read answers (a node created, deleted, or its zone changed) increments in the same
+ * transaction. A group commit that read zones checks it is unchanged since before that read: one
+ * condition check per commit instead of one per node read (cluster-store.ts).
+ */
+export const ZONE_EPOCH_KEY: Key = { pk: "zoneEpoch", sk: "#epoch" };
+export const ZONE_EPOCH_ATTRIBUTE = "epoch";
 export const intentPk = (namespace: string, commitId: string): string => `intent#${namespace}#${commitId}`;
 export const intentChunkKey = (namespace: string, commitId: string, chunk: number): Key => ({
   pk: intentPk(namespace, commitId),

@@ -2,12 +2,15 @@
  * SliceReader over DynamoDB, following shared/config/table-schemas.ts:
  *
  *   slices table      pk "<kind>#<namespace or ->", sk name; kind, kindShard, nsName,
- *                     resourceVersion, object (JSON string), sourceTimeMs. GSI byKindShard
- *                     (kindShard "<kind>#<0..15>", nsName), all attributes.
+ *                     resourceVersion, objectBr (compressed JSON), sourceTimeMs. GSI
+ *                     byKindShardKeys (kindShard "<kind>#<0..15>", nsName), keys only.
  *     - a namespace's EndpointSlices: Query on pk (consistent read)
- *     - a kind across namespaces (and the cluster-scoped kinds): a Query on each byKindShard shard,
- *       merged in nsName order (shard-merge.ts), as one partition sorted by nsName would read
- *     - get: GetItem (consistent read); a cluster-scoped object by its name's shard
+ *     - a kind across namespaces (and the cluster-scoped kinds): a Query on each index shard for
+ *       keys, the objects of each page of keys read from the table (BatchGetItem, consistent
+ *       read, in the keys' order), merged in nsName order (shard-merge.ts), as one partition
+ *       sorted by nsName would read
+ *     - get: GetItem (consistent read); a cluster-scoped object: its key from its name's index
+ *       shard, then GetItem
  *   state table       group#<ns> / pod#<name> items of pods holding IPs carry ipv4 / ipv6 (the
  *                     writer's items.ts), the keys of the podsByIPv4 / podsByIPv6 indexes:
  *                     ipcache. record (M) is the PodRecord.
@@ -21,6 +24,7 @@
  * Across shards the key is the merge position (kind, nsName, pk, sk): every shard resumes after it.
  */
 import {
+  BatchGetCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   type GetCommandInput,
@@ -71,6 +75,7 @@ import {
 import { queryPages } from "./paginate.ts";
 import { DynamoPipelineCountsReader, PipelineCountsUnreadError } from "./pipeline-counts-reader.ts";
 import { ShardMerge, type ShardReader } from "./shard-merge.ts";
+import { backoffDelayMs, DEFAULT_RETRY_POLICY, sleep } from "./transact.ts";
 
 export interface DynamoSliceReaderOptions extends ListPagingOptions {
   readonly documents: DynamoDBDocumentClient;
@@ -147,7 +152,9 @@ export class DynamoSliceReader implements SliceReader {
       "dynamodb",
       kind,
       scoped,
-      plan.input.IndexName,
+      // The merged list's label, not the index's name: the order and the keys a continue token
+      // holds are the same whichever projection the index has (byKindShard before).
+      plan.input.IndexName === undefined ? undefined : MERGED_LIST_LABEL,
       options.labelSelector?.text,
       options.fieldSelector?.text,
     ]);
@@ -220,7 +227,13 @@ export class DynamoSliceReader implements SliceReader {
         ...(exclusiveStart === undefined ? {} : { ExclusiveStartKey: exclusiveStart }),
         Limit: limit,
       });
-      return { items: result.Items ?? [], lastEvaluatedKey: result.LastEvaluatedKey };
+      // The index holds keys only: the objects come from the table, in the keys' order. A key
+      // whose item is gone (deleted since the index, eventually consistent, listed it) is left out.
+      const items = await this.#slicesOf(result.Items ?? []);
+      return {
+        items: items as unknown as Record<string, unknown>[],
+        lastEvaluatedKey: result.LastEvaluatedKey,
+      };
     };
     const merge = new ShardMerge({
       shards,
@@ -276,8 +289,14 @@ export class DynamoSliceReader implements SliceReader {
         KeyConditionExpression: "kindShard = :shard AND nsName = :name",
         ExpressionAttributeValues: { ":shard": kindShardKey(kind, name), ":name": name },
       });
-      const item = found.Items?.[0];
-      return item === undefined ? undefined : parseObject(item as SliceItem).object;
+      const key = found.Items?.[0];
+      if (key === undefined) return undefined;
+      const stored = await this.#getItem({
+        TableName: this.#options.slicesTable,
+        Key: { pk: key.pk, sk: key.sk },
+        ConsistentRead: this.#consistent,
+      });
+      return stored.Item === undefined ? undefined : parseObject(stored.Item as SliceItem).object;
     }
     const result = await this.#getItem({
       TableName: this.#options.slicesTable,
@@ -389,7 +408,10 @@ export class DynamoSliceReader implements SliceReader {
     };
   }
 
-  /** All objects of a kind (ScannedCount) and those written at or after `since` (Count), over its shards. */
+  /**
+   * All objects of a kind (the index's keys, over its shards) and those written at or after
+   * `since` (their resourceVersion, read from the table: the index holds keys only).
+   */
   async #count(kind: OutputKind, since: string): Promise<{ total: number; recent: number }> {
     let total = 0;
     let recent = 0;
@@ -398,19 +420,61 @@ export class DynamoSliceReader implements SliceReader {
         TableName: this.#options.slicesTable,
         IndexName: SLICES_BY_KIND_INDEX,
         KeyConditionExpression: "kindShard = :shard",
-        // resourceVersion is a decimal string without leading zeros: longer is newer, and equal
-        // lengths compare as text.
-        FilterExpression:
-          "size(resourceVersion) > :digits OR (size(resourceVersion) = :digits AND resourceVersion >= :since)",
-        ExpressionAttributeValues: { ":shard": shard, ":since": since, ":digits": since.length },
-        Select: "COUNT",
+        ExpressionAttributeValues: { ":shard": shard },
       })) {
-        total += page.ScannedCount ?? 0;
-        recent += page.Count ?? 0;
+        const keys = page.Items ?? [];
+        total += keys.length;
+        for (const item of await this.#slicesOf(keys, "resourceVersion")) {
+          // resourceVersion is a decimal string without leading zeros: longer is newer, and
+          // equal lengths compare as text.
+          const version = String(item.resourceVersion ?? "");
+          if (version.length > since.length || (version.length === since.length && version >= since))
+            recent++;
+        }
       }
     };
     await throttlingAs429(Promise.all(kindShardKeys(kind).map(countShard)));
     return { total, recent };
+  }
+
+  /**
+   * The slices items of index keys, in the keys' order, read with BatchGetItem (100 keys a call,
+   * unprocessed keys read again with backoff; consistent reads unless the reader was built
+   * without); keys whose item is gone are left out. `attributes`: a projection besides the keys.
+   */
+  async #slicesOf(keys: readonly Record<string, unknown>[], attributes?: string): Promise<SliceItem[]> {
+    const table = this.#options.slicesTable;
+    const found = new Map<string, SliceItem>();
+    const keyString = (key: Record<string, unknown>) => `${String(key.pk)}\u0000${String(key.sk)}`;
+    const chunks: Array<Array<{ pk: unknown; sk: unknown }>> = [];
+    for (let start = 0; start < keys.length; start += BATCH_GET_KEYS)
+      chunks.push(keys.slice(start, start + BATCH_GET_KEYS).map((key) => ({ pk: key.pk, sk: key.sk })));
+    await Promise.all(
+      chunks.map(async (chunk) => {
+        let pending: Array<Record<string, unknown>> = chunk;
+        for (let attempt = 0; pending.length > 0; attempt++) {
+          if (attempt >= DEFAULT_RETRY_POLICY.attempts)
+            throw tooManyRequests("the store left keys unread; retry shortly", 1);
+          if (attempt > 0) await sleep(backoffDelayMs(DEFAULT_RETRY_POLICY, attempt));
+          const result = await throttlingAs429(
+            this.#documents.send(
+              new BatchGetCommand({
+                RequestItems: {
+                  [table]: {
+                    Keys: pending,
+                    ConsistentRead: this.#consistent,
+                    ...(attributes === undefined ? {} : { ProjectionExpression: `pk, sk, ${attributes}` }),
+                  },
+                },
+              }),
+            ),
+          );
+          for (const item of result.Responses?.[table] ?? []) found.set(keyString(item), item as SliceItem);
+          pending = result.UnprocessedKeys?.[table]?.Keys ?? [];
+        }
+      }),
+    );
+    return keys.flatMap((key) => found.get(keyString(key)) ?? []);
   }
 
   #plan(kind: OutputKind, namespaced: boolean, namespace: string | undefined): QueryPlan {
@@ -515,6 +579,12 @@ interface DynamoClaim extends IPClaim {
   readonly pod: PodRecord;
   readonly item: PodItem;
 }
+
+/** Keys per BatchGetItem (DynamoDB's limit). */
+const BATCH_GET_KEYS = 100;
+
+/** What a cluster-wide list's continue token is bound to (with the kind and selectors). */
+const MERGED_LIST_LABEL = "byKindShard";
 
 /** Pods read for one IP at most (one node's host-network pods all share its IP). */
 const MAX_IP_CLAIMS = 100;

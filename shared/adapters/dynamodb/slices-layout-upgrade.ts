@@ -1,6 +1,6 @@
 /**
  * Puts every slices item written by an earlier layout again in the current one (items.ts
- * upgradedSliceItem): items without `kindShard` are not in the byKindShard index, so cluster-wide
+ * upgradedSliceItem): items without `kindShard` are not in the kind index, so cluster-wide
  * lists miss them until rewritten; items with their object as JSON text are read as they are, but
  * cost more to store. Each put is conditional on the resourceVersion read, so an ingest write
  * that lands meanwhile (already in the current layout) wins. Run by scripts/migrate-slices-layout.ts.
