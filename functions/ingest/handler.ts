@@ -48,11 +48,19 @@ const writeGate =
         maxWaitMs: 5_000,
       });
 
+/**
+ * A batch's namespace groups reconciled at once: each group's commit is a few sequential round
+ * trips (its meta, the zone epoch, its transaction), and one after another they were most of an
+ * ingest invocation's time; the groups are independent units.
+ */
+const GROUP_CONCURRENCY = 4;
+
 export const handler = createIngestHandler({
   engine: new SliceEngine({
     settings,
     store: createDynamoClusterStore(dynamodb, environment.tables, settings),
     writeGate,
+    groupConcurrency: GROUP_CONCURRENCY,
   }),
   deadLetters: new SqsDeadLetterSink(sqs, environment.deadLetterQueueUrl),
   tombstoneRetentionMs: settings.tombstoneRetentionMs,

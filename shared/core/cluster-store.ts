@@ -33,9 +33,10 @@ export interface ClusterStore {
    * group's commitGroup, the store must make the commit throw GroupConflictError (the DynamoDB
    * store: a zone epoch every such Node commit bumps and every group commit that read zones
    * checks). The in-memory store needs no rule: one engine uses it, group after group and Node
-   * after Node, so nothing lands in between.
+   * after Node, so nothing lands in between. `namespace`: the group whose reconcile reads them
+   * (the engine may reconcile a batch's groups concurrently on one store).
    */
-  zonesOf(nodeNames: Iterable<string>): Promise<Map<string, string | undefined>>;
+  zonesOf(nodeNames: Iterable<string>, namespace: string): Promise<Map<string, string | undefined>>;
   /** Pods (namespace/name) scheduled on a node, so a zone change reaches their endpoints. */
   podsOnNode(nodeName: string): Promise<string[]>;
 
@@ -50,10 +51,15 @@ export interface ClusterStore {
 }
 
 export interface IdentityStore {
-  /** The id of this label set, allocated if new; each acquire is matched by one release. */
+  /**
+   * The id of this label set, allocated if new; each acquire is matched by one release.
+   * `namespace`: the group whose reconcile acquires it (`created` is reported once per attempt
+   * of that group's commit; the engine may reconcile a batch's groups concurrently).
+   */
   acquire(
     labels: Record<string, string>,
     nowMs: number,
+    namespace?: string,
   ): Promise<{ id: number; created: CiliumIdentity | undefined }>;
   release(id: number, nowMs: number): Promise<void>;
   /** Deletes identities unused for the grace period; returns their last stored objects. */

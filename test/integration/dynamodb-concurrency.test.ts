@@ -72,7 +72,8 @@ function newStore(settings: SlicingSettings, tables: Tables, options: DynamoClus
 /** One ingest function instance: its own store and engine, batches one after another. */
 function invocation(settings: SlicingSettings, tables: Tables, options: DynamoClusterStoreOptions = {}) {
   const store = newStore(settings, tables, options);
-  const engine = new SliceEngine({ settings, store, nowMs: () => NOW });
+  // Each invocation also reconciles its batch's groups concurrently, as the ingest function does.
+  const engine = new SliceEngine({ settings, store, nowMs: () => NOW, groupConcurrency: 3 });
   let conflictRetries = 0;
   let redeliveries = 0;
   return {
@@ -293,8 +294,11 @@ class InterleavingStore extends DynamoClusterStore {
   afterZoneRead: (() => Promise<void>) | undefined;
   readonly commitErrors: unknown[] = [];
 
-  override async zonesOf(nodeNames: Iterable<string>): Promise<Map<string, string | undefined>> {
-    const zones = await super.zonesOf(nodeNames);
+  override async zonesOf(
+    nodeNames: Iterable<string>,
+    namespace: string,
+  ): Promise<Map<string, string | undefined>> {
+    const zones = await super.zonesOf(nodeNames, namespace);
     const hook = this.afterZoneRead;
     this.afterZoneRead = undefined;
     await hook?.();
@@ -486,19 +490,21 @@ describe("identity allocation under concurrency", () => {
   });
 });
 
-describe("identity reads across ingest batches", () => {
+describe("identity and zone reads across ingest batches", () => {
   it("reuses a published identity for a quarter of the grace without reading it, then reads it again", async () => {
     const settings = resolveSlicingSettings({ identityGcGraceMs: 40_000 });
     let now = NOW;
     const tables = await local.freshTables();
     const documents = documentClient(local.client);
     let identityReads = 0;
+    let nodeReads = 0;
     const counting = new Proxy(documents, {
       get(target, property, receiver) {
         if (property !== "send") return Reflect.get(target, property, receiver);
         return (command: { constructor: { name: string }; input?: { TableName?: string } }) => {
           if (command.constructor.name === "GetCommand" && command.input?.TableName === tables.identities)
             identityReads++;
+          if (command.constructor.name === "BatchGetCommand") nodeReads++;
           return target.send(command as never);
         };
       },
@@ -521,8 +527,10 @@ describe("identity reads across ingest batches", () => {
 
     now += 1_000; // found published a second ago, well inside a quarter of the grace
     identityReads = 0;
+    nodeReads = 0;
     await engine.applyBatch(sourced(morePods(10)));
     assert.equal(identityReads, 0, "published identities found a second ago were read again");
+    assert.equal(nodeReads, 0, "the nodes' zones were read again though the zone epoch had not moved");
 
     now += 9_000; // a quarter of the grace (10 s) since they were found: read again
     await engine.applyBatch(sourced(morePods(20)));

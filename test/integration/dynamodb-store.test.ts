@@ -344,7 +344,7 @@ describe("DynamoClusterStore nodes", () => {
     );
     // A second invocation storing the version already stored (or an older one) finds its write stale.
     await store.commitNode("node-1", { resourceVersion: "2", record: undefined, deletedAtMs: NOW }, first);
-    const zones = await store.zonesOf([...names, "missing"]);
+    const zones = await store.zonesOf([...names, "missing"], "test");
     assert.equal(zones.size, 229, "deleted and unknown nodes are absent");
     assert.equal(zones.get("node-2"), "z2");
     assert.ok(
@@ -507,7 +507,7 @@ describe("DynamoClusterStore retries", () => {
     );
     assert.equal(report.writes.length, expected.writes.length);
     await assertSameObjects(memory, tables);
-    const zones = await store.zonesOf(["n0", "n1", "n2"]);
+    const zones = await store.zonesOf(["n0", "n1", "n2"], "test");
     assert.deepEqual([...zones.values()].sort(), ["zone-n0", "zone-n1", "zone-n2"]);
   });
 });

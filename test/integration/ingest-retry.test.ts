@@ -41,7 +41,7 @@ function throttling(store: DynamoClusterStore, namespace: string, throttle: () =
     commitClusterWrites: (writes) => store.commitClusterWrites(writes),
     loadNode: (name) => store.loadNode(name),
     commitNode: (name, entry, expected) => store.commitNode(name, entry, expected),
-    zonesOf: (names) => store.zonesOf(names),
+    zonesOf: (names, namespace) => store.zonesOf(names, namespace),
     podsOnNode: (name) => store.podsOnNode(name),
     knownNames: (kind, range) => store.knownNames(kind, range),
     identities: store.identities,

@@ -112,9 +112,17 @@ export class DynamoClusterStore implements ClusterStore {
    * node and bumps the epoch in one transaction, then finds its pods by index; a group commit that
    * read the old zone and lands after that write must replay, or its pods' endpoints would keep
    * the old zone (a write skew between the two). One check per commit, whatever the nodes read.
-   * Like the engine, a store instance processes one group at a time: loadGroup starts afresh.
+   * Kept per namespace: the engine may reconcile a batch's groups concurrently; loadGroup starts
+   * its namespace's afresh.
    */
-  #zoneEpoch: number | undefined;
+  readonly #zoneEpochs = new Map<string, number>();
+  /**
+   * Zones read under one epoch value (null: no such node). Every Node commit that changes what
+   * zonesOf answers bumps the epoch, so while a fresh consistent read of the epoch still gives
+   * the value they were read under, they are what a read would give: a warm ingest reads the
+   * epoch, not every node of every dirty pod, each batch.
+   */
+  #zoneCache: { epoch: number; zones: Map<string, string | undefined | null> } | undefined;
   /** Commits that needed several transactions (for tests and metrics). */
   multiTransactionCommits = 0;
 
@@ -149,8 +157,8 @@ export class DynamoClusterStore implements ClusterStore {
   // --------------------------------------------------------------------------------------------
 
   async loadGroup(namespace: string): Promise<NamespaceGroup> {
-    this.identities.resetAttempt();
-    this.#zoneEpoch = undefined;
+    this.identities.resetAttempt(namespace);
+    this.#zoneEpochs.delete(namespace);
     const cached = this.#cache.get(namespace);
     if (cached !== undefined) {
       this.#cache.delete(namespace); // handed out: back in only after a successful commit
@@ -234,7 +242,7 @@ export class DynamoClusterStore implements ClusterStore {
       book: this.#books.get(group),
       tombstoneRetentionMs: this.#settings.tombstoneRetentionMs,
       nowMs: this.#clock(),
-      zoneEpoch: this.#zoneEpoch,
+      zoneEpoch: this.#zoneEpochs.get(group.name),
     });
     const mode = await this.#committer.commit(request);
     if (mode === "multi") this.multiTransactionCommits++;
@@ -376,10 +384,34 @@ export class DynamoClusterStore implements ClusterStore {
    * changes a zone after the epoch read bumps it, and the group's commit, checking the epoch it
    * read, conflicts; one that landed before is seen by the zone reads.
    */
-  async zonesOf(nodeNames: Iterable<string>): Promise<Map<string, string | undefined>> {
+  async zonesOf(nodeNames: Iterable<string>, namespace: string): Promise<Map<string, string | undefined>> {
     const zones = new Map<string, string | undefined>();
-    const names = [...new Set(nodeNames)];
-    if (names.length > 0 && this.#zoneEpoch === undefined) this.#zoneEpoch = await this.#readZoneEpoch();
+    const wanted = [...new Set(nodeNames)];
+    if (wanted.length === 0) return zones;
+    let epoch = this.#zoneEpochs.get(namespace);
+    if (epoch === undefined) {
+      epoch = await this.#readZoneEpoch();
+      this.#zoneEpochs.set(namespace, epoch);
+    }
+    if (this.#zoneCache?.epoch !== epoch) this.#zoneCache = { epoch, zones: new Map() };
+    const cache = this.#zoneCache;
+    const names: string[] = [];
+    for (const name of wanted) {
+      const known = cache.zones.get(name);
+      if (known === undefined && !cache.zones.has(name)) names.push(name);
+      else if (known !== null) zones.set(name, known);
+    }
+    const found = await this.#readZones(names);
+    for (const name of names) {
+      const zone = found.get(name);
+      if (found.has(name)) zones.set(name, zone);
+      cache.zones.set(name, found.has(name) ? zone : null);
+    }
+    return zones;
+  }
+
+  async #readZones(names: readonly string[]): Promise<Map<string, string | undefined>> {
+    const zones = new Map<string, string | undefined>();
     for (let start = 0; start < names.length; start += 100) {
       let keys: Array<Record<string, unknown>> = names.slice(start, start + 100).map((name) => nodeKey(name));
       for (let attempt = 0; keys.length > 0; attempt++) {

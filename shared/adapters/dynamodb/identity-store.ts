@@ -97,13 +97,13 @@ export class DynamoIdentityStore implements IdentityStore {
    * engine must write each new CiliumIdentity once per commit, though until that commit lands
    * every acquire of the label set sees it unpublished.
    */
-  readonly #announced = new Set<number>();
+  readonly #announced = new Map<string, Set<number>>();
   /**
    * Identities found or created since the group attempt began, by label-set key: a namespace
    * relabel acquires the same few label sets for every pod. Reusing them within one attempt is
    * safe: the commit's reference update requires the identity to still exist, else it replays.
    */
-  readonly #attemptCache = new Map<string, StoredIdentity>();
+  readonly #attemptCache = new Map<string, Map<string, StoredIdentity>>();
   /**
    * Published identities acquire found lately, by label-set key, with the time it found them:
    * every ingest batch acquires the identities of the pods it reconciles, nearly always the same
@@ -139,21 +139,40 @@ export class DynamoIdentityStore implements IdentityStore {
     return this.maxId - this.minId + 1;
   }
 
-  /** A new group attempt starts: identities still unpublished are reported as created again. */
-  resetAttempt(): void {
-    this.#announced.clear();
-    this.#attemptCache.clear();
+  /**
+   * A new attempt of `namespace`'s group starts (every group's, without one): identities still
+   * unpublished are reported to it as created again. Both caches are per group, so groups of one
+   * batch can be reconciled concurrently.
+   */
+  resetAttempt(namespace?: string): void {
+    if (namespace === undefined) {
+      this.#announced.clear();
+      this.#attemptCache.clear();
+      return;
+    }
+    this.#announced.delete(namespace);
+    this.#attemptCache.delete(namespace);
+  }
+
+  #attemptOf(namespace: string): { cache: Map<string, StoredIdentity>; announced: Set<number> } {
+    let cache = this.#attemptCache.get(namespace);
+    if (cache === undefined) this.#attemptCache.set(namespace, (cache = new Map()));
+    let announced = this.#announced.get(namespace);
+    if (announced === undefined) this.#announced.set(namespace, (announced = new Set()));
+    return { cache, announced };
   }
 
   async acquire(
     labels: Record<string, string>,
     nowMs: number,
+    namespace = "",
   ): Promise<{ id: number; created: CiliumIdentity | undefined }> {
+    const attempt = this.#attemptOf(namespace);
     const key = labelSetKey(labels);
-    const cached = this.#attemptCache.get(key) ?? this.#recent(key, nowMs);
+    const cached = attempt.cache.get(key) ?? this.#recent(key, nowMs);
     if (cached !== undefined) {
-      this.#attemptCache.set(key, cached);
-      return { id: cached.id, created: this.#announce(cached) };
+      attempt.cache.set(key, cached);
+      return { id: cached.id, created: announce(cached, attempt.announced) };
     }
     const mappingKey = labelsKey(key);
     for (let round = 0; round < MAX_ACQUIRE_ROUNDS; round++) {
@@ -167,9 +186,9 @@ export class DynamoIdentityStore implements IdentityStore {
         identity = await this.#allocate(key, labels, nowMs);
         if (identity === "mapping-exists") continue;
       }
-      this.#attemptCache.set(key, identity);
+      attempt.cache.set(key, identity);
       this.#remember(key, identity, nowMs);
-      return { id: identity.id, created: this.#announce(identity) };
+      return { id: identity.id, created: announce(identity, attempt.announced) };
     }
     throw new Error(`could not acquire an identity for ${key} after ${MAX_ACQUIRE_ROUNDS} rounds`);
   }
@@ -398,12 +417,6 @@ export class DynamoIdentityStore implements IdentityStore {
     this.#recentlyPublished.set(key, { identity, foundAtMs: nowMs });
   }
 
-  #announce(identity: StoredIdentity): CiliumIdentity | undefined {
-    if (identity.published || this.#announced.has(identity.id)) return undefined;
-    this.#announced.add(identity.id);
-    return ciliumIdentityObject(identity.id, identity.labels);
-  }
-
   #idAt(position: number): number {
     return this.minId + (position % this.capacity);
   }
@@ -447,6 +460,13 @@ export class DynamoIdentityStore implements IdentityStore {
     );
     return result.Item;
   }
+}
+
+/** The identity's object the first time this attempt meets it unpublished; undefined after. */
+function announce(identity: StoredIdentity, announced: Set<number>): CiliumIdentity | undefined {
+  if (identity.published || announced.has(identity.id)) return undefined;
+  announced.add(identity.id);
+  return ciliumIdentityObject(identity.id, identity.labels);
 }
 
 interface StoredIdentity {
