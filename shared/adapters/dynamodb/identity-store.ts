@@ -155,10 +155,10 @@ export class DynamoIdentityStore implements IdentityStore {
   }
 
   #attemptOf(namespace: string): { cache: Map<string, StoredIdentity>; announced: Set<number> } {
-    let cache = this.#attemptCache.get(namespace);
-    if (cache === undefined) this.#attemptCache.set(namespace, (cache = new Map()));
-    let announced = this.#announced.get(namespace);
-    if (announced === undefined) this.#announced.set(namespace, (announced = new Set()));
+    const cache = this.#attemptCache.get(namespace) ?? new Map<string, StoredIdentity>();
+    this.#attemptCache.set(namespace, cache);
+    const announced = this.#announced.get(namespace) ?? new Set<number>();
+    this.#announced.set(namespace, announced);
     return { cache, announced };
   }
 
