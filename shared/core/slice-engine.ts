@@ -185,7 +185,8 @@ export class SliceEngine {
       [...(podsOfDirtyNodes.get(namespace)?.nodes ?? [])].flatMap((node) => nodeEvents.get(node) ?? []);
 
     let conflictRetries = 0;
-    const groupRuns = await inLanes([...byGroup], this.#groupConcurrency, async ([namespace, events]) => {
+    const groups = [...byGroup];
+    const groupRuns = await inLanes(groups, this.#groupConcurrency, async ([namespace, events]) => {
       let retries = 0;
       for (let attempt = 1; ; attempt++) {
         try {
@@ -201,7 +202,7 @@ export class SliceEngine {
       }
     });
     // Reported in the batch's group order, whatever order the groups finished in.
-    for (const [index, [namespace, events]] of [...byGroup].entries()) {
+    for (const [index, [namespace, events]] of groups.entries()) {
       const run = groupRuns[index] as (typeof groupRuns)[number];
       conflictRetries += run.retries;
       if (run.result !== undefined) {

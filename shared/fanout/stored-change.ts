@@ -5,12 +5,7 @@
  */
 import { OUTPUT_KINDS, type OutputKind, type OutputObject } from "#shared/core/output-changes.ts";
 import type { ObjectChange } from "./change-routing.ts";
-import {
-  rememberCompressedForm,
-  StoredObjectError,
-  storedCompressedBytes,
-  storedObjectJson,
-} from "./stored-object.ts";
+import { readStoredObject, rememberCompressedForm, StoredObjectError } from "./stored-object.ts";
 
 export interface SliceItemImage {
   readonly kind?: unknown;
@@ -50,16 +45,16 @@ export function objectChangeFromImages(
  */
 function objectOf(image: SliceItemImage | undefined, kind: OutputKind): OutputObject | undefined {
   if (image === undefined) return undefined;
-  let json: string;
+  let stored: ReturnType<typeof readStoredObject>;
   try {
-    json = storedObjectJson(image as Record<string, unknown>);
+    stored = readStoredObject(image as Record<string, unknown>);
   } catch (error) {
     if (!(error instanceof StoredObjectError)) throw error;
     throw new MalformedStreamRecordError(`stream image without object JSON: ${error.message}`);
   }
   let object: Partial<OutputObject> & { endpoints?: unknown };
   try {
-    object = JSON.parse(json) as typeof object;
+    object = JSON.parse(stored.json) as typeof object;
   } catch {
     throw new MalformedStreamRecordError("stream image object is not JSON");
   }
@@ -69,7 +64,6 @@ function objectOf(image: SliceItemImage | undefined, kind: OutputKind): OutputOb
     throw new MalformedStreamRecordError(
       `stream image of ${kind} ${object.metadata.name} has no endpoints list`,
     );
-  const compressed = storedCompressedBytes(image as Record<string, unknown>);
-  if (compressed !== undefined) rememberCompressedForm(object, compressed);
+  if (stored.compressed !== undefined) rememberCompressedForm(object, stored.compressed);
   return object as OutputObject;
 }

@@ -51,7 +51,7 @@ export function compressedObject(object: object): Uint8Array {
 }
 
 /** The compressed bytes an item stores, if it stores them (bytes from the SDK, base64 from a stream event). */
-export function storedCompressedBytes(item: Readonly<Record<string, unknown>>): Uint8Array | undefined {
+function storedCompressedBytes(item: Readonly<Record<string, unknown>>): Uint8Array | undefined {
   const value = item[COMPRESSED_OBJECT_ATTRIBUTE];
   const compressed = typeof value === "string" ? Buffer.from(value, "base64") : value;
   return compressed instanceof Uint8Array ? compressed : undefined;
@@ -63,16 +63,24 @@ export function storedCompressedBytes(item: Readonly<Record<string, unknown>>): 
  * (its JSON carries binary values so; unmarshall leaves them as they are).
  */
 export function storedObjectJson(item: Readonly<Record<string, unknown>>): string {
+  return readStoredObject(item).json;
+}
+
+/** The JSON text an item stores, with the compressed bytes it was read from (none on a plain item). */
+export function readStoredObject(item: Readonly<Record<string, unknown>>): {
+  json: string;
+  compressed: Uint8Array | undefined;
+} {
   const compressed = storedCompressedBytes(item);
   if (compressed !== undefined) {
     try {
-      return brotliDecompressSync(compressed).toString("utf8");
+      return { json: brotliDecompressSync(compressed).toString("utf8"), compressed };
     } catch {
       throw new StoredObjectError(`${COMPRESSED_OBJECT_ATTRIBUTE} is not Brotli-compressed`);
     }
   }
   const plain = item[PLAIN_OBJECT_ATTRIBUTE];
-  if (typeof plain === "string") return plain;
+  if (typeof plain === "string") return { json: plain, compressed: undefined };
   throw new StoredObjectError(
     `item has neither ${COMPRESSED_OBJECT_ATTRIBUTE} nor ${PLAIN_OBJECT_ATTRIBUTE}`,
   );

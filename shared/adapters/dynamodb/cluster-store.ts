@@ -403,9 +403,9 @@ export class DynamoClusterStore implements ClusterStore {
     }
     const found = await this.#readZones(names);
     for (const name of names) {
-      const zone = found.get(name);
-      if (found.has(name)) zones.set(name, zone);
-      cache.zones.set(name, found.has(name) ? zone : null);
+      const zone = found.has(name) ? found.get(name) : null;
+      cache.zones.set(name, zone);
+      if (zone !== null) zones.set(name, zone);
     }
     return zones;
   }

@@ -92,18 +92,8 @@ export class DynamoIdentityStore implements IdentityStore {
   readonly #tables: DynamoTables;
   readonly #retry: RetryPolicy;
   readonly #beforeCollect: (hasCandidates: boolean) => Promise<void>;
-  /**
-   * Identities this store reported as created since the group attempt began (resetAttempt): the
-   * engine must write each new CiliumIdentity once per commit, though until that commit lands
-   * every acquire of the label set sees it unpublished.
-   */
-  readonly #announced = new Map<string, Set<number>>();
-  /**
-   * Identities found or created since the group attempt began, by label-set key: a namespace
-   * relabel acquires the same few label sets for every pod. Reusing them within one attempt is
-   * safe: the commit's reference update requires the identity to still exist, else it replays.
-   */
-  readonly #attemptCache = new Map<string, Map<string, StoredIdentity>>();
+  /** What each namespace group's current attempt has met (resetAttempt starts one afresh). */
+  readonly #attempts = new Map<string, GroupAttempt>();
   /**
    * Published identities acquire found lately, by label-set key, with the time it found them:
    * every ingest batch acquires the identities of the pods it reconciles, nearly always the same
@@ -145,21 +135,17 @@ export class DynamoIdentityStore implements IdentityStore {
    * batch can be reconciled concurrently.
    */
   resetAttempt(namespace?: string): void {
-    if (namespace === undefined) {
-      this.#announced.clear();
-      this.#attemptCache.clear();
-      return;
-    }
-    this.#announced.delete(namespace);
-    this.#attemptCache.delete(namespace);
+    if (namespace === undefined) this.#attempts.clear();
+    else this.#attempts.delete(namespace);
   }
 
-  #attemptOf(namespace: string): { cache: Map<string, StoredIdentity>; announced: Set<number> } {
-    const cache = this.#attemptCache.get(namespace) ?? new Map<string, StoredIdentity>();
-    this.#attemptCache.set(namespace, cache);
-    const announced = this.#announced.get(namespace) ?? new Set<number>();
-    this.#announced.set(namespace, announced);
-    return { cache, announced };
+  #attemptOf(namespace: string): GroupAttempt {
+    let attempt = this.#attempts.get(namespace);
+    if (attempt === undefined) {
+      attempt = { cache: new Map(), announced: new Set() };
+      this.#attempts.set(namespace, attempt);
+    }
+    return attempt;
   }
 
   async acquire(
@@ -460,6 +446,22 @@ export class DynamoIdentityStore implements IdentityStore {
     );
     return result.Item;
   }
+}
+
+/** What one attempt of a namespace group's commit has met of identities. */
+interface GroupAttempt {
+  /**
+   * Identities found or created in this attempt, by label-set key: a namespace relabel acquires
+   * the same few label sets for every pod. Reusing them within one attempt is safe: the commit's
+   * reference update requires the identity to still exist, else it replays.
+   */
+  readonly cache: Map<string, StoredIdentity>;
+  /**
+   * Identities reported to this attempt as created: the engine must write each new
+   * CiliumIdentity once per commit, though until that commit lands every acquire of the label
+   * set sees it unpublished.
+   */
+  readonly announced: Set<number>;
 }
 
 /** The identity's object the first time this attempt meets it unpublished; undefined after. */
