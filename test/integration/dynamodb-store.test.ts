@@ -29,13 +29,7 @@ import {
   startDynamoDbLocal,
   storedObjects,
 } from "#test/support/dynamodb-local.ts";
-import {
-  deliver,
-  deliveryArbitrary,
-  eventsFor,
-  historyArbitrary,
-  seededCluster,
-} from "#test/support/random-trace.ts";
+import { deliveredBatchesArbitrary } from "#test/support/random-trace.ts";
 
 const NOW = 1_700_000_000_000;
 /** Property runs; SLICELINE_DYNAMODB_RUNS=100 for a longer hunt. */
@@ -217,11 +211,7 @@ describe("DynamoClusterStore against MemoryClusterStore", () => {
           cesBatchingMode: fc.constantFrom("fcfs" as const, "identity" as const),
         }),
         fc.boolean(),
-        historyArbitrary(80).chain((ops) => {
-          const { sim, events: setup } = seededCluster();
-          const events = [...setup, ...eventsFor(sim, ops)];
-          return deliveryArbitrary(events.length).map((delivery) => deliver(events, delivery));
-        }),
+        deliveredBatchesArbitrary(80),
         async (overrides, warm, batches) => {
           const settings = resolveSlicingSettings(overrides);
           const { memory, tables } = await runBoth(settings, batches, { warmCacheGroups: warm ? 64 : 0 });

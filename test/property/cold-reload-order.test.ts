@@ -9,19 +9,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { MemoryClusterStore } from "#shared/core/memory-store.ts";
-import type { ObjectWrite } from "#shared/core/output-changes.ts";
-import { SliceEngine } from "#shared/core/slice-engine.ts";
-import { parseMessageBody } from "#shared/k8s/parse-message.ts";
-import { ColdReloadStore } from "#test/support/cold-reload-store.ts";
-import {
-  deliver,
-  deliveryArbitrary,
-  eventsFor,
-  historyArbitrary,
-  seededCluster,
-  slicingSettingsArbitrary,
-} from "#test/support/random-trace.ts";
+import { ColdReloadStore, heldAfter, replayWarmAndCold } from "#test/support/cold-reload-store.ts";
+import { deliveredBatchesArbitrary, slicingSettingsArbitrary } from "#test/support/random-trace.ts";
 import { SeededRandom } from "#test/support/seeded-random.ts";
 
 const NOW = 1_700_000_000_000;
@@ -33,17 +22,6 @@ const SEED =
     ? {}
     : { seed: Number(process.env.SLICELINE_COLD_ORDER_SEED) };
 
-/**
- * The writes as they bear on what either group holds next. Not creationTimestamp, which only a
- * reloaded group has (from storage), nor the byte counts it adds to.
- */
-function heldAfter(writes: readonly ObjectWrite[]): string[] {
-  return writes.map(({ op, kind, expectedResourceVersion, object }) => {
-    const { creationTimestamp: _, ...metadata } = object.metadata;
-    return JSON.stringify({ op, kind, expectedResourceVersion, object: { ...object, metadata } });
-  });
-}
-
 describe("a group reloaded from storage in any order against a long-lived one", () => {
   it("writes exactly what the long-lived group writes, whatever order the reload lists the slices in", async () => {
     /** Batches that wrote EndpointSlices in a group just reloaded: what the property is about. */
@@ -51,11 +29,7 @@ describe("a group reloaded from storage in any order against a long-lived one", 
     await fc.assert(
       fc.asyncProperty(
         slicingSettingsArbitrary,
-        historyArbitrary(100).chain((ops) => {
-          const { sim, events: setup } = seededCluster();
-          const events = [...setup, ...eventsFor(sim, ops)];
-          return deliveryArbitrary(events.length).map((delivery) => deliver(events, delivery));
-        }),
+        deliveredBatchesArbitrary(100),
         fc.array(fc.boolean(), { minLength: 1, maxLength: 16 }),
         fc.integer(),
         async (settings, batches, coldPattern, shuffleSeed) => {
@@ -66,24 +40,11 @@ describe("a group reloaded from storage in any order against a long-lived one", 
             () => coldPattern[load++ % coldPattern.length] === true,
             (_kind, slices) => random.permutation(slices.length).map((i) => slices[i] as (typeof slices)[0]),
           );
-          const longLived = new SliceEngine({
-            settings,
-            store: new MemoryClusterStore(settings),
-            nowMs: () => NOW,
-          });
-          const cold = new SliceEngine({ settings, store: reloaded, nowMs: () => NOW });
-          for (const [index, batch] of batches.entries()) {
-            const parsed = parseMessageBody(JSON.stringify({ events: batch }));
-            assert.deepEqual(parsed.rejected, []);
-            const events = parsed.events.map((event) => ({ event, sourceTimeMs: NOW - 1000 }));
-            const expected = (await longLived.applyBatch(events)).writes;
-            const coldLoadsBefore = reloaded.coldLoads;
-            const got = (await cold.applyBatch(events)).writes;
+          await replayWarmAndCold(settings, reloaded, batches, NOW, (index, expected, got, coldLoaded) => {
             assert.deepEqual(heldAfter(got), heldAfter(expected), `batch ${index}`);
-            if (reloaded.coldLoads > coldLoadsBefore && got.some((w) => w.kind === "EndpointSlice")) {
-              sliceWritesAfterReload++;
-            }
-          }
+            if (coldLoaded && got.some((w) => w.kind === "EndpointSlice")) sliceWritesAfterReload++;
+            return true;
+          });
         },
       ),
       { numRuns: RUNS, ...SEED },

@@ -10,6 +10,7 @@
  * may pass `reorderSlices` to have a reload present the stored slices in another order (a
  * cold group must not depend on the order in which it is handed its slices either).
  */
+import type { SimEvent } from "#scripts/sim/cluster-simulator.ts";
 import type { ClusterStore } from "#shared/core/cluster-store.ts";
 import { MemoryClusterStore } from "#shared/core/memory-store.ts";
 import type { CiliumEndpointSlice, EndpointSlice, NodeRecord } from "#shared/core/model.ts";
@@ -17,6 +18,8 @@ import { type GroupSnapshot, inRange, type NameRange, NamespaceGroup } from "#sh
 import type { Versioned } from "#shared/core/object-versions.ts";
 import type { ObjectWrite } from "#shared/core/output-changes.ts";
 import type { SlicingSettings } from "#shared/core/settings.ts";
+import { SliceEngine } from "#shared/core/slice-engine.ts";
+import { parseMessageBody } from "#shared/k8s/parse-message.ts";
 
 /** The stored slices of one kind in the order a reload presents them (given: the stored order). */
 export type SliceReorder = <T>(kind: "EndpointSlice" | "CiliumEndpointSlice", slices: T[]) => T[];
@@ -118,5 +121,45 @@ export class ColdReloadStore implements ClusterStore {
       ),
       sliceNameCounters: group.sliceNameCounters,
     };
+  }
+}
+
+/**
+ * The writes as they bear on what a group holds next, one string per write. Not
+ * creationTimestamp, which only a reloaded group has (from storage), nor the byte counts.
+ */
+export function heldAfter(writes: readonly ObjectWrite[]): string[] {
+  return writes.map(({ op, kind, expectedResourceVersion, object }) => {
+    const { creationTimestamp: _, ...metadata } = object.metadata;
+    return JSON.stringify({ op, kind, expectedResourceVersion, object: { ...object, metadata } });
+  });
+}
+
+/**
+ * Each batch through a long-lived engine (a warm Lambda on a memory store) and through one on
+ * `reloaded`, in step; `check` gets both engines' writes for the batch and whether `reloaded`
+ * went cold during it, and answers whether to go on.
+ */
+export async function replayWarmAndCold(
+  settings: SlicingSettings,
+  reloaded: ColdReloadStore,
+  batches: readonly SimEvent[][],
+  nowMs: number,
+  check: (index: number, expected: ObjectWrite[], got: ObjectWrite[], coldLoaded: boolean) => boolean,
+): Promise<void> {
+  const longLived = new SliceEngine({
+    settings,
+    store: new MemoryClusterStore(settings),
+    nowMs: () => nowMs,
+  });
+  const cold = new SliceEngine({ settings, store: reloaded, nowMs: () => nowMs });
+  for (const [index, batch] of batches.entries()) {
+    const parsed = parseMessageBody(JSON.stringify({ events: batch }));
+    if (parsed.rejected.length > 0) throw new Error(`batch ${index} has rejected events`);
+    const events = parsed.events.map((event) => ({ event, sourceTimeMs: nowMs - 1000 }));
+    const expected = (await longLived.applyBatch(events)).writes;
+    const coldLoadsBefore = reloaded.coldLoads;
+    const got = (await cold.applyBatch(events)).writes;
+    if (!check(index, expected, got, reloaded.coldLoads > coldLoadsBefore)) return;
   }
 }

@@ -306,3 +306,11 @@ export function deliver<T>(events: readonly T[], delivery: Delivery): T[][] {
   }
   return batches;
 }
+
+/** A seeded cluster, up to `maxOps` random changes after it, delivered as SQS might: the batches. */
+export const deliveredBatchesArbitrary = (maxOps: number): fc.Arbitrary<SimEvent[][]> =>
+  historyArbitrary(maxOps).chain((ops) => {
+    const { sim, events: setup } = seededCluster();
+    const events = [...setup, ...eventsFor(sim, ops)];
+    return deliveryArbitrary(events.length).map((delivery) => deliver(events, delivery));
+  });
