@@ -28,6 +28,21 @@ import { TombstoneQueue, type TombstoneRef } from "./tombstone-queue.ts";
 
 export type ApplyOutcome = "applied" | "stale" | "unchanged";
 
+/** The kinds of record a group holds by name, each with its record type. */
+export interface RecordOf {
+  readonly Pod: PodRecord;
+  readonly Service: ServiceRecord;
+}
+export type RecordKind = keyof RecordOf;
+
+interface RecordBook<R> {
+  readonly entries: Map<string, Versioned<R>>;
+  /** Names to write on the next save. */
+  readonly unsaved: Set<string>;
+  /** Names to reconcile, with their earliest source time. */
+  readonly dirty: Map<string, number>;
+}
+
 export class NamespaceGroup {
   readonly name: string;
   /** Optimistic-concurrency token of the stored group. */
@@ -49,6 +64,11 @@ export class NamespaceGroup {
 
   readonly #dirtyPods = new Map<string, number>();
   readonly #dirtyServices = new Map<string, number>();
+  /** Pods and Services are kept alike: each kind's records and its unsaved and dirty marks. */
+  readonly #books: { readonly [K in RecordKind]: RecordBook<RecordOf[K]> } = {
+    Pod: { entries: this.pods, unsaved: this.#unsaved.pods, dirty: this.#dirtyPods },
+    Service: { entries: this.services, unsaved: this.#unsaved.services, dirty: this.#dirtyServices },
+  };
   #namespaceLabelsChangedAt: number | undefined;
   readonly #tombstones = new TombstoneQueue();
 
@@ -168,34 +188,21 @@ export class NamespaceGroup {
     );
   }
 
-  applyPod(
+  /** A Pod or Service event; record undefined: the object was deleted (it leaves a tombstone). */
+  applyRecord<K extends RecordKind>(
+    kind: K,
     name: string,
     resourceVersion: string,
-    record: PodRecord | undefined,
+    record: RecordOf[K] | undefined,
     sourceTimeMs: number,
     nowMs: number,
   ): ApplyOutcome {
-    const outcome = applyVersioned(this.pods, name, resourceVersion, record, nowMs);
-    if (outcome !== "stale") this.#unsaved.pods.add(name);
+    const book = this.#books[kind];
+    const outcome = applyVersioned(book.entries, name, resourceVersion, record, nowMs);
+    if (outcome !== "stale") book.unsaved.add(name);
     if (outcome === "applied") {
-      markDirty(this.#dirtyPods, name, sourceTimeMs);
-      if (record === undefined) this.#tombstones.push({ kind: "Pod", name, deletedAtMs: nowMs });
-    }
-    return outcome;
-  }
-
-  applyService(
-    name: string,
-    resourceVersion: string,
-    record: ServiceRecord | undefined,
-    sourceTimeMs: number,
-    nowMs: number,
-  ): ApplyOutcome {
-    const outcome = applyVersioned(this.services, name, resourceVersion, record, nowMs);
-    if (outcome !== "stale") this.#unsaved.services.add(name);
-    if (outcome === "applied") {
-      markDirty(this.#dirtyServices, name, sourceTimeMs);
-      if (record === undefined) this.#tombstones.push({ kind: "Service", name, deletedAtMs: nowMs });
+      markDirty(book.dirty, name, sourceTimeMs);
+      if (record === undefined) this.#tombstones.push({ kind, name, deletedAtMs: nowMs });
     }
     return outcome;
   }
@@ -224,26 +231,22 @@ export class NamespaceGroup {
    * left alone, so chunks apply in any order and any number of times.
    */
   applySync(
-    kind: "Pod" | "Service",
+    kind: RecordKind,
     listed: ReadonlySet<string>,
     range: NameRange,
     resourceVersion: string,
     sourceTimeMs: number,
     nowMs: number,
   ): ApplyOutcome {
-    const entries: ReadonlyMap<string, Versioned<unknown>> = kind === "Pod" ? this.pods : this.services;
     const gone: string[] = [];
-    for (const [name, entry] of entries) {
+    for (const [name, entry] of this.#books[kind].entries) {
       if (entry.record === undefined || listed.has(name) || !inRange(name, range)) continue;
       if (isNewerThan(resourceVersion, entry)) gone.push(name);
     }
     let outcome: ApplyOutcome = "unchanged";
     // In name order, not the map's: a group reloaded from storage holds another order.
     for (const name of gone.sort()) {
-      const applied =
-        kind === "Pod"
-          ? this.applyPod(name, resourceVersion, undefined, sourceTimeMs, nowMs)
-          : this.applyService(name, resourceVersion, undefined, sourceTimeMs, nowMs);
+      const applied = this.applyRecord(kind, name, resourceVersion, undefined, sourceTimeMs, nowMs);
       if (applied === "applied") outcome = "applied";
     }
     return outcome;
@@ -296,12 +299,12 @@ export class NamespaceGroup {
   sweepTombstones(nowMs: number, retentionMs: number): number {
     let swept = 0;
     for (const due of this.#tombstones.takeDue(nowMs, retentionMs)) {
-      const entries: Map<string, Versioned<unknown>> = due.kind === "Pod" ? this.pods : this.services;
-      const entry = entries.get(due.name);
+      const book: RecordBook<unknown> = this.#books[due.kind];
+      const entry = book.entries.get(due.name);
       // A recreated object replaced the tombstone; only a tombstone as old as the queue entry goes.
       if (entry?.record === undefined && entry?.deletedAtMs === due.deletedAtMs) {
-        entries.delete(due.name);
-        (due.kind === "Pod" ? this.#unsaved.pods : this.#unsaved.services).add(due.name);
+        book.entries.delete(due.name);
+        book.unsaved.add(due.name);
         swept++;
       }
     }

@@ -385,15 +385,9 @@ function applyToGroup(group: NamespaceGroup, item: SourcedEvent, nowMs: number):
   const resourceVersion = event.object.metadata.resourceVersion;
   switch (slim.kind) {
     case "Pod":
-      return group.applyPod(
-        slim.record.name,
-        resourceVersion,
-        deleted ? undefined : slim.record,
-        sourceTimeMs,
-        nowMs,
-      );
     case "Service":
-      return group.applyService(
+      return group.applyRecord(
+        slim.kind,
         slim.record.name,
         resourceVersion,
         deleted ? undefined : slim.record,

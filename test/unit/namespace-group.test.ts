@@ -135,7 +135,14 @@ describe("NamespaceGroup persistence hooks", () => {
         if (event.object.kind !== "Pod") continue;
         const record = event.type === "DELETED" ? undefined : toPodRecord(event.object);
         outcomes[i]?.push(
-          target.applyPod(event.object.metadata.name, event.object.metadata.resourceVersion, record, 1, 5),
+          target.applyRecord(
+            "Pod",
+            event.object.metadata.name,
+            event.object.metadata.resourceVersion,
+            record,
+            1,
+            5,
+          ),
         );
       }
     }
