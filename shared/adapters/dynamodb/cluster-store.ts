@@ -64,13 +64,12 @@ import {
 import { queryAllItems, scanPages } from "./paginate.ts";
 import { queryPartition } from "./query-partition.ts";
 import {
-  backoffDelayMs,
+  backOff,
   DEFAULT_RETRY_POLICY,
   expressionParts,
   isConditionFailure,
   type RetryPolicy,
   retryingConflicts,
-  sleep,
   transact,
 } from "./transact.ts";
 
@@ -178,7 +177,7 @@ export class DynamoClusterStore implements ClusterStore {
       ]);
       const check = await this.#committer.readMeta(namespace);
       if (check?.pending !== undefined || (check?.version ?? 0) !== Number(meta?.version ?? 0)) {
-        await sleep(backoffDelayMs(this.#retry, attempt));
+        await backOff(this.#retry, attempt);
         continue;
       }
       return this.#restore(namespace, meta, stateItems, endpointSlices, ciliumSlices);
@@ -415,7 +414,7 @@ export class DynamoClusterStore implements ClusterStore {
     for (let start = 0; start < names.length; start += 100) {
       let keys: Array<Record<string, unknown>> = names.slice(start, start + 100).map((name) => nodeKey(name));
       for (let attempt = 0; keys.length > 0; attempt++) {
-        if (attempt > 0) await sleep(backoffDelayMs(this.#retry, attempt));
+        if (attempt > 0) await backOff(this.#retry, attempt);
         const result = await this.#client.send(
           new BatchGetCommand({
             RequestItems: {

@@ -66,7 +66,7 @@ import {
 } from "./items.ts";
 import { queryPartition } from "./query-partition.ts";
 import {
-  backoffDelayMs,
+  backOff,
   type CancellationReason,
   chunkOps,
   deserializeOps,
@@ -76,7 +76,6 @@ import {
   type PlannedOp,
   type RetryPolicy,
   serializeOps,
-  sleep,
   type TransactOutcome,
   toTransactItem,
   transact,
@@ -363,7 +362,7 @@ export class GroupCommitter {
           requests.push({ DeleteRequest: { Key: intentChunkKey(namespace, commitId, chunk) } });
         }
         for (let attempt = 0; requests.length > 0 && attempt < this.#options.retry.attempts; attempt++) {
-          if (attempt > 0) await sleep(backoffDelayMs(this.#options.retry, attempt));
+          if (attempt > 0) await backOff(this.#options.retry, attempt);
           const result = await this.#client.send(
             new BatchWriteCommand({ RequestItems: { [this.#tables.state]: requests as never } }),
           );

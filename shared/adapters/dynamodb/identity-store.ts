@@ -53,12 +53,11 @@ import {
 } from "./items.ts";
 import { queryAllItems } from "./paginate.ts";
 import {
-  backoffDelayMs,
+  backOff,
   DEFAULT_RETRY_POLICY,
   isConditionFailure,
   type RetryPolicy,
   retryingConflicts,
-  sleep,
   transact,
 } from "./transact.ts";
 
@@ -384,7 +383,7 @@ export class DynamoIdentityStore implements IdentityStore {
         // Only the id was taken meanwhile: try the positions after it.
         cursor = { ...cursor, next: free + 1 };
       }
-      if (++attempt % 8 === 0) await sleep(backoffDelayMs(this.#retry, Math.min(attempt / 8, 6)));
+      if (++attempt % 8 === 0) await backOff(this.#retry, Math.min(attempt / 8, 6));
     }
   }
 
@@ -435,7 +434,7 @@ export class DynamoIdentityStore implements IdentityStore {
         if (id !== undefined) taken.add(id);
       }
       keys = result.UnprocessedKeys?.[this.#tables.identities]?.Keys ?? [];
-      if (keys.length > 0) await sleep(backoffDelayMs(this.#retry, attempt));
+      if (keys.length > 0) await backOff(this.#retry, attempt);
     }
     return taken;
   }

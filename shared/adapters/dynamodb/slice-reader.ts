@@ -75,7 +75,7 @@ import {
 import { queryPages } from "./paginate.ts";
 import { DynamoPipelineCountsReader, PipelineCountsUnreadError } from "./pipeline-counts-reader.ts";
 import { ShardMerge, type ShardReader } from "./shard-merge.ts";
-import { backoffDelayMs, DEFAULT_RETRY_POLICY, sleep } from "./transact.ts";
+import { backOff, DEFAULT_RETRY_POLICY } from "./transact.ts";
 
 export interface DynamoSliceReaderOptions extends ListPagingOptions {
   readonly documents: DynamoDBDocumentClient;
@@ -455,7 +455,7 @@ export class DynamoSliceReader implements SliceReader {
         for (let attempt = 0; pending.length > 0; attempt++) {
           if (attempt >= DEFAULT_RETRY_POLICY.attempts)
             throw tooManyRequests("the store left keys unread; retry shortly", 1);
-          if (attempt > 0) await sleep(backoffDelayMs(DEFAULT_RETRY_POLICY, attempt));
+          if (attempt > 0) await backOff(DEFAULT_RETRY_POLICY, attempt);
           const result = await throttlingAs429(
             this.#documents.send(
               new BatchGetCommand({

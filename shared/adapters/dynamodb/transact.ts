@@ -187,6 +187,11 @@ export function backoffDelayMs(policy: RetryPolicy, attempt: number): number {
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Waits out an attempt's backoff delay before the next try. */
+export function backOff(policy: RetryPolicy, attempt: number): Promise<void> {
+  return sleep(backoffDelayMs(policy, attempt));
+}
+
 const TRANSIENT_REASONS = new Set([
   "TransactionConflict",
   "ThrottlingError",
@@ -248,7 +253,7 @@ export async function transact(
         }
       }
       if (!transient || attempt + 1 >= policy.attempts) throw error;
-      await sleep(backoffDelayMs(policy, attempt));
+      await backOff(policy, attempt);
     }
   }
 }
@@ -263,7 +268,7 @@ export async function retryingConflicts<T>(
       return await call();
     } catch (error) {
       if (!TRANSIENT_ERRORS.has((error as Error).name) || attempt + 1 >= policy.attempts) throw error;
-      await sleep(backoffDelayMs(policy, attempt));
+      await backOff(policy, attempt);
     }
   }
 }
