@@ -8,7 +8,6 @@
  * sort key that shard read are returned, with `more`, so what comes back is every entry of the
  * kind up to a point, as the single partition's pages were, and the watch reads on from there.
  */
-import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { ChangeLogPage, ChangeLogReader } from "#shared/api/watch-stream.ts";
 import { TABLE_KEYS } from "#shared/config/resources.ts";
 import type { OutputKind, OutputObject } from "#shared/core/output-changes.ts";
@@ -18,13 +17,12 @@ import { storedObjectJson } from "#shared/fanout/stored-object.ts";
 import { changeLogPks, changeLogSk } from "./items.ts";
 import { queryPages } from "./paginate.ts";
 import { compareUtf8 } from "./shard-merge.ts";
+import type { StateTableAccess } from "./state-table.ts";
 
 /** About this many entries per read: a watch far behind catches up over several polls. */
 const READ_LIMIT = 1_000;
 
-export interface DynamoChangeLogReaderOptions {
-  readonly documents: DynamoDBDocumentClient;
-  readonly stateTable: string;
+export interface DynamoChangeLogReaderOptions extends StateTableAccess {
   readonly now?: () => number;
 }
 

@@ -4,13 +4,14 @@
  * The reading side is change-log-reader.ts, a file of its own so each handler's bundle holds only
  * the command it is granted.
  */
-import { BatchWriteCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { BatchWriteCommand } from "@aws-sdk/lib-dynamodb";
 import {
   CHANGE_LOG_RETENTION_MS,
   type ChangeLogEntry,
   type ChangeLogWriter,
 } from "#shared/fanout/change-log.ts";
 import { changeLogItem, changeLogSk } from "./items.ts";
+import type { StateTableAccess } from "./state-table.ts";
 
 const BATCH_LIMIT = 25;
 const ATTEMPTS = 6;
@@ -19,9 +20,7 @@ export class ChangeLogNotWrittenError extends Error {
   override name = "ChangeLogNotWrittenError";
 }
 
-export interface DynamoChangeLogWriterOptions {
-  readonly documents: DynamoDBDocumentClient;
-  readonly stateTable: string;
+export interface DynamoChangeLogWriterOptions extends StateTableAccess {
   readonly sleep?: (ms: number) => Promise<void>;
 }
 

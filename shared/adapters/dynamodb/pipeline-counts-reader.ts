@@ -3,13 +3,14 @@
  * documented in shared/config/table-schemas.ts; pipeline-counts-recorder.ts writes them): one
  * BatchGetItem of the wanted minutes' keys, no scan.
  */
-import { BatchGetCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { BatchGetCommand } from "@aws-sdk/lib-dynamodb";
 import {
   PIPELINE_COUNTERS,
   type PipelineCounts,
   type PipelineCountsSource,
 } from "#shared/pipeline/pipeline-counts.ts";
 import { pipelineCountsKey } from "./items.ts";
+import type { StateTableAccess } from "./state-table.ts";
 
 /** BatchGetItem answers at most 100 keys; /v1/stats asks for six. */
 const MAX_KEYS = 100;
@@ -21,9 +22,7 @@ export class PipelineCountsUnreadError extends Error {
   override readonly name = "PipelineCountsUnreadError";
 }
 
-export interface DynamoPipelineCountsReaderOptions {
-  readonly documents: DynamoDBDocumentClient;
-  readonly stateTable: string;
+export interface DynamoPipelineCountsReaderOptions extends StateTableAccess {
   /** Strongly consistent reads (default false: the counts are advisory). */
   readonly consistentRead?: boolean;
 }

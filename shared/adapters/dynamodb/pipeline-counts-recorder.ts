@@ -4,7 +4,7 @@
  * sets the item to expire an hour after its minute. The reading side is pipeline-counts-reader.ts,
  * a file of its own so a handler's bundle holds only the command it is granted.
  */
-import { type DynamoDBDocumentClient, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { TABLE_KEYS } from "#shared/config/resources.ts";
 import {
   MINUTE_MS,
@@ -13,11 +13,9 @@ import {
   type PipelineCountsRecorder,
 } from "#shared/pipeline/pipeline-counts.ts";
 import { PIPELINE_COUNTS_RETENTION_SECONDS, pipelineCountsKey } from "./items.ts";
+import type { StateTableAccess } from "./state-table.ts";
 
-export interface DynamoPipelineCountsRecorderOptions {
-  readonly documents: DynamoDBDocumentClient;
-  readonly stateTable: string;
-}
+export type DynamoPipelineCountsRecorderOptions = StateTableAccess;
 
 export class DynamoPipelineCountsRecorder implements PipelineCountsRecorder {
   readonly #options: DynamoPipelineCountsRecorderOptions;
