@@ -23,6 +23,7 @@ import {
   PutCommand,
   TransactWriteCommand,
   UpdateCommand,
+  type UpdateCommandInput,
 } from "@aws-sdk/lib-dynamodb";
 import { scanPages } from "#shared/adapters/dynamodb/paginate.ts";
 import type { WatcherOwner } from "#shared/api/watcher-authorization.ts";
@@ -164,21 +165,17 @@ export class ChannelWatcherRegistry implements WatcherRegistry {
     if (item.owner !== owner.principal) return registrationOf(item);
     const now = this.#now();
     try {
-      const updated = await this.#documents.send(
-        new UpdateCommand({
-          TableName: this.#tableName,
-          Key: { pk: item.pk, sk: SORT_KEY },
-          UpdateExpression: "SET expiresAtMs = :expires, revision = :next",
-          ConditionExpression: `${revisionIs(item)} AND attribute_not_exists(removingSinceMs) AND expiresAtMs > :now`,
-          ExpressionAttributeValues: {
-            ":expires": now + this.#ttlMs,
-            ":next": (item.revision ?? 0) + 1,
-            ":now": now,
-            ...(item.revision === undefined ? {} : { ":revision": item.revision }),
-          },
-          ReturnValues: "ALL_NEW",
-        }),
-      );
+      const updated = await this.#updateRecord(item, {
+        UpdateExpression: "SET expiresAtMs = :expires, revision = :next",
+        ConditionExpression: `${revisionIs(item)} AND attribute_not_exists(removingSinceMs) AND expiresAtMs > :now`,
+        ExpressionAttributeValues: {
+          ":expires": now + this.#ttlMs,
+          ":next": (item.revision ?? 0) + 1,
+          ":now": now,
+          ...(item.revision === undefined ? {} : { ":revision": item.revision }),
+        },
+        ReturnValues: "ALL_NEW",
+      });
       return registrationOf(updated.Attributes as WatcherItem);
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
@@ -207,22 +204,18 @@ export class ChannelWatcherRegistry implements WatcherRegistry {
       const next = withAck(history, { appliedThroughMs, atMs: now });
       if (next === undefined) return appliedOf(item);
       try {
-        await this.#documents.send(
-          new UpdateCommand({
-            TableName: this.#tableName,
-            Key: { pk: item.pk, sk: SORT_KEY },
-            UpdateExpression: "SET acks = :acks, ackCount = :count",
-            ConditionExpression: `${item.ackCount === undefined ? "attribute_not_exists(ackCount)" : "ackCount = :read"} AND ${item.owner === undefined ? "attribute_not_exists(#owner)" : "#owner = :owner"} AND attribute_not_exists(removingSinceMs) AND expiresAtMs > :now`,
-            ExpressionAttributeNames: { "#owner": "owner" },
-            ExpressionAttributeValues: {
-              ":acks": next.acks,
-              ":count": next.ackCount,
-              ":now": now,
-              ...(item.ackCount === undefined ? {} : { ":read": item.ackCount }),
-              ...(item.owner === undefined ? {} : { ":owner": item.owner }),
-            },
-          }),
-        );
+        await this.#updateRecord(item, {
+          UpdateExpression: "SET acks = :acks, ackCount = :count",
+          ConditionExpression: `${item.ackCount === undefined ? "attribute_not_exists(ackCount)" : "ackCount = :read"} AND ${item.owner === undefined ? "attribute_not_exists(#owner)" : "#owner = :owner"} AND attribute_not_exists(removingSinceMs) AND expiresAtMs > :now`,
+          ExpressionAttributeNames: { "#owner": "owner" },
+          ExpressionAttributeValues: {
+            ":acks": next.acks,
+            ":count": next.ackCount,
+            ":now": now,
+            ...(item.ackCount === undefined ? {} : { ":read": item.ackCount }),
+            ...(item.owner === undefined ? {} : { ":owner": item.owner }),
+          },
+        });
         return { node, registeredAtMs: item.registeredAtMs, ...next };
       } catch (error) {
         if (!isConditionFailure(error)) throw error;
@@ -344,20 +337,16 @@ export class ChannelWatcherRegistry implements WatcherRegistry {
     const now = this.#now();
     const claimed = (item.revision ?? 0) + 1;
     try {
-      await this.#documents.send(
-        new UpdateCommand({
-          TableName: this.#tableName,
-          Key: { pk: item.pk, sk: SORT_KEY },
-          UpdateExpression: "SET removingSinceMs = :now, revision = :claimed",
-          ConditionExpression: `${revisionIs(item)} AND (attribute_not_exists(removingSinceMs) OR removingSinceMs < :stale)`,
-          ExpressionAttributeValues: {
-            ":now": now,
-            ":claimed": claimed,
-            ":stale": now - CLAIM_STALE_MS,
-            ...(item.revision === undefined ? {} : { ":revision": item.revision }),
-          },
-        }),
-      );
+      await this.#updateRecord(item, {
+        UpdateExpression: "SET removingSinceMs = :now, revision = :claimed",
+        ConditionExpression: `${revisionIs(item)} AND (attribute_not_exists(removingSinceMs) OR removingSinceMs < :stale)`,
+        ExpressionAttributeValues: {
+          ":now": now,
+          ":claimed": claimed,
+          ":stale": now - CLAIM_STALE_MS,
+          ...(item.revision === undefined ? {} : { ":revision": item.revision }),
+        },
+      });
     } catch (error) {
       if (isConditionFailure(error)) return false;
       throw error;
@@ -394,6 +383,13 @@ export class ChannelWatcherRegistry implements WatcherRegistry {
       new GetCommand({ TableName: this.#tableName, Key: counterKey(owner.principal), ConsistentRead: true }),
     );
     return Number(result.Item?.held ?? 0);
+  }
+
+  /** An UpdateItem of the watcher's record (the key is the record's own). */
+  #updateRecord(item: WatcherItem, update: Omit<UpdateCommandInput, "TableName" | "Key">) {
+    return this.#documents.send(
+      new UpdateCommand({ TableName: this.#tableName, Key: { pk: item.pk, sk: SORT_KEY }, ...update }),
+    );
   }
 
   async #item(node: string): Promise<WatcherItem | undefined> {
