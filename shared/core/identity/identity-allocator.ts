@@ -303,14 +303,9 @@ function sortedCopy(labels: Readonly<Record<string, string>>): Readonly<Record<s
   return Object.freeze(out);
 }
 
+/** A copy: the state's counts go on changing after the caller has its view. */
 function view(state: IdentityState): AllocatedIdentity {
-  return {
-    id: state.id,
-    labels: state.labels,
-    labelSetKey: state.labelSetKey,
-    refCount: state.refCount,
-    unusedSinceMs: state.unusedSinceMs,
-  };
+  return { ...state };
 }
 
 function isStringMap(value: unknown): value is Record<string, string> {
