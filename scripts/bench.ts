@@ -17,7 +17,10 @@
  *   --fleet-workers K    worker threads the live fleet is split over (default: one per 250 agents)
  *   --fleet-client C     the live agents' SQS client: thin (default, scripts/bench/fleet-sqs-client.ts) or sdk
  *   --delete-interval S  live agents delete in batches every S seconds, as the node agent with a state
- *                        directory (default: after every receive)
+ *                        directory (default: its snapshot interval, 5 s); 0: after every receive, as
+ *                        the node agent with --no-state
+ *   --fleet-nice N       nice value of the live fleet's threads (default 10: below the pipeline and
+ *                        the emulators, as agents on their own nodes; 0 shares the cores evenly)
  *   --no-live, --no-etcd skip a part
  *   --all-zones          live watchers take whole EndpointSlices instead of their zone's part
  *   --window S           the ingest batching window of the live pipeline (seconds, default 1)
@@ -55,6 +58,7 @@ const { values: args, positionals } = parseArgs({
     "fleet-workers": { type: "string" },
     "fleet-client": { type: "string" },
     "delete-interval": { type: "string" },
+    "fleet-nice": { type: "string" },
     "no-live": { type: "boolean", default: false },
     "no-etcd": { type: "boolean", default: false },
     "all-zones": { type: "boolean", default: false },
@@ -136,6 +140,7 @@ if (!args["no-live"]) {
     ...(args["delete-interval"] === undefined
       ? {}
       : { deleteIntervalSeconds: Number(args["delete-interval"]) }),
+    ...(args["fleet-nice"] === undefined ? {} : { fleetNice: Number(args["fleet-nice"]) }),
     factoryModule: new URL("./bench/agent-member.ts", import.meta.url).href,
     // The stack's own settings: the benchmark measures what `cdk deploy` deploys.
     context: { ingestBatchWindowSeconds: windowSeconds, ...extraContext() },

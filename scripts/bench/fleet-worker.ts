@@ -8,6 +8,7 @@
  * Protocol: the parent sends one command at a time and waits for its answer.
  */
 import { Agent } from "node:http";
+import { setPriority } from "node:os";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { createSqsClient } from "#shared/adapters/sqs/sqs-client.ts";
@@ -33,6 +34,11 @@ export interface FleetWorkerData {
   readonly sqsClient?: FleetSqsClientKind;
   /** The agents delete in batches every this many ms (WatcherFactoryInput.deleteIntervalMs). */
   readonly deleteIntervalMs?: number;
+  /**
+   * Nice value of this worker's thread (Linux: per thread). In AWS the agents run on their own
+   * nodes and take no CPU from the pipeline; here they share two cores with it, so they yield.
+   */
+  readonly nice?: number;
 }
 
 export type FleetSqsClientKind = "thin" | "sdk";
@@ -129,6 +135,7 @@ export class FleetWorkerError extends Error {
 if (!isMainThread && parentPort !== null && (workerData as { factoryModule?: string })?.factoryModule) {
   const data = workerData as FleetWorkerData;
   const port = parentPort;
+  if (data.nice !== undefined) setPriority(0, data.nice);
   const { createLiveWatcher } = (await import(data.factoryModule)) as {
     createLiveWatcher: (input: WatcherFactoryInput) => LiveWatcher;
   };

@@ -22,6 +22,7 @@ import type { StrategyResult, Trace, TraceEvent } from "#scripts/bench/types.ts"
 import { startDynamoDbLocal, startFauxqs } from "#scripts/local/backends.ts";
 import { type LocalRunner, startLocalRunner } from "#scripts/local/runner.ts";
 import { resourcesOfType } from "#scripts/local/template.ts";
+import { DEFAULT_SNAPSHOT_INTERVAL_MS } from "#shared/agent/node-agent.ts";
 import { type CpuShare, cpuBetween, sampleCpu } from "./cpu-accounting.ts";
 import { FanoutTally } from "./fanout-tally.ts";
 import type { RestartReport } from "./fleet.ts";
@@ -29,6 +30,12 @@ import { type FleetSettleReport, FleetShards } from "./fleet-shards.ts";
 import type { FleetSqsClientKind } from "./fleet-worker.ts";
 import { type CountingProxy, type RequestCounts, startCountingProxy } from "./request-counter.ts";
 import type { KeyedWriteUnits, TableWriteLayout } from "./write-units.ts";
+
+/**
+ * The fleet's threads run below the pipeline, fauxqs and DynamoDB Local: in AWS each agent has a
+ * node of its own, so its CPU never delays the pipeline; on two shared cores it would.
+ */
+const DEFAULT_FLEET_NICE = 10;
 
 export interface LivePassOptions {
   readonly trace: Trace;
@@ -43,8 +50,13 @@ export interface LivePassOptions {
   /** CDK context for the synth (batch windows, zones are set from the scenario). */
   readonly context?: Record<string, unknown>;
   readonly waitSeconds?: number;
-  /** The agents delete in batches every this many seconds, as the node agent with a state directory (default: after every receive). */
+  /**
+   * The agents delete in batches every this many seconds, as the node agent with a state directory
+   * (its default: every snapshot, DEFAULT_SNAPSHOT_INTERVAL_MS); 0: after every receive, as without one.
+   */
   readonly deleteIntervalSeconds?: number;
+  /** Nice value of the fleet's worker threads (default 10; 0 gives them the pipeline's priority). */
+  readonly fleetNice?: number;
   readonly settleTimeoutMs?: number;
   readonly progress?: (stage: string, done: number, total: number) => void;
   readonly log?: (line: string) => void;
@@ -151,6 +163,10 @@ export async function runLivePass(
     // The fleet, in worker threads, with their own SQS clients straight to fauxqs (agents are not
     // part of the pipeline's bill, so they bypass the counting proxy).
     const zones = trace.scenario.zones;
+    const deleteIntervalMs =
+      options.deleteIntervalSeconds === undefined
+        ? DEFAULT_SNAPSHOT_INTERVAL_MS
+        : options.deleteIntervalSeconds * 1000;
     fleet = new FleetShards(
       {
         api: runner.config.api,
@@ -163,9 +179,8 @@ export async function runLivePass(
         joinConcurrency: 16,
         factoryModule: options.factoryModule,
         sqsClient: options.fleetSqsClient ?? "thin",
-        ...(options.deleteIntervalSeconds === undefined
-          ? {}
-          : { deleteIntervalMs: options.deleteIntervalSeconds * 1000 }),
+        nice: options.fleetNice ?? DEFAULT_FLEET_NICE,
+        ...(deleteIntervalMs === 0 ? {} : { deleteIntervalMs }),
       },
       progress,
     );
@@ -286,11 +301,11 @@ export async function runLivePass(
             },
           }),
       notes: [
-        `fleet of ${options.watchers} agents in ${fleet.workers} worker thread(s) on the ${options.fleetSqsClient ?? "thin"} SQS client, fauxqs in its own process`,
+        `fleet of ${options.watchers} agents in ${fleet.workers} worker thread(s) at nice ${options.fleetNice ?? DEFAULT_FLEET_NICE} on the ${options.fleetSqsClient ?? "thin"} SQS client, fauxqs in its own process`,
         `fleet joined in ${joinMs} ms (register + list, 16 at a time)`,
-        options.deleteIntervalSeconds === undefined
-          ? "agents delete after every receive (DeleteMessageBatch of what it returned)"
-          : `agents delete in batches every ${options.deleteIntervalSeconds} s (DeleteMessageBatch of up to 10), as the node agent with a state directory`,
+        deleteIntervalMs === 0
+          ? "agents delete after every receive (DeleteMessageBatch of what it returned), as the node agent without a state directory"
+          : `agents delete in batches every ${deleteIntervalMs / 1000} s (DeleteMessageBatch of up to 10), as the node agent with its default state directory`,
         `producer lag max ${producerLagMaxMs} ms`,
         `DynamoDB write units per pod change on the busiest partition keys: ${perPodChangeOf(requests.writeUnitsByKey.busiest(3), podChanges)}; by kind of key: ${perPodChangeOf(requests.writeUnitsByKey.byKind(), podChanges)}`,
         `settled in ${settleMs} ms after the pipeline went idle`,

@@ -22,6 +22,12 @@ import { writeBackendsDump } from "./backends-file.ts";
 import { PROMETHEUS_CONTENT_TYPE, prometheusText } from "./prometheus-text.ts";
 import { agentStatePath, loadAgentState, saveAgentState } from "./state-file.ts";
 
+/**
+ * How often a node agent with a state directory saves its state, and so deletes what it received
+ * (the messages a saved state covers): one DeleteMessageBatch per interval instead of one per receive.
+ */
+export const DEFAULT_SNAPSHOT_INTERVAL_MS = 5_000;
+
 export interface NodeAgentOptions {
   readonly api: string;
   readonly node: string;
@@ -194,7 +200,8 @@ export class NodeAgent {
     const marks = this.#marks();
     if (
       !force &&
-      (marks === this.#savedMarks || now - this.#savedAtMs < (this.#options.snapshotIntervalMs ?? 5000))
+      (marks === this.#savedMarks ||
+        now - this.#savedAtMs < (this.#options.snapshotIntervalMs ?? DEFAULT_SNAPSHOT_INTERVAL_MS))
     )
       return;
     try {
