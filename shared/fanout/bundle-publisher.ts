@@ -112,7 +112,13 @@ function splitBundle(
 
 /** A change too big for any message: its identity and versions; the watcher re-reads the object. */
 function referenceTo(change: BundledChange): BundledChange {
-  const { object: _object, patch: _patch, baseDigest: _baseDigest, ...rest } = change;
+  const {
+    object: _object,
+    patch: _patch,
+    baseDigest: _baseDigest,
+    baseViewSum: _baseViewSum,
+    ...rest
+  } = change;
   return { ...rest, reference: true };
 }
 

@@ -18,8 +18,8 @@
  *
  * Zone views (scope EndpointSlice@zone) patch on content, not on a version: a zone watcher does not
  * see the versions in which its zone's part did not change, so the version before a change is not
- * one it holds. A zone-view patch names instead `baseDigest`, the digest of the zone view it applies
- * on (slice-delta.ts zoneViewDigest); a watcher whose copy is older than the change and has that
+ * one it holds. A zone-view patch names instead `baseViewSum`, the digest of the zone view it applies
+ * on (zone-view-sum.ts zoneViewSum); a watcher whose copy is older than the change and has that
  * digest applies it, any other copy is a gap. ADDED and DELETED zone views (the zone's part appears
  * or empties) and changes beyond the items travel whole, as for full slices.
  */
@@ -42,10 +42,15 @@ export interface BundledChange {
   readonly resourceVersion: string;
   /**
    * The version a patch applies on top of; present on every MODIFIED and DELETED. On a zone-view
-   * patch it is the full slice's version before the change, for information only: see baseDigest.
+   * patch it is the full slice's version before the change, for information only: see baseViewSum.
    */
   readonly previousResourceVersion?: string;
-  /** A zone-view patch: the zone view it applies on, by content (slice-delta.ts zoneViewDigest). */
+  /** A zone-view patch: the zone view it applies on, by content (zone-view-sum.ts zoneViewSum). */
+  readonly baseViewSum?: string;
+  /**
+   * The same base by the earlier digest (slice-delta.ts zoneViewDigest), for agents from before
+   * baseViewSum; a watcher that reads baseViewSum ignores it.
+   */
   readonly baseDigest?: string;
   /** Earliest source-event time the change includes (ms since epoch). */
   readonly sourceTimeMs: number;

@@ -12,17 +12,12 @@
  */
 import { createHash } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
-import type {
-  CiliumEndpointSlice,
-  CoreCiliumEndpoint,
-  Endpoint,
-  EndpointPort,
-  EndpointSlice,
-} from "#shared/core/model.ts";
+import type { CiliumEndpointSlice, CoreCiliumEndpoint, Endpoint, EndpointSlice } from "#shared/core/model.ts";
 import { compareResourceVersions } from "#shared/core/object-versions.ts";
 import type { OutputObject } from "#shared/core/output-changes.ts";
 import type { BundledChange, SlicePatch } from "./change-bundle.ts";
 import { type ObjectChange, type RoutedMessage, routeChange } from "./change-routing.ts";
+import { type ZoneViewContent, zoneViewSum } from "./zone-view-sum.ts";
 
 type SliceItem = Endpoint | CoreCiliumEndpoint;
 
@@ -84,7 +79,9 @@ export function bundledChangeOf(routed: RoutedMessage, change: ObjectChange): Bu
   if (message.type === "MODIFIED" && message.zone !== undefined && change.before?.kind === "EndpointSlice") {
     const before = zoneCut(change.before, message.zone);
     const patch = itemPatch(before, message.object);
-    if (patch !== undefined) return { ...base, patch, baseDigest: zoneViewDigest(before) };
+    // baseDigest too, for agents from before baseViewSum (they re-read every zone patch without it).
+    if (patch !== undefined)
+      return { ...base, patch, baseViewSum: zoneViewSum(before), baseDigest: zoneViewDigest(before) };
   }
   return { ...base, object: message.object };
 }
@@ -94,16 +91,9 @@ function zoneCut(slice: EndpointSlice, zone: string): EndpointSlice {
   return { ...slice, endpoints: slice.endpoints.filter((endpoint) => endpoint.zone === zone) };
 }
 
-/** What a zone view's digest covers; an EndpointSlice is one. */
-export interface ZoneViewContent {
-  readonly metadata: { readonly labels?: Readonly<Record<string, string>> | undefined };
-  readonly addressType: string;
-  readonly ports?: readonly EndpointPort[] | undefined;
-  readonly endpoints: readonly Endpoint[];
-}
-
 /**
- * The content digest a zone-view patch names as its base (change-bundle.ts), computed the same way
+ * The earlier content digest a zone-view patch names as its base (`baseDigest`, change-bundle.ts),
+ * kept for agents that predate `baseViewSum` (zone-view-sum.ts); computed the same way
  * by the fan-out and by every watcher. Built field by field, not by stringifying the objects: the
  * fan-out's endpoints and a watcher's rebuilt ones have their keys in different orders. Endpoints
  * sorted by key, so the digest does not depend on item order (a patch keys its items, and the
@@ -220,6 +210,8 @@ export function applyBundledChange(
 
 /** A zone-view patch applies on content equal to its base, any other on exactly its base version. */
 function holdsBase(current: OutputObject, held: string, change: BundledChange): boolean {
+  if (change.baseViewSum !== undefined)
+    return current.kind === "EndpointSlice" && zoneViewSum(current) === change.baseViewSum;
   if (change.baseDigest !== undefined)
     return current.kind === "EndpointSlice" && zoneViewDigest(current) === change.baseDigest;
   const base = change.previousResourceVersion;

@@ -12,6 +12,13 @@ import type {
   ObjectMeta,
 } from "#shared/core/model.ts";
 import {
+  endpointViewText,
+  ViewSum,
+  viewHeaderText,
+  viewLabelsText,
+  viewPortsText,
+} from "#shared/fanout/zone-view-sum.ts";
+import {
   type CiliumEntry,
   type EndpointEntry,
   shareEndpointPorts,
@@ -30,7 +37,9 @@ export class StoredEndpointSlice {
   readonly ports: readonly EndpointPort[];
   /** metadata besides name, namespace, labels and version (creationTimestamp, ownerReferences). */
   readonly meta: Partial<ObjectMeta> | undefined;
-  endpoints: readonly EndpointEntry[];
+  #endpoints: readonly EndpointEntry[];
+  /** zoneViewSum's running sum, from the first time a patch asks for it (zone-only watchers). */
+  #viewSum: ViewSum | undefined;
 
   constructor(slice: EndpointSlice, resourceVersion: string, endpoints: readonly EndpointEntry[]) {
     const { name, namespace, labels, resourceVersion: _rv, ...meta } = slice.metadata;
@@ -42,17 +51,46 @@ export class StoredEndpointSlice {
     this.addressType = slice.addressType;
     this.ports = shareEndpointPorts(slice.ports ?? []);
     this.meta = Object.keys(meta).length === 0 ? undefined : meta;
-    this.endpoints = endpoints;
+    this.#endpoints = endpoints;
+  }
+
+  get endpoints(): readonly EndpointEntry[] {
+    return this.#endpoints;
+  }
+
+  /** A patch's outcome (patch-items.ts): the new items, and which went and came, for the running sum. */
+  replaceEndpoints(
+    endpoints: readonly EndpointEntry[],
+    displaced: readonly EndpointEntry[],
+    upserted: readonly EndpointEntry[],
+  ): void {
+    this.#endpoints = endpoints;
+    const sum = this.#viewSum;
+    if (sum === undefined) return;
+    for (const entry of displaced) sum.remove(endpointViewText(entry));
+    for (const entry of upserted) sum.add(endpointViewText(entry));
+  }
+
+  /** zone-view-sum.ts zoneViewSum of this slice, kept current per patch once asked for. */
+  zoneViewSum(): string {
+    let sum = this.#viewSum;
+    if (sum === undefined) {
+      sum = new ViewSum();
+      for (const entry of this.#endpoints) sum.add(endpointViewText(entry));
+      this.#viewSum = sum;
+    }
+    return sum.digest(viewHeaderText(this.addressType, labelsPart(this.labels), portsPart(this.ports)));
   }
 
   /**
-   * The digest a zone-view patch names as its base (the copy of a zone watcher is its zone view):
+   * The earlier digest a zone-view patch names as its base (`baseDigest`; the copy of a zone
+   * watcher is its zone view), asked for only when a fan-out from before `baseViewSum` sends no sum:
    * slice-delta.ts zoneViewDigest of this slice, computed from the flat items without rebuilding
-   * them (every zone patch an agent receives asks for it). The same text, so the same digest: the
-   * labels' and ports' parts are computed once per shared (interned) labels or ports object.
+   * them. The same text, so the same digest: the labels' and ports' parts are computed once per
+   * shared (interned) labels or ports object.
    */
   zoneViewDigest(): string {
-    const endpoints = this.endpoints
+    const endpoints = this.#endpoints
       .map((entry) => [
         entry.uid,
         entry.podNamespace,
@@ -81,7 +119,7 @@ export class StoredEndpointSlice {
         resourceVersion: this.resourceVersion,
       },
       addressType: this.addressType,
-      endpoints: this.endpoints.map((entry) => entry.toEndpoint()),
+      endpoints: this.#endpoints.map((entry) => entry.toEndpoint()),
       ports: this.ports.map((port) => ({ ...port })),
     };
   }
@@ -93,7 +131,7 @@ const portsParts = new WeakMap<object, string>();
 function labelsPart(labels: Readonly<Record<string, string>>): string {
   let part = labelsParts.get(labels);
   if (part === undefined) {
-    part = JSON.stringify(Object.entries(labels).sort(([a], [b]) => compareText(a, b)));
+    part = viewLabelsText(labels);
     labelsParts.set(labels, part);
   }
   return part;
@@ -102,9 +140,7 @@ function labelsPart(labels: Readonly<Record<string, string>>): string {
 function portsPart(ports: readonly EndpointPort[]): string {
   let part = portsParts.get(ports);
   if (part === undefined) {
-    part = JSON.stringify(
-      ports.map((port) => [port.name, port.port, port.protocol, port.appProtocol ?? null]),
-    );
+    part = viewPortsText(ports);
     portsParts.set(ports, part);
   }
   return part;

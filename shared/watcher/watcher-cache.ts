@@ -410,12 +410,17 @@ export class WatcherCache {
 
   /** A zone-view patch applies on content equal to its base, any other on exactly its base version. */
   #holdsBase(key: string, current: string, change: BundledChange): boolean {
-    if (change.baseDigest === undefined) {
+    const { baseViewSum, baseDigest } = change;
+    if (baseViewSum === undefined && baseDigest === undefined) {
       const patchBase = change.previousResourceVersion;
       return patchBase !== undefined && compareResourceVersions(current, patchBase) === 0;
     }
     const slice = this.#endpointSlices.get(key);
-    return slice !== undefined && slice.zoneViewDigest() === change.baseDigest;
+    if (slice === undefined) return false;
+    // baseDigest alone: a fan-out from before baseViewSum, during an upgrade.
+    return baseViewSum !== undefined
+      ? slice.zoneViewSum() === baseViewSum
+      : slice.zoneViewDigest() === baseDigest;
   }
 
   #currentVersion(ref: CacheObjectRef, key: string): string | undefined {
@@ -469,9 +474,9 @@ export class WatcherCache {
     if (ref.kind === "EndpointSlice") {
       const current = this.#endpointSlices.get(key) as StoredEndpointSlice;
       const upserts = (patch.upsert as Endpoint[]).map(toEndpointEntry);
-      const { items } = patchItems(current.endpoints, endpointEntryKey, patch.remove, upserts);
+      const { items, displaced } = patchItems(current.endpoints, endpointEntryKey, patch.remove, upserts);
       this.#endpoints += items.length - current.endpoints.length;
-      current.endpoints = items;
+      current.replaceEndpoints(items, displaced, upserts);
       current.resourceVersion = version;
     } else {
       const current = this.#ciliumSlices.get(key) as StoredCiliumSlice;

@@ -59,7 +59,7 @@ export const slicePatchSchema = z.strictObject({
 
 /**
  * One change. DELETED carries no body; any other exactly one of: `object` (the whole object),
- * `patch` (on `previousResourceVersion`, or for a zone view on the content `baseDigest`), or
+ * `patch` (on `previousResourceVersion`, or for a zone view on the content `baseViewSum`), or
  * `reference` (read the object from the API).
  */
 export const bundledChangeSchema = z
@@ -70,6 +70,10 @@ export const bundledChangeSchema = z
     name: z.string().min(1),
     resourceVersion: RESOURCE_VERSION,
     previousResourceVersion: RESOURCE_VERSION.optional(),
+    baseViewSum: z
+      .string()
+      .regex(/^[0-9a-f]{16}$/, "16 hex digits")
+      .optional(),
     baseDigest: z
       .string()
       .regex(/^[0-9a-f]{16,128}$/, "a hex digest")
@@ -92,11 +96,12 @@ export const bundledChangeSchema = z
     if (
       change.patch !== undefined &&
       change.previousResourceVersion === undefined &&
+      change.baseViewSum === undefined &&
       change.baseDigest === undefined
     )
       context.addIssue({
         code: "custom",
-        message: "a patch names its base: previousResourceVersion or baseDigest",
+        message: "a patch names its base: previousResourceVersion, baseViewSum or baseDigest",
       });
     if (change.patch !== undefined && change.kind === "CiliumIdentity")
       context.addIssue({ code: "custom", message: "identities travel whole" });

@@ -1,14 +1,17 @@
 /**
- * A watcher's held EndpointSlice computes the zone-view digest from its flat items
- * (stored-objects.ts): it must be slice-delta.ts zoneViewDigest of the slice it holds, or every
- * zone patch would be a gap (re-read from the API) or, worse, apply on the wrong content.
+ * A watcher's held EndpointSlice computes the zone-view digests from its flat items
+ * (stored-objects.ts): they must be the fan-out's (zone-view-sum.ts zoneViewSum, and the earlier
+ * slice-delta.ts zoneViewDigest) of the slice it holds, or every zone patch would be a gap (re-read
+ * from the API) or, worse, apply on the wrong content. The sum is kept current per patch, so it must
+ * stay the sum of the whole slice through any run of patches.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import type { Endpoint, EndpointPort, EndpointSlice } from "#shared/core/model.ts";
 import { zoneViewDigest } from "#shared/fanout/slice-delta.ts";
-import { toEndpointEntry } from "#shared/watcher/patch-items.ts";
+import { zoneViewSum } from "#shared/fanout/zone-view-sum.ts";
+import { endpointEntryKey, patchItems, toEndpointEntry } from "#shared/watcher/patch-items.ts";
 import { StoredEndpointSlice } from "#shared/watcher/stored-objects.ts";
 
 const text = fc.string({ minLength: 1, maxLength: 6 });
@@ -79,6 +82,71 @@ describe("a held EndpointSlice's zone-view digest", () => {
         assert.equal(stored.zoneViewDigest(), digest);
       }),
       { numRuns: 500 },
+    );
+  });
+});
+
+describe("a held EndpointSlice's zone-view sum", () => {
+  it("is zone-view-sum's zoneViewSum of the slice, for any slice and item order", () => {
+    fc.assert(
+      fc.property(sliceArbitrary, (slice) => {
+        const stored = new StoredEndpointSlice(slice, "7", slice.endpoints.map(toEndpointEntry));
+        const sum = stored.zoneViewSum();
+        assert.equal(sum, zoneViewSum(slice));
+        assert.equal(sum, zoneViewSum({ ...slice, endpoints: [...slice.endpoints].reverse() }));
+        assert.equal(stored.zoneViewSum(), sum);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("stays the sum of the whole held slice through any run of patches", () => {
+    const patchArbitrary = fc.record({
+      remove: fc.array(text, { maxLength: 3 }),
+      upsert: fc.array(endpointArbitrary, { maxLength: 3 }),
+    });
+    fc.assert(
+      fc.property(sliceArbitrary, fc.array(patchArbitrary, { maxLength: 8 }), (slice, patches) => {
+        const stored = new StoredEndpointSlice(slice, "7", slice.endpoints.map(toEndpointEntry));
+        stored.zoneViewSum();
+        for (const patch of patches) {
+          const upserts = patch.upsert.map(toEndpointEntry);
+          const { items, displaced } = patchItems(stored.endpoints, endpointEntryKey, patch.remove, upserts);
+          stored.replaceEndpoints(items, displaced, upserts);
+          assert.equal(stored.zoneViewSum(), zoneViewSum(stored.toObject()));
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("changes with any endpoint field, a label or a port", () => {
+    fc.assert(
+      fc.property(
+        sliceArbitrary.filter((slice) => slice.endpoints.length > 0),
+        (slice) => {
+          const [first, ...rest] = slice.endpoints as [Endpoint, ...Endpoint[]];
+          const flipped: Endpoint = {
+            ...first,
+            conditions: { ...first.conditions, ready: !first.conditions.ready },
+          };
+          const moved: Endpoint = { ...first, addresses: [...first.addresses, "10.9.9.9"] };
+          const sum = zoneViewSum(slice);
+          assert.notEqual(zoneViewSum({ ...slice, endpoints: [flipped, ...rest] }), sum);
+          assert.notEqual(zoneViewSum({ ...slice, endpoints: [moved, ...rest] }), sum);
+          assert.notEqual(zoneViewSum({ ...slice, endpoints: rest }), sum);
+          const relabelled = { ...slice.metadata, labels: { ...slice.metadata.labels, extra: "x" } };
+          assert.notEqual(zoneViewSum({ ...slice, metadata: relabelled }), sum);
+          assert.notEqual(
+            zoneViewSum({
+              ...slice,
+              ports: [...(slice.ports ?? []), { name: "p", port: 1, protocol: "TCP" }],
+            }),
+            sum,
+          );
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 });

@@ -5,6 +5,7 @@ import { bundleMessages, coalesceChanges, type RecordChange } from "#shared/fano
 import { MAX_MESSAGE_BYTES } from "#shared/fanout/change-publisher.ts";
 import { agentScope, zoneScope } from "#shared/fanout/change-routing.ts";
 import { applyBundledChange, zoneViewDigest } from "#shared/fanout/slice-delta.ts";
+import { zoneViewSum } from "#shared/fanout/zone-view-sum.ts";
 import { parseBundle } from "#test/support/bundles.ts";
 
 function entry(index: number, id = 1000): CoreCiliumEndpoint {
@@ -245,6 +246,7 @@ describe("delivery bundles", () => {
       endpoints: slice.endpoints.filter((e) => e.zone === changed),
     });
     assert.equal(change.baseDigest, zoneViewDigest(cut(before)));
+    assert.equal(change.baseViewSum, zoneViewSum(cut(before)));
     const applied = applyBundledChange(cut(before), change);
     assert.deepEqual(applied, { outcome: "applied", object: cut(after) });
 
@@ -253,7 +255,9 @@ describe("delivery bundles", () => {
       JSON.stringify({
         bundle: 1,
         scope: zoneScope(changed),
-        changes: [{ ...change, patch: undefined, baseDigest: undefined, object: cut(after) }],
+        changes: [
+          { ...change, patch: undefined, baseDigest: undefined, baseViewSum: undefined, object: cut(after) },
+        ],
       }),
     );
     t.diagnostic(

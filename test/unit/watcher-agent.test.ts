@@ -318,81 +318,91 @@ describe("WatcherAgent deliveries", () => {
     assert.equal(world.gets.length, 2);
   });
 
-  it("a zone-only agent patches its zone view across unseen versions, holds a reordered patch, re-reads a wrong base", async () => {
-    const world = new FakeWorld();
-    const agent = new WatcherAgent({
-      api: "http://api.test",
-      node: "agent-a",
-      zone: "a",
-      zoneOnly: true,
-      kinds: ["EndpointSlice"],
-      sqs: world.sqs,
-      fetch: world.fetch,
-      now: () => world.nowMs,
-      gapGraceMs: 1000,
+  // As the fan-out sends them (both bases), and as a patch names its base alone: the sum (a later
+  // fan-out) or the earlier digest (a fan-out from before baseViewSum, during an upgrade).
+  const baseForms: ReadonlyArray<readonly [string, (change: BundledChange) => BundledChange]> = [
+    ["both bases", (change) => change],
+    ["baseViewSum alone", ({ baseDigest: _, ...change }) => change],
+    ["baseDigest alone", ({ baseViewSum: _, ...change }) => change],
+  ];
+  for (const [form, named] of baseForms)
+    it(`a zone-only agent patches its zone view across unseen versions, holds a reordered patch, re-reads a wrong base (${form})`, async () => {
+      const world = new FakeWorld();
+      const agent = new WatcherAgent({
+        api: "http://api.test",
+        node: "agent-a",
+        zone: "a",
+        zoneOnly: true,
+        kinds: ["EndpointSlice"],
+        sqs: world.sqs,
+        fetch: world.fetch,
+        now: () => world.nowMs,
+        gapGraceMs: 1000,
+      });
+      const pod = (name: string, zone: string, ip: number, ready = true) =>
+        endpoint("shop", { pod: name, ip: `10.0.0.${ip}`, zone, ready, node: `node-${zone}` });
+      const at = (rv: number, ...endpoints: ReturnType<typeof pod>[]) =>
+        endpointSlice("shop", "web-1", "web", rv, endpoints);
+      const cut = (slice: EndpointSlice): EndpointSlice => ({
+        ...slice,
+        endpoints: slice.endpoints.filter((e) => e.zone === "a"),
+      });
+      const versions = [
+        at(10, pod("a1", "a", 1), pod("b1", "b", 2)),
+        at(11, pod("a1", "a", 1), pod("b1", "b", 2, false)),
+        at(12, pod("a1", "a", 1), pod("b1", "b", 2, false), pod("a2", "a", 3)),
+        at(13, pod("a1", "a", 1, false), pod("b1", "b", 2, false), pod("a2", "a", 3)),
+        at(14, pod("a1", "a", 1, false), pod("b1", "b", 2, false), pod("a2", "a", 3, false)),
+        at(15, pod("a1", "a", 4, false), pod("b1", "b", 2, false), pod("a2", "a", 3, false)),
+        at(16, pod("a1", "a", 4, false), pod("b1", "b", 2, false), pod("a2", "a", 5, false)),
+      ] as const;
+      const zoneChange = (index: number): BundledChange | undefined => {
+        const change = bundledChangesOf(
+          { kind: "EndpointSlice", before: versions[index - 1], after: versions[index], sourceTimeMs: index },
+          ["a", "b"],
+        ).find((s) => s.scope === zoneScope("a"))?.change;
+        return change === undefined ? undefined : named(change);
+      };
+      world.put(versions[0]);
+      await agent.register();
+      await agent.list();
+      assert.deepEqual(agent.cache.get(WEB), cut(versions[0]));
+
+      // v11 touched zone b only: no zone-a message; v12's patch names v11 but applies on v10's view.
+      assert.equal(zoneChange(1), undefined);
+      const v12 = zoneChange(2);
+      assert.ok(v12?.patch !== undefined && (v12.baseViewSum !== undefined || v12.baseDigest !== undefined));
+      assert.equal(v12.previousResourceVersion, "11");
+      world.send(v12);
+      await agent.pollOnce(0);
+      assert.deepEqual(agent.cache.get(WEB), cut(versions[2]));
+
+      // v14's patch before v13's: held, then applied when v13 lands; no read.
+      world.send(zoneChange(4) as BundledChange);
+      await agent.pollOnce(0);
+      assert.equal(agent.heldGaps, 1);
+      world.send(zoneChange(3) as BundledChange);
+      world.nowMs = 500;
+      await agent.pollOnce(0);
+      assert.equal(agent.heldGaps, 0);
+      assert.deepEqual(agent.cache.get(WEB), cut(versions[4]));
+      assert.deepEqual(world.gets, []);
+      assert.equal(agent.stats.applied, 3);
+
+      // v15's change is lost: v16's patch never finds its base; after the grace the slice is read
+      // and cut to the zone.
+      world.put(versions[6]);
+      world.send(zoneChange(6) as BundledChange);
+      world.nowMs = 600;
+      await agent.pollOnce(0);
+      assert.equal(agent.heldGaps, 1);
+      assert.deepEqual(agent.cache.get(WEB), cut(versions[4]), "never patched onto the wrong base");
+      world.nowMs = 1600;
+      await agent.pollOnce(0);
+      assert.deepEqual(world.gets, ["shop/web-1"]);
+      assert.equal(agent.stats.gapsRefetched, 1);
+      assert.deepEqual(agent.cache.get(WEB), cut(versions[6]));
     });
-    const pod = (name: string, zone: string, ip: number, ready = true) =>
-      endpoint("shop", { pod: name, ip: `10.0.0.${ip}`, zone, ready, node: `node-${zone}` });
-    const at = (rv: number, ...endpoints: ReturnType<typeof pod>[]) =>
-      endpointSlice("shop", "web-1", "web", rv, endpoints);
-    const cut = (slice: EndpointSlice): EndpointSlice => ({
-      ...slice,
-      endpoints: slice.endpoints.filter((e) => e.zone === "a"),
-    });
-    const versions = [
-      at(10, pod("a1", "a", 1), pod("b1", "b", 2)),
-      at(11, pod("a1", "a", 1), pod("b1", "b", 2, false)),
-      at(12, pod("a1", "a", 1), pod("b1", "b", 2, false), pod("a2", "a", 3)),
-      at(13, pod("a1", "a", 1, false), pod("b1", "b", 2, false), pod("a2", "a", 3)),
-      at(14, pod("a1", "a", 1, false), pod("b1", "b", 2, false), pod("a2", "a", 3, false)),
-      at(15, pod("a1", "a", 4, false), pod("b1", "b", 2, false), pod("a2", "a", 3, false)),
-      at(16, pod("a1", "a", 4, false), pod("b1", "b", 2, false), pod("a2", "a", 5, false)),
-    ] as const;
-    const zoneChange = (index: number): BundledChange | undefined =>
-      bundledChangesOf(
-        { kind: "EndpointSlice", before: versions[index - 1], after: versions[index], sourceTimeMs: index },
-        ["a", "b"],
-      ).find((s) => s.scope === zoneScope("a"))?.change;
-    world.put(versions[0]);
-    await agent.register();
-    await agent.list();
-    assert.deepEqual(agent.cache.get(WEB), cut(versions[0]));
-
-    // v11 touched zone b only: no zone-a message; v12's patch names v11 but applies on v10's view.
-    assert.equal(zoneChange(1), undefined);
-    const v12 = zoneChange(2);
-    assert.ok(v12?.patch !== undefined && v12.baseDigest !== undefined);
-    assert.equal(v12.previousResourceVersion, "11");
-    world.send(v12);
-    await agent.pollOnce(0);
-    assert.deepEqual(agent.cache.get(WEB), cut(versions[2]));
-
-    // v14's patch before v13's: held, then applied when v13 lands; no read.
-    world.send(zoneChange(4) as BundledChange);
-    await agent.pollOnce(0);
-    assert.equal(agent.heldGaps, 1);
-    world.send(zoneChange(3) as BundledChange);
-    world.nowMs = 500;
-    await agent.pollOnce(0);
-    assert.equal(agent.heldGaps, 0);
-    assert.deepEqual(agent.cache.get(WEB), cut(versions[4]));
-    assert.deepEqual(world.gets, []);
-    assert.equal(agent.stats.applied, 3);
-
-    // v15's change is lost: v16's patch never finds its base; after the grace the slice is read
-    // and cut to the zone.
-    world.put(versions[6]);
-    world.send(zoneChange(6) as BundledChange);
-    world.nowMs = 600;
-    await agent.pollOnce(0);
-    assert.equal(agent.heldGaps, 1);
-    assert.deepEqual(agent.cache.get(WEB), cut(versions[4]), "never patched onto the wrong base");
-    world.nowMs = 1600;
-    await agent.pollOnce(0);
-    assert.deepEqual(world.gets, ["shop/web-1"]);
-    assert.equal(agent.stats.gapsRefetched, 1);
-    assert.deepEqual(agent.cache.get(WEB), cut(versions[6]));
-  });
 });
 
 describe("WatcherAgent outages", () => {
