@@ -49,11 +49,13 @@ const writeGate =
       });
 
 /**
- * A batch's namespace groups reconciled at once: each group's commit is a few sequential round
- * trips (its meta, the zone epoch, its transaction), and one after another they were most of an
- * ingest invocation's time; the groups are independent units.
+ * A batch's namespace groups reconciled at once, in waves of this many: each group's commit is a
+ * few sequential round trips (its meta, the zone epoch, its transaction), and one after another
+ * they were most of an ingest invocation's time; the groups are independent units. A wave commits
+ * together, so the fewer waves a batch takes, the fewer stream polls (fan-out invocations, and
+ * deliveries to every watcher) its commits straddle.
  */
-const GROUP_CONCURRENCY = 4;
+const GROUP_CONCURRENCY = 8;
 
 export const handler = createIngestHandler({
   engine: new SliceEngine({

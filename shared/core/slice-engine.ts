@@ -69,8 +69,10 @@ export interface SliceEngineOptions {
   /** Attempts per group before a conflict is given up to the caller (who retries the batch). */
   readonly maxGroupAttempts?: number;
   /**
-   * Namespace groups of one batch reconciled and committed at once (default 1: one after
-   * another). Groups are independent units (their own records, slices and commit), so with a
+   * Namespace groups of one batch reconciled at once (default 1: one after another), in waves: a
+   * wave's groups all load and reconcile, then all commit, so that their commits reach the store's
+   * stream together (a fan-out invocation, and a delivery to every watcher, per stream poll they
+   * straddle). Groups are independent units (their own records, slices and commit), so with a
    * store whose round trips dominate (DynamoDB) a batch's groups can overlap their waits; the
    * identities they allocate then take ids in another order, nothing else changes.
    */
@@ -186,11 +188,16 @@ export class SliceEngine {
 
     let conflictRetries = 0;
     const groups = [...byGroup];
-    const groupRuns = await inLanes(groups, this.#groupConcurrency, async ([namespace, events]) => {
+    const groupRuns = await inWaves(groups, this.#groupConcurrency, async ([namespace, events], planned) => {
       let retries = 0;
       for (let attempt = 1; ; attempt++) {
         try {
-          const result = await this.#processGroup(namespace, events, podsOfDirtyNodes.get(namespace)?.pods);
+          const result = await this.#processGroup(
+            namespace,
+            events,
+            podsOfDirtyNodes.get(namespace)?.pods,
+            attempt === 1 ? planned : undefined,
+          );
           return { retries, result, error: undefined };
         } catch (error) {
           if (error instanceof GroupConflictError && attempt < this.#maxGroupAttempts) {
@@ -198,6 +205,9 @@ export class SliceEngine {
             continue;
           }
           return { retries, result: undefined, error };
+        } finally {
+          // A group that failed before its commit must not hold up the rest of its wave.
+          if (attempt === 1) planned.arrive();
         }
       }
     });
@@ -295,10 +305,16 @@ export class SliceEngine {
     return byNamespace;
   }
 
+  /**
+   * Load, reconcile and commit one group. `planned`: on a first attempt, the group's wave, whose
+   * groups all plan before any commits, so that their commits reach the store (and its stream)
+   * together: one fan-out invocation per batch rather than one per stream poll the commits straddle.
+   */
   async #processGroup(
     namespace: string,
     events: readonly SourcedEvent[],
     podsOfDirtyNodes: Map<string, number> | undefined,
+    planned: WaveBarrier | undefined,
   ): Promise<{ outcomes: ApplyOutcome[]; writes: ObjectWrite[] }> {
     const group = await this.#store.loadGroup(namespace);
     const nowMs = this.#nowMs();
@@ -306,12 +322,14 @@ export class SliceEngine {
     for (const [pod, sourceTimeMs] of podsOfDirtyNodes ?? []) group.markPodDirty(pod, sourceTimeMs);
     group.sweepTombstones(nowMs, this.#settings.tombstoneRetentionMs);
     if (!group.dirty) {
+      await planned?.arriveAndWait();
       if (outcomes.some((o) => o !== "stale")) await this.#store.commitGroup(group, []);
       return { outcomes, writes: [] };
     }
     const context = await this.#groupContext(group, nowMs);
     const { writes, reconciled } = await group.reconcile(context.context);
     writes.push(...context.identityWrites);
+    await planned?.arriveAndWait();
     if (writes.length > 0) await this.#writeGate?.admit(writes.length);
     await this.#store.commitGroup(group, writes);
     this.#observer?.groupReconciled(reconciled, this.#settings);
@@ -406,20 +424,46 @@ function markEarliest(times: Map<string, number>, key: string, timeMs: number): 
   if (current === undefined || timeMs < current) times.set(key, timeMs);
 }
 
-/** `work` over every item, at most `lanes` at a time; results in the items' order. */
-async function inLanes<T, R>(
+/**
+ * One group's place in its wave: the wave's groups wait for each other between planning and
+ * committing. A group arrives once, whether at its commit or when its first attempt ends.
+ */
+interface WaveBarrier {
+  arriveAndWait(): Promise<void>;
+  arrive(): void;
+}
+
+/**
+ * `work` over every item in waves of `size` at once, each item with its seat in its wave's barrier;
+ * results in the items' order.
+ */
+async function inWaves<T, R>(
   items: readonly T[],
-  lanes: number,
-  work: (item: T) => Promise<R>,
+  size: number,
+  work: (item: T, barrier: WaveBarrier) => Promise<R>,
 ): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(lanes, items.length) }, lane));
+  const results: R[] = [];
+  for (let start = 0; start < items.length; start += size) {
+    const wave = items.slice(start, start + size);
+    let waiting = wave.length;
+    const { promise: everyonePlanned, resolve: release } = Promise.withResolvers<void>();
+    const seat = (): WaveBarrier => {
+      let arrived = false;
+      const arrive = () => {
+        if (arrived) return;
+        arrived = true;
+        waiting--;
+        if (waiting === 0) release();
+      };
+      return {
+        arrive,
+        arriveAndWait: () => {
+          arrive();
+          return everyonePlanned;
+        },
+      };
+    };
+    results.push(...(await Promise.all(wave.map((item) => work(item, seat())))));
+  }
   return results;
 }

@@ -246,3 +246,67 @@ describe("a Node write lost to a concurrent ingest invocation", () => {
     );
   });
 });
+
+describe("a batch's namespace groups, in waves", () => {
+  /** A store that logs each group's load and commit, and can fail one namespace's load. */
+  function loggingStore(failLoadOf?: string) {
+    const logged = new MemoryClusterStore(settings);
+    const log: string[] = [];
+    const loadGroup = logged.loadGroup.bind(logged);
+    const commitGroup = logged.commitGroup.bind(logged);
+    logged.loadGroup = async (namespace) => {
+      // ns-0 loads first: without the wave, it would commit while the others still load.
+      await new Promise((resolve) => setTimeout(resolve, namespace === "ns-0" ? 0 : 5));
+      if (namespace === failLoadOf) throw new Error(`${namespace} unreadable`);
+      const group = await loadGroup(namespace);
+      log.push(`loaded ${namespace}`);
+      return group;
+    };
+    logged.commitGroup = async (group, writes) => {
+      log.push(`commit ${group.name}`);
+      return commitGroup(group, writes);
+    };
+    return { logged, log };
+  }
+
+  async function fiveNamespaces(wave: SliceEngine, waveSim: ClusterSimulator, options = {}) {
+    const events: SimEvent[] = [waveSim.addNode("node-0", "zone-0")];
+    for (let n = 0; n < 5; n++) {
+      events.push(waveSim.addNamespace(`ns-${n}`), waveSim.createPod(`ns-${n}`, "p", { app: "a" }, "node-0"));
+    }
+    const parsed = parseMessageBody(JSON.stringify({ events }));
+    return wave.applyBatch(
+      parsed.events.map((event) => ({ event, sourceTimeMs: now })),
+      options,
+    );
+  }
+
+  it("plans every group of a wave before any of them commits, wave after wave", async () => {
+    const { logged, log } = loggingStore();
+    const wave = new SliceEngine({ settings, store: logged, nowMs: () => now, groupConcurrency: 3 });
+    const report = await fiveNamespaces(wave, new ClusterSimulator());
+    assert.deepEqual(report.failures, []);
+    const loads = (names: string[]) => names.map((n) => `loaded ${n}`).sort();
+    const commits = (names: string[]) => names.map((n) => `commit ${n}`).sort();
+    assert.deepEqual(log.slice(0, 3).sort(), loads(["ns-0", "ns-1", "ns-2"]));
+    assert.deepEqual(log.slice(3, 6).sort(), commits(["ns-0", "ns-1", "ns-2"]));
+    assert.deepEqual(log.slice(6, 8).sort(), loads(["ns-3", "ns-4"]));
+    assert.deepEqual(log.slice(8).sort(), commits(["ns-3", "ns-4"]));
+  });
+
+  it("does not hold a wave up for a group that failed before its commit", async () => {
+    const { logged, log } = loggingStore("ns-1");
+    const wave = new SliceEngine({ settings, store: logged, nowMs: () => now, groupConcurrency: 5 });
+    const report = await fiveNamespaces(wave, new ClusterSimulator(), { isolateFailures: true });
+    assert.deepEqual(
+      report.failures.map((failure) => failure.unit),
+      ["namespace ns-1"],
+    );
+    assert.deepEqual(log.filter((line) => line.startsWith("commit")).sort(), [
+      "commit ns-0",
+      "commit ns-2",
+      "commit ns-3",
+      "commit ns-4",
+    ]);
+  });
+});
