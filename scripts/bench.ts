@@ -14,12 +14,13 @@
  *   --watchers N         fleet size for every strategy (default: the scenario's)
  *   --seconds S          duration of every timed phase
  *   --live-watchers N    fleet size of the live pass (default: --watchers)
- *   --fleet-workers K    worker threads the live fleet is split over (default: one per 250 agents)
+ *   --fleet-workers K    worker threads the live fleet is split over (default: one per 250 agents,
+ *                        at most one per core)
  *   --fleet-client C     the live agents' SQS client: thin (default, scripts/bench/fleet-sqs-client.ts) or sdk
  *   --delete-interval S  live agents delete in batches every S seconds, as the node agent with a state
  *                        directory (default: its snapshot interval, 5 s); 0: after every receive, as
  *                        the node agent with --no-state
- *   --fleet-nice N       nice value of the live fleet's threads (default 10: below the pipeline and
+ *   --fleet-nice N       nice value of the live fleet's threads (default 5: below the pipeline and
  *                        the emulators, as agents on their own nodes; 0 shares the cores evenly)
  *   --no-live, --no-etcd skip a part
  *   --all-zones          live watchers take whole EndpointSlices instead of their zone's part
