@@ -35,6 +35,7 @@ import {
   startDynamoDbLocal,
   storedObjects,
 } from "#test/support/dynamodb-local.ts";
+import { interceptSend } from "#test/support/intercepted-send.ts";
 import {
   deliver,
   deliveryArbitrary,
@@ -498,16 +499,11 @@ describe("identity and zone reads across ingest batches", () => {
     const documents = documentClient(local.client);
     let identityReads = 0;
     let nodeReads = 0;
-    const counting = new Proxy(documents, {
-      get(target, property, receiver) {
-        if (property !== "send") return Reflect.get(target, property, receiver);
-        return (command: { constructor: { name: string }; input?: { TableName?: string } }) => {
-          if (command.constructor.name === "GetCommand" && command.input?.TableName === tables.identities)
-            identityReads++;
-          if (command.constructor.name === "BatchGetCommand") nodeReads++;
-          return target.send(command as never);
-        };
-      },
+    const counting = interceptSend(documents, (command, send) => {
+      if (command.constructor.name === "GetCommand" && command.input.TableName === tables.identities)
+        identityReads++;
+      if (command.constructor.name === "BatchGetCommand") nodeReads++;
+      return send(command);
     });
     const store = new DynamoClusterStore(counting, tables, settings, { clock: () => now });
     const engine = new SliceEngine({ settings, store, nowMs: () => now });

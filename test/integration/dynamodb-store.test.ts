@@ -29,6 +29,7 @@ import {
   startDynamoDbLocal,
   storedObjects,
 } from "#test/support/dynamodb-local.ts";
+import { interceptSend } from "#test/support/intercepted-send.ts";
 import { deliveredBatchesArbitrary } from "#test/support/random-trace.ts";
 
 const NOW = 1_700_000_000_000;
@@ -438,49 +439,41 @@ describe("DynamoClusterStore retries", () => {
     let unprocessed = 0;
     let cancelled = 0;
     // DynamoDB Local never throttles and serializes transactions: inject what AWS does under load.
-    const flaky = new Proxy(real, {
-      get(target, property, receiver) {
-        if (property !== "send") return Reflect.get(target, property, receiver);
-        return async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
-          const name = command.constructor.name;
-          if (name === "TransactWriteCommand" && cancelled < 3) {
-            cancelled++;
-            const items = (command.input.TransactItems as unknown[]).length;
-            throw Object.assign(new Error("Transaction cancelled"), {
-              name: "TransactionCanceledException",
-              CancellationReasons: Array.from({ length: items }, (_, i) => ({
-                Code: i === 0 ? (cancelled % 2 === 0 ? "ThrottlingError" : "TransactionConflict") : "None",
-              })),
-            });
-          }
-          const output = await target.send(command as never);
-          if (name === "BatchGetCommand" && unprocessed < 2) {
-            // Hand back half of the keys as unprocessed, their results withheld.
-            const input = command.input.RequestItems as Record<
-              string,
-              { Keys: Array<Record<string, unknown>> }
-            >;
-            const table = Object.keys(input)[0] as string;
-            const keys = input[table]?.Keys ?? [];
-            const held = new Set(keys.slice(0, Math.ceil(keys.length / 2)).map((k) => JSON.stringify(k)));
-            if (held.size > 0) {
-              unprocessed++;
-              const out = output as { Responses?: Record<string, Array<Record<string, unknown>>> };
-              const responses = out.Responses?.[table] ?? [];
-              return {
-                ...output,
-                Responses: {
-                  [table]: responses.filter((r) => !held.has(JSON.stringify({ pk: r.pk, sk: "#node" }))),
-                },
-                UnprocessedKeys: {
-                  [table]: { ...input[table], Keys: keys.filter((k) => held.has(JSON.stringify(k))) },
-                },
-              };
-            }
-          }
-          return output;
-        };
-      },
+    const flaky = interceptSend(real, async (command, send) => {
+      const name = command.constructor.name;
+      if (name === "TransactWriteCommand" && cancelled < 3) {
+        cancelled++;
+        const items = (command.input.TransactItems as unknown[]).length;
+        throw Object.assign(new Error("Transaction cancelled"), {
+          name: "TransactionCanceledException",
+          CancellationReasons: Array.from({ length: items }, (_, i) => ({
+            Code: i === 0 ? (cancelled % 2 === 0 ? "ThrottlingError" : "TransactionConflict") : "None",
+          })),
+        });
+      }
+      const output = await send(command);
+      if (name === "BatchGetCommand" && unprocessed < 2) {
+        // Hand back half of the keys as unprocessed, their results withheld.
+        const input = command.input.RequestItems as Record<string, { Keys: Array<Record<string, unknown>> }>;
+        const table = Object.keys(input)[0] as string;
+        const keys = input[table]?.Keys ?? [];
+        const held = new Set(keys.slice(0, Math.ceil(keys.length / 2)).map((k) => JSON.stringify(k)));
+        if (held.size > 0) {
+          unprocessed++;
+          const out = output as { Responses?: Record<string, Array<Record<string, unknown>>> };
+          const responses = out.Responses?.[table] ?? [];
+          return {
+            ...out,
+            Responses: {
+              [table]: responses.filter((r) => !held.has(JSON.stringify({ pk: r.pk, sk: "#node" }))),
+            },
+            UnprocessedKeys: {
+              [table]: { ...input[table], Keys: keys.filter((k) => held.has(JSON.stringify(k))) },
+            },
+          };
+        }
+      }
+      return output;
     });
     const store = new DynamoClusterStore(flaky, tables, settings, {
       clock: () => NOW,

@@ -30,6 +30,7 @@ import { routeChange } from "#shared/fanout/change-routing.ts";
 import { apiFixture } from "#test/support/api-fixture.ts";
 import { type DynamoDbLocal, startDynamoDbLocal } from "#test/support/dynamodb-local.ts";
 import { type FauxqsHandle, startLocalMessaging } from "#test/support/fauxqs.ts";
+import { interceptSend } from "#test/support/intercepted-send.ts";
 
 const ANONYMOUS: WatcherOwner = { principal: "anonymous", admin: false, cap: undefined };
 
@@ -329,15 +330,10 @@ describe("ChannelWatcherRegistry hardening", () => {
     assert.equal(JSON.parse(taken.body).reason, "Conflict");
 
     // SQS refuses a queue name for 60 s after its deletion (fauxqs does not: injected here).
-    const refusing = new Proxy(messaging.sqs, {
-      get(target, property, receiver) {
-        if (property !== "send") return Reflect.get(target, property, receiver);
-        return (command: { constructor: { name: string } }, ...rest: unknown[]) => {
-          if (command.constructor.name === "CreateQueueCommand")
-            return Promise.reject(new QueueDeletedRecently({ message: "deleted recently", $metadata: {} }));
-          return (target.send as (...args: unknown[]) => Promise<unknown>)(command, ...rest);
-        };
-      },
+    const refusing = interceptSend(messaging.sqs, (command, send) => {
+      if (command.constructor.name === "CreateQueueCommand")
+        return Promise.reject(new QueueDeletedRecently({ message: "deleted recently", $metadata: {} }));
+      return send(command);
     });
     const busy = createApiRouter({
       reader,
