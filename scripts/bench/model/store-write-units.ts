@@ -61,33 +61,38 @@ export type TouchedRecord =
   | { readonly kind: "Node"; readonly name: string }
   | { readonly kind: "Pod" | "Service" | "Namespace"; readonly namespace: string; readonly name: string };
 
+/** A write of `bytes` to the item keyed by `keys` (the item itself, or just its key attributes). */
+const write = (
+  table: string,
+  layout: TableWriteLayout,
+  keys: Item,
+  bytes: number,
+  transactional: boolean,
+  indexEntry?: IndexEntryChange,
+) =>
+  itemWriteUnits(
+    table,
+    layout,
+    { bytes, keyOf: (attribute) => stringOf(keys[attribute]), indexEntry },
+    transactional,
+  );
+
 const put = (
   table: string,
   layout: TableWriteLayout,
   item: Item,
   transactional: boolean,
   indexEntry?: IndexEntryChange,
-) =>
-  itemWriteUnits(
-    table,
-    layout,
-    { bytes: documentItemBytes(item), keyOf: (attribute) => stringOf(item[attribute]), indexEntry },
-    transactional,
-  );
+) => write(table, layout, item, documentItemBytes(item), transactional, indexEntry);
 
+/** A write named by its key alone (a delete, a small update, a condition check): one unit's worth. */
 const byKey = (
   table: string,
   layout: TableWriteLayout,
   key: Item,
   transactional: boolean,
   indexEntry?: IndexEntryChange,
-) =>
-  itemWriteUnits(
-    table,
-    layout,
-    { bytes: 1, keyOf: (attribute) => stringOf(key[attribute]), indexEntry },
-    transactional,
-  );
+) => write(table, layout, key, 1, transactional, indexEntry);
 
 /** The ingest function's writes for one batch; `commits`: its group commits as the store plans them. */
 export function ingestWriteUnits(
