@@ -48,7 +48,7 @@ export interface BundledChange {
   /** A zone-view patch: the zone view it applies on, by content (zone-view-sum.ts zoneViewSum). */
   readonly baseViewSum?: string;
   /**
-   * The same base by the earlier digest (slice-delta.ts zoneViewDigest), for agents from before
+   * The same base by the earlier digest (zone-view-sum.ts zoneViewDigest), for agents from before
    * baseViewSum; a watcher that reads baseViewSum ignores it.
    */
   readonly baseDigest?: string;

@@ -10,14 +10,13 @@
  * after-image's exact order (an item that moved is removed and upserted, so it lands at the end),
  * and apply(before, delta) deep-equals after, order included, for any pair of versions.
  */
-import { createHash } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import type { CiliumEndpointSlice, CoreCiliumEndpoint, Endpoint, EndpointSlice } from "#shared/core/model.ts";
 import { compareResourceVersions } from "#shared/core/object-versions.ts";
 import type { OutputObject } from "#shared/core/output-changes.ts";
 import type { BundledChange, SlicePatch } from "./change-bundle.ts";
 import { type ObjectChange, type RoutedMessage, routeChange } from "./change-routing.ts";
-import { type ZoneViewContent, zoneViewSum } from "./zone-view-sum.ts";
+import { zoneViewBases, zoneViewDigest, zoneViewSum } from "./zone-view-sum.ts";
 
 type SliceItem = Endpoint | CoreCiliumEndpoint;
 
@@ -80,8 +79,7 @@ export function bundledChangeOf(routed: RoutedMessage, change: ObjectChange): Bu
     const before = zoneCut(change.before, message.zone);
     const patch = itemPatch(before, message.object);
     // baseDigest too, for agents from before baseViewSum (they re-read every zone patch without it).
-    if (patch !== undefined)
-      return { ...base, patch, baseViewSum: zoneViewSum(before), baseDigest: zoneViewDigest(before) };
+    if (patch !== undefined) return { ...base, patch, ...zoneViewBases(before) };
   }
   return { ...base, object: message.object };
 }
@@ -89,44 +87,6 @@ export function bundledChangeOf(routed: RoutedMessage, change: ObjectChange): Bu
 /** What a zone watcher holds of a slice: its zone's endpoints, in the slice's order. */
 function zoneCut(slice: EndpointSlice, zone: string): EndpointSlice {
   return { ...slice, endpoints: slice.endpoints.filter((endpoint) => endpoint.zone === zone) };
-}
-
-/**
- * The earlier content digest a zone-view patch names as its base (`baseDigest`, change-bundle.ts),
- * kept for agents that predate `baseViewSum` (zone-view-sum.ts); computed the same way
- * by the fan-out and by every watcher. Built field by field, not by stringifying the objects: the
- * fan-out's endpoints and a watcher's rebuilt ones have their keys in different orders. Endpoints
- * sorted by key, so the digest does not depend on item order (a patch keys its items, and the
- * replay of one on a copy with other order but the same items yields the same items). Labels count:
- * a label change a zone watcher did not see makes its copy a gap, re-read, not a patched stale copy.
- */
-export function zoneViewDigest(view: ZoneViewContent): string {
-  const labels = Object.entries(view.metadata.labels ?? {}).sort(([a], [b]) => compareText(a, b));
-  const ports = (view.ports ?? []).map((port) => [
-    port.name,
-    port.port,
-    port.protocol,
-    port.appProtocol ?? null,
-  ]);
-  const endpoints = view.endpoints
-    .map((endpoint) => [
-      endpoint.targetRef.uid,
-      endpoint.targetRef.namespace,
-      endpoint.targetRef.name,
-      [...endpoint.addresses],
-      endpoint.conditions.ready === true,
-      endpoint.conditions.serving === true,
-      endpoint.conditions.terminating === true,
-      endpoint.nodeName ?? null,
-      endpoint.zone ?? null,
-    ])
-    .sort((a, b) => compareText(a[0] as string, b[0] as string));
-  const text = JSON.stringify([view.addressType, labels, ports, endpoints]);
-  return createHash("sha256").update(text).digest("hex").slice(0, 16);
-}
-
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** The patch that turns `before` into `after`, or undefined when anything besides the items differs. */

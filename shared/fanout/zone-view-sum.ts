@@ -11,6 +11,7 @@
  * reordered change), and both ends of it are the pipeline's own code. Two lanes of 32 bits make a
  * chance collision between two copies of one slice about 2^-64.
  */
+import { createHash } from "node:crypto";
 import type { Endpoint, EndpointPort } from "#shared/core/model.ts";
 
 /** What a zone view's digest covers; an EndpointSlice is one. */
@@ -66,7 +67,7 @@ export function endpointViewFields(endpoint: Endpoint): EndpointViewFields {
 
 /** The header's parts, each a JSON text: labels sorted by key, ports as [name, port, protocol, appProtocol]. */
 export function viewLabelsText(labels: Readonly<Record<string, string>>): string {
-  return JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return JSON.stringify(Object.entries(labels).sort(([a], [b]) => compareText(a, b)));
 }
 
 export function viewPortsText(ports: readonly EndpointPort[]): string {
@@ -100,17 +101,57 @@ export class ViewSum {
   }
 }
 
-/** The digest of a zone view given whole (the fan-out's side). */
+/** The sum of a zone view given whole (the fan-out's side). */
 export function zoneViewSum(view: ZoneViewContent): string {
+  return zoneViewBases(view).baseViewSum;
+}
+
+/**
+ * The earlier digest (`baseDigest`), for agents from before the sum: SHA-256 over the JSON of
+ * [addressType, labels, ports, endpoints sorted by uid], first 16 hex digits. A watcher gives its
+ * flat items as they are; `texts` are their endpointViewText, where the caller has them already.
+ */
+export function zoneViewDigestOf(
+  addressType: string,
+  labelsText: string,
+  portsText: string,
+  endpoints: readonly EndpointViewFields[],
+  texts: readonly string[] = endpoints.map(endpointViewText),
+): string {
+  const uidOf = (index: number) => (endpoints[index] as EndpointViewFields).uid;
+  const order = endpoints.map((_, index) => index).sort((a, b) => compareText(uidOf(a), uidOf(b)));
+  const sorted = order.map((index) => texts[index]).join(",");
+  const text = `[${JSON.stringify(addressType)},${labelsText},${portsText},[${sorted}]]`;
+  return createHash("sha256").update(text).digest("hex").slice(0, 16);
+}
+
+/** zoneViewDigestOf a zone view given whole. */
+export function zoneViewDigest(view: ZoneViewContent): string {
+  return zoneViewBases(view).baseDigest;
+}
+
+/**
+ * Both bases a zone-view patch names, from one pass over the view's endpoints: the fan-out sends
+ * the two while agents from before the sum may still run.
+ */
+export function zoneViewBases(view: ZoneViewContent): {
+  readonly baseViewSum: string;
+  readonly baseDigest: string;
+} {
+  const endpoints = view.endpoints.map(endpointViewFields);
+  const texts = endpoints.map(endpointViewText);
+  const labelsText = viewLabelsText(view.metadata.labels ?? {});
+  const portsText = viewPortsText(view.ports ?? []);
   const sum = new ViewSum();
-  for (const endpoint of view.endpoints) sum.add(endpointViewText(endpointViewFields(endpoint)));
-  return sum.digest(
-    viewHeaderText(
-      view.addressType,
-      viewLabelsText(view.metadata.labels ?? {}),
-      viewPortsText(view.ports ?? []),
-    ),
-  );
+  for (const text of texts) sum.add(text);
+  return {
+    baseViewSum: sum.digest(viewHeaderText(view.addressType, labelsText, portsText)),
+    baseDigest: zoneViewDigestOf(view.addressType, labelsText, portsText, endpoints, texts),
+  };
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**

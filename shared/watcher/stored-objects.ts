@@ -3,7 +3,6 @@
  * to rebuild the object exactly, and the zone-view digest a zone patch names as its base.
  */
 
-import { createHash } from "node:crypto";
 import type {
   CiliumEndpointSlice,
   CiliumIdentity,
@@ -17,6 +16,7 @@ import {
   viewHeaderText,
   viewLabelsText,
   viewPortsText,
+  zoneViewDigestOf,
 } from "#shared/fanout/zone-view-sum.ts";
 import {
   type CiliumEntry,
@@ -85,26 +85,17 @@ export class StoredEndpointSlice {
   /**
    * The earlier digest a zone-view patch names as its base (`baseDigest`; the copy of a zone
    * watcher is its zone view), asked for only when a fan-out from before `baseViewSum` sends no sum:
-   * slice-delta.ts zoneViewDigest of this slice, computed from the flat items without rebuilding
+   * zone-view-sum.ts zoneViewDigest of this slice, computed from the flat items without rebuilding
    * them. The same text, so the same digest: the labels' and ports' parts are computed once per
    * shared (interned) labels or ports object.
    */
   zoneViewDigest(): string {
-    const endpoints = this.#endpoints
-      .map((entry) => [
-        entry.uid,
-        entry.podNamespace,
-        entry.pod,
-        entry.addressList(),
-        entry.ready,
-        entry.serving,
-        entry.terminating,
-        entry.node ?? null,
-        entry.zone ?? null,
-      ])
-      .sort((a, b) => compareText(a[0] as string, b[0] as string));
-    const text = `[${JSON.stringify(this.addressType)},${labelsPart(this.labels)},${portsPart(this.ports)},${JSON.stringify(endpoints)}]`;
-    return createHash("sha256").update(text).digest("hex").slice(0, 16);
+    return zoneViewDigestOf(
+      this.addressType,
+      labelsPart(this.labels),
+      portsPart(this.ports),
+      this.#endpoints,
+    );
   }
 
   toObject(): EndpointSlice {
@@ -144,10 +135,6 @@ function portsPart(ports: readonly EndpointPort[]): string {
     portsParts.set(ports, part);
   }
   return part;
-}
-
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 export class StoredCiliumSlice {

@@ -25,7 +25,8 @@ import type { CiliumEndpointSlice, Endpoint, EndpointSlice } from "#shared/core/
 import type { OutputObject } from "#shared/core/output-changes.ts";
 import type { ChangeBundle } from "#shared/fanout/change-bundle.ts";
 import { type ChangeMessage, scopesForWatcher } from "#shared/fanout/change-routing.ts";
-import { applyBundledChange, zoneViewDigest } from "#shared/fanout/slice-delta.ts";
+import { applyBundledChange } from "#shared/fanout/slice-delta.ts";
+import { zoneViewDigest } from "#shared/fanout/zone-view-sum.ts";
 import { parseBundle } from "#test/support/bundles.ts";
 import { type FauxqsHandle, startLocalMessaging } from "#test/support/fauxqs.ts";
 import { lambdaContext, quietPowertools } from "#test/support/lambda.ts";

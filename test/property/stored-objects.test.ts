@@ -1,7 +1,7 @@
 /**
  * A watcher's held EndpointSlice computes the zone-view digests from its flat items
  * (stored-objects.ts): they must be the fan-out's (zone-view-sum.ts zoneViewSum, and the earlier
- * slice-delta.ts zoneViewDigest) of the slice it holds, or every zone patch would be a gap (re-read
+ * zone-view-sum.ts zoneViewDigest) of the slice it holds, or every zone patch would be a gap (re-read
  * from the API) or, worse, apply on the wrong content. The sum is kept current per patch, so it must
  * stay the sum of the whole slice through any run of patches.
  */
@@ -9,8 +9,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import type { Endpoint, EndpointPort, EndpointSlice } from "#shared/core/model.ts";
-import { zoneViewDigest } from "#shared/fanout/slice-delta.ts";
-import { zoneViewSum } from "#shared/fanout/zone-view-sum.ts";
+import { zoneViewDigest, zoneViewSum } from "#shared/fanout/zone-view-sum.ts";
 import { endpointEntryKey, patchItems, toEndpointEntry } from "#shared/watcher/patch-items.ts";
 import { StoredEndpointSlice } from "#shared/watcher/stored-objects.ts";
 
@@ -141,5 +140,27 @@ describe("a held EndpointSlice's zone-view digests", () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe("the zone-view digests of a fixed slice", () => {
+  // Pinned: agents from before baseViewSum compute baseDigest with their own copy of this rule, and
+  // a deployed fleet compares both; a change of either text is a change of the wire format.
+  it("are the values agents already deployed compute", () => {
+    const endpoint = (name: string, ip: string, ready: boolean, nodeName?: string): Endpoint => ({
+      addresses: [ip],
+      conditions: { ready, serving: true, terminating: !ready },
+      targetRef: { kind: "Pod", namespace: "shop", name: `web-${name}`, uid: `uid-${name}` },
+      ...(nodeName === undefined ? {} : { nodeName }),
+      zone: "zone-a",
+    });
+    const view = {
+      metadata: { labels: { "kubernetes.io/service-name": "web", app: "w" } },
+      addressType: "IPv4",
+      ports: [{ name: "http", port: 80, protocol: "TCP" as const }],
+      endpoints: [endpoint("b", "10.0.0.2", true, "node-1"), endpoint("a", "10.0.0.1", false)],
+    };
+    assert.equal(zoneViewDigest(view), "1e92d455efe570bf");
+    assert.equal(zoneViewSum(view), "189247ef5c11e848");
   });
 });

@@ -4,8 +4,8 @@ import type { CiliumEndpointSlice, CoreCiliumEndpoint, Endpoint, EndpointSlice }
 import { bundleMessages, coalesceChanges, type RecordChange } from "#shared/fanout/bundle-publisher.ts";
 import { MAX_MESSAGE_BYTES } from "#shared/fanout/change-publisher.ts";
 import { agentScope, zoneScope } from "#shared/fanout/change-routing.ts";
-import { applyBundledChange, zoneViewDigest } from "#shared/fanout/slice-delta.ts";
-import { zoneViewSum } from "#shared/fanout/zone-view-sum.ts";
+import { applyBundledChange } from "#shared/fanout/slice-delta.ts";
+import { zoneViewDigest, zoneViewSum } from "#shared/fanout/zone-view-sum.ts";
 import { parseBundle } from "#test/support/bundles.ts";
 
 function entry(index: number, id = 1000): CoreCiliumEndpoint {
